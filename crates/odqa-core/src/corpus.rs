@@ -142,12 +142,24 @@ pub fn read_corpus(
     sink: &mut dyn FnMut(Record) -> Result<(), String>,
     on_skip: &mut dyn FnMut(&CoreError),
 ) -> Result<ReadSummary, CoreError> {
+    let file = File::open(path).map_err(|e| CoreError::io(path, e))?;
+    read_corpus_from(path, file, opts, sink, on_skip)
+}
+
+/// Like [`read_corpus`], reading from `input` (e.g. wrapped in a progress bar); `path` names the
+/// file in messages and, without `opts.format`, is used to detect the format.
+pub fn read_corpus_from(
+    path: &Path,
+    input: impl Read,
+    opts: ReadOptions,
+    sink: &mut dyn FnMut(Record) -> Result<(), String>,
+    on_skip: &mut dyn FnMut(&CoreError),
+) -> Result<ReadSummary, CoreError> {
     let format = match opts.format {
         Some(f) => f,
         None => CorpusFormat::detect(path)?,
     };
-    let file = File::open(path).map_err(|e| CoreError::io(path, e))?;
-    let reader = BufReader::with_capacity(1 << 20, file);
+    let reader = BufReader::with_capacity(1 << 20, input);
     let mut ctx = Ctx { path: path.to_path_buf(), opts, sink, on_skip, summary: ReadSummary::default() };
     match format {
         CorpusFormat::Jsonl => read_jsonl(reader, &mut ctx)?,

@@ -1,0 +1,21 @@
+//! Korean- and English-aware BM25 passage retrieval for odqa, built on tantivy.
+//!
+//! - [`build_index`] streams corpus files into a new index, atomically.
+//! - [`Retriever`] opens an index (re-registering its analyzer) and answers questions, one at a
+//!   time or in parallel batches.
+//! - [`eval`] measures answer- and title-recall@k on SQuAD-format question sets.
+
+pub mod analysis;
+pub mod bm25;
+mod build;
+mod error;
+pub mod eval;
+pub mod layout;
+mod search;
+
+pub use analysis::{AnalyzerConfig, Language};
+pub use bm25::{Bm25Params, Idf};
+pub use build::{build_index, BuildOptions, BuildSummary, LanguageChoice};
+pub use error::{Result, RetrieverError};
+pub use layout::IndexMeta;
+pub use search::{Hit, Retriever};

@@ -1,0 +1,421 @@
+//! Building an index from corpus files, atomically.
+//!
+//! The index is built in a hidden temporary directory beside the destination and moved into place
+//! only after tantivy has committed and the metadata is written. A failure or an interruption
+//! removes the temporary directory; an existing index at the destination is replaced only at the
+//! very end (and never when the destination is a directory that is not an odqa index).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use odqa_core::corpus::{self, ReadOptions, Record};
+use odqa_core::split::SplitMode;
+use odqa_core::CoreError;
+use tantivy::{Index, IndexWriter, TantivyDocument};
+
+use crate::analysis::{self, AnalyzerConfig, Language};
+use crate::bm25::Bm25Params;
+use crate::error::{Result, RetrieverError};
+use crate::layout::{self, Alias, Fields, IndexMeta, META_FILE};
+
+/// Passages longer than this (in characters) draw a warning suggesting `--split-chars`.
+pub const LONG_PASSAGE_CHARS: usize = 100_000;
+
+/// Most warnings kept in a [`BuildSummary`] (the counts are always complete).
+const MAX_WARNINGS: usize = 20;
+
+/// How to choose the analyzer language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LanguageChoice {
+    /// A fixed language.
+    Fixed(Language),
+    /// Guess from the first records of the first corpus file.
+    Auto,
+}
+
+/// Options of [`build_index`].
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Analyzer language.
+    pub language: LanguageChoice,
+    /// Emit Hangul bigrams (Korean).
+    pub hangul_bigrams: bool,
+    /// Also index Korean words without their trailing particle.
+    pub strip_josa: bool,
+    /// Split long documents into passages.
+    pub split: Option<SplitMode>,
+    /// Skip invalid records and duplicate ids (with warnings) instead of failing.
+    pub skip_invalid: bool,
+    /// Indexing threads.
+    pub threads: usize,
+    /// tantivy's total indexing memory budget in bytes.
+    pub memory_budget: usize,
+    /// Default BM25 parameters recorded in the index.
+    pub bm25: Bm25Params,
+    /// Draw a progress bar on stderr (hidden when stderr is not a terminal).
+    pub progress: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            language: LanguageChoice::Auto,
+            hangul_bigrams: true,
+            strip_josa: true,
+            split: None,
+            skip_invalid: false,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
+            memory_budget: 512 << 20,
+            bm25: Bm25Params::default(),
+            progress: false,
+        }
+    }
+}
+
+/// What a build did.
+#[derive(Debug, Clone)]
+pub struct BuildSummary {
+    /// The metadata written into the index.
+    pub meta: IndexMeta,
+    /// Records read from the corpus files.
+    pub records: u64,
+    /// Records skipped as invalid or as a duplicate id (with `skip_invalid`).
+    pub skipped: u64,
+    /// Records with an empty text (never indexed).
+    pub empty: u64,
+    /// Records repeated verbatim (same id and text), indexed once.
+    pub repeated: u64,
+    /// Passages whose text duplicated an earlier passage (kept as aliases).
+    pub duplicate_texts: u64,
+    /// The first warnings.
+    pub warnings: Vec<String>,
+    /// Size of the index on disk, in bytes.
+    pub index_bytes: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Builds the index of `corpora` into `dir`, replacing an existing odqa index there only when the
+/// new one is complete. `cancel` is polled between records (set it from a Ctrl-C handler).
+pub fn build_index(
+    corpora: &[PathBuf],
+    dir: &Path,
+    opts: &BuildOptions,
+    cancel: &AtomicBool,
+) -> Result<BuildSummary> {
+    let started = Instant::now();
+    check_request(corpora, dir, opts)?;
+    let language = match opts.language {
+        LanguageChoice::Fixed(l) => l,
+        LanguageChoice::Auto => sample_language(&corpora[0]),
+    };
+    let analyzer = AnalyzerConfig { language, hangul_bigrams: opts.hangul_bigrams, strip_josa: opts.strip_josa };
+
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| RetrieverError::io(&parent, e))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "index".into());
+    // Dropped (and so removed) on every early return below.
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.building-"))
+        .tempdir_in(&parent)
+        .map_err(|e| RetrieverError::io(&parent, e))?;
+
+    let (schema, fields) = Fields::schema();
+    let index = Index::create_in_dir(tmp.path(), schema)?;
+    analysis::register(&index, &analyzer);
+    let threads = opts.threads.clamp(1, 8);
+    let budget = opts.memory_budget.max(threads * 20 << 20);
+    let mut writer: IndexWriter = index.writer_with_num_threads(threads, budget)?;
+
+    let total_bytes: u64 = corpora.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let bar = progress_bar(opts.progress, total_bytes);
+    let mut state = State::new(fields, opts.split);
+    let mut summary_counts = (0u64, 0u64, 0u64); // records, skipped, empty
+    let mut skip_warnings = Vec::new();
+    for path in corpora {
+        let file = std::fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
+        let read_opts = ReadOptions { format: None, skip_invalid: opts.skip_invalid };
+        let mut sink = |record: Record| {
+            if cancel.load(Ordering::Relaxed) {
+                state.failure = Some(RetrieverError::Interrupted);
+                return Err("interrupted".to_string());
+            }
+            state.add(record, &writer, opts.skip_invalid).map_err(|e| {
+                let message = e.to_string();
+                state.failure = Some(e);
+                message
+            })?;
+            if state.passages % 512 == 0 {
+                bar.set_message(rate_message(state.passages, started));
+            }
+            Ok(())
+        };
+        let mut on_skip = |err: &CoreError| {
+            if skip_warnings.len() < MAX_WARNINGS {
+                skip_warnings.push(format!("skipped: {err}"));
+            }
+        };
+        let read = corpus::read_corpus_from(path, bar.wrap_read(file), read_opts, &mut sink, &mut on_skip);
+        match read {
+            Ok(s) => {
+                summary_counts.0 += s.records;
+                summary_counts.1 += s.skipped;
+                summary_counts.2 += s.empty;
+            }
+            Err(err) => return Err(state.failure.take().unwrap_or(RetrieverError::Input(err))),
+        }
+    }
+    if state.unique == 0 {
+        return Err(RetrieverError::InvalidArgument(format!(
+            "nothing to index: {} records read, {} empty, {} skipped",
+            summary_counts.0, summary_counts.2, summary_counts.1
+        )));
+    }
+    bar.set_message(format!("{}, committing", rate_message(state.passages, started)));
+    writer.commit()?;
+    let segments = index.searchable_segment_ids()?;
+    if segments.len() > 1 {
+        bar.set_message("merging segments");
+        writer.merge(&segments).wait()?;
+    }
+    writer.wait_merging_threads()?;
+    bar.finish_and_clear();
+    if cancel.load(Ordering::Relaxed) {
+        return Err(RetrieverError::Interrupted);
+    }
+
+    let meta = IndexMeta {
+        format: layout::FORMAT_VERSION,
+        odqa_version: env!("CARGO_PKG_VERSION").to_string(),
+        analyzer,
+        bm25: opts.bm25,
+        split: opts.split,
+        sources: corpora.to_vec(),
+        passages: state.passages,
+        unique_texts: state.unique,
+    };
+    layout::write_aliases(tmp.path(), &state.aliases)?;
+    meta.write(tmp.path())?;
+    let built = tmp.keep();
+    if let Err(e) = swap_into_place(&built, dir) {
+        let _ = std::fs::remove_dir_all(&built);
+        return Err(e);
+    }
+    let mut warnings = skip_warnings;
+    warnings.extend(state.warnings);
+    warnings.truncate(MAX_WARNINGS);
+    Ok(BuildSummary {
+        index_bytes: dir_size(dir),
+        meta,
+        records: summary_counts.0,
+        skipped: summary_counts.1 + state.skipped_ids,
+        empty: summary_counts.2,
+        repeated: state.repeated,
+        duplicate_texts: state.aliases.len() as u64,
+        warnings,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Rejects what cannot work before anything is written.
+fn check_request(corpora: &[PathBuf], dir: &Path, opts: &BuildOptions) -> Result<()> {
+    if corpora.is_empty() {
+        return Err(RetrieverError::InvalidArgument("no corpus file given".into()));
+    }
+    opts.bm25.validate().map_err(RetrieverError::InvalidArgument)?;
+    if let Some(split) = opts.split {
+        split.validate().map_err(RetrieverError::InvalidArgument)?;
+    }
+    for path in corpora {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(CoreError::io(path, std::io::Error::other("is a directory, expected a file")).into()),
+            Err(e) => return Err(CoreError::io(path, e).into()),
+        }
+        corpus::CorpusFormat::detect(path)?;
+    }
+    if dir.exists() {
+        if !dir.is_dir() {
+            return Err(RetrieverError::BadIndex { path: dir.to_path_buf(), message: "exists and is not a directory".into() });
+        }
+        let empty = std::fs::read_dir(dir).map_err(|e| RetrieverError::io(dir, e))?.next().is_none();
+        if !empty && !dir.join(META_FILE).exists() {
+            return Err(RetrieverError::BadIndex {
+                path: dir.to_path_buf(),
+                message: "exists and is not an odqa index; refusing to replace it (choose another --index)".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The language of the first records of `path` (errors are left for the real read to report).
+fn sample_language(path: &Path) -> Language {
+    let mut texts = Vec::new();
+    let _ = corpus::read_corpus(
+        path,
+        ReadOptions { format: None, skip_invalid: true },
+        &mut |record| {
+            texts.push(record.text);
+            if texts.len() >= 200 {
+                Err("enough".into())
+            } else {
+                Ok(())
+            }
+        },
+        &mut |_| {},
+    );
+    analysis::guess_language(texts.iter().map(String::as_str))
+}
+
+/// Deduplication and id bookkeeping while records stream in.
+struct State {
+    fields: Fields,
+    split: Option<SplitMode>,
+    /// Text hash → id of the indexed passage with that text.
+    texts: HashMap<u128, String>,
+    /// Record id → (where it was first seen, hash of its text).
+    ids: HashMap<String, (String, u128)>,
+    aliases: Vec<Alias>,
+    passages: u64,
+    unique: u64,
+    repeated: u64,
+    skipped_ids: u64,
+    warnings: Vec<String>,
+    /// The error that stopped the read, when it is not a corpus error.
+    failure: Option<RetrieverError>,
+}
+
+impl State {
+    fn new(fields: Fields, split: Option<SplitMode>) -> Self {
+        State {
+            fields,
+            split,
+            texts: HashMap::new(),
+            ids: HashMap::new(),
+            aliases: Vec::new(),
+            passages: 0,
+            unique: 0,
+            repeated: 0,
+            skipped_ids: 0,
+            warnings: Vec::new(),
+            failure: None,
+        }
+    }
+
+    fn warn(&mut self, message: String) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(message);
+        }
+    }
+
+    fn add(&mut self, record: Record, writer: &IndexWriter, skip_invalid: bool) -> Result<()> {
+        let record_hash = xxhash_rust::xxh3::xxh3_128(record.text.as_bytes());
+        if let Some((first, first_hash)) = self.ids.get(&record.id) {
+            if *first_hash == record_hash {
+                self.repeated += 1;
+                return Ok(());
+            }
+            let err = CoreError::DuplicateId {
+                id: record.id.clone(),
+                at: record.at.clone(),
+                first: odqa_core::Location::line(first, 0),
+            };
+            if !skip_invalid {
+                return Err(err.into());
+            }
+            self.skipped_ids += 1;
+            self.warn(format!("skipped: {err}"));
+            return Ok(());
+        }
+        self.ids.insert(record.id.clone(), (record.at.to_string(), record_hash));
+        let at = record.at.to_string();
+        for passage in record.into_passages(self.split) {
+            self.passages += 1;
+            let chars = passage.text.chars().count();
+            if self.split.is_none() && chars > LONG_PASSAGE_CHARS {
+                self.warn(format!(
+                    "{at}: passage {:?} has {chars} characters; it is indexed whole (consider --split-chars)",
+                    passage.id
+                ));
+            }
+            let hash = xxhash_rust::xxh3::xxh3_128(passage.text.as_bytes());
+            if let Some(canonical) = self.texts.get(&hash) {
+                self.aliases.push(Alias {
+                    id: passage.id,
+                    title: passage.title,
+                    doc_id: passage.doc_id,
+                    char_offset: passage.char_offset,
+                    canonical: canonical.clone(),
+                });
+                continue;
+            }
+            self.texts.insert(hash, passage.id.clone());
+            let f = &self.fields;
+            let mut doc = TantivyDocument::new();
+            doc.add_text(f.id, &passage.id);
+            doc.add_text(f.title, &passage.title);
+            doc.add_text(f.text, &passage.text);
+            doc.add_text(f.doc_id, &passage.doc_id);
+            doc.add_u64(f.char_offset, passage.char_offset as u64);
+            if !passage.meta.is_empty() {
+                doc.add_text(f.meta, serde_json::Value::Object(passage.meta).to_string());
+            }
+            writer.add_document(doc)?;
+            self.unique += 1;
+        }
+        Ok(())
+    }
+}
+
+fn progress_bar(enabled: bool, total_bytes: u64) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} indexing [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} (eta {eta}) {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn rate_message(passages: u64, started: Instant) -> String {
+    let secs = started.elapsed().as_secs_f64().max(1e-3);
+    format!("{passages} passages, {:.0}/s", passages as f64 / secs)
+}
+
+/// Moves the finished index `built` to `dir`, replacing what is there only once `built` is ready.
+fn swap_into_place(built: &Path, dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return std::fs::rename(built, dir).map_err(|e| RetrieverError::io(dir, e));
+    }
+    let mut old = dir.as_os_str().to_owned();
+    old.push(format!(".old-{}", std::process::id()));
+    let old = PathBuf::from(old);
+    std::fs::rename(dir, &old).map_err(|e| RetrieverError::io(dir, e))?;
+    if let Err(e) = std::fs::rename(built, dir) {
+        let _ = std::fs::rename(&old, dir);
+        return Err(RetrieverError::io(dir, e));
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+#[path = "build_tests.rs"]
+mod tests;

@@ -1,0 +1,159 @@
+use std::io::Write;
+
+use super::*;
+use crate::search::Retriever;
+
+fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::File::create(&path).unwrap().write_all(content).unwrap();
+    path
+}
+
+fn opts() -> BuildOptions {
+    BuildOptions { threads: 1, memory_budget: 20 << 20, ..BuildOptions::default() }
+}
+
+const CORPUS: &str = r#"{"id": "p1", "title": "대한민국", "text": "대한민국의 수도는 서울특별시이다.", "url": "u1"}
+{"id": "p2", "title": "일본", "text": "일본의 수도는 도쿄이다."}
+{"id": "p3", "title": "대한민국 (동음이의)", "text": "대한민국의 수도는 서울특별시이다."}
+{"id": "p4", "title": "부산", "text": "부산광역시는 대한민국 제2의 도시이자 최대의 항구 도시이다."}
+"#;
+
+#[test]
+fn builds_dedups_and_retrieves() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write(dir.path(), "c.jsonl", CORPUS.as_bytes());
+    let index = dir.path().join("idx");
+    let summary = build_index(&[corpus], &index, &opts(), &AtomicBool::new(false)).unwrap();
+    assert_eq!(summary.meta.analyzer.language, Language::Ko, "auto-detected");
+    assert_eq!((summary.meta.passages, summary.meta.unique_texts, summary.duplicate_texts), (4, 3, 1));
+
+    let retriever = Retriever::open(&index).unwrap();
+    let hits = retriever.search("대한민국의 수도는?", 3).unwrap();
+    assert_eq!(hits[0].id, "p1");
+    assert_eq!(hits[0].meta.get("url").and_then(|v| v.as_str()), Some("u1"));
+    assert_eq!(hits[0].duplicates.len(), 1);
+    assert_eq!(hits[0].duplicates[0].id, "p3");
+    // The duplicate stays resolvable by its own id, with its own title.
+    let p3 = retriever.get("p3").unwrap().unwrap();
+    assert_eq!((p3.id.as_str(), p3.title.as_str()), ("p3", "대한민국 (동음이의)"));
+    assert_eq!(p3.text, "대한민국의 수도는 서울특별시이다.");
+    assert!(retriever.get("nope").unwrap().is_none());
+    // Particles: "대한민국은" finds "대한민국의" passages through the stripped word and bigrams.
+    let hits = retriever.search("대한민국은", 5).unwrap();
+    assert!(hits.iter().any(|h| h.id == "p4"));
+}
+
+#[test]
+fn any_question_text_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write(dir.path(), "c.jsonl", CORPUS.as_bytes());
+    let index = dir.path().join("idx");
+    build_index(&[corpus], &index, &opts(), &AtomicBool::new(false)).unwrap();
+    let retriever = Retriever::open(&index).unwrap();
+    for q in ["\"도쿄\"", "수도: (일본) AND -x ^2 ~ * OR", "title:일본", "일본]["] {
+        let hits = retriever.search(q, 2).unwrap();
+        assert_eq!(hits[0].id, "p2", "{q}");
+    }
+    assert!(matches!(retriever.search("   ", 2), Err(RetrieverError::InvalidArgument(_))));
+    assert!(matches!(retriever.search("?!", 2), Err(RetrieverError::InvalidArgument(_))));
+    let batch = retriever.search_batch(&["일본", "부산", ""], 1);
+    assert_eq!(batch[0].as_ref().unwrap()[0].id, "p2");
+    assert_eq!(batch[1].as_ref().unwrap()[0].id, "p4");
+    assert!(batch[2].is_err());
+}
+
+#[test]
+fn malformed_line_leaves_no_index_and_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.jsonl", CORPUS.as_bytes());
+    let bad = write(dir.path(), "bad.jsonl", b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"2\",\"text\":\"b\"}\n{\"id\":\"3\",\n");
+    let index = dir.path().join("idx");
+    // No previous index: nothing is left behind, not even a temporary directory.
+    let err = build_index(&[bad.clone()], &index, &opts(), &AtomicBool::new(false)).unwrap_err();
+    assert!(err.is_bad_input());
+    assert!(err.to_string().contains("bad.jsonl:3"), "{err}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    // A previous index survives a failed rebuild untouched.
+    build_index(&[good], &index, &opts(), &AtomicBool::new(false)).unwrap();
+    let before = std::fs::read(index.join(META_FILE)).unwrap();
+    build_index(&[bad], &index, &opts(), &AtomicBool::new(false)).unwrap_err();
+    assert_eq!(std::fs::read(index.join(META_FILE)).unwrap(), before);
+    assert_eq!(Retriever::open(&index).unwrap().num_passages(), 3);
+}
+
+#[test]
+fn refuses_to_replace_a_directory_that_is_not_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write(dir.path(), "c.jsonl", CORPUS.as_bytes());
+    let target = dir.path().join("precious");
+    std::fs::create_dir(&target).unwrap();
+    write(&target, "thesis.txt", b"do not delete");
+    let err = build_index(&[corpus], &target, &opts(), &AtomicBool::new(false)).unwrap_err();
+    assert!(err.to_string().contains("not an odqa index"), "{err}");
+    assert!(target.join("thesis.txt").exists());
+}
+
+#[test]
+fn cancelled_build_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write(dir.path(), "c.jsonl", CORPUS.as_bytes());
+    let index = dir.path().join("idx");
+    let err = build_index(&[corpus], &index, &opts(), &AtomicBool::new(true)).unwrap_err();
+    assert!(matches!(err, RetrieverError::Interrupted));
+    assert!(!index.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn duplicate_ids_fail_or_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write(
+        dir.path(),
+        "d.jsonl",
+        b"{\"id\":\"a\",\"text\":\"one\"}\n{\"id\":\"a\",\"text\":\"one\"}\n{\"id\":\"a\",\"text\":\"two\"}\n{\"id\":\"b\",\"text\":\"three\"}\n",
+    );
+    let index = dir.path().join("idx");
+    let err = build_index(&[corpus.clone()], &index, &opts(), &AtomicBool::new(false)).unwrap_err();
+    let msg = err.to_string();
+    assert!(err.is_bad_input() && msg.contains("d.jsonl:3") && msg.contains("duplicate id \"a\""), "{msg}");
+    assert!(msg.contains("first seen at") && msg.contains("d.jsonl:1"), "{msg}");
+    assert!(!index.exists());
+    let lenient = BuildOptions { skip_invalid: true, ..opts() };
+    let summary = build_index(&[corpus], &index, &lenient, &AtomicBool::new(false)).unwrap();
+    assert_eq!((summary.repeated, summary.skipped, summary.meta.unique_texts), (1, 1, 2));
+    assert!(summary.warnings.iter().any(|w| w.contains("duplicate id")));
+}
+
+#[test]
+fn empty_corpus_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write(dir.path(), "e.jsonl", b"{\"id\":\"a\",\"text\":\"  \"}\n\n");
+    let err = build_index(&[corpus], &dir.path().join("idx"), &opts(), &AtomicBool::new(false)).unwrap_err();
+    assert!(err.to_string().contains("nothing to index"), "{err}");
+}
+
+#[test]
+fn huge_document_is_indexed_whole_with_a_warning_or_split() {
+    let dir = tempfile::tempdir().unwrap();
+    // ~10 MB: 1.2 M words of mixed Hangul and Latin, one needle near the end.
+    let mut text = "가나다라 마바사 abc ".repeat(700_000);
+    text.push_str("유일무이한바늘");
+    let line = serde_json::json!({"id": "big", "title": "큰 문서", "text": text}).to_string();
+    let corpus = write(dir.path(), "big.jsonl", format!("{line}\n{{\"id\":\"s\",\"text\":\"작은 문서\"}}\n").as_bytes());
+    assert!(std::fs::metadata(&corpus).unwrap().len() > 10_000_000);
+    let index = dir.path().join("idx");
+    let summary = build_index(&[corpus.clone()], &index, &opts(), &AtomicBool::new(false)).unwrap();
+    assert!(summary.warnings.iter().any(|w| w.contains("split-chars")), "{:?}", summary.warnings);
+    let retriever = Retriever::open(&index).unwrap();
+    assert_eq!(retriever.search("유일무이한바늘", 1).unwrap()[0].id, "big");
+
+    let split = BuildOptions { split: Some(SplitMode::Chars { size: 2000, overlap: 200 }), ..opts() };
+    let summary = build_index(&[corpus], &index, &split, &AtomicBool::new(false)).unwrap();
+    assert!(summary.meta.passages > 5000);
+    let retriever = Retriever::open(&index).unwrap();
+    let hit = &retriever.search("유일무이한바늘", 1).unwrap()[0];
+    assert!(hit.id.starts_with("big#") && hit.doc_id == "big" && hit.char_offset > 0);
+    assert!(hit.text.ends_with("유일무이한바늘"));
+}

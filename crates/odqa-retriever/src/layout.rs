@@ -1,0 +1,228 @@
+//! What an odqa index directory holds, besides tantivy's own files:
+//!
+//! - `odqa-index.json` ([`IndexMeta`]): format version, analyzer, default BM25 parameters,
+//!   counts and sources. Its presence marks the directory as an odqa index.
+//! - `aliases.jsonl`: one [`Alias`] per passage whose text duplicated an earlier passage; the text
+//!   is indexed once (under the first id) and every alias stays resolvable.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STORED,
+    STRING,
+};
+
+use crate::analysis::{AnalyzerConfig, TOKENIZER_NAME};
+use crate::bm25::Bm25Params;
+use crate::error::{Result, RetrieverError};
+
+/// Name of the metadata file in an index directory.
+pub const META_FILE: &str = "odqa-index.json";
+/// Name of the alias table in an index directory.
+pub const ALIASES_FILE: &str = "aliases.jsonl";
+/// Version of the index layout written by this build.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The metadata odqa keeps beside the tantivy index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexMeta {
+    /// Layout version ([`FORMAT_VERSION`]).
+    pub format: u32,
+    /// Version of odqa that wrote the index.
+    pub odqa_version: String,
+    /// The analyzer; re-registered every time the index is opened.
+    pub analyzer: AnalyzerConfig,
+    /// Default BM25 parameters for retrieval (overridable per query).
+    pub bm25: Bm25Params,
+    /// How documents were split into passages, if at all.
+    pub split: Option<odqa_core::split::SplitMode>,
+    /// Corpus files, as given.
+    pub sources: Vec<PathBuf>,
+    /// Passages read (after splitting), duplicates included.
+    pub passages: u64,
+    /// Distinct passage texts, i.e. documents in the tantivy index.
+    pub unique_texts: u64,
+}
+
+impl IndexMeta {
+    /// Reads `odqa-index.json` of `dir`.
+    pub fn read(dir: &Path) -> Result<IndexMeta> {
+        let path = dir.join(META_FILE);
+        let bytes = std::fs::read(&path).map_err(|e| RetrieverError::BadIndex {
+            path: dir.to_path_buf(),
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                if dir.exists() {
+                    format!("not an odqa index (no {META_FILE}); build one with `odqa index`")
+                } else {
+                    "no such index directory; build one with `odqa index`".to_string()
+                }
+            } else {
+                format!("cannot read {META_FILE}: {e}")
+            },
+        })?;
+        let meta: IndexMeta = serde_json::from_slice(&bytes)
+            .map_err(|e| RetrieverError::BadIndex { path: path.clone(), message: format!("corrupt metadata: {e}") })?;
+        if meta.format != FORMAT_VERSION {
+            return Err(RetrieverError::BadIndex {
+                path,
+                message: format!(
+                    "index format {} but this odqa reads format {FORMAT_VERSION}; rebuild it with `odqa index`",
+                    meta.format
+                ),
+            });
+        }
+        Ok(meta)
+    }
+
+    /// Writes `odqa-index.json` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(META_FILE);
+        let json = serde_json::to_vec_pretty(self).map_err(|e| RetrieverError::io(&path, e.into()))?;
+        std::fs::write(&path, json).map_err(|e| RetrieverError::io(&path, e))
+    }
+}
+
+/// A passage whose text is identical to an indexed passage's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alias {
+    /// The duplicate passage's own id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its source document id.
+    pub doc_id: String,
+    /// Its offset in that document, in characters.
+    pub char_offset: usize,
+    /// Id of the indexed passage with the same text.
+    pub canonical: String,
+}
+
+/// Writes aliases as JSON lines.
+pub(crate) fn write_aliases(dir: &Path, aliases: &[Alias]) -> Result<()> {
+    let path = dir.join(ALIASES_FILE);
+    let file = std::fs::File::create(&path).map_err(|e| RetrieverError::io(&path, e))?;
+    let mut out = BufWriter::new(file);
+    for alias in aliases {
+        serde_json::to_writer(&mut out, alias).map_err(|e| RetrieverError::io(&path, e.into()))?;
+        out.write_all(b"\n").map_err(|e| RetrieverError::io(&path, e))?;
+    }
+    out.flush().map_err(|e| RetrieverError::io(&path, e))
+}
+
+/// The alias table of an index: by canonical id, and alias id → canonical id.
+#[derive(Debug, Default)]
+pub struct AliasTable {
+    by_canonical: HashMap<String, Vec<Alias>>,
+    canonical_of: HashMap<String, String>,
+}
+
+impl AliasTable {
+    /// Reads `aliases.jsonl` of `dir` (empty when absent).
+    pub fn read(dir: &Path) -> Result<AliasTable> {
+        let path = dir.join(ALIASES_FILE);
+        let mut table = AliasTable::default();
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(table),
+            Err(e) => return Err(RetrieverError::io(&path, e)),
+        };
+        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(|e| RetrieverError::io(&path, e))?;
+            let alias: Alias = serde_json::from_str(&line).map_err(|e| RetrieverError::BadIndex {
+                path: path.clone(),
+                message: format!("line {}: {e}", i + 1),
+            })?;
+            table.canonical_of.insert(alias.id.clone(), alias.canonical.clone());
+            table.by_canonical.entry(alias.canonical.clone()).or_default().push(alias);
+        }
+        Ok(table)
+    }
+
+    /// The duplicates of the indexed passage `canonical`.
+    pub fn duplicates_of(&self, canonical: &str) -> &[Alias] {
+        self.by_canonical.get(canonical).map_or(&[], Vec::as_slice)
+    }
+
+    /// The indexed passage id that holds the text of `id` (itself when `id` is not an alias).
+    pub fn resolve<'a>(&'a self, id: &'a str) -> &'a str {
+        self.canonical_of.get(id).map_or(id, String::as_str)
+    }
+
+    /// Number of aliases.
+    pub fn len(&self) -> usize {
+        self.canonical_of.len()
+    }
+
+    /// True when there are no aliases.
+    pub fn is_empty(&self) -> bool {
+        self.canonical_of.is_empty()
+    }
+}
+
+/// The fields of an odqa index.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    /// Passage id (exact-match, stored).
+    pub id: Field,
+    /// Title (analysed, stored).
+    pub title: Field,
+    /// Passage text (analysed with frequencies, stored).
+    pub text: Field,
+    /// Source document id (stored).
+    pub doc_id: Field,
+    /// Character offset in the source document (stored).
+    pub char_offset: Field,
+    /// Extra record fields, as a stored JSON object string (empty when none).
+    pub meta: Field,
+}
+
+impl Fields {
+    /// The schema of an odqa index and its fields.
+    pub fn schema() -> (Schema, Fields) {
+        let mut builder = Schema::builder();
+        let analysed = TextOptions::default().set_stored().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER_NAME)
+                .set_index_option(IndexRecordOption::WithFreqs),
+        );
+        let fields = Fields {
+            id: builder.add_text_field("id", STRING | STORED),
+            title: builder.add_text_field("title", analysed.clone()),
+            text: builder.add_text_field("text", analysed),
+            doc_id: builder.add_text_field("doc_id", STORED),
+            char_offset: builder.add_u64_field("char_offset", NumericOptions::default().set_stored()),
+            meta: builder.add_text_field("meta", STORED),
+        };
+        (builder.build(), fields)
+    }
+
+    /// Looks the fields up in an opened index's schema.
+    pub fn from_schema(schema: &Schema, dir: &Path) -> Result<Fields> {
+        let get = |name: &str| {
+            schema.get_field(name).map_err(|_| RetrieverError::BadIndex {
+                path: dir.to_path_buf(),
+                message: format!("index schema lacks the field `{name}`"),
+            })
+        };
+        Ok(Fields {
+            id: get("id")?,
+            title: get("title")?,
+            text: get("text")?,
+            doc_id: get("doc_id")?,
+            char_offset: get("char_offset")?,
+            meta: get("meta")?,
+        })
+    }
+}
+
+/// Opens the tantivy index in `dir` with the analyzer of `meta` registered.
+pub(crate) fn open_tantivy(dir: &Path, meta: &IndexMeta) -> Result<(tantivy::Index, Fields)> {
+    let index = tantivy::Index::open_in_dir(dir)
+        .map_err(|e| RetrieverError::BadIndex { path: dir.to_path_buf(), message: format!("unreadable index: {e}") })?;
+    crate::analysis::register(&index, &meta.analyzer);
+    let fields = Fields::from_schema(&index.schema(), dir)?;
+    Ok((index, fields))
+}

@@ -1,0 +1,180 @@
+//! Opening an index and retrieving passages for questions.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use tantivy::collector::TopDocs;
+use tantivy::schema::Value;
+use tantivy::{IndexReader, ReloadPolicy, TantivyDocument};
+
+use crate::analysis::AnalyzerConfig;
+use crate::bm25::{Bm25Params, Bm25Query};
+use crate::error::{Result, RetrieverError};
+use crate::layout::{self, Alias, AliasTable, Fields, IndexMeta};
+
+/// A retrieved passage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    /// 1-based rank.
+    pub rank: usize,
+    /// BM25 score.
+    pub score: f32,
+    /// Passage id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Passage text.
+    pub text: String,
+    /// Source document id.
+    pub doc_id: String,
+    /// Offset of the passage in its document, in characters.
+    pub char_offset: usize,
+    /// Extra fields of the source record.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub meta: serde_json::Map<String, serde_json::Value>,
+    /// Other passages with exactly the same text (indexed once).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicates: Vec<Alias>,
+}
+
+/// An opened odqa index, ready for (parallel) retrieval.
+pub struct Retriever {
+    dir: PathBuf,
+    meta: IndexMeta,
+    fields: Fields,
+    reader: IndexReader,
+    aliases: AliasTable,
+    params: Bm25Params,
+}
+
+impl Retriever {
+    /// Opens the index in `dir`, registering its analyzer again.
+    pub fn open(dir: &Path) -> Result<Retriever> {
+        let meta = IndexMeta::read(dir)?;
+        let (index, fields) = layout::open_tantivy(dir, &meta)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let aliases = AliasTable::read(dir)?;
+        Ok(Retriever { dir: dir.to_path_buf(), params: meta.bm25, meta, fields, reader, aliases })
+    }
+
+    /// Uses `params` instead of the index's defaults.
+    pub fn with_params(mut self, params: Bm25Params) -> Result<Retriever> {
+        params.validate().map_err(RetrieverError::InvalidArgument)?;
+        self.params = params;
+        Ok(self)
+    }
+
+    /// The index metadata.
+    pub fn meta(&self) -> &IndexMeta {
+        &self.meta
+    }
+
+    /// The BM25 parameters in use.
+    pub fn params(&self) -> &Bm25Params {
+        &self.params
+    }
+
+    /// The index's analyzer.
+    pub fn analyzer(&self) -> &AnalyzerConfig {
+        &self.meta.analyzer
+    }
+
+    /// Number of indexed (distinct) passages.
+    pub fn num_passages(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// The top `k` passages for `question`. The question is analysed like the passages and its
+    /// terms OR-ed, so any text works (quotes, `AND`, `-`, `:` … are plain characters).
+    /// An empty question, or one without a single word, is an error.
+    pub fn search(&self, question: &str, k: usize) -> Result<Vec<Hit>> {
+        if question.trim().is_empty() {
+            return Err(RetrieverError::InvalidArgument("the question is empty".into()));
+        }
+        let terms = self.meta.analyzer.terms(question);
+        if terms.is_empty() {
+            return Err(RetrieverError::InvalidArgument(format!(
+                "the question {question:?} has no searchable words (only punctuation or symbols)"
+            )));
+        }
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let searcher = self.reader.searcher();
+        let fields = vec![(self.fields.text, 1.0), (self.fields.title, self.params.title_weight)];
+        let query = Bm25Query::new(fields, &terms, self.params);
+        let top = searcher.search(&query, &TopDocs::with_limit(k).order_by_score())?;
+        top.into_iter()
+            .enumerate()
+            .map(|(i, (score, address))| {
+                let doc: TantivyDocument = searcher.doc(address)?;
+                Ok(self.hit(i + 1, score, &doc))
+            })
+            .collect()
+    }
+
+    /// [`Self::search`] for many questions in parallel (on the current rayon pool), in order.
+    pub fn search_batch<S: AsRef<str> + Sync>(&self, questions: &[S], k: usize) -> Vec<Result<Vec<Hit>>> {
+        questions.par_iter().map(|q| self.search(q.as_ref(), k)).collect()
+    }
+
+    /// The passage with id `id`, also when `id` names a duplicate of an indexed passage.
+    pub fn get(&self, id: &str) -> Result<Option<Hit>> {
+        let canonical = self.aliases.resolve(id);
+        let searcher = self.reader.searcher();
+        let term = tantivy::Term::from_field_text(self.fields.id, canonical);
+        let query = tantivy::query::TermQuery::new(term, tantivy::schema::IndexRecordOption::Basic);
+        let found = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
+        let Some((_, address)) = found.into_iter().next() else {
+            return Ok(None);
+        };
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let mut hit = self.hit(1, 0.0, &doc);
+        if let Some(alias) = hit.duplicates.iter().find(|a| a.id == id).cloned() {
+            // Present the alias as itself, with the indexed passage listed as its duplicate.
+            hit.duplicates.retain(|a| a.id != id);
+            hit.duplicates.insert(
+                0,
+                Alias {
+                    id: hit.id.clone(),
+                    title: hit.title.clone(),
+                    doc_id: hit.doc_id.clone(),
+                    char_offset: hit.char_offset,
+                    canonical: alias.id.clone(),
+                },
+            );
+            hit.id = alias.id;
+            hit.title = alias.title;
+            hit.doc_id = alias.doc_id;
+            hit.char_offset = alias.char_offset;
+        }
+        Ok(Some(hit))
+    }
+
+    fn hit(&self, rank: usize, score: f32, doc: &TantivyDocument) -> Hit {
+        let text = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let id = text(self.fields.id);
+        let meta = doc
+            .get_first(self.fields.meta)
+            .and_then(|v| v.as_str())
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
+        Hit {
+            rank,
+            score,
+            duplicates: self.aliases.duplicates_of(&id).to_vec(),
+            title: text(self.fields.title),
+            text: text(self.fields.text),
+            doc_id: text(self.fields.doc_id),
+            char_offset: doc.get_first(self.fields.char_offset).and_then(|v| v.as_u64()).unwrap_or(0) as usize,
+            meta,
+            id,
+        }
+    }
+
+    /// The index directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
