@@ -1,1 +1,61 @@
-fn main(){}
+//! `odqa`: open-domain question answering from the command line.
+//!
+//! Exit status: 0 success, 1 nothing found or an internal failure, 2 bad input or usage.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod args;
+mod cmd;
+
+/// Open-domain question answering over a Wikipedia-style corpus (BM25 retrieval, Korean and English).
+#[derive(Debug, Parser)]
+#[command(name = "odqa", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a BM25 index from corpus files (JSONL, wikipedia_documents.json, SQuAD).
+    Index(cmd::index::IndexArgs),
+    /// Print the passages that best match a question.
+    Retrieve(cmd::retrieve::RetrieveArgs),
+    /// Evaluate retrieval or answers on a question set.
+    #[command(subcommand)]
+    Eval(cmd::eval::EvalCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Index(args) => cmd::index::run(args),
+        Command::Retrieve(args) => cmd::retrieve::run(args),
+        Command::Eval(command) => cmd::eval::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_status(&err))
+        }
+    }
+}
+
+/// 2 for bad input (files, arguments, an unusable index), 1 otherwise.
+fn exit_status(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<odqa_retriever::RetrieverError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<odqa_core::CoreError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if cause.downcast_ref::<args::UsageError>().is_some() {
+            return 2;
+        }
+    }
+    1
+}

@@ -63,7 +63,7 @@ fn default_parameters_reproduce_tantivy_bm25() {
 #[test]
 fn b_zero_ignores_length_and_k1_zero_ignores_frequency() {
     let (index, text, _) = tiny_index();
-    let q = |word: &str, k1, b| Bm25Query::new(vec![(text, 1.0)], &terms(&[word]), Bm25Params { k1, b, ..Default::default() });
+    let q = |word: &str, k1: f64, b: f64| Bm25Query::new(vec![(text, 1.0)], &terms(&[word]), Bm25Params { k1, b, ..Default::default() });
     // "korea" occurs once in doc 0 (6 words) and once in doc 1 (14 words).
     let normal = top(&index, &q("korea", 1.2, 0.75));
     assert_eq!(normal[0].0, 0);

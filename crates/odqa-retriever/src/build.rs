@@ -17,7 +17,7 @@ use odqa_core::CoreError;
 use tantivy::{Index, IndexWriter, TantivyDocument};
 
 use crate::analysis::{self, AnalyzerConfig, Language};
-use crate::bm25::Bm25Params;
+use crate::bm25::{Bm25Overrides, Bm25Params};
 use crate::error::{Result, RetrieverError};
 use crate::layout::{self, Alias, Fields, IndexMeta, META_FILE};
 
@@ -53,8 +53,9 @@ pub struct BuildOptions {
     pub threads: usize,
     /// tantivy's total indexing memory budget in bytes.
     pub memory_budget: usize,
-    /// Default BM25 parameters recorded in the index.
-    pub bm25: Bm25Params,
+    /// Changes to the language's default BM25 parameters ([`Bm25Params::for_language`]) recorded
+    /// in the index as its retrieval defaults.
+    pub bm25: Bm25Overrides,
     /// Draw a progress bar on stderr (hidden when stderr is not a terminal).
     pub progress: bool,
 }
@@ -69,7 +70,7 @@ impl Default for BuildOptions {
             skip_invalid: false,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
             memory_budget: 512 << 20,
-            bm25: Bm25Params::default(),
+            bm25: Bm25Overrides::default(),
             progress: false,
         }
     }
@@ -194,7 +195,7 @@ pub fn build_index(
         format: layout::FORMAT_VERSION,
         odqa_version: env!("CARGO_PKG_VERSION").to_string(),
         analyzer,
-        bm25: opts.bm25,
+        bm25: opts.bm25.apply(Bm25Params::for_language(language)),
         split: opts.split,
         sources: corpora.to_vec(),
         passages: state.passages,
@@ -228,7 +229,9 @@ fn check_request(corpora: &[PathBuf], dir: &Path, opts: &BuildOptions) -> Result
     if corpora.is_empty() {
         return Err(RetrieverError::InvalidArgument("no corpus file given".into()));
     }
-    opts.bm25.validate().map_err(RetrieverError::InvalidArgument)?;
+    for language in [Language::Ko, Language::En] {
+        opts.bm25.apply(Bm25Params::for_language(language)).validate().map_err(RetrieverError::InvalidArgument)?;
+    }
     if let Some(split) = opts.split {
         split.validate().map_err(RetrieverError::InvalidArgument)?;
     }

@@ -14,7 +14,7 @@ pub mod layout;
 mod search;
 
 pub use analysis::{AnalyzerConfig, Language};
-pub use bm25::{Bm25Params, Idf};
+pub use bm25::{Bm25Overrides, Bm25Params, Idf};
 pub use build::{build_index, BuildOptions, BuildSummary, LanguageChoice};
 pub use error::{Result, RetrieverError};
 pub use layout::IndexMeta;

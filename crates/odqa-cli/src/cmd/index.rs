@@ -1,0 +1,162 @@
+//! `odqa index`: build a BM25 index.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use odqa_core::split::SplitMode;
+use odqa_retriever::{build_index, BuildOptions, Language, LanguageChoice};
+
+use crate::args::{Bm25Args, UsageError};
+
+/// Build a BM25 index from corpus files.
+///
+/// Formats (by extension): `.jsonl` / `.ndjson` with one {"id", "title", "text", ...} object per
+/// line (other fields are kept as metadata); `.json` holding the competition's
+/// wikipedia_documents.json ({"0": {"text", "title", "document_id", ...}, ...}) or a SQuAD file
+/// (each paragraph's context is a passage). Identical texts are indexed once; every id stays
+/// resolvable. The index is built in a temporary directory and replaces DIR only when complete:
+/// a failed or interrupted run leaves DIR as it was.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Corpus files to index
+    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    corpus: Vec<PathBuf>,
+    /// Index directory to create or replace
+    #[arg(long, value_name = "DIR")]
+    index: PathBuf,
+    /// Analyzer: ko (words + Hangul bigrams + particle stripping), en (stemmed words), auto (guess from the corpus)
+    #[arg(long, value_enum, default_value_t = LangArg::Auto)]
+    lang: LangArg,
+    /// Split documents into passages of at most N characters
+    #[arg(long, value_name = "N", conflicts_with = "split_words")]
+    split_chars: Option<usize>,
+    /// Split documents into passages of N whitespace-separated words
+    #[arg(long, value_name = "N")]
+    split_words: Option<usize>,
+    /// Overlap between consecutive passages, in the unit of the split
+    #[arg(long, value_name = "M", default_value_t = 0)]
+    split_overlap: usize,
+    /// Skip invalid records and duplicate ids with a warning instead of failing
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Do not index Korean words without their trailing particle (ko)
+    #[arg(long)]
+    no_strip_josa: bool,
+    /// Do not index Hangul syllable bigrams (ko)
+    #[arg(long)]
+    no_bigrams: bool,
+    /// Indexing threads [default: one per core, at most 8]
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Indexing memory budget in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    memory_mb: usize,
+    /// Print the summary as JSON
+    #[arg(long)]
+    json: bool,
+    /// BM25 defaults stored in the index [default: tuned per language, see README]
+    #[command(flatten)]
+    bm25: Bm25Args,
+}
+
+/// Analyzer languages.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LangArg {
+    Ko,
+    En,
+    Auto,
+}
+
+pub fn run(args: IndexArgs) -> anyhow::Result<()> {
+    let split = match (args.split_chars, args.split_words) {
+        (Some(size), _) => Some(SplitMode::Chars { size, overlap: args.split_overlap }),
+        (_, Some(size)) => Some(SplitMode::Words { size, overlap: args.split_overlap }),
+        (None, None) if args.split_overlap > 0 => {
+            return Err(UsageError("--split-overlap needs --split-chars or --split-words".into()).into())
+        }
+        (None, None) => None,
+    };
+    let defaults = BuildOptions::default();
+    let opts = BuildOptions {
+        language: match args.lang {
+            LangArg::Ko => LanguageChoice::Fixed(Language::Ko),
+            LangArg::En => LanguageChoice::Fixed(Language::En),
+            LangArg::Auto => LanguageChoice::Auto,
+        },
+        hangul_bigrams: !args.no_bigrams,
+        strip_josa: !args.no_strip_josa,
+        split,
+        skip_invalid: args.skip_invalid,
+        threads: args.threads.unwrap_or(defaults.threads),
+        memory_budget: args.memory_mb << 20,
+        bm25: args.bm25.overrides(),
+        progress: !args.json,
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    // First Ctrl-C: stop cleanly (the temporary index is removed). Second: exit at once.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupting: finishing the current record, then removing the partial index…");
+    });
+    let summary = build_index(&args.corpus, &args.index, &opts, &cancel)
+        .with_context(|| format!("cannot build the index {}", args.index.display()))?;
+    for warning in &summary.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let secs = summary.elapsed.as_secs_f64();
+    let rate = summary.meta.passages as f64 / secs.max(1e-9);
+    if args.json {
+        let json = serde_json::json!({
+            "index": args.index,
+            "analyzer": summary.meta.analyzer,
+            "bm25": summary.meta.bm25,
+            "records": summary.records,
+            "passages": summary.meta.passages,
+            "unique_texts": summary.meta.unique_texts,
+            "duplicate_texts": summary.duplicate_texts,
+            "repeated_records": summary.repeated,
+            "skipped": summary.skipped,
+            "empty": summary.empty,
+            "seconds": (secs * 1000.0).round() / 1000.0,
+            "passages_per_second": rate.round(),
+            "index_bytes": summary.index_bytes,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        let a = &summary.meta.analyzer;
+        println!("indexed {} into {}", plural(summary.meta.passages, "passage"), args.index.display());
+        println!(
+            "  {} unique texts ({} duplicates kept as aliases), {} records read, {} empty, {} skipped, {} repeated",
+            summary.meta.unique_texts, summary.duplicate_texts, summary.records, summary.empty, summary.skipped,
+            summary.repeated
+        );
+        println!(
+            "  analyzer {} (bigrams {}, particle stripping {}), {:.1} s, {:.0} passages/s, index {:.1} MiB",
+            a.language,
+            on_off(a.hangul_bigrams),
+            on_off(a.strip_josa),
+            secs,
+            rate,
+            summary.index_bytes as f64 / (1 << 20) as f64
+        );
+    }
+    Ok(())
+}
+
+fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand: argument struct + `run`.
+
+pub mod eval;
+pub mod index;
+pub mod retrieve;
