@@ -106,9 +106,17 @@ impl CoreError {
         }
     }
 
-    /// True for errors caused by the content of the input (as opposed to I/O or an abort).
+    /// True for errors caused by what the user gave: malformed content, or a path that does not
+    /// exist, cannot be read or is not a file (as opposed to a failing disk or an abort).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, CoreError::Io { .. } | CoreError::Aborted(_))
+        use std::io::ErrorKind::*;
+        match self {
+            CoreError::Io { source, .. } => {
+                matches!(source.kind(), NotFound | PermissionDenied | InvalidData | IsADirectory | Other)
+            }
+            CoreError::Aborted(_) => false,
+            _ => true,
+        }
     }
 }
 
