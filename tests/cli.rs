@@ -1,5 +1,7 @@
 //! Integration tests: run the real `odqa` binary on the committed sample corpus and fixtures.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -9,7 +11,10 @@ fn repo() -> PathBuf {
 }
 
 fn odqa(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_odqa")).args(args).output().expect("run odqa")
+    Command::new(env!("CARGO_BIN_EXE_odqa"))
+        .args(args)
+        .output()
+        .expect("run odqa")
 }
 
 fn stdout(o: &Output) -> String {
@@ -31,7 +36,14 @@ fn sample_index() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         let index = dir.path().join("sample-index");
         let corpus = repo().join("corpus/kowiki-sample-2k.jsonl");
-        let out = odqa(&["index", "--corpus", path_str(&corpus), "--index", path_str(&index), "--json"]);
+        let out = odqa(&[
+            "index",
+            "--corpus",
+            path_str(&corpus),
+            "--index",
+            path_str(&index),
+            "--json",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(summary["passages"], 2000);
@@ -50,7 +62,15 @@ fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 #[test]
 fn retrieve_finds_the_article_for_a_korean_question() {
     let index = sample_index();
-    let out = odqa(&["retrieve", "--index", path_str(index), "--top-k", "3", "--json", "임종석이 지명수배된 이유는?"]);
+    let out = odqa(&[
+        "retrieve",
+        "--index",
+        path_str(index),
+        "--top-k",
+        "3",
+        "--json",
+        "임종석이 지명수배된 이유는?",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let hits = json["hits"].as_array().unwrap();
@@ -59,17 +79,40 @@ fn retrieve_finds_the_article_for_a_korean_question() {
     assert_eq!(hits[0]["rank"], 1);
     assert!(hits[0]["score"].as_f64().unwrap() >= hits[1]["score"].as_f64().unwrap());
     // Text output: rank, score, id and title on one line.
-    let out = odqa(&["retrieve", "--index", path_str(index), "-k", "1", "알렉산더 헤이그는 어느 나라의 국무장관이었나?"]);
+    let out = odqa(&[
+        "retrieve",
+        "--index",
+        path_str(index),
+        "-k",
+        "1",
+        "알렉산더 헤이그는 어느 나라의 국무장관이었나?",
+    ]);
     assert!(out.status.success());
     let first = stdout(&out).lines().next().unwrap_or_default().to_string();
-    assert!(first.trim_start().starts_with("1 ") && first.contains("알렉산더 헤이그"), "{first}");
+    assert!(
+        first.trim_start().starts_with("1 ") && first.contains("알렉산더 헤이그"),
+        "{first}"
+    );
 }
 
 #[test]
 fn query_syntax_characters_are_plain_text() {
     let index = sample_index();
-    for q in ["\"임종석\"", "임종석: (AND) -OR ^2 ~ *", "title:임종석", "임종석)("] {
-        let out = odqa(&["retrieve", "--index", path_str(index), "-k", "1", "--json", q]);
+    for q in [
+        "\"임종석\"",
+        "임종석: (AND) -OR ^2 ~ *",
+        "title:임종석",
+        "임종석)(",
+    ] {
+        let out = odqa(&[
+            "retrieve",
+            "--index",
+            path_str(index),
+            "-k",
+            "1",
+            "--json",
+            q,
+        ]);
         assert!(out.status.success(), "{q}: {}", stderr(&out));
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(json["hits"][0]["title"], "임종석", "{q}");
@@ -98,18 +141,46 @@ fn question_without_matches_exits_1() {
 fn eval_retrieval_reports_recall_as_json() {
     let index = sample_index();
     let data = repo().join("corpus/korquad-sample.json");
-    let out = odqa(&["eval", "retrieval", "--index", path_str(index), "--data", path_str(&data), "--top-k", "1,5,20", "--json"]);
+    let out = odqa(&[
+        "eval",
+        "retrieval",
+        "--index",
+        path_str(index),
+        "--data",
+        path_str(&data),
+        "--top-k",
+        "1,5,20",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["questions"], 40);
-    let r: Vec<f64> = ["recall@1", "recall@5", "recall@20"].iter().map(|k| json[k].as_f64().unwrap()).collect();
+    let r: Vec<f64> = ["recall@1", "recall@5", "recall@20"]
+        .iter()
+        .map(|k| json[k].as_f64().unwrap())
+        .collect();
     assert!(r[0] <= r[1] && r[1] <= r[2], "{r:?}");
     // The sample holds both articles: retrieval must find most answers.
     assert!(r[2] >= 0.8, "{json}");
     assert!(json["title_recall@5"].as_f64().unwrap() >= 0.8, "{json}");
     // Text output has a row per k.
-    let out = odqa(&["eval", "retrieval", "--index", path_str(index), "--data", path_str(&data), "--top-k", "1,5"]);
-    assert!(stdout(&out).lines().any(|l| l.trim_start().starts_with("5 ")), "{}", stdout(&out));
+    let out = odqa(&[
+        "eval",
+        "retrieval",
+        "--index",
+        path_str(index),
+        "--data",
+        path_str(&data),
+        "--top-k",
+        "1,5",
+    ]);
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.trim_start().starts_with("5 ")),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -117,26 +188,59 @@ fn malformed_third_line_exits_2_names_it_and_leaves_no_index() {
     let dir = tempfile::tempdir().unwrap();
     let bad = write(dir.path(), "bad.jsonl", b"{\"id\":\"1\",\"text\":\"one\"}\n{\"id\":\"2\",\"text\":\"two\"}\n{\"id\": \"3\", \"text\": oops}\n{\"id\":\"4\",\"text\":\"four\"}\n");
     let index = dir.path().join("idx");
-    let out = odqa(&["index", "--corpus", path_str(&bad), "--index", path_str(&index)]);
+    let out = odqa(&[
+        "index",
+        "--corpus",
+        path_str(&bad),
+        "--index",
+        path_str(&index),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("bad.jsonl:3"), "{}", stderr(&out));
-    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(entries.len(), 1, "only the corpus remains: {entries:?}");
 
     // An existing index is left untouched by the failed rebuild.
-    let good = write(dir.path(), "good.jsonl", "{\"id\":\"g\",\"title\":\"서울\",\"text\":\"서울은 대한민국의 수도이다.\"}\n".as_bytes());
-    assert!(odqa(&["index", "--corpus", path_str(&good), "--index", path_str(&index)]).status.success());
+    let good = write(
+        dir.path(),
+        "good.jsonl",
+        "{\"id\":\"g\",\"title\":\"서울\",\"text\":\"서울은 대한민국의 수도이다.\"}\n".as_bytes(),
+    );
+    assert!(odqa(&[
+        "index",
+        "--corpus",
+        path_str(&good),
+        "--index",
+        path_str(&index)
+    ])
+    .status
+    .success());
     let snapshot = |p: &Path| {
         let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(p)
             .unwrap()
             .flatten()
-            .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
             .collect();
         files.sort();
         files
     };
     let before = snapshot(&index);
-    let out = odqa(&["index", "--corpus", path_str(&bad), "--index", path_str(&index)]);
+    let out = odqa(&[
+        "index",
+        "--corpus",
+        path_str(&bad),
+        "--index",
+        path_str(&index),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(snapshot(&index), before);
     let out = odqa(&["retrieve", "--index", path_str(&index), "--json", "수도"]);
@@ -149,22 +253,59 @@ fn bad_records_are_reported_or_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let index = dir.path().join("idx");
     let cases: [(&str, &[u8], &str); 3] = [
-        ("notext.jsonl", b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"2\",\"title\":\"t\"}\n", "notext.jsonl:2: missing field `text`"),
-        ("dup.jsonl", b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"1\",\"text\":\"b\"}\n", "duplicate id \"1\""),
-        ("latin1.jsonl", b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"2\",\"text\":\"caf\xe9\"}\n", "latin1.jsonl:2: not valid UTF-8"),
+        (
+            "notext.jsonl",
+            b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"2\",\"title\":\"t\"}\n",
+            "notext.jsonl:2: missing field `text`",
+        ),
+        (
+            "dup.jsonl",
+            b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"1\",\"text\":\"b\"}\n",
+            "duplicate id \"1\"",
+        ),
+        (
+            "latin1.jsonl",
+            b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"2\",\"text\":\"caf\xe9\"}\n",
+            "latin1.jsonl:2: not valid UTF-8",
+        ),
     ];
     for (name, content, expected) in cases {
         let corpus = write(dir.path(), name, content);
-        let out = odqa(&["index", "--corpus", path_str(&corpus), "--index", path_str(&index)]);
+        let out = odqa(&[
+            "index",
+            "--corpus",
+            path_str(&corpus),
+            "--index",
+            path_str(&index),
+        ]);
         assert_eq!(out.status.code(), Some(2), "{name}");
         assert!(stderr(&out).contains(expected), "{name}: {}", stderr(&out));
         assert!(!index.exists());
         // With --skip-invalid the good record is indexed and the bad one reported.
-        let out = odqa(&["index", "--corpus", path_str(&corpus), "--index", path_str(&index), "--skip-invalid", "--json"]);
+        let out = odqa(&[
+            "index",
+            "--corpus",
+            path_str(&corpus),
+            "--index",
+            path_str(&index),
+            "--skip-invalid",
+            "--json",
+        ]);
         assert!(out.status.success(), "{name}: {}", stderr(&out));
-        assert!(stderr(&out).contains("warning: skipped"), "{name}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("warning: skipped"),
+            "{name}: {}",
+            stderr(&out)
+        );
         let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!((summary["unique_texts"].as_u64(), summary["skipped"].as_u64()), (Some(1), Some(1)), "{name}");
+        assert_eq!(
+            (
+                summary["unique_texts"].as_u64(),
+                summary["skipped"].as_u64()
+            ),
+            (Some(1), Some(1)),
+            "{name}"
+        );
         std::fs::remove_dir_all(&index).unwrap();
     }
 }
@@ -175,17 +316,36 @@ fn competition_documents_and_squad_contexts_are_indexed() {
     let index = dir.path().join("idx");
     let docs = repo().join("tests/fixtures/wikipedia_documents.json");
     let squad = repo().join("corpus/korquad-sample.json");
-    let out = odqa(&["index", "--corpus", path_str(&docs), path_str(&squad), "--index", path_str(&index), "--json"]);
+    let out = odqa(&[
+        "index",
+        "--corpus",
+        path_str(&docs),
+        path_str(&squad),
+        "--index",
+        path_str(&index),
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // 6 documents (one duplicate text) + 6 SQuAD paragraphs.
     assert_eq!(summary["passages"], 12);
     assert_eq!(summary["duplicate_texts"], 1);
-    let out = odqa(&["retrieve", "--index", path_str(&index), "--json", "-k", "20", "임종석"]);
+    let out = odqa(&[
+        "retrieve",
+        "--index",
+        path_str(&index),
+        "--json",
+        "-k",
+        "20",
+        "임종석",
+    ]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let hits = json["hits"].as_array().unwrap();
     let ids: Vec<&str> = hits.iter().map(|h| h["id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&"0") && ids.contains(&"korquad-sample:0-0"), "{ids:?}");
+    assert!(
+        ids.contains(&"0") && ids.contains(&"korquad-sample:0-0"),
+        "{ids:?}"
+    );
     assert!(!ids.contains(&"5"), "the duplicate text is indexed once");
     let doc0 = hits.iter().find(|h| h["id"] == "0").unwrap();
     assert_eq!(doc0["duplicates"][0]["id"], "5");
@@ -199,15 +359,38 @@ fn split_documents_keep_doc_id_and_offset() {
     let line = serde_json::json!({"id": "long", "title": "긴 글", "text": long}).to_string() + "\n";
     let corpus = write(dir.path(), "long.jsonl", line.as_bytes());
     let index = dir.path().join("idx");
-    let out = odqa(&["index", "--corpus", path_str(&corpus), "--index", path_str(&index), "--split-chars", "200", "--split-overlap", "40", "--json"]);
+    let out = odqa(&[
+        "index",
+        "--corpus",
+        path_str(&corpus),
+        "--index",
+        path_str(&index),
+        "--split-chars",
+        "200",
+        "--split-overlap",
+        "40",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = odqa(&["retrieve", "--index", path_str(&index), "--json", "-k", "1", "바늘"]);
+    let out = odqa(&[
+        "retrieve",
+        "--index",
+        path_str(&index),
+        "--json",
+        "-k",
+        "1",
+        "바늘",
+    ]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let hit = &json["hits"][0];
     assert_eq!(hit["doc_id"], "long");
     let offset = hit["char_offset"].as_u64().unwrap() as usize;
     let text = hit["text"].as_str().unwrap();
-    let from_doc: String = long.chars().skip(offset).take(text.chars().count()).collect();
+    let from_doc: String = long
+        .chars()
+        .skip(offset)
+        .take(text.chars().count())
+        .collect();
     assert_eq!(from_doc, text);
     assert!(hit["id"].as_str().unwrap().starts_with("long#"));
 }
@@ -215,13 +398,32 @@ fn split_documents_keep_doc_id_and_offset() {
 #[test]
 fn unusable_index_and_missing_files_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let out = odqa(&["retrieve", "--index", path_str(&dir.path().join("nope")), "서울"]);
+    let out = odqa(&[
+        "retrieve",
+        "--index",
+        path_str(&dir.path().join("nope")),
+        "서울",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no such index directory"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no such index directory"),
+        "{}",
+        stderr(&out)
+    );
     let out = odqa(&["retrieve", "--index", path_str(dir.path()), "서울"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not an odqa index"), "{}", stderr(&out));
-    let out = odqa(&["index", "--corpus", path_str(&dir.path().join("missing.jsonl")), "--index", path_str(&dir.path().join("i"))]);
+    assert!(
+        stderr(&out).contains("not an odqa index"),
+        "{}",
+        stderr(&out)
+    );
+    let out = odqa(&[
+        "index",
+        "--corpus",
+        path_str(&dir.path().join("missing.jsonl")),
+        "--index",
+        path_str(&dir.path().join("i")),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("missing.jsonl"), "{}", stderr(&out));
     let out = odqa(&["index", "--index", "x"]);
@@ -236,5 +438,7 @@ fn help_explains_the_subcommands() {
         assert!(stdout(&out).contains(sub));
     }
     let out = odqa(&["index", "--help"]);
-    assert!(stdout(&out).contains("wikipedia_documents.json") && stdout(&out).contains("--split-chars"));
+    assert!(
+        stdout(&out).contains("wikipedia_documents.json") && stdout(&out).contains("--split-chars")
+    );
 }

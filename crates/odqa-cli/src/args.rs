@@ -70,6 +70,8 @@ impl From<IdfArg> for Idf {
 
 /// Builds a rayon pool of `threads` threads (0 = one per core) and runs `f` on it.
 pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> anyhow::Result<T> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     Ok(pool.install(f))
 }

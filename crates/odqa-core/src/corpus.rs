@@ -22,8 +22,8 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::split::{self, SplitMode};
 use crate::error::json_message;
+use crate::split::{self, SplitMode};
 use crate::{CoreError, Location, Passage};
 
 /// The layout of a corpus file.
@@ -38,7 +38,11 @@ pub enum CorpusFormat {
 impl CorpusFormat {
     /// Guesses the format from the extension and, for `.json`, the first line.
     pub fn detect(path: &Path) -> Result<Self, CoreError> {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         match ext.as_str() {
             "jsonl" | "ndjson" => Ok(CorpusFormat::Jsonl),
             "json" => {
@@ -51,9 +55,16 @@ impl CorpusFormat {
                     .take(64 << 20)
                     .read_until(b'\n', &mut first)
                     .map_err(|e| CoreError::io(path, e))?;
-                let more = !reader.fill_buf().map_err(|e| CoreError::io(path, e))?.is_empty();
+                let more = !reader
+                    .fill_buf()
+                    .map_err(|e| CoreError::io(path, e))?
+                    .is_empty();
                 let line_is_object = serde_json::from_slice::<Map<String, Value>>(&first).is_ok();
-                Ok(if more && line_is_object { CorpusFormat::Jsonl } else { CorpusFormat::JsonObject })
+                Ok(if more && line_is_object {
+                    CorpusFormat::Jsonl
+                } else {
+                    CorpusFormat::JsonObject
+                })
             }
             _ => Err(CoreError::UnknownFormat {
                 path: path.to_path_buf(),
@@ -160,7 +171,13 @@ pub fn read_corpus_from(
         None => CorpusFormat::detect(path)?,
     };
     let reader = BufReader::with_capacity(1 << 20, input);
-    let mut ctx = Ctx { path: path.to_path_buf(), opts, sink, on_skip, summary: ReadSummary::default() };
+    let mut ctx = Ctx {
+        path: path.to_path_buf(),
+        opts,
+        sink,
+        on_skip,
+        summary: ReadSummary::default(),
+    };
     match format {
         CorpusFormat::Jsonl => read_jsonl(reader, &mut ctx)?,
         CorpusFormat::JsonObject => read_json_object(reader, &mut ctx)?,
@@ -203,7 +220,9 @@ fn read_jsonl(mut reader: impl BufRead, ctx: &mut Ctx<'_>) -> Result<(), CoreErr
     let mut line_no = 0;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| CoreError::io(&ctx.path, e))?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| CoreError::io(&ctx.path, e))?;
         if n == 0 {
             return Ok(());
         }
@@ -212,7 +231,10 @@ fn read_jsonl(mut reader: impl BufRead, ctx: &mut Ctx<'_>) -> Result<(), CoreErr
         let line = match std::str::from_utf8(&buf) {
             Ok(s) => s.trim_start_matches('\u{feff}').trim(),
             Err(e) => {
-                ctx.invalid(CoreError::InvalidUtf8 { at, byte: e.valid_up_to() })?;
+                ctx.invalid(CoreError::InvalidUtf8 {
+                    at,
+                    byte: e.valid_up_to(),
+                })?;
                 continue;
             }
         };
@@ -223,13 +245,22 @@ fn read_jsonl(mut reader: impl BufRead, ctx: &mut Ctx<'_>) -> Result<(), CoreErr
             Ok(o) => o,
             Err(e) => {
                 let message = json_message(&e);
-                ctx.invalid(CoreError::Json { at: Location { column: e.column(), ..at }, message })?;
+                ctx.invalid(CoreError::Json {
+                    at: Location {
+                        column: e.column(),
+                        ..at
+                    },
+                    message,
+                })?;
                 continue;
             }
         };
         let default_id = format!(
             "{}:{line_no}",
-            ctx.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+            ctx.path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
         );
         match record_from_object(object, "id", default_id, at.clone()) {
             Ok(record) => ctx.emit(record)?,
@@ -248,24 +279,43 @@ fn record_from_object(
 ) -> Result<Record, String> {
     let text = match object.remove("text") {
         Some(Value::String(s)) => s,
-        Some(other) => return Err(format!("field `text` must be a string, found {}", kind(&other))),
+        Some(other) => {
+            return Err(format!(
+                "field `text` must be a string, found {}",
+                kind(&other)
+            ))
+        }
         None => return Err("missing field `text`".into()),
     };
     let title = match object.remove("title") {
         Some(Value::String(s)) => s,
         None | Some(Value::Null) => String::new(),
-        Some(other) => return Err(format!("field `title` must be a string, found {}", kind(&other))),
+        Some(other) => {
+            return Err(format!(
+                "field `title` must be a string, found {}",
+                kind(&other)
+            ))
+        }
     };
     let id = match object.remove(id_field) {
         Some(Value::String(s)) if !s.is_empty() => s,
         Some(Value::Number(n)) => n.to_string(),
         None | Some(Value::Null) => default_id,
         Some(other) => {
-            return Err(format!("field `{id_field}` must be a non-empty string or a number, found {}", kind(&other)))
+            return Err(format!(
+                "field `{id_field}` must be a non-empty string or a number, found {}",
+                kind(&other)
+            ))
         }
     };
     object.retain(|_, v| !v.is_null());
-    Ok(Record { id, title, text, meta: object, at })
+    Ok(Record {
+        id,
+        title,
+        text,
+        meta: object,
+        at,
+    })
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -283,7 +333,12 @@ fn kind(v: &Value) -> &'static str {
 fn read_json_object(reader: impl Read, ctx: &mut Ctx<'_>) -> Result<(), CoreError> {
     let mut de = serde_json::Deserializer::from_reader(reader);
     let mut failure = None;
-    let result = TopLevel { ctx: &mut *ctx, failure: &mut failure }.deserialize(&mut de).and_then(|()| de.end());
+    let result = TopLevel {
+        ctx: &mut *ctx,
+        failure: &mut failure,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
     if let Some(err) = failure {
         return Err(err);
     }
@@ -334,7 +389,8 @@ impl<'de> Visitor<'de> for TopLevel<'_, '_> {
                     let at = Location::line(&self.ctx.path, 0);
                     let result = match value {
                         Value::Object(object) => {
-                            match record_from_object(object, "document_id", key.clone(), at.clone()) {
+                            match record_from_object(object, "document_id", key.clone(), at.clone())
+                            {
                                 Ok(record) => self.ctx.emit(record),
                                 Err(message) => self.ctx.invalid(CoreError::BadRecord {
                                     at,
@@ -390,7 +446,13 @@ impl<'de> Visitor<'de> for Articles<'_, '_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let stem = self.top.ctx.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = self
+            .top
+            .ctx
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut a = 0;
         while let Some(article) = seq.next_element::<Article>()? {
             for (p, paragraph) in article.paragraphs.into_iter().enumerate() {

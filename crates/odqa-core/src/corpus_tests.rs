@@ -2,10 +2,16 @@ use std::io::Write;
 
 use super::*;
 
-fn read_all(path: &Path, skip_invalid: bool) -> (Result<ReadSummary, CoreError>, Vec<Record>, Vec<String>) {
+fn read_all(
+    path: &Path,
+    skip_invalid: bool,
+) -> (Result<ReadSummary, CoreError>, Vec<Record>, Vec<String>) {
     let mut records = Vec::new();
     let mut skipped = Vec::new();
-    let opts = ReadOptions { format: None, skip_invalid };
+    let opts = ReadOptions {
+        format: None,
+        skip_invalid,
+    };
     let result = read_corpus(
         path,
         opts,
@@ -20,7 +26,10 @@ fn read_all(path: &Path, skip_invalid: bool) -> (Result<ReadSummary, CoreError>,
 
 fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     let path = dir.join(name);
-    std::fs::File::create(&path).unwrap().write_all(content).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(content)
+        .unwrap();
     path
 }
 
@@ -45,7 +54,11 @@ fn jsonl_keeps_extra_fields_and_generates_missing_ids() {
 #[test]
 fn malformed_line_is_reported_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "bad.jsonl", b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"2\",\"text\":\"b\"}\n{\"id\":\"3\",\"text\n");
+    let path = write(
+        dir.path(),
+        "bad.jsonl",
+        b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"2\",\"text\":\"b\"}\n{\"id\":\"3\",\"text\n",
+    );
     let (result, records, _) = read_all(&path, false);
     let err = result.unwrap_err();
     assert!(err.is_bad_input());
@@ -60,17 +73,37 @@ fn skip_invalid_skips_bad_lines_and_counts_them() {
     let path = write(dir.path(), "c.jsonl", b"{\"id\":\"1\",\"text\":\"a\"}\nnot json\n{\"id\":\"2\"}\n{\"id\":\"3\",\"text\":\"\xff\xfe\"}\n{\"id\":\"4\",\"text\":\"  \"}\n{\"id\":\"5\",\"text\":\"ok\"}\n");
     let (result, records, skipped) = read_all(&path, true);
     let summary = result.unwrap();
-    assert_eq!(summary, ReadSummary { records: 2, skipped: 3, empty: 1 });
-    assert_eq!(records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["1", "5"]);
+    assert_eq!(
+        summary,
+        ReadSummary {
+            records: 2,
+            skipped: 3,
+            empty: 1
+        }
+    );
+    assert_eq!(
+        records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["1", "5"]
+    );
     assert!(skipped[0].contains("c.jsonl:2"), "{skipped:?}");
-    assert!(skipped[1].contains("c.jsonl:3") && skipped[1].contains("missing field `text`"), "{skipped:?}");
-    assert!(skipped[2].contains("c.jsonl:4") && skipped[2].contains("UTF-8"), "{skipped:?}");
+    assert!(
+        skipped[1].contains("c.jsonl:3") && skipped[1].contains("missing field `text`"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped[2].contains("c.jsonl:4") && skipped[2].contains("UTF-8"),
+        "{skipped:?}"
+    );
 }
 
 #[test]
 fn non_utf8_line_fails_without_skip() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "c.jsonl", b"{\"id\":\"1\",\"text\":\"a\xc3\"}\n");
+    let path = write(
+        dir.path(),
+        "c.jsonl",
+        b"{\"id\":\"1\",\"text\":\"a\xc3\"}\n",
+    );
     let (result, _, _) = read_all(&path, false);
     let msg = result.unwrap_err().to_string();
     assert!(msg.contains("c.jsonl:1") && msg.contains("UTF-8"), "{msg}");
@@ -90,7 +123,10 @@ fn competition_documents_use_document_id() {
     assert_eq!(result.unwrap().records, 2);
     assert_eq!(records[0].id, "0");
     assert_eq!(records[0].title, "T0");
-    assert_eq!(records[0].meta.get("corpus_source"), Some(&Value::from("위키피디아")));
+    assert_eq!(
+        records[0].meta.get("corpus_source"),
+        Some(&Value::from("위키피디아"))
+    );
     assert!(!records[0].meta.contains_key("document_id"));
     assert_eq!(records[1].text, "라마바");
 }
@@ -98,10 +134,17 @@ fn competition_documents_use_document_id() {
 #[test]
 fn competition_document_without_text_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "w.json", br#"{"0": {"text": "a"}, "1": {"title": "no text"}}"#);
+    let path = write(
+        dir.path(),
+        "w.json",
+        br#"{"0": {"text": "a"}, "1": {"title": "no text"}}"#,
+    );
     let (result, _, _) = read_all(&path, false);
     let msg = result.unwrap_err().to_string();
-    assert!(msg.contains("w.json") && msg.contains("document \"1\"") && msg.contains("text"), "{msg}");
+    assert!(
+        msg.contains("w.json") && msg.contains("document \"1\"") && msg.contains("text"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -115,15 +158,28 @@ fn squad_contexts_become_passages() {
     );
     let (result, records, _) = read_all(&path, false);
     assert_eq!(result.unwrap().records, 3);
-    let got: Vec<(&str, &str, &str)> =
-        records.iter().map(|r| (r.id.as_str(), r.title.as_str(), r.text.as_str())).collect();
-    assert_eq!(got, [("dev:0-0", "A", "c0"), ("dev:0-1", "A", "c1"), ("dev:1-0", "B", "c2")]);
+    let got: Vec<(&str, &str, &str)> = records
+        .iter()
+        .map(|r| (r.id.as_str(), r.title.as_str(), r.text.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("dev:0-0", "A", "c0"),
+            ("dev:0-1", "A", "c1"),
+            ("dev:1-0", "B", "c2")
+        ]
+    );
 }
 
 #[test]
 fn truncated_json_object_reports_position() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "w.json", b"{\"0\": {\"text\": \"a\"},\n \"1\": {\"text\": ");
+    let path = write(
+        dir.path(),
+        "w.json",
+        b"{\"0\": {\"text\": \"a\"},\n \"1\": {\"text\": ",
+    );
     let (result, _, _) = read_all(&path, false);
     let msg = result.unwrap_err().to_string();
     assert!(msg.contains("w.json:2:"), "{msg}");
@@ -132,7 +188,11 @@ fn truncated_json_object_reports_position() {
 #[test]
 fn sink_error_aborts_the_read() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "w.json", br#"{"0": {"text": "a"}, "1": {"text": "b"}}"#);
+    let path = write(
+        dir.path(),
+        "w.json",
+        br#"{"0": {"text": "a"}, "1": {"text": "b"}}"#,
+    );
     let mut n = 0;
     let result = read_corpus(
         &path,
@@ -150,7 +210,11 @@ fn sink_error_aborts_the_read() {
 #[test]
 fn json_file_with_jsonl_content_is_detected() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "c.json", b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"2\",\"text\":\"b\"}\n");
+    let path = write(
+        dir.path(),
+        "c.json",
+        b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"2\",\"text\":\"b\"}\n",
+    );
     assert_eq!(CorpusFormat::detect(&path).unwrap(), CorpusFormat::Jsonl);
     let unknown = write(dir.path(), "c.txt", b"x");
     assert!(CorpusFormat::detect(&unknown).is_err());
@@ -165,7 +229,10 @@ fn records_split_into_windows_with_ids_and_offsets() {
         meta: Map::new(),
         at: Location::line("x", 1),
     };
-    let passages = record.clone().into_passages(Some(SplitMode::Words { size: 3, overlap: 1 }));
+    let passages = record.clone().into_passages(Some(SplitMode::Words {
+        size: 3,
+        overlap: 1,
+    }));
     assert_eq!(passages.len(), 3);
     assert_eq!(passages[1].id, "d#1");
     assert_eq!(passages[1].doc_id, "d");

@@ -16,7 +16,11 @@ pub struct Location {
 impl Location {
     /// A location at `line` (1-based) of `path`.
     pub fn line(path: impl Into<PathBuf>, line: usize) -> Self {
-        Location { path: path.into(), line, column: 0 }
+        Location {
+            path: path.into(),
+            line,
+            column: 0,
+        }
     }
 }
 
@@ -95,13 +99,20 @@ pub enum CoreError {
 impl CoreError {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        CoreError::Io { path: path.into(), source }
+        CoreError::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// Converts a serde_json error into [`CoreError::Json`] at its line and column.
     pub fn json(path: impl Into<PathBuf>, err: &serde_json::Error) -> Self {
         CoreError::Json {
-            at: Location { path: path.into(), line: err.line(), column: err.column() },
+            at: Location {
+                path: path.into(),
+                line: err.line(),
+                column: err.column(),
+            },
             message: json_message(err),
         }
     }
@@ -112,7 +123,10 @@ impl CoreError {
         use std::io::ErrorKind::*;
         match self {
             CoreError::Io { source, .. } => {
-                matches!(source.kind(), NotFound | PermissionDenied | InvalidData | IsADirectory | Other)
+                matches!(
+                    source.kind(),
+                    NotFound | PermissionDenied | InvalidData | IsADirectory | Other
+                )
             }
             CoreError::Aborted(_) => false,
             _ => true,

@@ -5,6 +5,8 @@
 //! - [`squad`]: SQuAD v1.1-format question sets (KorQuAD, XQuAD) for evaluation and training.
 //! - [`text`]: small text helpers shared by the crates (character offsets, normalisation).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod corpus;
 mod error;
 pub mod split;

@@ -37,7 +37,9 @@ impl SplitMode {
             return Err(format!("split size must be at least 1 {unit}"));
         }
         if overlap >= size {
-            return Err(format!("split overlap ({overlap}) must be smaller than the size ({size} {unit})"));
+            return Err(format!(
+                "split overlap ({overlap}) must be smaller than the size ({size} {unit})"
+            ));
         }
         Ok(())
     }
@@ -63,7 +65,11 @@ pub fn split(text: &str, mode: SplitMode) -> Vec<Window<'_>> {
 fn split_chars(text: &str, size: usize, overlap: usize) -> Vec<Window<'_>> {
     let size = size.max(1);
     // Byte offset of every character, plus the end.
-    let bounds: Vec<usize> = text.char_indices().map(|(b, _)| b).chain([text.len()]).collect();
+    let bounds: Vec<usize> = text
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain([text.len()])
+        .collect();
     let chars: Vec<char> = text.chars().collect();
     let n = chars.len();
     let mut out = Vec::new();
@@ -77,7 +83,10 @@ fn split_chars(text: &str, size: usize, overlap: usize) -> Vec<Window<'_>> {
                 end = ws + 1;
             }
         }
-        out.push(Window { char_offset: start, text: text[bounds[start]..bounds[end]].trim_end() });
+        out.push(Window {
+            char_offset: start,
+            text: text[bounds[start]..bounds[end]].trim_end(),
+        });
         if end >= n {
             break;
         }
@@ -101,8 +110,7 @@ fn split_words(text: &str, size: usize, overlap: usize) -> Vec<Window<'_>> {
     // (char offset, byte start, byte end) of every word.
     let mut words = Vec::new();
     let mut current: Option<(usize, usize)> = None;
-    let mut char_idx = 0;
-    for (b, c) in text.char_indices() {
+    for (char_idx, (b, c)) in text.char_indices().enumerate() {
         if c.is_whitespace() {
             if let Some((ci, bs)) = current.take() {
                 words.push((ci, bs, b));
@@ -110,20 +118,25 @@ fn split_words(text: &str, size: usize, overlap: usize) -> Vec<Window<'_>> {
         } else if current.is_none() {
             current = Some((char_idx, b));
         }
-        char_idx += 1;
     }
     if let Some((ci, bs)) = current {
         words.push((ci, bs, text.len()));
     }
     if words.len() <= size {
-        return vec![Window { char_offset: 0, text }];
+        return vec![Window {
+            char_offset: 0,
+            text,
+        }];
     }
     let step = size - overlap.min(size - 1);
     let mut out = Vec::new();
     let mut i = 0;
     loop {
         let last = (i + size).min(words.len()) - 1;
-        out.push(Window { char_offset: words[i].0, text: &text[words[i].1..words[last].2] });
+        out.push(Window {
+            char_offset: words[i].0,
+            text: &text[words[i].1..words[last].2],
+        });
         if last + 1 >= words.len() {
             break;
         }
@@ -142,8 +155,17 @@ mod tests {
 
     #[test]
     fn short_text_is_one_window() {
-        assert_eq!(split("짧은 글", chars(100, 10)), vec![Window { char_offset: 0, text: "짧은 글" }]);
-        let words = SplitMode::Words { size: 5, overlap: 1 };
+        assert_eq!(
+            split("짧은 글", chars(100, 10)),
+            vec![Window {
+                char_offset: 0,
+                text: "짧은 글"
+            }]
+        );
+        let words = SplitMode::Words {
+            size: 5,
+            overlap: 1,
+        };
         assert_eq!(split("a b c", words).len(), 1);
     }
 
@@ -156,7 +178,9 @@ mod tests {
         for w in &windows {
             assert!(w.text.chars().count() <= 12, "{w:?}");
             // The offset points at the window's text in the original.
-            let at: String = all[w.char_offset..w.char_offset + w.text.chars().count()].iter().collect();
+            let at: String = all[w.char_offset..w.char_offset + w.text.chars().count()]
+                .iter()
+                .collect();
             assert_eq!(at, w.text);
             // Windows start at word starts.
             assert!(w.char_offset == 0 || all[w.char_offset - 1] == ' ');
@@ -182,7 +206,13 @@ mod tests {
     #[test]
     fn word_windows() {
         let text = "w0 w1 w2 w3 w4 w5 w6";
-        let windows = split(text, SplitMode::Words { size: 3, overlap: 1 });
+        let windows = split(
+            text,
+            SplitMode::Words {
+                size: 3,
+                overlap: 1,
+            },
+        );
         let texts: Vec<&str> = windows.iter().map(|w| w.text).collect();
         assert_eq!(texts, vec!["w0 w1 w2", "w2 w3 w4", "w4 w5 w6"]);
         assert_eq!(windows[1].char_offset, 6);

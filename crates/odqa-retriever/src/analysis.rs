@@ -18,7 +18,9 @@
 //! `odqa-index.json` and [`register`] is called again every time an index is opened.
 
 use serde::{Deserialize, Serialize};
-use tantivy::tokenizer::{Language as StemLanguage, Stemmer, TextAnalyzer, Token, TokenStream, Tokenizer};
+use tantivy::tokenizer::{
+    Language as StemLanguage, Stemmer, TextAnalyzer, Token, TokenStream, Tokenizer,
+};
 use unicode_normalization::UnicodeNormalization;
 
 /// Name under which the odqa analyzer is registered in a tantivy index.
@@ -66,15 +68,24 @@ fn yes() -> bool {
 impl AnalyzerConfig {
     /// The default configuration for a language.
     pub fn for_language(language: Language) -> Self {
-        AnalyzerConfig { language, hangul_bigrams: true, strip_josa: true }
+        AnalyzerConfig {
+            language,
+            hangul_bigrams: true,
+            strip_josa: true,
+        }
     }
 
     /// Builds the tantivy analyzer.
     pub fn build(&self) -> TextAnalyzer {
-        let tokenizer = OdqaTokenizer { config: *self, tokens: Vec::new() };
+        let tokenizer = OdqaTokenizer {
+            config: *self,
+            tokens: Vec::new(),
+        };
         match self.language {
             Language::Ko => TextAnalyzer::builder(tokenizer).build(),
-            Language::En => TextAnalyzer::builder(tokenizer).filter(Stemmer::new(StemLanguage::English)).build(),
+            Language::En => TextAnalyzer::builder(tokenizer)
+                .filter(Stemmer::new(StemLanguage::English))
+                .build(),
         }
     }
 
@@ -126,11 +137,78 @@ fn is_word_char(c: char) -> bool {
 /// Korean particles (josa) and common predicate endings removed by [`AnalyzerConfig::strip_josa`]:
 /// the first suffix of this list that matches is removed, so longer ones come first.
 const JOSA: &[&str] = &[
-    "에서부터", "으로부터", "로부터", "에게서", "한테서", "이라고", "이라는", "에서는", "에서도", "에서의",
-    "으로는", "으로도", "으로서", "으로써", "까지", "부터", "에게", "한테", "에서", "으로", "라고", "라는",
-    "이나", "이랑", "처럼", "보다", "마다", "조차", "에는", "에도", "에의", "로서", "로써", "로는", "와의",
-    "과의", "하였다", "되었다", "이었다", "했다", "한다", "하는", "하고", "하여", "해서", "했던", "되는",
-    "되어", "됐다", "된다", "이다", "였다", "이며", "이고", "한", "된", "인", "은", "는", "이", "가", "을", "를", "의", "에", "로", "와", "과", "도", "만", "나", "랑",
+    "에서부터",
+    "으로부터",
+    "로부터",
+    "에게서",
+    "한테서",
+    "이라고",
+    "이라는",
+    "에서는",
+    "에서도",
+    "에서의",
+    "으로는",
+    "으로도",
+    "으로서",
+    "으로써",
+    "까지",
+    "부터",
+    "에게",
+    "한테",
+    "에서",
+    "으로",
+    "라고",
+    "라는",
+    "이나",
+    "이랑",
+    "처럼",
+    "보다",
+    "마다",
+    "조차",
+    "에는",
+    "에도",
+    "에의",
+    "로서",
+    "로써",
+    "로는",
+    "와의",
+    "과의",
+    "하였다",
+    "되었다",
+    "이었다",
+    "했다",
+    "한다",
+    "하는",
+    "하고",
+    "하여",
+    "해서",
+    "했던",
+    "되는",
+    "되어",
+    "됐다",
+    "된다",
+    "이다",
+    "였다",
+    "이며",
+    "이고",
+    "한",
+    "된",
+    "인",
+    "은",
+    "는",
+    "이",
+    "가",
+    "을",
+    "를",
+    "의",
+    "에",
+    "로",
+    "와",
+    "과",
+    "도",
+    "만",
+    "나",
+    "랑",
 ];
 
 /// `word` without a trailing particle, when what remains is at least two syllables.
@@ -178,7 +256,10 @@ impl Tokenizer for OdqaTokenizer {
     fn token_stream<'a>(&'a mut self, text: &'a str) -> OdqaTokenStream<'a> {
         self.tokens.clear();
         analyze_into(&self.config, text, &mut self.tokens);
-        OdqaTokenStream { tokens: &mut self.tokens, next: 0 }
+        OdqaTokenStream {
+            tokens: &mut self.tokens,
+            next: 0,
+        }
     }
 }
 
@@ -188,13 +269,21 @@ fn analyze_into(config: &AnalyzerConfig, text: &str, out: &mut Vec<Token>) {
     let korean = config.language == Language::Ko;
     let mut position = 0;
     let mut push = |out: &mut Vec<Token>, from: usize, to: usize, term: &str| {
-        out.push(Token { offset_from: from, offset_to: to, position, text: term.to_string(), position_length: 1 });
+        out.push(Token {
+            offset_from: from,
+            offset_to: to,
+            position,
+            text: term.to_string(),
+            position_length: 1,
+        });
         position += 1;
     };
     let mut rest = normalized.as_str();
     let mut base = 0;
     while let Some(start) = rest.find(is_word_char) {
-        let end = rest[start..].find(|c| !is_word_char(c)).map_or(rest.len(), |e| start + e);
+        let end = rest[start..]
+            .find(|c| !is_word_char(c))
+            .map_or(rest.len(), |e| start + e);
         let word = &rest[start..end];
         let (from, to) = (base + start, base + end);
         if word.chars().count() <= MAX_WORD_CHARS {
@@ -230,9 +319,27 @@ mod tests {
 
     #[test]
     fn korean_words_bigrams_and_particles() {
-        assert_eq!(ko().terms("대한민국의 수도"), ["대한민국의", "대한민국", "대한", "한민", "민국", "국의", "수도", "수도"]);
-        let plain = AnalyzerConfig { strip_josa: false, ..ko() };
-        assert_eq!(plain.terms("대한민국의"), ["대한민국의", "대한", "한민", "민국", "국의"]);
+        assert_eq!(
+            ko().terms("대한민국의 수도"),
+            [
+                "대한민국의",
+                "대한민국",
+                "대한",
+                "한민",
+                "민국",
+                "국의",
+                "수도",
+                "수도"
+            ]
+        );
+        let plain = AnalyzerConfig {
+            strip_josa: false,
+            ..ko()
+        };
+        assert_eq!(
+            plain.terms("대한민국의"),
+            ["대한민국의", "대한", "한민", "민국", "국의"]
+        );
     }
 
     #[test]
@@ -245,7 +352,10 @@ mod tests {
     #[test]
     fn nfkc_lowercase_and_query_syntax_characters() {
         // Full-width letters fold, punctuation and operators split words, nothing panics.
-        assert_eq!(ko().terms("ＡＢＣ \"Seoul\": (AND) -x^2~ *"), ["abc", "seoul", "and", "x", "2"]);
+        assert_eq!(
+            ko().terms("ＡＢＣ \"Seoul\": (AND) -x^2~ *"),
+            ["abc", "seoul", "and", "x", "2"]
+        );
         assert!(ko().terms("  \t ").is_empty());
     }
 
@@ -272,7 +382,10 @@ mod tests {
 
     #[test]
     fn guesses_language() {
-        assert_eq!(guess_language(["이것은 한국어 문장입니다 with some English"]), Language::Ko);
+        assert_eq!(
+            guess_language(["이것은 한국어 문장입니다 with some English"]),
+            Language::Ko
+        );
         assert_eq!(guess_language(["This is English"]), Language::En);
         assert_eq!(guess_language([""]), Language::En);
     }

@@ -45,7 +45,14 @@ pub struct Bm25Params {
 
 impl Default for Bm25Params {
     fn default() -> Self {
-        Bm25Params { k1: 1.2, b: 0.75, delta: 0.0, idf: Idf::Lucene, title_weight: 0.0, query_tf: true }
+        Bm25Params {
+            k1: 1.2,
+            b: 0.75,
+            delta: 0.0,
+            idf: Idf::Lucene,
+            title_weight: 0.0,
+            query_tf: true,
+        }
     }
 }
 
@@ -56,8 +63,17 @@ impl Bm25Params {
     /// common passage-retrieval setting k1 = 0.9, b = 0.4.
     pub fn for_language(language: crate::Language) -> Self {
         match language {
-            crate::Language::Ko => Bm25Params { k1: 0.45, b: 0.1, title_weight: 0.2, ..Bm25Params::default() },
-            crate::Language::En => Bm25Params { k1: 0.9, b: 0.4, ..Bm25Params::default() },
+            crate::Language::Ko => Bm25Params {
+                k1: 0.45,
+                b: 0.1,
+                title_weight: 0.2,
+                ..Bm25Params::default()
+            },
+            crate::Language::En => Bm25Params {
+                k1: 0.9,
+                b: 0.4,
+                ..Bm25Params::default()
+            },
         }
     }
 
@@ -73,7 +89,10 @@ impl Bm25Params {
             return Err(format!("delta must be ≥ 0, got {}", self.delta));
         }
         if !(self.title_weight.is_finite() && self.title_weight >= 0.0) {
-            return Err(format!("title weight must be ≥ 0, got {}", self.title_weight));
+            return Err(format!(
+                "title weight must be ≥ 0, got {}",
+                self.title_weight
+            ));
         }
         Ok(())
     }
@@ -138,15 +157,29 @@ impl Bm25Query {
                 None => weighted.push((term.clone(), 1.0)),
             }
         }
-        let fields = fields.into_iter().filter(|&(_, w)| w > 0.0).map(|(f, w)| (f, w as Score)).collect();
-        Bm25Query { fields, terms: weighted, params }
+        let fields = fields
+            .into_iter()
+            .filter(|&(_, w)| w > 0.0)
+            .map(|(f, w)| (f, w as Score))
+            .collect();
+        Bm25Query {
+            fields,
+            terms: weighted,
+            params,
+        }
     }
 }
 
 impl Query for Bm25Query {
     fn weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        let EnableScoring::Enabled { statistics_provider: stats, .. } = enable_scoring else {
-            return Err(TantivyError::InvalidArgument("Bm25Query needs scoring enabled".into()));
+        let EnableScoring::Enabled {
+            statistics_provider: stats,
+            ..
+        } = enable_scoring
+        else {
+            return Err(TantivyError::InvalidArgument(
+                "Bm25Query needs scoring enabled".into(),
+            ));
         };
         let num_docs = stats.total_num_docs()?;
         let mut fields = Vec::with_capacity(self.fields.len());
@@ -157,19 +190,32 @@ impl Query for Bm25Query {
                 let term = Term::from_field_text(field, text);
                 let doc_freq = stats.doc_freq(&term)?;
                 if doc_freq > 0 {
-                    terms.push((term, field_weight * query_weight * self.params.idf(doc_freq, num_docs)));
+                    terms.push((
+                        term,
+                        field_weight * query_weight * self.params.idf(doc_freq, num_docs),
+                    ));
                 }
             }
             // k1·(1 − b + b·len/avg) for each of the 256 quantised field lengths.
             let norm_cache: Vec<Score> = (0..=255u8)
                 .map(|id| {
                     let len = FieldNormReader::id_to_fieldnorm(id) as f64;
-                    (self.params.k1 * (1.0 - self.params.b + self.params.b * len / average.max(1e-6))) as Score
+                    (self.params.k1
+                        * (1.0 - self.params.b + self.params.b * len / average.max(1e-6)))
+                        as Score
                 })
                 .collect();
-            fields.push(FieldWeight { field, terms, norm_cache });
+            fields.push(FieldWeight {
+                field,
+                terms,
+                norm_cache,
+            });
         }
-        Ok(Box::new(Bm25Weight { fields, k1: self.params.k1 as Score, delta: self.params.delta as Score }))
+        Ok(Box::new(Bm25Weight {
+            fields,
+            k1: self.params.k1 as Score,
+            delta: self.params.delta as Score,
+        }))
     }
 
     fn query_terms<'a>(&'a self, _visitor: &mut dyn FnMut(&'a Term, bool)) {}
@@ -197,22 +243,31 @@ impl Bm25Weight {
             let inverted = reader.inverted_index(field.field)?;
             let norms = reader.get_fieldnorms_reader(field.field)?;
             for (term, weight) in &field.terms {
-                let Some(mut postings) = inverted.read_postings(term, IndexRecordOption::WithFreqs)? else {
+                let Some(mut postings) =
+                    inverted.read_postings(term, IndexRecordOption::WithFreqs)?
+                else {
                     continue;
                 };
                 let mut doc = postings.doc();
                 while doc != TERMINATED {
                     let tf = postings.term_freq() as Score;
                     let norm = field.norm_cache[norms.fieldnorm_id(doc) as usize];
-                    scores[doc as usize] += weight * (tf * (self.k1 + 1.0) / (tf + norm) + self.delta);
+                    scores[doc as usize] +=
+                        weight * (tf * (self.k1 + 1.0) / (tf + norm) + self.delta);
                     matched[doc as usize] = true;
                     doc = postings.advance();
                 }
             }
         }
-        let docs: Vec<DocId> = (0..reader.max_doc()).filter(|&d| matched[d as usize]).collect();
+        let docs: Vec<DocId> = (0..reader.max_doc())
+            .filter(|&d| matched[d as usize])
+            .collect();
         let scores = docs.iter().map(|&d| scores[d as usize]).collect();
-        Ok(ScoredDocs { docs, scores, cursor: 0 })
+        Ok(ScoredDocs {
+            docs,
+            scores,
+            cursor: 0,
+        })
     }
 }
 
@@ -228,9 +283,14 @@ impl Weight for Bm25Weight {
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
         let mut scorer = self.scorer(reader, 1.0)?;
         if scorer.seek(doc) != doc {
-            return Err(TantivyError::InvalidArgument(format!("document #{doc} does not match")));
+            return Err(TantivyError::InvalidArgument(format!(
+                "document #{doc} does not match"
+            )));
         }
-        Ok(Explanation::new("odqa BM25 (sum over fields and terms)", scorer.score()))
+        Ok(Explanation::new(
+            "odqa BM25 (sum over fields and terms)",
+            scorer.score(),
+        ))
     }
 }
 

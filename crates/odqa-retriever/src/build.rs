@@ -68,7 +68,9 @@ impl Default for BuildOptions {
             strip_josa: true,
             split: None,
             skip_invalid: false,
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
+            threads: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(8),
             memory_budget: 512 << 20,
             bm25: Bm25Overrides::default(),
             progress: false,
@@ -113,14 +115,21 @@ pub fn build_index(
         LanguageChoice::Fixed(l) => l,
         LanguageChoice::Auto => sample_language(&corpora[0]),
     };
-    let analyzer = AnalyzerConfig { language, hangul_bigrams: opts.hangul_bigrams, strip_josa: opts.strip_josa };
+    let analyzer = AnalyzerConfig {
+        language,
+        hangul_bigrams: opts.hangul_bigrams,
+        strip_josa: opts.strip_josa,
+    };
 
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| RetrieverError::io(&parent, e))?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "index".into());
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "index".into());
     // Dropped (and so removed) on every early return below.
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}.building-"))
@@ -131,17 +140,24 @@ pub fn build_index(
     let index = Index::create_in_dir(tmp.path(), schema)?;
     analysis::register(&index, &analyzer);
     let threads = opts.threads.clamp(1, 8);
-    let budget = opts.memory_budget.max(threads * 20 << 20);
+    let budget = opts.memory_budget.max((threads * 20) << 20);
     let mut writer: IndexWriter = index.writer_with_num_threads(threads, budget)?;
 
-    let total_bytes: u64 = corpora.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let total_bytes: u64 = corpora
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
     let bar = progress_bar(opts.progress, total_bytes);
     let mut state = State::new(fields, opts.split);
     let mut summary_counts = (0u64, 0u64, 0u64); // records, skipped, empty
     let mut skip_warnings = Vec::new();
     for path in corpora {
         let file = std::fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
-        let read_opts = ReadOptions { format: None, skip_invalid: opts.skip_invalid };
+        let read_opts = ReadOptions {
+            format: None,
+            skip_invalid: opts.skip_invalid,
+        };
         let mut sink = |record: Record| {
             if cancel.load(Ordering::Relaxed) {
                 state.failure = Some(RetrieverError::Interrupted);
@@ -152,7 +168,7 @@ pub fn build_index(
                 state.failure = Some(e);
                 message
             })?;
-            if state.passages % 512 == 0 {
+            if state.passages.is_multiple_of(512) {
                 bar.set_message(rate_message(state.passages, started));
             }
             Ok(())
@@ -162,7 +178,13 @@ pub fn build_index(
                 skip_warnings.push(format!("skipped: {err}"));
             }
         };
-        let read = corpus::read_corpus_from(path, bar.wrap_read(file), read_opts, &mut sink, &mut on_skip);
+        let read = corpus::read_corpus_from(
+            path,
+            bar.wrap_read(file),
+            read_opts,
+            &mut sink,
+            &mut on_skip,
+        );
         match read {
             Ok(s) => {
                 summary_counts.0 += s.records;
@@ -178,7 +200,10 @@ pub fn build_index(
             summary_counts.0, summary_counts.2, summary_counts.1
         )));
     }
-    bar.set_message(format!("{}, committing", rate_message(state.passages, started)));
+    bar.set_message(format!(
+        "{}, committing",
+        rate_message(state.passages, started)
+    ));
     writer.commit()?;
     let segments = index.searchable_segment_ids()?;
     if segments.len() > 1 {
@@ -227,10 +252,15 @@ pub fn build_index(
 /// Rejects what cannot work before anything is written.
 fn check_request(corpora: &[PathBuf], dir: &Path, opts: &BuildOptions) -> Result<()> {
     if corpora.is_empty() {
-        return Err(RetrieverError::InvalidArgument("no corpus file given".into()));
+        return Err(RetrieverError::InvalidArgument(
+            "no corpus file given".into(),
+        ));
     }
     for language in [Language::Ko, Language::En] {
-        opts.bm25.apply(Bm25Params::for_language(language)).validate().map_err(RetrieverError::InvalidArgument)?;
+        opts.bm25
+            .apply(Bm25Params::for_language(language))
+            .validate()
+            .map_err(RetrieverError::InvalidArgument)?;
     }
     if let Some(split) = opts.split {
         split.validate().map_err(RetrieverError::InvalidArgument)?;
@@ -238,16 +268,28 @@ fn check_request(corpora: &[PathBuf], dir: &Path, opts: &BuildOptions) -> Result
     for path in corpora {
         match std::fs::metadata(path) {
             Ok(m) if m.is_file() => {}
-            Ok(_) => return Err(CoreError::io(path, std::io::Error::other("is a directory, expected a file")).into()),
+            Ok(_) => {
+                return Err(CoreError::io(
+                    path,
+                    std::io::Error::other("is a directory, expected a file"),
+                )
+                .into())
+            }
             Err(e) => return Err(CoreError::io(path, e).into()),
         }
         corpus::CorpusFormat::detect(path)?;
     }
     if dir.exists() {
         if !dir.is_dir() {
-            return Err(RetrieverError::BadIndex { path: dir.to_path_buf(), message: "exists and is not a directory".into() });
+            return Err(RetrieverError::BadIndex {
+                path: dir.to_path_buf(),
+                message: "exists and is not a directory".into(),
+            });
         }
-        let empty = std::fs::read_dir(dir).map_err(|e| RetrieverError::io(dir, e))?.next().is_none();
+        let empty = std::fs::read_dir(dir)
+            .map_err(|e| RetrieverError::io(dir, e))?
+            .next()
+            .is_none();
         if !empty && !dir.join(META_FILE).exists() {
             return Err(RetrieverError::BadIndex {
                 path: dir.to_path_buf(),
@@ -263,7 +305,10 @@ fn sample_language(path: &Path) -> Language {
     let mut texts = Vec::new();
     let _ = corpus::read_corpus(
         path,
-        ReadOptions { format: None, skip_invalid: true },
+        ReadOptions {
+            format: None,
+            skip_invalid: true,
+        },
         &mut |record| {
             texts.push(record.text);
             if texts.len() >= 200 {
@@ -337,7 +382,8 @@ impl State {
             self.warn(format!("skipped: {err}"));
             return Ok(());
         }
-        self.ids.insert(record.id.clone(), (record.at.to_string(), record_hash));
+        self.ids
+            .insert(record.id.clone(), (record.at.to_string(), record_hash));
         let at = record.at.to_string();
         for passage in record.into_passages(self.split) {
             self.passages += 1;
@@ -415,7 +461,13 @@ fn swap_into_place(built: &Path, dir: &Path) -> Result<()> {
 
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 

@@ -5,12 +5,19 @@ use crate::search::Retriever;
 
 fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     let path = dir.join(name);
-    std::fs::File::create(&path).unwrap().write_all(content).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(content)
+        .unwrap();
     path
 }
 
 fn opts() -> BuildOptions {
-    BuildOptions { threads: 1, memory_budget: 20 << 20, ..BuildOptions::default() }
+    BuildOptions {
+        threads: 1,
+        memory_budget: 20 << 20,
+        ..BuildOptions::default()
+    }
 }
 
 const CORPUS: &str = r#"{"id": "p1", "title": "대한민국", "text": "대한민국의 수도는 서울특별시이다.", "url": "u1"}
@@ -25,8 +32,19 @@ fn builds_dedups_and_retrieves() {
     let corpus = write(dir.path(), "c.jsonl", CORPUS.as_bytes());
     let index = dir.path().join("idx");
     let summary = build_index(&[corpus], &index, &opts(), &AtomicBool::new(false)).unwrap();
-    assert_eq!(summary.meta.analyzer.language, Language::Ko, "auto-detected");
-    assert_eq!((summary.meta.passages, summary.meta.unique_texts, summary.duplicate_texts), (4, 3, 1));
+    assert_eq!(
+        summary.meta.analyzer.language,
+        Language::Ko,
+        "auto-detected"
+    );
+    assert_eq!(
+        (
+            summary.meta.passages,
+            summary.meta.unique_texts,
+            summary.duplicate_texts
+        ),
+        (4, 3, 1)
+    );
 
     let retriever = Retriever::open(&index).unwrap();
     let hits = retriever.search("대한민국의 수도는?", 3).unwrap();
@@ -36,7 +54,10 @@ fn builds_dedups_and_retrieves() {
     assert_eq!(hits[0].duplicates[0].id, "p3");
     // The duplicate stays resolvable by its own id, with its own title.
     let p3 = retriever.get("p3").unwrap().unwrap();
-    assert_eq!((p3.id.as_str(), p3.title.as_str()), ("p3", "대한민국 (동음이의)"));
+    assert_eq!(
+        (p3.id.as_str(), p3.title.as_str()),
+        ("p3", "대한민국 (동음이의)")
+    );
     assert_eq!(p3.text, "대한민국의 수도는 서울특별시이다.");
     assert!(retriever.get("nope").unwrap().is_none());
     // Particles: "대한민국은" finds "대한민국의" passages through the stripped word and bigrams.
@@ -51,12 +72,23 @@ fn any_question_text_works() {
     let index = dir.path().join("idx");
     build_index(&[corpus], &index, &opts(), &AtomicBool::new(false)).unwrap();
     let retriever = Retriever::open(&index).unwrap();
-    for q in ["\"도쿄\"", "수도: (일본) AND -x ^2 ~ * OR", "title:일본", "일본]["] {
+    for q in [
+        "\"도쿄\"",
+        "수도: (일본) AND -x ^2 ~ * OR",
+        "title:일본",
+        "일본][",
+    ] {
         let hits = retriever.search(q, 2).unwrap();
         assert_eq!(hits[0].id, "p2", "{q}");
     }
-    assert!(matches!(retriever.search("   ", 2), Err(RetrieverError::InvalidArgument(_))));
-    assert!(matches!(retriever.search("?!", 2), Err(RetrieverError::InvalidArgument(_))));
+    assert!(matches!(
+        retriever.search("   ", 2),
+        Err(RetrieverError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        retriever.search("?!", 2),
+        Err(RetrieverError::InvalidArgument(_))
+    ));
     let batch = retriever.search_batch(&["일본", "부산", ""], 1);
     assert_eq!(batch[0].as_ref().unwrap()[0].id, "p2");
     assert_eq!(batch[1].as_ref().unwrap()[0].id, "p4");
@@ -67,13 +99,27 @@ fn any_question_text_works() {
 fn malformed_line_leaves_no_index_and_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(dir.path(), "good.jsonl", CORPUS.as_bytes());
-    let bad = write(dir.path(), "bad.jsonl", b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"2\",\"text\":\"b\"}\n{\"id\":\"3\",\n");
+    let bad = write(
+        dir.path(),
+        "bad.jsonl",
+        b"{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":\"2\",\"text\":\"b\"}\n{\"id\":\"3\",\n",
+    );
     let index = dir.path().join("idx");
     // No previous index: nothing is left behind, not even a temporary directory.
-    let err = build_index(&[bad.clone()], &index, &opts(), &AtomicBool::new(false)).unwrap_err();
+    let err = build_index(
+        std::slice::from_ref(&bad),
+        &index,
+        &opts(),
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
     assert!(err.is_bad_input());
     assert!(err.to_string().contains("bad.jsonl:3"), "{err}");
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(leftovers.len(), 2, "{leftovers:?}");
     // A previous index survives a failed rebuild untouched.
     build_index(&[good], &index, &opts(), &AtomicBool::new(false)).unwrap();
@@ -115,14 +161,32 @@ fn duplicate_ids_fail_or_are_skipped() {
         b"{\"id\":\"a\",\"text\":\"one\"}\n{\"id\":\"a\",\"text\":\"one\"}\n{\"id\":\"a\",\"text\":\"two\"}\n{\"id\":\"b\",\"text\":\"three\"}\n",
     );
     let index = dir.path().join("idx");
-    let err = build_index(&[corpus.clone()], &index, &opts(), &AtomicBool::new(false)).unwrap_err();
+    let err = build_index(
+        std::slice::from_ref(&corpus),
+        &index,
+        &opts(),
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
     let msg = err.to_string();
-    assert!(err.is_bad_input() && msg.contains("d.jsonl:3") && msg.contains("duplicate id \"a\""), "{msg}");
-    assert!(msg.contains("first seen at") && msg.contains("d.jsonl:1"), "{msg}");
+    assert!(
+        err.is_bad_input() && msg.contains("d.jsonl:3") && msg.contains("duplicate id \"a\""),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("first seen at") && msg.contains("d.jsonl:1"),
+        "{msg}"
+    );
     assert!(!index.exists());
-    let lenient = BuildOptions { skip_invalid: true, ..opts() };
+    let lenient = BuildOptions {
+        skip_invalid: true,
+        ..opts()
+    };
     let summary = build_index(&[corpus], &index, &lenient, &AtomicBool::new(false)).unwrap();
-    assert_eq!((summary.repeated, summary.skipped, summary.meta.unique_texts), (1, 1, 2));
+    assert_eq!(
+        (summary.repeated, summary.skipped, summary.meta.unique_texts),
+        (1, 1, 2)
+    );
     assert!(summary.warnings.iter().any(|w| w.contains("duplicate id")));
 }
 
@@ -130,7 +194,13 @@ fn duplicate_ids_fail_or_are_skipped() {
 fn empty_corpus_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = write(dir.path(), "e.jsonl", b"{\"id\":\"a\",\"text\":\"  \"}\n\n");
-    let err = build_index(&[corpus], &dir.path().join("idx"), &opts(), &AtomicBool::new(false)).unwrap_err();
+    let err = build_index(
+        &[corpus],
+        &dir.path().join("idx"),
+        &opts(),
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("nothing to index"), "{err}");
 }
 
@@ -141,15 +211,35 @@ fn huge_document_is_indexed_whole_with_a_warning_or_split() {
     let mut text = "가나다라 마바사 abc ".repeat(700_000);
     text.push_str("유일무이한바늘");
     let line = serde_json::json!({"id": "big", "title": "큰 문서", "text": text}).to_string();
-    let corpus = write(dir.path(), "big.jsonl", format!("{line}\n{{\"id\":\"s\",\"text\":\"작은 문서\"}}\n").as_bytes());
+    let corpus = write(
+        dir.path(),
+        "big.jsonl",
+        format!("{line}\n{{\"id\":\"s\",\"text\":\"작은 문서\"}}\n").as_bytes(),
+    );
     assert!(std::fs::metadata(&corpus).unwrap().len() > 10_000_000);
     let index = dir.path().join("idx");
-    let summary = build_index(&[corpus.clone()], &index, &opts(), &AtomicBool::new(false)).unwrap();
-    assert!(summary.warnings.iter().any(|w| w.contains("split-chars")), "{:?}", summary.warnings);
+    let summary = build_index(
+        std::slice::from_ref(&corpus),
+        &index,
+        &opts(),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert!(
+        summary.warnings.iter().any(|w| w.contains("split-chars")),
+        "{:?}",
+        summary.warnings
+    );
     let retriever = Retriever::open(&index).unwrap();
     assert_eq!(retriever.search("유일무이한바늘", 1).unwrap()[0].id, "big");
 
-    let split = BuildOptions { split: Some(SplitMode::Chars { size: 2000, overlap: 200 }), ..opts() };
+    let split = BuildOptions {
+        split: Some(SplitMode::Chars {
+            size: 2000,
+            overlap: 200,
+        }),
+        ..opts()
+    };
     let summary = build_index(&[corpus], &index, &split, &AtomicBool::new(false)).unwrap();
     assert!(summary.meta.passages > 5000);
     let retriever = Retriever::open(&index).unwrap();

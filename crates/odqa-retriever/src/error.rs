@@ -38,7 +38,10 @@ pub enum RetrieverError {
 
 impl RetrieverError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        RetrieverError::Io { path: path.into(), source }
+        RetrieverError::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// True for errors caused by what the user gave (files, arguments): exit status 2.

@@ -55,7 +55,10 @@ impl RecallReport {
         out.insert("failed".into(), self.failed.into());
         out.insert("latency_ms_p50".into(), round4(self.latency_ms.0).into());
         out.insert("latency_ms_p95".into(), round4(self.latency_ms.1).into());
-        out.insert("questions_per_second".into(), ((self.questions_per_second * 10.0).round() / 10.0).into());
+        out.insert(
+            "questions_per_second".into(),
+            ((self.questions_per_second * 10.0).round() / 10.0).into(),
+        );
         out.insert("threads".into(), self.threads.into());
         serde_json::Value::Object(out)
     }
@@ -67,7 +70,13 @@ fn round4(x: f64) -> f64 {
 
 /// Normalises a title for comparison.
 pub fn normalize_title(title: &str) -> String {
-    title.nfkc().flat_map(char::to_lowercase).map(|c| if c == '_' { ' ' } else { c }).collect::<String>().trim().to_string()
+    title
+        .nfkc()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == '_' { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
 }
 
 /// Per question: rank of the first passage containing an answer, and of the first from its article.
@@ -82,7 +91,12 @@ struct Ranks {
 fn ranks_of(example: &QaExample, hits: &[Hit]) -> (Option<usize>, Option<usize>) {
     let answer = hits
         .iter()
-        .position(|h| example.answers.iter().any(|a| !a.text.is_empty() && h.text.contains(a.text.as_str())))
+        .position(|h| {
+            example
+                .answers
+                .iter()
+                .any(|a| !a.text.is_empty() && h.text.contains(a.text.as_str()))
+        })
         .map(|i| i + 1);
     let title = if example.title.is_empty() {
         None
@@ -90,7 +104,10 @@ fn ranks_of(example: &QaExample, hits: &[Hit]) -> (Option<usize>, Option<usize>)
         let want = normalize_title(&example.title);
         hits.iter()
             .position(|h| {
-                normalize_title(&h.title) == want || h.duplicates.iter().any(|d| normalize_title(&d.title) == want)
+                normalize_title(&h.title) == want
+                    || h.duplicates
+                        .iter()
+                        .any(|d| normalize_title(&d.title) == want)
             })
             .map(|i| i + 1)
     };
@@ -107,8 +124,13 @@ pub fn evaluate_recall(
 ) -> Result<RecallReport> {
     let max_k = ks.iter().copied().max().unwrap_or(0);
     let bar = if progress {
-        let bar = ProgressBar::with_draw_target(Some(examples.len() as u64), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("retrieving {wide_bar} {pos}/{len} ({per_sec}, eta {eta})") {
+        let bar = ProgressBar::with_draw_target(
+            Some(examples.len() as u64),
+            ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) =
+            ProgressStyle::with_template("retrieving {wide_bar} {pos}/{len} ({per_sec}, eta {eta})")
+        {
             bar.set_style(style);
         }
         bar
@@ -126,31 +148,60 @@ pub fn evaluate_recall(
             match result {
                 Ok(hits) => {
                     let (answer, title) = ranks_of(example, &hits);
-                    Ranks { answer, title, failed: false, millis }
+                    Ranks {
+                        answer,
+                        title,
+                        failed: false,
+                        millis,
+                    }
                 }
-                Err(_) => Ranks { failed: true, millis, ..Ranks::default() },
+                Err(_) => Ranks {
+                    failed: true,
+                    millis,
+                    ..Ranks::default()
+                },
             }
         })
         .collect();
     let wall = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
-    let answered = examples.iter().filter(|e| e.answers.iter().any(|a| !a.text.is_empty())).count();
+    let answered = examples
+        .iter()
+        .filter(|e| e.answers.iter().any(|a| !a.text.is_empty()))
+        .count();
     let titled = examples.iter().filter(|e| !e.title.is_empty()).count();
-    let share = |hits: usize, of: usize| if of == 0 { 0.0 } else { hits as f64 / of as f64 };
+    let share = |hits: usize, of: usize| {
+        if of == 0 {
+            0.0
+        } else {
+            hits as f64 / of as f64
+        }
+    };
     let mut answer_recall = BTreeMap::new();
     let mut title_recall = BTreeMap::new();
     for &k in ks {
-        let a = ranks.iter().filter(|r| r.answer.is_some_and(|rank| rank <= k)).count();
+        let a = ranks
+            .iter()
+            .filter(|r| r.answer.is_some_and(|rank| rank <= k))
+            .count();
         answer_recall.insert(k, share(a, answered));
         if titled > 0 {
-            let t = ranks.iter().filter(|r| r.title.is_some_and(|rank| rank <= k)).count();
+            let t = ranks
+                .iter()
+                .filter(|r| r.title.is_some_and(|rank| rank <= k))
+                .count();
             title_recall.insert(k, share(t, titled));
         }
     }
     let mut millis: Vec<f64> = ranks.iter().map(|r| r.millis).collect();
     millis.sort_by(f64::total_cmp);
-    let pct = |p: f64| millis.get(((millis.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    let pct = |p: f64| {
+        millis
+            .get(((millis.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     Ok(RecallReport {
         questions: examples.len(),
         answered,
@@ -159,7 +210,11 @@ pub fn evaluate_recall(
         answer_recall,
         title_recall,
         latency_ms: (pct(0.5), pct(0.95)),
-        questions_per_second: if wall > 0.0 { examples.len() as f64 / wall } else { 0.0 },
+        questions_per_second: if wall > 0.0 {
+            examples.len() as f64 / wall
+        } else {
+            0.0
+        },
         threads: rayon::current_num_threads(),
     })
 }

@@ -63,8 +63,11 @@ impl IndexMeta {
                 format!("cannot read {META_FILE}: {e}")
             },
         })?;
-        let meta: IndexMeta = serde_json::from_slice(&bytes)
-            .map_err(|e| RetrieverError::BadIndex { path: path.clone(), message: format!("corrupt metadata: {e}") })?;
+        let meta: IndexMeta =
+            serde_json::from_slice(&bytes).map_err(|e| RetrieverError::BadIndex {
+                path: path.clone(),
+                message: format!("corrupt metadata: {e}"),
+            })?;
         if meta.format != FORMAT_VERSION {
             return Err(RetrieverError::BadIndex {
                 path,
@@ -80,7 +83,8 @@ impl IndexMeta {
     /// Writes `odqa-index.json` into `dir`.
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join(META_FILE);
-        let json = serde_json::to_vec_pretty(self).map_err(|e| RetrieverError::io(&path, e.into()))?;
+        let json =
+            serde_json::to_vec_pretty(self).map_err(|e| RetrieverError::io(&path, e.into()))?;
         std::fs::write(&path, json).map_err(|e| RetrieverError::io(&path, e))
     }
 }
@@ -107,7 +111,8 @@ pub(crate) fn write_aliases(dir: &Path, aliases: &[Alias]) -> Result<()> {
     let mut out = BufWriter::new(file);
     for alias in aliases {
         serde_json::to_writer(&mut out, alias).map_err(|e| RetrieverError::io(&path, e.into()))?;
-        out.write_all(b"\n").map_err(|e| RetrieverError::io(&path, e))?;
+        out.write_all(b"\n")
+            .map_err(|e| RetrieverError::io(&path, e))?;
     }
     out.flush().map_err(|e| RetrieverError::io(&path, e))
 }
@@ -131,12 +136,19 @@ impl AliasTable {
         };
         for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
             let line = line.map_err(|e| RetrieverError::io(&path, e))?;
-            let alias: Alias = serde_json::from_str(&line).map_err(|e| RetrieverError::BadIndex {
-                path: path.clone(),
-                message: format!("line {}: {e}", i + 1),
-            })?;
-            table.canonical_of.insert(alias.id.clone(), alias.canonical.clone());
-            table.by_canonical.entry(alias.canonical.clone()).or_default().push(alias);
+            let alias: Alias =
+                serde_json::from_str(&line).map_err(|e| RetrieverError::BadIndex {
+                    path: path.clone(),
+                    message: format!("line {}: {e}", i + 1),
+                })?;
+            table
+                .canonical_of
+                .insert(alias.id.clone(), alias.canonical.clone());
+            table
+                .by_canonical
+                .entry(alias.canonical.clone())
+                .or_default()
+                .push(alias);
         }
         Ok(table)
     }
@@ -193,7 +205,8 @@ impl Fields {
             title: builder.add_text_field("title", analysed.clone()),
             text: builder.add_text_field("text", analysed),
             doc_id: builder.add_text_field("doc_id", STORED),
-            char_offset: builder.add_u64_field("char_offset", NumericOptions::default().set_stored()),
+            char_offset: builder
+                .add_u64_field("char_offset", NumericOptions::default().set_stored()),
             meta: builder.add_text_field("meta", STORED),
         };
         (builder.build(), fields)
@@ -202,10 +215,12 @@ impl Fields {
     /// Looks the fields up in an opened index's schema.
     pub fn from_schema(schema: &Schema, dir: &Path) -> Result<Fields> {
         let get = |name: &str| {
-            schema.get_field(name).map_err(|_| RetrieverError::BadIndex {
-                path: dir.to_path_buf(),
-                message: format!("index schema lacks the field `{name}`"),
-            })
+            schema
+                .get_field(name)
+                .map_err(|_| RetrieverError::BadIndex {
+                    path: dir.to_path_buf(),
+                    message: format!("index schema lacks the field `{name}`"),
+                })
         };
         Ok(Fields {
             id: get("id")?,
@@ -220,8 +235,10 @@ impl Fields {
 
 /// Opens the tantivy index in `dir` with the analyzer of `meta` registered.
 pub(crate) fn open_tantivy(dir: &Path, meta: &IndexMeta) -> Result<(tantivy::Index, Fields)> {
-    let index = tantivy::Index::open_in_dir(dir)
-        .map_err(|e| RetrieverError::BadIndex { path: dir.to_path_buf(), message: format!("unreadable index: {e}") })?;
+    let index = tantivy::Index::open_in_dir(dir).map_err(|e| RetrieverError::BadIndex {
+        path: dir.to_path_buf(),
+        message: format!("unreadable index: {e}"),
+    })?;
     crate::analysis::register(&index, &meta.analyzer);
     let fields = Fields::from_schema(&index.schema(), dir)?;
     Ok((index, fields))

@@ -5,6 +5,8 @@
 //!   time or in parallel batches.
 //! - [`eval`] measures answer- and title-recall@k on SQuAD-format question sets.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod analysis;
 pub mod bm25;
 mod build;

@@ -53,9 +53,19 @@ impl Retriever {
     pub fn open(dir: &Path) -> Result<Retriever> {
         let meta = IndexMeta::read(dir)?;
         let (index, fields) = layout::open_tantivy(dir, &meta)?;
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
         let aliases = AliasTable::read(dir)?;
-        Ok(Retriever { dir: dir.to_path_buf(), params: meta.bm25, meta, fields, reader, aliases })
+        Ok(Retriever {
+            dir: dir.to_path_buf(),
+            params: meta.bm25,
+            meta,
+            fields,
+            reader,
+            aliases,
+        })
     }
 
     /// Uses `params` instead of the index's defaults.
@@ -90,7 +100,9 @@ impl Retriever {
     /// An empty question, or one without a single word, is an error.
     pub fn search(&self, question: &str, k: usize) -> Result<Vec<Hit>> {
         if question.trim().is_empty() {
-            return Err(RetrieverError::InvalidArgument("the question is empty".into()));
+            return Err(RetrieverError::InvalidArgument(
+                "the question is empty".into(),
+            ));
         }
         let terms = self.meta.analyzer.terms(question);
         if terms.is_empty() {
@@ -102,7 +114,10 @@ impl Retriever {
             return Ok(Vec::new());
         }
         let searcher = self.reader.searcher();
-        let fields = vec![(self.fields.text, 1.0), (self.fields.title, self.params.title_weight)];
+        let fields = vec![
+            (self.fields.text, 1.0),
+            (self.fields.title, self.params.title_weight),
+        ];
         let query = Bm25Query::new(fields, &terms, self.params);
         let top = searcher.search(&query, &TopDocs::with_limit(k).order_by_score())?;
         top.into_iter()
@@ -115,8 +130,15 @@ impl Retriever {
     }
 
     /// [`Self::search`] for many questions in parallel (on the current rayon pool), in order.
-    pub fn search_batch<S: AsRef<str> + Sync>(&self, questions: &[S], k: usize) -> Vec<Result<Vec<Hit>>> {
-        questions.par_iter().map(|q| self.search(q.as_ref(), k)).collect()
+    pub fn search_batch<S: AsRef<str> + Sync>(
+        &self,
+        questions: &[S],
+        k: usize,
+    ) -> Vec<Result<Vec<Hit>>> {
+        questions
+            .par_iter()
+            .map(|q| self.search(q.as_ref(), k))
+            .collect()
     }
 
     /// The passage with id `id`, also when `id` names a duplicate of an indexed passage.
@@ -153,7 +175,12 @@ impl Retriever {
     }
 
     fn hit(&self, rank: usize, score: f32, doc: &TantivyDocument) -> Hit {
-        let text = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let text = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
         let id = text(self.fields.id);
         let meta = doc
             .get_first(self.fields.meta)
@@ -167,7 +194,10 @@ impl Retriever {
             title: text(self.fields.title),
             text: text(self.fields.text),
             doc_id: text(self.fields.doc_id),
-            char_offset: doc.get_first(self.fields.char_offset).and_then(|v| v.as_u64()).unwrap_or(0) as usize,
+            char_offset: doc
+                .get_first(self.fields.char_offset)
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0) as usize,
             meta,
             id,
         }

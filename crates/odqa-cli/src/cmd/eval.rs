@@ -54,7 +54,8 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
     let retriever = Retriever::open(&args.index).context("cannot open the index")?;
     let params = args.bm25.overrides().apply(*retriever.params());
     let retriever = retriever.with_params(params)?;
-    let mut examples = odqa_core::squad::read_squad(&args.data).context("cannot read the question set")?;
+    let mut examples =
+        odqa_core::squad::read_squad(&args.data).context("cannot read the question set")?;
     if let Some(n) = args.limit {
         examples.truncate(n);
     }
@@ -62,7 +63,9 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
         return Err(UsageError(format!("{}: no questions", args.data.display())).into());
     }
     let progress = !args.json;
-    let report = with_threads(args.threads, || evaluate_recall(&retriever, &examples, &args.top_k, progress))??;
+    let report = with_threads(args.threads, || {
+        evaluate_recall(&retriever, &examples, &args.top_k, progress)
+    })??;
     if args.json {
         println!("{}", serde_json::to_string(&report.to_json())?);
         return Ok(());
@@ -80,9 +83,15 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
         p.idf,
         p.title_weight
     );
-    println!("{:>6}  {:>14}  {:>13}", "k", "answer-recall", "title-recall");
+    println!(
+        "{:>6}  {:>14}  {:>13}",
+        "k", "answer-recall", "title-recall"
+    );
     for (k, r) in &report.answer_recall {
-        let t = report.title_recall.get(k).map_or("-".to_string(), |t| format!("{t:.4}"));
+        let t = report
+            .title_recall
+            .get(k)
+            .map_or("-".to_string(), |t| format!("{t:.4}"));
         println!("{k:>6}  {r:>14.4}  {t:>13}");
     }
     println!(
@@ -91,7 +100,11 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
         report.latency_ms.1,
         report.questions_per_second,
         report.threads,
-        if report.failed > 0 { format!("; {} questions could not be searched", report.failed) } else { String::new() }
+        if report.failed > 0 {
+            format!("; {} questions could not be searched", report.failed)
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

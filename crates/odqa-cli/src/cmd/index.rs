@@ -72,10 +72,18 @@ enum LangArg {
 
 pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     let split = match (args.split_chars, args.split_words) {
-        (Some(size), _) => Some(SplitMode::Chars { size, overlap: args.split_overlap }),
-        (_, Some(size)) => Some(SplitMode::Words { size, overlap: args.split_overlap }),
+        (Some(size), _) => Some(SplitMode::Chars {
+            size,
+            overlap: args.split_overlap,
+        }),
+        (_, Some(size)) => Some(SplitMode::Words {
+            size,
+            overlap: args.split_overlap,
+        }),
         (None, None) if args.split_overlap > 0 => {
-            return Err(UsageError("--split-overlap needs --split-chars or --split-words".into()).into())
+            return Err(
+                UsageError("--split-overlap needs --split-chars or --split-words".into()).into(),
+            )
         }
         (None, None) => None,
     };
@@ -130,7 +138,11 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         let a = &summary.meta.analyzer;
-        println!("indexed {} into {}", plural(summary.meta.passages, "passage"), args.index.display());
+        println!(
+            "indexed {} into {}",
+            plural(summary.meta.passages, "passage"),
+            args.index.display()
+        );
         println!(
             "  {} unique texts ({} duplicates kept as aliases), {} records read, {} empty, {} skipped, {} repeated",
             summary.meta.unique_texts, summary.duplicate_texts, summary.records, summary.empty, summary.skipped,

@@ -45,7 +45,10 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         for hit in &hits {
-            println!("{:>3}  {:>8.3}  {}  {}", hit.rank, hit.score, hit.id, hit.title);
+            println!(
+                "{:>3}  {:>8.3}  {}  {}",
+                hit.rank, hit.score, hit.id, hit.title
+            );
             println!("     {}", snippet(&hit.text, args.snippet_chars));
             if !hit.duplicates.is_empty() {
                 let ids: Vec<&str> = hit.duplicates.iter().map(|d| d.id.as_str()).collect();
