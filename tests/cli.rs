@@ -132,6 +132,19 @@ fn empty_question_is_a_usage_error() {
 #[test]
 fn question_without_matches_exits_1() {
     let index = sample_index();
+    // A huge k is fine (clamped to the corpus); k = 0 is a usage error.
+    let out = odqa(&[
+        "retrieve",
+        "--index",
+        path_str(index),
+        "--json",
+        "-k",
+        "1000000000000",
+        "임종석",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = odqa(&["retrieve", "--index", path_str(index), "-k", "0", "임종석"]);
+    assert_eq!(out.status.code(), Some(2));
     let out = odqa(&["retrieve", "--index", path_str(index), "zzqxwv"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no passage matches"));

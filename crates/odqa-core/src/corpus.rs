@@ -144,6 +144,15 @@ pub struct ReadSummary {
     pub empty: u64,
 }
 
+impl ReadSummary {
+    /// Adds the counts of another read.
+    pub fn add(&mut self, other: &ReadSummary) {
+        self.records += other.records;
+        self.skipped += other.skipped;
+        self.empty += other.empty;
+    }
+}
+
 /// Reads `path` record by record, calling `sink` for each. A sink error stops the read and comes
 /// back as [`CoreError::Aborted`] (the sink keeps its own error if it needs more than a message).
 /// Invalid records are passed to `on_skip` when `opts.skip_invalid` is set.

@@ -25,6 +25,15 @@ pub enum Idf {
     Atire,
 }
 
+impl std::fmt::Display for Idf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Idf::Lucene => "lucene",
+            Idf::Atire => "atire",
+        })
+    }
+}
+
 /// BM25 parameters. [`Bm25Params::for_language`] gives the measured defaults (see README).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

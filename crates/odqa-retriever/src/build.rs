@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use odqa_core::corpus::{self, ReadOptions, Record};
+use odqa_core::corpus::{self, ReadOptions, ReadSummary, Record};
 use odqa_core::split::SplitMode;
 use odqa_core::CoreError;
 use tantivy::{Index, IndexWriter, TantivyDocument};
@@ -150,7 +150,7 @@ pub fn build_index(
         .sum();
     let bar = progress_bar(opts.progress, total_bytes);
     let mut state = State::new(fields, opts.split);
-    let mut summary_counts = (0u64, 0u64, 0u64); // records, skipped, empty
+    let mut read_total = ReadSummary::default();
     let mut skip_warnings = Vec::new();
     for path in corpora {
         let file = std::fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
@@ -186,18 +186,14 @@ pub fn build_index(
             &mut on_skip,
         );
         match read {
-            Ok(s) => {
-                summary_counts.0 += s.records;
-                summary_counts.1 += s.skipped;
-                summary_counts.2 += s.empty;
-            }
+            Ok(s) => read_total.add(&s),
             Err(err) => return Err(state.failure.take().unwrap_or(RetrieverError::Input(err))),
         }
     }
     if state.unique == 0 {
         return Err(RetrieverError::InvalidArgument(format!(
             "nothing to index: {} records read, {} empty, {} skipped",
-            summary_counts.0, summary_counts.2, summary_counts.1
+            read_total.records, read_total.empty, read_total.skipped
         )));
     }
     bar.set_message(format!(
@@ -239,9 +235,9 @@ pub fn build_index(
     Ok(BuildSummary {
         index_bytes: dir_size(dir),
         meta,
-        records: summary_counts.0,
-        skipped: summary_counts.1 + state.skipped_ids,
-        empty: summary_counts.2,
+        records: read_total.records,
+        skipped: read_total.skipped + state.skipped_ids,
+        empty: read_total.empty,
         repeated: state.repeated,
         duplicate_texts: state.aliases.len() as u64,
         warnings,

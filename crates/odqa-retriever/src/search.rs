@@ -110,10 +110,12 @@ impl Retriever {
                 "the question {question:?} has no searchable words (only punctuation or symbols)"
             )));
         }
+        let searcher = self.reader.searcher();
+        // Never ask the collector for more slots than there are passages.
+        let k = k.min(searcher.num_docs() as usize);
         if k == 0 {
             return Ok(Vec::new());
         }
-        let searcher = self.reader.searcher();
         let fields = vec![
             (self.fields.text, 1.0),
             (self.fields.title, self.params.title_weight),

@@ -72,7 +72,7 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
     }
     let p = retriever.params();
     println!(
-        "{} questions, index {} ({} passages), analyzer {}, BM25 k1={} b={} delta={} idf={:?} title_weight={}",
+        "{} questions, index {} ({} passages), analyzer {}, BM25 k1={} b={} delta={} idf={} title_weight={}",
         report.questions,
         args.index.display(),
         retriever.num_passages(),

@@ -149,7 +149,7 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
             summary.repeated
         );
         println!(
-            "  analyzer {} (bigrams {}, particle stripping {}), {:.1} s, {:.0} passages/s, index {:.1} MiB",
+            "  analyzer {} (bigrams {}, particle/ending stripping {}), {:.1} s, {:.0} passages/s, index {:.1} MiB",
             a.language,
             on_off(a.hangul_bigrams),
             on_off(a.strip_josa),

@@ -20,8 +20,8 @@ pub struct RetrieveArgs {
     #[arg(long, value_name = "DIR")]
     index: PathBuf,
     /// Number of passages
-    #[arg(long, short = 'k', default_value_t = 10)]
-    top_k: usize,
+    #[arg(long, short = 'k', default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    top_k: u64,
     /// Print JSON: {"question", "hits": [{rank, score, id, title, text, doc_id, char_offset, ...}]}
     #[arg(long)]
     json: bool,
@@ -39,7 +39,10 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<()> {
     let retriever = Retriever::open(&args.index).with_context(|| "cannot open the index")?;
     let params = args.bm25.overrides().apply(*retriever.params());
     let retriever = retriever.with_params(params)?;
-    let hits = retriever.search(&args.question, args.top_k)?;
+    let hits = retriever.search(
+        &args.question,
+        usize::try_from(args.top_k).unwrap_or(usize::MAX),
+    )?;
     if args.json {
         let json = serde_json::json!({ "question": args.question, "hits": hits });
         println!("{}", serde_json::to_string_pretty(&json)?);
