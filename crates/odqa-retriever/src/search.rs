@@ -165,7 +165,7 @@ impl Retriever {
                     title: hit.title.clone(),
                     doc_id: hit.doc_id.clone(),
                     char_offset: hit.char_offset,
-                    canonical: alias.id.clone(),
+                    canonical: hit.id.clone(),
                 },
             );
             hit.id = alias.id;
