@@ -5,7 +5,6 @@
 //! removes the temporary directory; an existing index at the destination is replaced only at the
 //! very end (and never when the destination is a directory that is not an odqa index).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,18 +13,16 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use odqa_core::corpus::{self, ReadOptions, ReadSummary, Record};
 use odqa_core::split::SplitMode;
 use odqa_core::CoreError;
-use tantivy::{Index, IndexWriter, TantivyDocument};
+use tantivy::{Index, IndexWriter};
 
 use crate::analysis::{self, AnalyzerConfig, Language};
 use crate::bm25::{Bm25Overrides, Bm25Params};
 use crate::error::{Result, RetrieverError};
-use crate::layout::{self, Alias, Fields, IndexMeta, META_FILE};
-
-/// Passages longer than this (in characters) draw a warning suggesting `--split-chars`.
-pub const LONG_PASSAGE_CHARS: usize = 100_000;
+use crate::ingest::State;
+use crate::layout::{self, Fields, IndexMeta, META_FILE};
 
 /// Most warnings kept in a [`BuildSummary`] (the counts are always complete).
-const MAX_WARNINGS: usize = 20;
+pub(crate) const MAX_WARNINGS: usize = 20;
 
 /// How to choose the analyzer language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,107 +313,6 @@ fn sample_language(path: &Path) -> Language {
         &mut |_| {},
     );
     analysis::guess_language(texts.iter().map(String::as_str))
-}
-
-/// Deduplication and id bookkeeping while records stream in.
-struct State {
-    fields: Fields,
-    split: Option<SplitMode>,
-    /// Text hash → id of the indexed passage with that text.
-    texts: HashMap<u128, String>,
-    /// Record id → (where it was first seen, hash of its text).
-    ids: HashMap<String, (String, u128)>,
-    aliases: Vec<Alias>,
-    passages: u64,
-    unique: u64,
-    repeated: u64,
-    skipped_ids: u64,
-    warnings: Vec<String>,
-    /// The error that stopped the read, when it is not a corpus error.
-    failure: Option<RetrieverError>,
-}
-
-impl State {
-    fn new(fields: Fields, split: Option<SplitMode>) -> Self {
-        State {
-            fields,
-            split,
-            texts: HashMap::new(),
-            ids: HashMap::new(),
-            aliases: Vec::new(),
-            passages: 0,
-            unique: 0,
-            repeated: 0,
-            skipped_ids: 0,
-            warnings: Vec::new(),
-            failure: None,
-        }
-    }
-
-    fn warn(&mut self, message: String) {
-        if self.warnings.len() < MAX_WARNINGS {
-            self.warnings.push(message);
-        }
-    }
-
-    fn add(&mut self, record: Record, writer: &IndexWriter, skip_invalid: bool) -> Result<()> {
-        let record_hash = xxhash_rust::xxh3::xxh3_128(record.text.as_bytes());
-        if let Some((first, first_hash)) = self.ids.get(&record.id) {
-            if *first_hash == record_hash {
-                self.repeated += 1;
-                return Ok(());
-            }
-            let err = CoreError::DuplicateId {
-                id: record.id.clone(),
-                at: record.at.clone(),
-                first: odqa_core::Location::line(first, 0),
-            };
-            if !skip_invalid {
-                return Err(err.into());
-            }
-            self.skipped_ids += 1;
-            self.warn(format!("skipped: {err}"));
-            return Ok(());
-        }
-        self.ids
-            .insert(record.id.clone(), (record.at.to_string(), record_hash));
-        let at = record.at.to_string();
-        for passage in record.into_passages(self.split) {
-            self.passages += 1;
-            let chars = passage.text.chars().count();
-            if self.split.is_none() && chars > LONG_PASSAGE_CHARS {
-                self.warn(format!(
-                    "{at}: passage {:?} has {chars} characters; it is indexed whole (consider --split-chars)",
-                    passage.id
-                ));
-            }
-            let hash = xxhash_rust::xxh3::xxh3_128(passage.text.as_bytes());
-            if let Some(canonical) = self.texts.get(&hash) {
-                self.aliases.push(Alias {
-                    id: passage.id,
-                    title: passage.title,
-                    doc_id: passage.doc_id,
-                    char_offset: passage.char_offset,
-                    canonical: canonical.clone(),
-                });
-                continue;
-            }
-            self.texts.insert(hash, passage.id.clone());
-            let f = &self.fields;
-            let mut doc = TantivyDocument::new();
-            doc.add_text(f.id, &passage.id);
-            doc.add_text(f.title, &passage.title);
-            doc.add_text(f.text, &passage.text);
-            doc.add_text(f.doc_id, &passage.doc_id);
-            doc.add_u64(f.char_offset, passage.char_offset as u64);
-            if !passage.meta.is_empty() {
-                doc.add_text(f.meta, serde_json::Value::Object(passage.meta).to_string());
-            }
-            writer.add_document(doc)?;
-            self.unique += 1;
-        }
-        Ok(())
-    }
 }
 
 fn progress_bar(enabled: bool, total_bytes: u64) -> ProgressBar {

@@ -12,6 +12,7 @@ pub mod bm25;
 mod build;
 mod error;
 pub mod eval;
+mod ingest;
 pub mod layout;
 mod search;
 

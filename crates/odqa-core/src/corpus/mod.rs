@@ -13,14 +13,13 @@
 //! With [`ReadOptions::skip_invalid`] a bad record is reported to the caller and skipped instead of
 //! ending the read (malformed JSON in the middle of a single-object file cannot be skipped).
 
-use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::{Map, Value};
+
+mod json_object;
 
 use crate::error::json_message;
 use crate::split::{self, SplitMode};
@@ -189,22 +188,22 @@ pub fn read_corpus_from(
     };
     match format {
         CorpusFormat::Jsonl => read_jsonl(reader, &mut ctx)?,
-        CorpusFormat::JsonObject => read_json_object(reader, &mut ctx)?,
+        CorpusFormat::JsonObject => json_object::read_json_object(reader, &mut ctx)?,
     }
     Ok(ctx.summary)
 }
 
-struct Ctx<'a> {
-    path: PathBuf,
-    opts: ReadOptions,
-    sink: &'a mut dyn FnMut(Record) -> Result<(), String>,
-    on_skip: &'a mut dyn FnMut(&CoreError),
-    summary: ReadSummary,
+pub(crate) struct Ctx<'a> {
+    pub(crate) path: PathBuf,
+    pub(crate) opts: ReadOptions,
+    pub(crate) sink: &'a mut dyn FnMut(Record) -> Result<(), String>,
+    pub(crate) on_skip: &'a mut dyn FnMut(&CoreError),
+    pub(crate) summary: ReadSummary,
 }
 
 impl Ctx<'_> {
     /// A bad record: skipped and reported, or the error that ends the read.
-    fn invalid(&mut self, err: CoreError) -> Result<(), CoreError> {
+    pub(crate) fn invalid(&mut self, err: CoreError) -> Result<(), CoreError> {
         if self.opts.skip_invalid {
             (self.on_skip)(&err);
             self.summary.skipped += 1;
@@ -214,7 +213,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn emit(&mut self, record: Record) -> Result<(), CoreError> {
+    pub(crate) fn emit(&mut self, record: Record) -> Result<(), CoreError> {
         if record.text.trim().is_empty() {
             self.summary.empty += 1;
             return Ok(());
@@ -280,7 +279,7 @@ fn read_jsonl(mut reader: impl BufRead, ctx: &mut Ctx<'_>) -> Result<(), CoreErr
 
 /// Builds a record from a JSON object: `text` required, `title` optional, the id from `id_field`
 /// (string or number) or `default_id`; everything else non-null goes to `meta`.
-fn record_from_object(
+pub(crate) fn record_from_object(
     mut object: Map<String, Value>,
     id_field: &str,
     default_id: String,
@@ -327,7 +326,7 @@ fn record_from_object(
     })
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -339,148 +338,5 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn read_json_object(reader: impl Read, ctx: &mut Ctx<'_>) -> Result<(), CoreError> {
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let mut failure = None;
-    let result = TopLevel {
-        ctx: &mut *ctx,
-        failure: &mut failure,
-    }
-    .deserialize(&mut de)
-    .and_then(|()| de.end());
-    if let Some(err) = failure {
-        return Err(err);
-    }
-    result.map_err(|e| CoreError::json(&ctx.path, &e))
-}
-
-/// Visits the top-level object: `data` → SQuAD articles, `version` ignored, anything else is a
-/// competition document keyed by its index.
-struct TopLevel<'a, 'b> {
-    ctx: &'a mut Ctx<'b>,
-    /// The first non-JSON error (sink failure, bad record): serde only carries strings.
-    failure: &'a mut Option<CoreError>,
-}
-
-impl TopLevel<'_, '_> {
-    fn record(&mut self, result: Result<(), CoreError>) -> Result<(), String> {
-        result.map_err(|err| {
-            let message = err.to_string();
-            *self.failure = Some(err);
-            message
-        })
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for TopLevel<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TopLevel<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object (wikipedia_documents.json or a SQuAD file)")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "data" => map.next_value_seed(Articles { top: &mut self })?,
-                "version" => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-                _ => {
-                    let value: Value = map.next_value()?;
-                    let at = Location::line(&self.ctx.path, 0);
-                    let result = match value {
-                        Value::Object(object) => {
-                            match record_from_object(object, "document_id", key.clone(), at.clone())
-                            {
-                                Ok(record) => self.ctx.emit(record),
-                                Err(message) => self.ctx.invalid(CoreError::BadRecord {
-                                    at,
-                                    message: format!("document {key:?}: {message}"),
-                                }),
-                            }
-                        }
-                        other => self.ctx.invalid(CoreError::BadRecord {
-                            at,
-                            message: format!(
-                                "document {key:?} is {}, expected an object with `text` \
-                                 (is this file JSONL? then name it .jsonl)",
-                                kind(&other)
-                            ),
-                        }),
-                    };
-                    self.record(result).map_err(de::Error::custom)?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-struct Articles<'a, 'b, 'c> {
-    top: &'a mut TopLevel<'b, 'c>,
-}
-
-#[derive(Deserialize)]
-struct Article {
-    #[serde(default)]
-    title: Option<String>,
-    paragraphs: Vec<Paragraph>,
-}
-
-#[derive(Deserialize)]
-struct Paragraph {
-    context: String,
-}
-
-impl<'de> DeserializeSeed<'de> for Articles<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Articles<'_, '_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of SQuAD articles")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let stem = self
-            .top
-            .ctx
-            .path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut a = 0;
-        while let Some(article) = seq.next_element::<Article>()? {
-            for (p, paragraph) in article.paragraphs.into_iter().enumerate() {
-                let record = Record {
-                    id: format!("{stem}:{a}-{p}"),
-                    title: article.title.clone().unwrap_or_default(),
-                    text: paragraph.context,
-                    meta: Map::new(),
-                    at: Location::line(&self.top.ctx.path, 0),
-                };
-                let result = self.top.ctx.emit(record);
-                self.top.record(result).map_err(de::Error::custom)?;
-            }
-            a += 1;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
-#[path = "corpus_tests.rs"]
 mod tests;
