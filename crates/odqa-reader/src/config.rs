@@ -1,0 +1,205 @@
+//! The model configuration, read from a Hugging Face `config.json` as it is.
+//!
+//! Field names are Hugging Face's (`hidden_size`, `layer_norm_eps`, …). The reader's head is chosen
+//! by the odqa keys `odqa_head` (`"linear"` or `"cnn"`) and `cnn_*`; unknown keys are kept and
+//! written back on save, so a round trip loses nothing.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{ReaderError, Result};
+
+/// Which span-scoring head sits on the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadKind {
+    /// Hugging Face `qa_outputs`: Linear(hidden → 2).
+    Linear,
+    /// odqa CNN head: shared Conv1d blocks, then Linear(hidden → 2).
+    Cnn,
+}
+
+impl std::fmt::Display for HeadKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HeadKind::Linear => "linear",
+            HeadKind::Cnn => "cnn",
+        })
+    }
+}
+
+fn default_gelu() -> String {
+    "gelu".into()
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_cnn_channels() -> usize {
+    128
+}
+fn default_cnn_kernel() -> usize {
+    3
+}
+fn default_cnn_padding() -> usize {
+    1
+}
+fn default_cnn_blocks() -> usize {
+    5
+}
+fn default_true() -> bool {
+    true
+}
+fn default_cnn_eps() -> f64 {
+    1e-5
+}
+fn default_type_vocab() -> usize {
+    2
+}
+
+/// A BERT/RoBERTa encoder configuration plus the odqa head settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReaderConfig {
+    /// `bert`, `roberta`, `xlm-roberta`, … (decides the position-id scheme).
+    #[serde(default)]
+    pub model_type: String,
+    /// Vocabulary size (rows of the word embedding matrix).
+    pub vocab_size: usize,
+    /// Hidden size.
+    pub hidden_size: usize,
+    /// Number of encoder layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer.
+    pub num_attention_heads: usize,
+    /// Feed-forward inner size.
+    pub intermediate_size: usize,
+    /// Activation of the feed-forward layer (`gelu` = exact erf GELU).
+    #[serde(default = "default_gelu")]
+    pub hidden_act: String,
+    /// Dropout on hidden states (training only).
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    /// Dropout on attention probabilities (training only).
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    /// Number of position embeddings.
+    pub max_position_embeddings: usize,
+    /// Number of token types (1 for RoBERTa).
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    /// LayerNorm epsilon of the encoder.
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    /// Padding token id.
+    #[serde(default)]
+    pub pad_token_id: usize,
+    /// Head kind; absent in plain Hugging Face configs (then `linear`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub odqa_head: Option<HeadKind>,
+    /// CNN head: channels of the first convolution.
+    #[serde(default = "default_cnn_channels")]
+    pub cnn_channels: usize,
+    /// CNN head: kernel size of the first convolution.
+    #[serde(default = "default_cnn_kernel")]
+    pub cnn_kernel_size: usize,
+    /// CNN head: padding of the first convolution.
+    #[serde(default = "default_cnn_padding")]
+    pub cnn_padding: usize,
+    /// CNN head: number of block applications.
+    #[serde(default = "default_cnn_blocks")]
+    pub cnn_blocks: usize,
+    /// CNN head: one block applied `cnn_blocks` times (true) or distinct blocks.
+    #[serde(default = "default_true")]
+    pub cnn_shared: bool,
+    /// CNN head: LayerNorm epsilon (PyTorch's default 1e-5, not the encoder's).
+    #[serde(default = "default_cnn_eps")]
+    pub cnn_layer_norm_eps: f64,
+    /// Every other key of `config.json`, written back unchanged.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ReaderConfig {
+    /// Reads `config.json`.
+    pub fn read(path: &Path) -> Result<ReaderConfig> {
+        let bytes = std::fs::read(path).map_err(|e| ReaderError::io(path, e))?;
+        let config: ReaderConfig =
+            serde_json::from_slice(&bytes).map_err(|e| ReaderError::BadModel {
+                path: path.to_path_buf(),
+                message: format!("config.json: {e}"),
+            })?;
+        config.validate().map_err(|message| ReaderError::BadModel {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Writes `config.json` (pretty-printed).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| ReaderError::io(path, e.into()))?;
+        std::fs::write(path, json).map_err(|e| ReaderError::io(path, e))
+    }
+
+    /// The head: `odqa_head`, or `linear` when absent.
+    pub fn head(&self) -> HeadKind {
+        self.odqa_head.unwrap_or(HeadKind::Linear)
+    }
+
+    /// RoBERTa-style position ids (`pad_token_id + 1 + cumsum(mask)`, pads at `pad_token_id`).
+    pub fn roberta_positions(&self) -> bool {
+        matches!(
+            self.model_type.as_str(),
+            "roberta" | "xlm-roberta" | "camembert"
+        )
+    }
+
+    /// Size of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads.max(1)
+    }
+
+    /// Longest sequence the position embeddings allow.
+    pub fn max_sequence_len(&self) -> usize {
+        if self.roberta_positions() {
+            self.max_position_embeddings
+                .saturating_sub(self.pad_token_id + 1)
+        } else {
+            self.max_position_embeddings
+        }
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if !matches!(
+            self.hidden_act.as_str(),
+            "gelu" | "gelu_new" | "gelu_pytorch_tanh" | "relu"
+        ) {
+            return Err(format!(
+                "unsupported hidden_act {:?} (gelu, gelu_new, relu)",
+                self.hidden_act
+            ));
+        }
+        if self.head() == HeadKind::Cnn
+            && (self.cnn_blocks == 0 || self.cnn_channels == 0 || self.cnn_kernel_size == 0)
+        {
+            return Err("cnn_blocks, cnn_channels and cnn_kernel_size must be positive".into());
+        }
+        if self.head() == HeadKind::Cnn && self.cnn_kernel_size != 2 * self.cnn_padding + 1 {
+            return Err(format!(
+                "cnn_kernel_size {} with cnn_padding {} changes the sequence length; use kernel = 2·padding + 1",
+                self.cnn_kernel_size, self.cnn_padding
+            ));
+        }
+        Ok(())
+    }
+}

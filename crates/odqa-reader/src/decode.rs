@@ -1,0 +1,141 @@
+//! Span decoding, exactly as Hugging Face's `utils_qa.postprocess_qa_predictions` (SQuAD v1 mode):
+//! per window the `n_best` highest start and end logits over all positions; pairs kept when both
+//! tokens are context tokens, end ≥ start and the span is at most `max_answer_len` tokens; the
+//! candidates of all windows sorted by start + end logit (float32, stable) and the first `n_best`
+//! kept; text cut from the context by character offsets; probability = softmax over the kept
+//! scores. With no candidate the single entry `empty` (no offsets) is returned, as transformers does.
+
+use serde::Serialize;
+
+use crate::features::Feature;
+
+/// Decoding settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeSettings {
+    /// Candidates per example (and start/end indices per window).
+    pub n_best: usize,
+    /// Longest answer in tokens.
+    pub max_answer_len: usize,
+}
+
+impl Default for DecodeSettings {
+    fn default() -> Self {
+        DecodeSettings {
+            n_best: 20,
+            max_answer_len: 30,
+        }
+    }
+}
+
+/// One answer candidate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The answer text (`"empty"` for the no-candidate placeholder).
+    pub text: String,
+    /// Start logit.
+    pub start_logit: f32,
+    /// End logit.
+    pub end_logit: f32,
+    /// start_logit + end_logit.
+    pub score: f32,
+    /// Softmax of the score over the example's kept candidates.
+    pub probability: f32,
+    /// Character offset of the answer in the context (`None` for the placeholder).
+    pub start: Option<usize>,
+    /// End character offset (exclusive).
+    pub end: Option<usize>,
+    /// Index of the window (among the example's features) and token positions.
+    #[serde(skip)]
+    pub window: Option<(usize, usize, usize)>,
+}
+
+impl Candidate {
+    /// True for transformers' `empty` placeholder (no span found).
+    pub fn is_placeholder(&self) -> bool {
+        self.start.is_none()
+    }
+}
+
+/// Indices of the `n` largest values, largest first, as `np.argsort(x)[-1:-n-1:-1]` (stable
+/// ascending sort, read backwards: among equal values the later index comes first).
+fn top_indices(values: &[f32], n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    order.into_iter().rev().take(n).collect()
+}
+
+/// Decodes one example from its windows: `(feature, start_logits, end_logits)`; the window index
+/// recorded in candidates is the position in `windows`.
+pub fn decode_example(
+    context: &str,
+    windows: &[(&Feature, &[f32], &[f32])],
+    settings: DecodeSettings,
+) -> Vec<Candidate> {
+    let mut prelim: Vec<Candidate> = Vec::new();
+    for (w, (feature, start_logits, end_logits)) in windows.iter().enumerate() {
+        let starts = top_indices(start_logits, settings.n_best);
+        let ends = top_indices(end_logits, settings.n_best);
+        for &s in &starts {
+            for &e in &ends {
+                let (Some((start_char, _)), Some((_, end_char))) =
+                    (feature.context_offset(s), feature.context_offset(e))
+                else {
+                    continue;
+                };
+                if e < s || e - s + 1 > settings.max_answer_len {
+                    continue;
+                }
+                prelim.push(Candidate {
+                    text: String::new(),
+                    start_logit: start_logits[s],
+                    end_logit: end_logits[e],
+                    score: start_logits[s] + end_logits[e],
+                    probability: 0.0,
+                    start: Some(start_char),
+                    end: Some(end_char),
+                    window: Some((w, s, e)),
+                });
+            }
+        }
+    }
+    // Stable sort, highest score first (Python's sorted(reverse=True) keeps ties in order).
+    prelim.sort_by(|a, b| b.score.total_cmp(&a.score));
+    prelim.truncate(settings.n_best);
+    if !prelim.is_empty() {
+        let chars: Vec<(usize, char)> = context.char_indices().collect();
+        let byte_at = |c: usize| chars.get(c).map_or(context.len(), |&(b, _)| b);
+        for candidate in &mut prelim {
+            let (s, e) = (candidate.start.unwrap_or(0), candidate.end.unwrap_or(0));
+            candidate.text = if s < e {
+                context[byte_at(s)..byte_at(e)].to_string()
+            } else {
+                String::new()
+            };
+        }
+    }
+    if prelim.is_empty() || (prelim.len() == 1 && prelim[0].text.is_empty()) {
+        prelim.insert(
+            0,
+            Candidate {
+                text: "empty".into(),
+                start_logit: 0.0,
+                end_logit: 0.0,
+                score: 0.0,
+                probability: 0.0,
+                start: None,
+                end: None,
+                window: None,
+            },
+        );
+    }
+    let max = prelim
+        .iter()
+        .map(|c| c.score)
+        .fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = prelim.iter().map(|c| (c.score - max).exp()).collect();
+    let total: f32 = exp.iter().sum();
+    for (candidate, e) in prelim.iter_mut().zip(exp) {
+        candidate.probability = e / total;
+    }
+    prelim
+}

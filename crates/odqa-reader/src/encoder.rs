@@ -1,0 +1,326 @@
+//! The BERT/RoBERTa encoder (Hugging Face `BertModel` without pooler), in burn.
+//!
+//! Embeddings (word + position + token type, LayerNorm with the config's eps), then
+//! `num_hidden_layers` post-norm transformer layers: self-attention with an additive padding mask
+//! (`(1 − mask) · f32::MIN`, as transformers), exact-erf GELU feed-forward. Dropout runs only when
+//! `train` is set.
+
+use burn::module::Param;
+use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::prelude::*;
+use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+
+use crate::config::ReaderConfig;
+use crate::error::Result;
+use crate::weights::{Checkpoint, CheckpointWriter};
+
+/// One batch of encoder inputs, all `[batch, seq_len]`.
+#[derive(Debug, Clone)]
+pub struct EncoderInput<B: Backend> {
+    /// Token ids.
+    pub input_ids: Tensor<B, 2, Int>,
+    /// Segment ids (zeros for RoBERTa-style tokenizers).
+    pub token_type_ids: Tensor<B, 2, Int>,
+    /// Position ids (BERT: 0..L; RoBERTa: `pad + 1 + cumsum(mask)`, pads at `pad`).
+    pub position_ids: Tensor<B, 2, Int>,
+    /// 1 for real tokens, 0 for padding.
+    pub attention_mask: Tensor<B, 2>,
+}
+
+/// Activation of the feed-forward layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// Exact GELU (erf).
+    Gelu,
+    /// tanh-approximated GELU (`gelu_new`).
+    GeluTanh,
+    /// ReLU.
+    Relu,
+}
+
+/// Token, position and segment embeddings.
+#[derive(Module, Debug)]
+pub struct Embeddings<B: Backend> {
+    word_embeddings: Embedding<B>,
+    position_embeddings: Embedding<B>,
+    token_type_embeddings: Embedding<B>,
+    layer_norm: LayerNorm<B>,
+    dropout: Dropout,
+}
+
+/// One transformer layer.
+#[derive(Module, Debug)]
+pub struct Layer<B: Backend> {
+    query: Linear<B>,
+    key: Linear<B>,
+    value: Linear<B>,
+    attention_output: Linear<B>,
+    attention_norm: LayerNorm<B>,
+    intermediate: Linear<B>,
+    output: Linear<B>,
+    output_norm: LayerNorm<B>,
+    dropout: Dropout,
+    attention_dropout: Dropout,
+    heads: usize,
+    #[module(skip)]
+    activation: Activation,
+}
+
+/// The encoder: embeddings and layers.
+#[derive(Module, Debug)]
+pub struct Encoder<B: Backend> {
+    embeddings: Embeddings<B>,
+    layers: Vec<Layer<B>>,
+    /// Padding id: its word embedding row (and RoBERTa's padding position row) gets no gradient.
+    pad_token_id: usize,
+    roberta_positions: bool,
+}
+
+pub(crate) fn load_layer_norm<B: Backend>(
+    ckpt: &mut Checkpoint,
+    name: &str,
+    d: usize,
+    eps: f64,
+    device: &B::Device,
+) -> Result<LayerNorm<B>> {
+    let mut ln = LayerNormConfig::new(d).with_epsilon(eps).init(device);
+    ln.gamma = ckpt.param(&format!("{name}.weight"), [d], device)?;
+    ln.beta = Some(ckpt.param(&format!("{name}.bias"), [d], device)?);
+    Ok(ln)
+}
+
+pub(crate) fn load_linear<B: Backend>(
+    ckpt: &mut Checkpoint,
+    name: &str,
+    d_in: usize,
+    d_out: usize,
+    device: &B::Device,
+) -> Result<Linear<B>> {
+    Ok(Linear {
+        weight: ckpt.linear_weight(&format!("{name}.weight"), d_in, d_out, device)?,
+        bias: Some(ckpt.param(&format!("{name}.bias"), [d_out], device)?),
+    })
+}
+
+fn embedding<B: Backend>(
+    ckpt: &mut Checkpoint,
+    name: &str,
+    n: usize,
+    d: usize,
+    device: &B::Device,
+) -> Result<Embedding<B>> {
+    let mut e = burn::nn::EmbeddingConfig::new(1, 1).init(device);
+    e.weight = ckpt.param(&format!("{name}.weight"), [n, d], device)?;
+    Ok(e)
+}
+
+pub(crate) fn save_linear<B: Backend>(w: &mut CheckpointWriter, name: &str, l: &Linear<B>) {
+    w.add_linear_weight(format!("{name}.weight"), l.weight.val());
+    if let Some(b) = &l.bias {
+        w.add(format!("{name}.bias"), b.val());
+    }
+}
+
+pub(crate) fn save_layer_norm<B: Backend>(w: &mut CheckpointWriter, name: &str, ln: &LayerNorm<B>) {
+    w.add(format!("{name}.weight"), ln.gamma.val());
+    if let Some(b) = &ln.beta {
+        w.add(format!("{name}.bias"), b.val());
+    }
+}
+
+impl<B: Backend> Encoder<B> {
+    /// Loads the encoder from `ckpt`, tensor names under `prefix` (`bert.`, `roberta.` or empty).
+    pub fn load(
+        config: &ReaderConfig,
+        ckpt: &mut Checkpoint,
+        prefix: &str,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let h = config.hidden_size;
+        let eps = config.layer_norm_eps;
+        let p = |s: &str| format!("{prefix}{s}");
+        let embeddings = Embeddings {
+            word_embeddings: embedding(
+                ckpt,
+                &p("embeddings.word_embeddings"),
+                config.vocab_size,
+                h,
+                device,
+            )?,
+            position_embeddings: embedding(
+                ckpt,
+                &p("embeddings.position_embeddings"),
+                config.max_position_embeddings,
+                h,
+                device,
+            )?,
+            token_type_embeddings: embedding(
+                ckpt,
+                &p("embeddings.token_type_embeddings"),
+                config.type_vocab_size,
+                h,
+                device,
+            )?,
+            layer_norm: load_layer_norm(ckpt, &p("embeddings.LayerNorm"), h, eps, device)?,
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+        };
+        let activation = match config.hidden_act.as_str() {
+            "gelu_new" | "gelu_pytorch_tanh" => Activation::GeluTanh,
+            "relu" => Activation::Relu,
+            _ => Activation::Gelu,
+        };
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let l = |s: &str| p(&format!("encoder.layer.{i}.{s}"));
+            layers.push(Layer {
+                query: load_linear(ckpt, &l("attention.self.query"), h, h, device)?,
+                key: load_linear(ckpt, &l("attention.self.key"), h, h, device)?,
+                value: load_linear(ckpt, &l("attention.self.value"), h, h, device)?,
+                attention_output: load_linear(ckpt, &l("attention.output.dense"), h, h, device)?,
+                attention_norm: load_layer_norm(
+                    ckpt,
+                    &l("attention.output.LayerNorm"),
+                    h,
+                    eps,
+                    device,
+                )?,
+                intermediate: load_linear(
+                    ckpt,
+                    &l("intermediate.dense"),
+                    h,
+                    config.intermediate_size,
+                    device,
+                )?,
+                output: load_linear(
+                    ckpt,
+                    &l("output.dense"),
+                    config.intermediate_size,
+                    h,
+                    device,
+                )?,
+                output_norm: load_layer_norm(ckpt, &l("output.LayerNorm"), h, eps, device)?,
+                dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+                attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
+                heads: config.num_attention_heads,
+                activation,
+            });
+        }
+        Ok(Encoder {
+            embeddings,
+            layers,
+            pad_token_id: config.pad_token_id,
+            roberta_positions: config.roberta_positions(),
+        })
+    }
+
+    /// Writes the encoder's tensors under `prefix`, with the checkpoint's names.
+    pub fn save(&self, w: &mut CheckpointWriter, prefix: &str) {
+        let p = |s: &str| format!("{prefix}{s}");
+        let e = &self.embeddings;
+        w.add(
+            p("embeddings.word_embeddings.weight"),
+            e.word_embeddings.weight.val(),
+        );
+        w.add(
+            p("embeddings.position_embeddings.weight"),
+            e.position_embeddings.weight.val(),
+        );
+        w.add(
+            p("embeddings.token_type_embeddings.weight"),
+            e.token_type_embeddings.weight.val(),
+        );
+        save_layer_norm(w, &p("embeddings.LayerNorm"), &e.layer_norm);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let l = |s: &str| p(&format!("encoder.layer.{i}.{s}"));
+            save_linear(w, &l("attention.self.query"), &layer.query);
+            save_linear(w, &l("attention.self.key"), &layer.key);
+            save_linear(w, &l("attention.self.value"), &layer.value);
+            save_linear(w, &l("attention.output.dense"), &layer.attention_output);
+            save_layer_norm(w, &l("attention.output.LayerNorm"), &layer.attention_norm);
+            save_linear(w, &l("intermediate.dense"), &layer.intermediate);
+            save_linear(w, &l("output.dense"), &layer.output);
+            save_layer_norm(w, &l("output.LayerNorm"), &layer.output_norm);
+        }
+    }
+
+    /// The word embedding matrix (for freezing or gradient checks).
+    pub fn word_embeddings(&self) -> &Param<Tensor<B, 2>> {
+        &self.embeddings.word_embeddings.weight
+    }
+
+    /// Last hidden states `[batch, seq_len, hidden]`.
+    pub fn forward(&self, input: EncoderInput<B>, train: bool) -> Tensor<B, 3> {
+        let e = &self.embeddings;
+        let pad = self.pad_token_id as i64;
+        let word = e.word_embeddings.forward(input.input_ids.clone());
+        let word = no_grad_where(word, input.input_ids.equal_elem(pad));
+        let position = e.position_embeddings.forward(input.position_ids.clone());
+        let position = if self.roberta_positions {
+            no_grad_where(position, input.position_ids.equal_elem(pad))
+        } else {
+            position
+        };
+        let x = word + position + e.token_type_embeddings.forward(input.token_type_ids);
+        let mut x = maybe_dropout(&e.dropout, e.layer_norm.forward(x), train);
+        let [b, l] = input.attention_mask.dims();
+        // (1 − mask) · f32::MIN on the key axis: [batch, 1, 1, seq_len].
+        let mask = input
+            .attention_mask
+            .neg()
+            .add_scalar(1.0)
+            .mul_scalar(f32::MIN)
+            .reshape([b, 1, 1, l]);
+        for layer in &self.layers {
+            x = layer.forward(x, mask.clone(), train);
+        }
+        x
+    }
+}
+
+/// Like PyTorch's `Embedding(padding_idx=…)`: rows looked up at `frozen` positions keep their value
+/// but pass no gradient back to the embedding matrix.
+fn no_grad_where<B: Backend>(x: Tensor<B, 3>, frozen: Tensor<B, 2, Bool>) -> Tensor<B, 3> {
+    if !B::ad_enabled(&x.device()) {
+        return x;
+    }
+    let [b, l, _] = x.dims();
+    let frozen = frozen.float().reshape([b, l, 1]);
+    let keep = frozen.clone().neg().add_scalar(1.0);
+    x.clone() * keep + x.detach() * frozen
+}
+
+fn maybe_dropout<B: Backend, const D: usize>(
+    dropout: &Dropout,
+    x: Tensor<B, D>,
+    train: bool,
+) -> Tensor<B, D> {
+    if train {
+        dropout.forward(x)
+    } else {
+        x
+    }
+}
+
+impl<B: Backend> Layer<B> {
+    fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 4>, train: bool) -> Tensor<B, 3> {
+        let [b, l, hidden] = x.dims();
+        let d = hidden / self.heads;
+        let split = |t: Tensor<B, 3>| t.reshape([b, l, self.heads, d]).swap_dims(1, 2);
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x.clone()));
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt()) + mask;
+        let probs = maybe_dropout(&self.attention_dropout, softmax(scores, 3), train);
+        let context = probs.matmul(v).swap_dims(1, 2).reshape([b, l, hidden]);
+        let attended = maybe_dropout(&self.dropout, self.attention_output.forward(context), train);
+        let attended = self.attention_norm.forward(attended + x);
+        let inner = self.intermediate.forward(attended.clone());
+        let inner = match self.activation {
+            Activation::Gelu => gelu(inner),
+            Activation::GeluTanh => gelu_approximate(inner),
+            Activation::Relu => relu(inner),
+        };
+        let out = maybe_dropout(&self.dropout, self.output.forward(inner), train);
+        self.output_norm.forward(out + attended)
+    }
+}

@@ -1,0 +1,57 @@
+use std::path::PathBuf;
+
+/// Errors of model loading, tokenization and reading.
+#[derive(Debug, thiserror::Error)]
+pub enum ReaderError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The model directory is unusable: bad config, missing/extra/mis-shaped tensor, bad tokenizer.
+    #[error("{path}: {message}")]
+    BadModel {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An input that cannot be read (e.g. a question longer than the window).
+    #[error("{0}")]
+    BadInput(String),
+    /// Dataset reading failed.
+    #[error(transparent)]
+    Data(#[from] odqa_core::CoreError),
+}
+
+impl ReaderError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ReaderError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn bad_model(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        ReaderError::BadModel {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// True for errors caused by what the user gave: exit status 2.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            ReaderError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            ReaderError::Data(e) => e.is_bad_input(),
+            ReaderError::BadModel { .. } | ReaderError::BadInput(_) => true,
+        }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = ReaderError> = std::result::Result<T, E>;

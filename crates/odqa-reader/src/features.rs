@@ -1,0 +1,253 @@
+//! Question/context → model windows, exactly as Hugging Face's `run_qa.py` prepares features:
+//! question first (left-stripped), only the context truncated, `max_seq_len` windows overlapping by
+//! `doc_stride` tokens, padded to `max_seq_len`, character offsets, sequence ids, and training labels
+//! (`prepare_train_features`: the first token when the answer is not inside the window).
+//!
+//! Token type ids follow transformers, not the bare `tokenizers` library: segment ids 0/1 when the
+//! tokenizer's pair template gives the second sequence type 1 (BERT WordPiece), all zeros for
+//! RoBERTa/XLM-R-style tokenizers. They are computed from the sequence ids, because the library
+//! reports type id 1 for the context of every overflowing window after the first.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+use tokenizers::{
+    PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
+    TruncationParams, TruncationStrategy,
+};
+
+use crate::error::{ReaderError, Result};
+
+/// Window settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSettings {
+    /// Window length in tokens (padded to it).
+    pub max_seq_len: usize,
+    /// Overlap between consecutive windows, in tokens.
+    pub doc_stride: usize,
+}
+
+impl Default for WindowSettings {
+    fn default() -> Self {
+        WindowSettings {
+            max_seq_len: 384,
+            doc_stride: 128,
+        }
+    }
+}
+
+/// One model window of one example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feature {
+    /// Index of the example in the batch given to [`FeatureTokenizer::features`].
+    pub example_index: usize,
+    /// Token ids, padded.
+    pub input_ids: Vec<u32>,
+    /// Token type ids as the model should see them.
+    pub token_type_ids: Vec<u32>,
+    /// 1 for real tokens, 0 for padding.
+    pub attention_mask: Vec<u32>,
+    /// Raw `[start, end)` character offsets (`(0, 0)` for specials and pads).
+    pub offsets: Vec<(usize, usize)>,
+    /// `None` for specials and pads, `Some(0)` question, `Some(1)` context.
+    pub sequence_ids: Vec<Option<usize>>,
+    /// Training labels (first token when the answer is outside the window); `None` without answer.
+    pub start_position: Option<usize>,
+    /// See `start_position`.
+    pub end_position: Option<usize>,
+}
+
+impl Feature {
+    /// Offsets of context tokens, `None` for every other token (run_qa's validation features).
+    pub fn context_offset(&self, i: usize) -> Option<(usize, usize)> {
+        (self.sequence_ids.get(i).copied().flatten() == Some(1)).then(|| self.offsets[i])
+    }
+}
+
+/// A tokenizer set up for QA windows.
+pub struct FeatureTokenizer {
+    tokenizer: Tokenizer,
+    settings: WindowSettings,
+    segment_ids: bool,
+}
+
+impl FeatureTokenizer {
+    /// Loads `tokenizer.json`; `pad_id` is the model's padding id.
+    pub fn from_file(path: &Path, settings: WindowSettings, pad_id: u32) -> Result<Self> {
+        let bad = |m: String| ReaderError::bad_model(path, m);
+        let json = std::fs::read_to_string(path).map_err(|e| ReaderError::io(path, e))?;
+        let segment_ids = uses_segment_ids(&json);
+        let mut tokenizer = Tokenizer::from_bytes(json.as_bytes())
+            .map_err(|e| bad(format!("cannot load tokenizer: {e}")))?;
+        if settings.doc_stride >= settings.max_seq_len {
+            return Err(ReaderError::BadInput(format!(
+                "doc_stride {} must be smaller than max_seq_len {}",
+                settings.doc_stride, settings.max_seq_len
+            )));
+        }
+        let pad_token = tokenizer.id_to_token(pad_id).ok_or_else(|| {
+            bad(format!(
+                "the pad token id {pad_id} is not in the vocabulary"
+            ))
+        })?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: settings.max_seq_len,
+                stride: settings.doc_stride,
+                strategy: TruncationStrategy::OnlySecond,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| bad(e.to_string()))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::Fixed(settings.max_seq_len),
+            direction: PaddingDirection::Right,
+            pad_to_multiple_of: None,
+            pad_id,
+            pad_type_id: 0,
+            pad_token,
+        }));
+        Ok(FeatureTokenizer {
+            tokenizer,
+            settings,
+            segment_ids,
+        })
+    }
+
+    /// The window settings.
+    pub fn settings(&self) -> WindowSettings {
+        self.settings
+    }
+
+    /// Number of entries in the tokenizer's vocabulary (added tokens included).
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
+    /// True when the model is fed segment ids 0/1 (BERT WordPiece pairs).
+    pub fn uses_segment_ids(&self) -> bool {
+        self.segment_ids
+    }
+
+    /// The windows of one example. `answer` = (character start, answer text) adds training labels.
+    pub fn features(
+        &self,
+        example_index: usize,
+        question: &str,
+        context: &str,
+        answer: Option<(usize, &str)>,
+    ) -> Result<Vec<Feature>> {
+        let question = question.trim_start();
+        let encoding = self
+            .tokenizer
+            .encode_char_offsets((question, context), true)
+            .map_err(|e| {
+                ReaderError::BadInput(format!(
+                    "cannot tokenize question {question:?} with a {}-token window: {e}",
+                    self.settings.max_seq_len
+                ))
+            })?;
+        let mut windows = vec![encoding.clone()];
+        windows.extend(encoding.get_overflowing().iter().cloned());
+        let answer_span = answer.map(|(start, text)| (start, start + text.chars().count()));
+        Ok(windows
+            .into_iter()
+            .map(|enc| {
+                let sequence_ids = enc.get_sequence_ids();
+                let attention_mask = enc.get_attention_mask().to_vec();
+                let first_context = sequence_ids.iter().position(|s| *s == Some(1));
+                let token_type_ids = (0..attention_mask.len())
+                    .map(|i| {
+                        let in_second =
+                            first_context.is_some_and(|f| i >= f) && attention_mask[i] == 1;
+                        u32::from(self.segment_ids && in_second)
+                    })
+                    .collect();
+                let offsets = enc.get_offsets().to_vec();
+                let (start_position, end_position) = match answer_span {
+                    Some(span) => {
+                        let (s, e) = label(&offsets, &sequence_ids, span);
+                        (Some(s), Some(e))
+                    }
+                    None => (None, None),
+                };
+                Feature {
+                    example_index,
+                    input_ids: enc.get_ids().to_vec(),
+                    token_type_ids,
+                    attention_mask,
+                    offsets,
+                    sequence_ids,
+                    start_position,
+                    end_position,
+                }
+            })
+            .collect())
+    }
+
+    /// Windows of many `(question, context, answer)` in parallel, in order; per example either its
+    /// windows or the error that stopped it.
+    pub fn features_batch<'a>(
+        &self,
+        examples: &[(&'a str, &'a str, Option<(usize, &'a str)>)],
+    ) -> Vec<Result<Vec<Feature>>> {
+        examples
+            .par_iter()
+            .enumerate()
+            .map(|(i, (q, c, a))| self.features(i, q, c, *a))
+            .collect()
+    }
+}
+
+/// run_qa's `prepare_train_features` labelling, including its loops' exact behaviour.
+fn label(
+    offsets: &[(usize, usize)],
+    sequence_ids: &[Option<usize>],
+    (start_char, end_char): (usize, usize),
+) -> (usize, usize) {
+    let cls_index = 0;
+    let Some(mut token_start) = sequence_ids.iter().position(|s| *s == Some(1)) else {
+        return (cls_index, cls_index);
+    };
+    let Some(mut token_end) = sequence_ids.iter().rposition(|s| *s == Some(1)) else {
+        return (cls_index, cls_index);
+    };
+    if !(offsets[token_start].0 <= start_char && offsets[token_end].1 >= end_char) {
+        return (cls_index, cls_index);
+    }
+    while token_start < offsets.len() && offsets[token_start].0 <= start_char {
+        token_start += 1;
+    }
+    while offsets[token_end].1 >= end_char {
+        if token_end == 0 {
+            break;
+        }
+        token_end -= 1;
+    }
+    (token_start - 1, token_end + 1)
+}
+
+/// Whether transformers would pass segment ids: the pair template gives the second sequence type
+/// id 1 (`BertProcessing`, or a `TemplateProcessing` with a `type_id: 1` item).
+fn uses_segment_ids(tokenizer_json: &str) -> bool {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(tokenizer_json) else {
+        return false;
+    };
+    let post = &value["post_processor"];
+    match post["type"].as_str() {
+        Some("BertProcessing") => true,
+        Some("TemplateProcessing") => post["pair"].as_array().is_some_and(|items| {
+            items.iter().any(|item| {
+                item.as_object()
+                    .is_some_and(|o| o.values().any(|v| v["type_id"] == 1))
+            })
+        }),
+        Some("Sequence") => post["processors"].as_array().is_some_and(|ps| {
+            ps.iter().any(|p| {
+                p["type"] == "BertProcessing"
+                    || (p["type"] == "TemplateProcessing"
+                        && p["pair"].to_string().contains("\"type_id\":1"))
+            })
+        }),
+        _ => false,
+    }
+}

@@ -1,0 +1,197 @@
+//! Span-scoring heads on top of the encoder.
+//!
+//! - `linear`: Hugging Face `qa_outputs`, Linear(hidden → 2).
+//! - `cnn`: the odqa design. The hidden states `(B, L, H)` are read as `(B, H, L)`; a block
+//!   Conv1d(H → channels, k, padding) → Conv1d(channels → H, 1) → ReLU → add the block's input →
+//!   LayerNorm(H, eps 1e-5) is applied `cnn_blocks` times (the same block when `cnn_shared`), then
+//!   `qa_outputs`. The convolutions do not mask padding: the head must see the full padded window
+//!   it was trained on.
+//!
+//! Checkpoint names: `qa_outputs.{weight,bias}`; shared CNN block `conv1.*`, `conv2.*`,
+//! `layer_norm.*` (the PyTorch implementation's names); unshared blocks `cnn_blocks.N.conv1.*`, ….
+
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use crate::config::{HeadKind, ReaderConfig};
+use crate::encoder::{load_layer_norm, load_linear, save_layer_norm, save_linear};
+use crate::error::Result;
+use crate::weights::{Checkpoint, CheckpointWriter};
+
+/// One CNN block.
+#[derive(Module, Debug)]
+pub struct CnnBlock<B: Backend> {
+    conv1: Conv1d<B>,
+    conv2: Conv1d<B>,
+    layer_norm: LayerNorm<B>,
+}
+
+/// The head: CNN blocks (none for `linear`) and `qa_outputs`.
+#[derive(Module, Debug)]
+pub struct QaHead<B: Backend> {
+    blocks: Vec<CnnBlock<B>>,
+    /// How many times the block sequence is applied (`cnn_blocks` when shared, else 1).
+    repeats: usize,
+    qa_outputs: Linear<B>,
+}
+
+fn conv_configs(config: &ReaderConfig) -> (Conv1dConfig, Conv1dConfig) {
+    let h = config.hidden_size;
+    (
+        Conv1dConfig::new(h, config.cnn_channels, config.cnn_kernel_size).with_padding(
+            PaddingConfig1d::Explicit(config.cnn_padding, config.cnn_padding),
+        ),
+        Conv1dConfig::new(config.cnn_channels, h, 1),
+    )
+}
+
+fn block_prefix(config: &ReaderConfig, i: usize) -> String {
+    if config.cnn_shared {
+        String::new()
+    } else {
+        format!("cnn_blocks.{i}.")
+    }
+}
+
+fn block_count(config: &ReaderConfig) -> usize {
+    match config.head() {
+        HeadKind::Linear => 0,
+        HeadKind::Cnn if config.cnn_shared => 1,
+        HeadKind::Cnn => config.cnn_blocks,
+    }
+}
+
+impl<B: Backend> QaHead<B> {
+    /// A freshly initialised head (PyTorch-style uniform convolutions, `qa_outputs` ~ N(0, 0.02),
+    /// zero bias, as transformers initialises `qa_outputs`).
+    pub fn init(config: &ReaderConfig, device: &B::Device) -> Self {
+        let h = config.hidden_size;
+        let (c1, c2) = conv_configs(config);
+        let blocks = (0..block_count(config))
+            .map(|_| CnnBlock {
+                conv1: c1.init(device),
+                conv2: c2.init(device),
+                layer_norm: LayerNormConfig::new(h)
+                    .with_epsilon(config.cnn_layer_norm_eps)
+                    .init(device),
+            })
+            .collect();
+        let qa_outputs = LinearConfig::new(h, 2)
+            .with_initializer(Initializer::Normal {
+                mean: 0.0,
+                std: 0.02,
+            })
+            .init(device);
+        let qa_outputs = Linear {
+            weight: qa_outputs.weight,
+            bias: Some(burn::module::Param::from_tensor(Tensor::zeros([2], device))),
+        };
+        QaHead {
+            blocks,
+            repeats: repeats(config),
+            qa_outputs,
+        }
+    }
+
+    /// Loads the head's tensors from `ckpt`.
+    pub fn load(config: &ReaderConfig, ckpt: &mut Checkpoint, device: &B::Device) -> Result<Self> {
+        let h = config.hidden_size;
+        let (c1, c2) = conv_configs(config);
+        let (k, ch) = (config.cnn_kernel_size, config.cnn_channels);
+        let mut blocks = Vec::new();
+        for i in 0..block_count(config) {
+            let p = block_prefix(config, i);
+            let mut conv1 = c1.init(device);
+            conv1.weight = ckpt.param(&format!("{p}conv1.weight"), [ch, h, k], device)?;
+            conv1.bias = Some(ckpt.param(&format!("{p}conv1.bias"), [ch], device)?);
+            let mut conv2 = c2.init(device);
+            conv2.weight = ckpt.param(&format!("{p}conv2.weight"), [h, ch, 1], device)?;
+            conv2.bias = Some(ckpt.param(&format!("{p}conv2.bias"), [h], device)?);
+            let layer_norm = load_layer_norm(
+                ckpt,
+                &format!("{p}layer_norm"),
+                h,
+                config.cnn_layer_norm_eps,
+                device,
+            )?;
+            blocks.push(CnnBlock {
+                conv1,
+                conv2,
+                layer_norm,
+            });
+        }
+        let qa_outputs = load_linear(ckpt, "qa_outputs", h, 2, device)?;
+        Ok(QaHead {
+            blocks,
+            repeats: repeats(config),
+            qa_outputs,
+        })
+    }
+
+    /// Writes the head's tensors with the checkpoint names.
+    pub fn save(&self, config: &ReaderConfig, w: &mut CheckpointWriter) {
+        for (i, block) in self.blocks.iter().enumerate() {
+            let p = block_prefix(config, i);
+            w.add(format!("{p}conv1.weight"), block.conv1.weight.val());
+            if let Some(b) = &block.conv1.bias {
+                w.add(format!("{p}conv1.bias"), b.val());
+            }
+            w.add(format!("{p}conv2.weight"), block.conv2.weight.val());
+            if let Some(b) = &block.conv2.bias {
+                w.add(format!("{p}conv2.bias"), b.val());
+            }
+            save_layer_norm(w, &format!("{p}layer_norm"), &block.layer_norm);
+        }
+        save_linear(w, "qa_outputs", &self.qa_outputs);
+    }
+
+    /// The `qa_outputs` weight, burn layout `[hidden, 2]`.
+    pub fn qa_outputs_weight(&self) -> Tensor<B, 2> {
+        self.qa_outputs.weight.val()
+    }
+
+    /// The shared (first) CNN block's conv1 weight, conv2 weight and LayerNorm gain, if any.
+    pub fn cnn_weights(&self) -> Option<(Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 1>)> {
+        self.blocks.first().map(|b| {
+            (
+                b.conv1.weight.val(),
+                b.conv2.weight.val(),
+                b.layer_norm.gamma.val(),
+            )
+        })
+    }
+
+    /// Start and end logits `[batch, seq_len]` from hidden states `[batch, seq_len, hidden]`.
+    pub fn forward(&self, hidden: Tensor<B, 3>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let mut x = hidden;
+        if !self.blocks.is_empty() {
+            let mut y = x.swap_dims(1, 2); // (B, H, L)
+            for _ in 0..self.repeats {
+                for block in &self.blocks {
+                    let residual = y.clone();
+                    let z = relu(block.conv2.forward(block.conv1.forward(y)));
+                    y = block
+                        .layer_norm
+                        .forward((z + residual).swap_dims(1, 2))
+                        .swap_dims(1, 2);
+                }
+            }
+            x = y.swap_dims(1, 2);
+        }
+        let logits = self.qa_outputs.forward(x); // (B, L, 2)
+        let [b, l, _] = logits.dims();
+        let start = logits.clone().slice([0..b, 0..l, 0..1]).reshape([b, l]);
+        let end = logits.slice([0..b, 0..l, 1..2]).reshape([b, l]);
+        (start, end)
+    }
+}
+
+fn repeats(config: &ReaderConfig) -> usize {
+    if config.head() == HeadKind::Cnn && config.cnn_shared {
+        config.cnn_blocks
+    } else {
+        1
+    }
+}

@@ -1,0 +1,191 @@
+//! The reader model: encoder + head, loading from and saving to a Hugging Face model directory,
+//! and the QA loss.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+
+use crate::config::{HeadKind, ReaderConfig};
+use crate::encoder::{Encoder, EncoderInput};
+use crate::error::{ReaderError, Result};
+use crate::head::QaHead;
+use crate::weights::{Checkpoint, CheckpointWriter, StoredType};
+
+/// Encoder and span head.
+#[derive(Module, Debug)]
+pub struct QaModel<B: Backend> {
+    encoder: Encoder<B>,
+    head: QaHead<B>,
+}
+
+/// A model loaded from a directory, with what the loader found.
+#[derive(Debug)]
+pub struct LoadedModel<B: Backend> {
+    /// The model.
+    pub model: QaModel<B>,
+    /// Its configuration.
+    pub config: ReaderConfig,
+    /// True when the checkpoint had no head tensors and the head was freshly initialised.
+    pub fresh_head: bool,
+    /// Storage type of the checkpoint (used again when saving).
+    pub stored_type: StoredType,
+    /// Prefix of the encoder tensors in the checkpoint (`bert.`, `roberta.` or empty).
+    pub encoder_prefix: String,
+}
+
+/// Names of head tensors; a checkpoint with none of them is encoder-only.
+fn is_head_tensor(name: &str) -> bool {
+    name.starts_with("qa_outputs.")
+        || name.starts_with("conv1.")
+        || name.starts_with("conv2.")
+        || name.starts_with("layer_norm.")
+        || name.starts_with("cnn_blocks.")
+}
+
+impl<B: Backend> QaModel<B> {
+    /// Loads `config.json` and `model.safetensors` from `dir`. Missing, mis-shaped or unexpected
+    /// tensors are errors naming the tensor; a checkpoint without any head tensor gets a fresh head
+    /// (`fresh_head`), seeded from the backend's RNG.
+    pub fn load_dir(dir: &Path, device: &B::Device) -> Result<LoadedModel<B>> {
+        let config = ReaderConfig::read(&dir.join("config.json"))?;
+        let mut ckpt = Checkpoint::open(&dir.join("model.safetensors"))?;
+        let prefix = ckpt.encoder_prefix.clone();
+        let encoder = Encoder::load(&config, &mut ckpt, &prefix, device)?;
+        let has_head = ckpt.unused().iter().any(|n| is_head_tensor(n));
+        let head = if has_head {
+            QaHead::load(&config, &mut ckpt, device)?
+        } else {
+            QaHead::init(&config, device)
+        };
+        let unused = ckpt.unused();
+        if !unused.is_empty() {
+            let listed: Vec<String> = unused
+                .iter()
+                .take(5)
+                .map(|n| format!("{n} {:?}", ckpt.shape_of(n).unwrap_or_default()))
+                .collect();
+            return Err(ReaderError::bad_model(
+                ckpt.path(),
+                format!(
+                    "{} unexpected tensor(s) for a {} head: {}{}",
+                    unused.len(),
+                    config.head(),
+                    listed.join(", "),
+                    if unused.len() > 5 { ", …" } else { "" }
+                ),
+            ));
+        }
+        Ok(LoadedModel {
+            model: QaModel { encoder, head },
+            fresh_head: !has_head,
+            stored_type: ckpt.stored_type,
+            encoder_prefix: prefix,
+            config,
+        })
+    }
+
+    /// A model from an encoder and a head.
+    pub fn new(encoder: Encoder<B>, head: QaHead<B>) -> Self {
+        QaModel { encoder, head }
+    }
+
+    /// Start and end logits `[batch, seq_len]`.
+    pub fn forward(&self, input: EncoderInput<B>, train: bool) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        self.head.forward(self.encoder.forward(input, train))
+    }
+
+    /// The encoder.
+    pub fn encoder(&self) -> &Encoder<B> {
+        &self.encoder
+    }
+
+    /// The head.
+    pub fn head(&self) -> &QaHead<B> {
+        &self.head
+    }
+
+    /// Writes `config.json` and `model.safetensors` (tensor names as Hugging Face's
+    /// `BertForQuestionAnswering` for the linear head) into `dir`, each through a temporary file
+    /// renamed into place.
+    pub fn save_dir(
+        &self,
+        config: &ReaderConfig,
+        dir: &Path,
+        encoder_prefix: &str,
+        ty: StoredType,
+    ) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| ReaderError::io(dir, e))?;
+        let prefix = if encoder_prefix.is_empty() {
+            if config.roberta_positions() {
+                "roberta."
+            } else {
+                "bert."
+            }
+        } else {
+            encoder_prefix
+        };
+        let mut w = CheckpointWriter::default();
+        self.encoder.save(&mut w, prefix);
+        self.head.save(config, &mut w);
+        let mut config = config.clone();
+        let family = if prefix == "roberta." {
+            "Roberta"
+        } else {
+            "Bert"
+        };
+        let arch = match config.head() {
+            HeadKind::Linear => format!("{family}ForQuestionAnswering"),
+            HeadKind::Cnn => format!("{family}CnnForQuestionAnswering"),
+        };
+        config
+            .extra
+            .insert("architectures".into(), serde_json::json!([arch]));
+        config.odqa_head.get_or_insert(HeadKind::Linear);
+        let tmp_model = dir.join(".model.safetensors.tmp");
+        w.write(&tmp_model, ty)?;
+        let tmp_config = dir.join(".config.json.tmp");
+        config.write(&tmp_config)?;
+        for (tmp, name) in [
+            (tmp_model, "model.safetensors"),
+            (tmp_config, "config.json"),
+        ] {
+            std::fs::rename(&tmp, dir.join(name))
+                .map_err(|e| ReaderError::io(dir.join(name), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Hugging Face's QA loss: positions clamped to `[0, seq_len]`, cross-entropy ignoring index
+/// `seq_len`, mean over the kept rows for start and for end; returns `(total, start, end)` with
+/// total = (start + end) / 2.
+pub fn qa_loss<B: Backend>(
+    start_logits: Tensor<B, 2>,
+    end_logits: Tensor<B, 2>,
+    start_positions: &[i64],
+    end_positions: &[i64],
+) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
+    let start = cross_entropy_ignoring_len(start_logits, start_positions);
+    let end = cross_entropy_ignoring_len(end_logits, end_positions);
+    let total = (start.clone() + end.clone()).div_scalar(2.0);
+    (total, start, end)
+}
+
+fn cross_entropy_ignoring_len<B: Backend>(logits: Tensor<B, 2>, positions: &[i64]) -> Tensor<B, 1> {
+    let [b, l] = logits.dims();
+    let device = logits.device();
+    let clamped: Vec<i64> = positions.iter().map(|&p| p.clamp(0, l as i64)).collect();
+    let keep: Vec<f32> = clamped
+        .iter()
+        .map(|&p| if p < l as i64 { 1.0 } else { 0.0 })
+        .collect();
+    let kept: f32 = keep.iter().sum();
+    let targets: Vec<i64> = clamped.iter().map(|&p| p.min(l as i64 - 1)).collect();
+    let targets =
+        Tensor::<B, 1, Int>::from_data(TensorData::new(targets, [b]), &device).reshape([b, 1]);
+    let keep = Tensor::<B, 1>::from_data(TensorData::new(keep, [b]), &device);
+    let picked = log_softmax(logits, 1).gather(1, targets).reshape([b]);
+    // 0/0 = NaN when every row is ignored, as PyTorch.
+    (picked * keep).sum().neg().div_scalar(kept)
+}

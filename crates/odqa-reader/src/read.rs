@@ -1,0 +1,238 @@
+//! Reading comprehension: a model directory + SQuAD-format examples → n-best answers.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use odqa_core::squad::QaExample;
+
+use crate::config::ReaderConfig;
+use crate::decode::{decode_example, Candidate, DecodeSettings};
+use crate::encoder::EncoderInput;
+use crate::error::{ReaderError, Result};
+use crate::features::{Feature, FeatureTokenizer, WindowSettings};
+use crate::model::QaModel;
+
+/// A loaded reader: model, configuration and tokenizer.
+pub struct Reader<B: Backend> {
+    model: QaModel<B>,
+    config: ReaderConfig,
+    tokenizer: FeatureTokenizer,
+    device: B::Device,
+    /// True when the checkpoint had no head (fresh random head: answers are meaningless).
+    pub fresh_head: bool,
+}
+
+/// The reader's answer for one example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExamplePrediction {
+    /// Question id.
+    pub id: String,
+    /// Best answer text; empty when there is none (transformers would write `"empty"`).
+    pub answer: String,
+    /// The n-best candidates (transformers' `empty` placeholder when no span was found).
+    pub nbest: Vec<Candidate>,
+    /// Why the example could not be read (e.g. a question longer than the window).
+    pub error: Option<String>,
+}
+
+impl<B: Backend> Reader<B> {
+    /// Loads a Hugging Face model directory (`config.json`, `model.safetensors`, `tokenizer.json`).
+    pub fn load(dir: &Path, windows: WindowSettings, device: &B::Device) -> Result<Reader<B>> {
+        let loaded = QaModel::<B>::load_dir(dir, device)?;
+        let config = loaded.config;
+        let tokenizer_path = dir.join("tokenizer.json");
+        let tokenizer =
+            FeatureTokenizer::from_file(&tokenizer_path, windows, config.pad_token_id as u32)?;
+        if tokenizer.vocab_size() > config.vocab_size {
+            return Err(ReaderError::bad_model(
+                &tokenizer_path,
+                format!(
+                    "the tokenizer has {} entries but the model's embedding matrix has {} rows (vocab_size): \
+                     ids past {} would index outside it; use the tokenizer the model was trained with",
+                    tokenizer.vocab_size(),
+                    config.vocab_size,
+                    config.vocab_size - 1
+                ),
+            ));
+        }
+        if windows.max_seq_len > config.max_sequence_len() {
+            return Err(ReaderError::BadInput(format!(
+                "max_seq_len {} exceeds what the model's {} position embeddings allow ({})",
+                windows.max_seq_len,
+                config.max_position_embeddings,
+                config.max_sequence_len()
+            )));
+        }
+        Ok(Reader {
+            model: loaded.model,
+            config,
+            tokenizer,
+            device: device.clone(),
+            fresh_head: loaded.fresh_head,
+        })
+    }
+
+    /// The model configuration.
+    pub fn config(&self) -> &ReaderConfig {
+        &self.config
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &FeatureTokenizer {
+        &self.tokenizer
+    }
+
+    /// The model.
+    pub fn model(&self) -> &QaModel<B> {
+        &self.model
+    }
+
+    /// Encoder inputs for a batch of windows (all of the same, padded length).
+    pub fn batch_input(&self, features: &[&Feature]) -> EncoderInput<B> {
+        batch_input(&self.config, features, &self.device)
+    }
+
+    /// Start and end logits of each window.
+    pub fn logits(&self, features: &[&Feature]) -> Vec<(Vec<f32>, Vec<f32>)> {
+        if features.is_empty() {
+            return Vec::new();
+        }
+        let (start, end) = self.model.forward(self.batch_input(features), false);
+        let [b, l] = start.dims();
+        let start = start
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap_or_default();
+        let end = end
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap_or_default();
+        (0..b)
+            .map(|i| {
+                (
+                    start[i * l..(i + 1) * l].to_vec(),
+                    end[i * l..(i + 1) * l].to_vec(),
+                )
+            })
+            .collect()
+    }
+
+    /// Reads every example: windows tokenized in parallel, `batch_size` windows per forward pass,
+    /// n-best decoding per example. Examples that cannot be tokenized get an empty answer and an error.
+    pub fn read(
+        &self,
+        examples: &[QaExample],
+        decode: DecodeSettings,
+        batch_size: usize,
+        progress: bool,
+    ) -> Vec<ExamplePrediction> {
+        let inputs: Vec<(&str, &str, Option<(usize, &str)>)> = examples
+            .iter()
+            .map(|e| (e.question.as_str(), e.context.as_str(), None))
+            .collect();
+        let per_example = self.tokenizer.features_batch(&inputs);
+        let features: Vec<&Feature> = per_example
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .flatten()
+            .collect();
+        let bar = if progress {
+            let bar = ProgressBar::with_draw_target(
+                Some(features.len() as u64),
+                ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = ProgressStyle::with_template(
+                "reading {wide_bar} {pos}/{len} windows ({per_sec}, eta {eta})",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        let mut logits = Vec::with_capacity(features.len());
+        for chunk in features.chunks(batch_size.max(1)) {
+            logits.extend(self.logits(chunk));
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        let mut next = 0;
+        examples
+            .iter()
+            .zip(&per_example)
+            .map(|(example, windows)| match windows {
+                Ok(windows) => {
+                    let with_logits: Vec<(&Feature, &[f32], &[f32])> = windows
+                        .iter()
+                        .zip(&logits[next..next + windows.len()])
+                        .map(|(f, (s, e))| (f, s.as_slice(), e.as_slice()))
+                        .collect();
+                    next += windows.len();
+                    let nbest = decode_example(&example.context, &with_logits, decode);
+                    let answer = nbest
+                        .first()
+                        .filter(|c| !c.is_placeholder())
+                        .map(|c| c.text.clone())
+                        .unwrap_or_default();
+                    ExamplePrediction {
+                        id: example.id.clone(),
+                        answer,
+                        nbest,
+                        error: None,
+                    }
+                }
+                Err(e) => ExamplePrediction {
+                    id: example.id.clone(),
+                    answer: String::new(),
+                    nbest: Vec::new(),
+                    error: Some(e.to_string()),
+                },
+            })
+            .collect()
+    }
+}
+
+/// Encoder inputs for windows of one padded length. Position ids: 0..L for BERT; RoBERTa's
+/// `pad + 1 + cumsum(ids != pad)` with pads at `pad`.
+pub fn batch_input<B: Backend>(
+    config: &ReaderConfig,
+    features: &[&Feature],
+    device: &B::Device,
+) -> EncoderInput<B> {
+    let b = features.len();
+    let l = features.first().map_or(0, |f| f.input_ids.len());
+    let mut ids = Vec::with_capacity(b * l);
+    let mut types = Vec::with_capacity(b * l);
+    let mut positions = Vec::with_capacity(b * l);
+    let mut mask = Vec::with_capacity(b * l);
+    let pad = config.pad_token_id as i64;
+    for f in features {
+        let mut count = 0i64;
+        for i in 0..l {
+            let id = f.input_ids[i] as i64;
+            ids.push(id);
+            types.push(f.token_type_ids[i] as i64);
+            mask.push(f.attention_mask[i] as f32);
+            positions.push(if config.roberta_positions() {
+                if id != pad {
+                    count += 1;
+                    pad + count
+                } else {
+                    pad
+                }
+            } else {
+                i as i64
+            });
+        }
+    }
+    let int = |v: Vec<i64>| Tensor::<B, 2, Int>::from_data(TensorData::new(v, [b, l]), device);
+    EncoderInput {
+        input_ids: int(ids),
+        token_type_ids: int(types),
+        position_ids: int(positions),
+        attention_mask: Tensor::from_data(TensorData::new(mask, [b, l]), device),
+    }
+}

@@ -1,0 +1,267 @@
+//! Reading and writing safetensors checkpoints by Hugging Face tensor name.
+//!
+//! The model asks for each tensor by the name it has in the checkpoint (`embeddings.LayerNorm.weight`,
+//! `encoder.layer.3.attention.self.query.weight`, `qa_outputs.bias`, …) together with the shape it
+//! expects, like candle's `VarBuilder`. The only renames, all here:
+//!
+//! | checkpoint | odqa |
+//! |---|---|
+//! | `bert.` / `roberta.` prefix, or none (encoder-only checkpoints) | the encoder |
+//! | `*.weight` of a Linear, `[out, in]` (PyTorch) | burn's `[in, out]` (transposed on load and save) |
+//! | LayerNorm `weight` / `bias` | burn's `gamma` / `beta` |
+//!
+//! Tensors are converted to f32 on load whatever their stored type (f32, f16, bf16) and written back
+//! in the checkpoint's type, so load → save is bit-exact.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use half::{bf16, f16};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{ReaderError, Result};
+
+/// Storage type of a checkpoint's floating-point tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredType {
+    /// 32-bit float.
+    F32,
+    /// IEEE half.
+    F16,
+    /// bfloat16.
+    Bf16,
+}
+
+struct Stored {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+/// A checkpoint opened for loading: every tensor decoded to f32, each taken at most once.
+pub struct Checkpoint {
+    path: PathBuf,
+    tensors: HashMap<String, Stored>,
+    used: HashSet<String>,
+    /// `bert.`, `roberta.` or empty: the prefix of the encoder's tensors.
+    pub encoder_prefix: String,
+    /// The stored type (of the first floating-point tensor; odqa writes one type per file).
+    pub stored_type: StoredType,
+}
+
+impl Checkpoint {
+    /// Reads `model.safetensors`.
+    pub fn open(path: &Path) -> Result<Checkpoint> {
+        let bytes = std::fs::read(path).map_err(|e| ReaderError::io(path, e))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| ReaderError::bad_model(path, format!("not a safetensors file: {e}")))?;
+        let mut tensors = HashMap::new();
+        let mut stored_type = None;
+        for (name, view) in st.tensors() {
+            let raw = view.data();
+            let (data, ty): (Vec<f32>, StoredType) = match view.dtype() {
+                Dtype::F32 => (
+                    raw.chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect(),
+                    StoredType::F32,
+                ),
+                Dtype::F16 => (
+                    raw.chunks_exact(2)
+                        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+                        .collect(),
+                    StoredType::F16,
+                ),
+                Dtype::BF16 => (
+                    raw.chunks_exact(2)
+                        .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                        .collect(),
+                    StoredType::Bf16,
+                ),
+                other => {
+                    // Integer buffers (e.g. `position_ids` of old checkpoints) are not parameters.
+                    if name.ends_with("position_ids") {
+                        continue;
+                    }
+                    return Err(ReaderError::bad_model(
+                        path,
+                        format!("tensor {name}: unsupported type {other:?}"),
+                    ));
+                }
+            };
+            stored_type.get_or_insert(ty);
+            tensors.insert(
+                name,
+                Stored {
+                    shape: view.shape().to_vec(),
+                    data,
+                },
+            );
+        }
+        let encoder_prefix = ["bert.", "roberta."]
+            .into_iter()
+            .find(|p| tensors.keys().any(|k| k.starts_with(p)))
+            .unwrap_or("")
+            .to_string();
+        Ok(Checkpoint {
+            path: path.to_path_buf(),
+            tensors,
+            used: HashSet::new(),
+            encoder_prefix,
+            stored_type: stored_type.unwrap_or(StoredType::F32),
+        })
+    }
+
+    /// The checkpoint file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True when the checkpoint holds `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// Shape of `name`, if present.
+    pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(|s| s.shape.as_slice())
+    }
+
+    /// Takes tensor `name`, which must have `shape`.
+    pub fn tensor<B: Backend, const D: usize>(
+        &mut self,
+        name: &str,
+        shape: [usize; D],
+        device: &B::Device,
+    ) -> Result<Tensor<B, D>> {
+        let stored = self.tensors.get(name).ok_or_else(|| {
+            ReaderError::bad_model(
+                &self.path,
+                format!("missing tensor {name} (expected shape {shape:?})"),
+            )
+        })?;
+        if stored.shape != shape {
+            return Err(ReaderError::bad_model(
+                &self.path,
+                format!(
+                    "tensor {name} has shape {:?}, the model expects {shape:?}",
+                    stored.shape
+                ),
+            ));
+        }
+        self.used.insert(name.to_string());
+        Ok(Tensor::from_data(
+            TensorData::new(stored.data.clone(), shape),
+            device,
+        ))
+    }
+
+    /// Takes tensor `name` as a parameter.
+    pub fn param<B: Backend, const D: usize>(
+        &mut self,
+        name: &str,
+        shape: [usize; D],
+        device: &B::Device,
+    ) -> Result<Param<Tensor<B, D>>> {
+        Ok(Param::from_tensor(self.tensor(name, shape, device)?))
+    }
+
+    /// Takes a PyTorch Linear weight `[out, in]` as burn's `[in, out]`.
+    pub fn linear_weight<B: Backend>(
+        &mut self,
+        name: &str,
+        d_in: usize,
+        d_out: usize,
+        device: &B::Device,
+    ) -> Result<Param<Tensor<B, 2>>> {
+        let w: Tensor<B, 2> = self.tensor(name, [d_out, d_in], device)?;
+        Ok(Param::from_tensor(w.transpose()))
+    }
+
+    /// Tensors never taken, sorted.
+    pub fn unused(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|k| !self.used.contains(*k))
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Tensors collected for saving, by checkpoint name.
+#[derive(Default)]
+pub struct CheckpointWriter {
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+impl CheckpointWriter {
+    /// Adds a tensor under `name`.
+    pub fn add<B: Backend, const D: usize>(
+        &mut self,
+        name: impl Into<String>,
+        tensor: Tensor<B, D>,
+    ) {
+        let shape = tensor.dims().to_vec();
+        let data = tensor
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap_or_default();
+        self.tensors.insert(name.into(), (shape, data));
+    }
+
+    /// Adds a burn Linear weight `[in, out]` as PyTorch's `[out, in]`.
+    pub fn add_linear_weight<B: Backend>(&mut self, name: impl Into<String>, weight: Tensor<B, 2>) {
+        self.add(name, weight.transpose());
+    }
+
+    /// Names added so far.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// Writes a safetensors file with every tensor stored as `ty` (metadata `format: pt`, as
+    /// transformers writes it).
+    pub fn write(&self, path: &Path, ty: StoredType) -> Result<()> {
+        let encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = self
+            .tensors
+            .iter()
+            .map(|(name, (shape, data))| {
+                let (dtype, bytes) = match ty {
+                    StoredType::F32 => (
+                        Dtype::F32,
+                        data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    ),
+                    StoredType::F16 => (
+                        Dtype::F16,
+                        data.iter()
+                            .flat_map(|x| f16::from_f32(*x).to_le_bytes())
+                            .collect(),
+                    ),
+                    StoredType::Bf16 => (
+                        Dtype::BF16,
+                        data.iter()
+                            .flat_map(|x| bf16::from_f32(*x).to_le_bytes())
+                            .collect(),
+                    ),
+                };
+                (name.clone(), dtype, shape.clone(), bytes)
+            })
+            .collect();
+        let mut views = Vec::with_capacity(encoded.len());
+        for (name, dtype, shape, bytes) in &encoded {
+            let view = safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
+                .map_err(|e| ReaderError::bad_model(path, format!("tensor {name}: {e}")))?;
+            views.push((name.as_str(), view));
+        }
+        let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
+        let bytes = safetensors::serialize(views, metadata)
+            .map_err(|e| ReaderError::bad_model(path, e.to_string()))?;
+        std::fs::write(path, bytes).map_err(|e| ReaderError::io(path, e))
+    }
+}
