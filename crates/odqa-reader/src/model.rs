@@ -32,6 +32,18 @@ pub struct LoadedModel<B: Backend> {
     pub stored_type: StoredType,
     /// Prefix of the encoder tensors in the checkpoint (`bert.`, `roberta.` or empty).
     pub encoder_prefix: String,
+    /// Tensors of other heads (pooler, MLM) present in the checkpoint and not used.
+    pub ignored: Vec<String>,
+}
+
+/// Tensors of other Hugging Face heads that a QA reader does not use (pooler, MLM/NSP heads);
+/// they are skipped and reported in [`LoadedModel::ignored`].
+fn is_other_head_tensor(name: &str) -> bool {
+    let name = name
+        .strip_prefix("bert.")
+        .or_else(|| name.strip_prefix("roberta."))
+        .unwrap_or(name);
+    name.starts_with("pooler.") || name.starts_with("cls.") || name.starts_with("lm_head.")
 }
 
 /// Names of head tensors; a checkpoint with none of them is encoder-only.
@@ -58,7 +70,10 @@ impl<B: Backend> QaModel<B> {
         } else {
             QaHead::init(&config, device)
         };
-        let unused = ckpt.unused();
+        let (ignored, unused): (Vec<String>, Vec<String>) = ckpt
+            .unused()
+            .into_iter()
+            .partition(|n| is_other_head_tensor(n));
         if !unused.is_empty() {
             let listed: Vec<String> = unused
                 .iter()
@@ -81,6 +96,7 @@ impl<B: Backend> QaModel<B> {
             fresh_head: !has_head,
             stored_type: ckpt.stored_type,
             encoder_prefix: prefix,
+            ignored,
             config,
         })
     }

@@ -1,0 +1,279 @@
+//! Checkpoint loading and saving: missing, mis-shaped and unexpected tensors, encoder-only
+//! checkpoints, a tokenizer larger than the embedding matrix, and bit-exact round trips.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::backend::Flex;
+use odqa_reader::features::WindowSettings;
+use odqa_reader::read::Reader;
+use odqa_reader::weights::StoredType;
+use odqa_reader::{QaModel, ReaderError};
+use safetensors::{Dtype, SafeTensors};
+
+type B = Flex;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/reader-parity")
+        .join(name)
+}
+
+/// A writable copy of a fixture model directory.
+fn copy_model(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixture(name).join(file), dir.path().join(file)).unwrap();
+    }
+    dir
+}
+
+type Tensors = BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
+
+fn read_tensors(path: &Path) -> Tensors {
+    let bytes = std::fs::read(path).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(n, v)| (n, (v.dtype(), v.shape().to_vec(), v.data().to_vec())))
+        .collect()
+}
+
+fn write_tensors(path: &Path, tensors: &Tensors) {
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, (d, s, b))| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
+
+fn edit(dir: &Path, f: impl FnOnce(&mut Tensors)) {
+    let path = dir.join("model.safetensors");
+    let mut tensors = read_tensors(&path);
+    f(&mut tensors);
+    write_tensors(&path, &tensors);
+}
+
+fn load_err(dir: &Path) -> String {
+    match QaModel::<B>::load_dir(dir, &Default::default()) {
+        Ok(_) => panic!("loading should fail"),
+        Err(e) => {
+            assert!(
+                matches!(e, ReaderError::BadModel { .. }) && e.is_bad_input(),
+                "{e}"
+            );
+            e.to_string()
+        }
+    }
+}
+
+#[test]
+fn missing_tensor_is_named_with_its_shape() {
+    let dir = copy_model("tiny-bert-qa");
+    edit(dir.path(), |t| {
+        t.remove("bert.encoder.layer.1.output.dense.bias");
+    });
+    let err = load_err(dir.path());
+    assert!(
+        err.contains("missing tensor bert.encoder.layer.1.output.dense.bias")
+            && err.contains("[32]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn misshaped_tensor_names_both_shapes() {
+    let dir = copy_model("tiny-bert-qa");
+    edit(dir.path(), |t| {
+        let (d, _, bytes) = t["qa_outputs.weight"].clone();
+        t.insert(
+            "qa_outputs.weight".into(),
+            (d, vec![2, 16], bytes[..2 * 16 * 4].to_vec()),
+        );
+    });
+    let err = load_err(dir.path());
+    assert!(
+        err.contains("qa_outputs.weight") && err.contains("[2, 16]") && err.contains("[2, 32]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unexpected_tensor_is_an_error_but_pooler_is_ignored() {
+    let dir = copy_model("tiny-bert-qa");
+    edit(dir.path(), |t| {
+        t.insert(
+            "bert.pooler.dense.bias".into(),
+            (Dtype::F32, vec![32], vec![0; 128]),
+        );
+    });
+    let loaded = QaModel::<B>::load_dir(dir.path(), &Default::default()).unwrap();
+    assert_eq!(loaded.ignored, vec!["bert.pooler.dense.bias".to_string()]);
+    edit(dir.path(), |t| {
+        t.insert(
+            "bert.encoder.layer.9.output.dense.bias".into(),
+            (Dtype::F32, vec![32], vec![0; 128]),
+        );
+    });
+    let err = load_err(dir.path());
+    assert!(
+        err.contains("unexpected tensor")
+            && err.contains("bert.encoder.layer.9.output.dense.bias [32]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cnn_config_on_a_linear_checkpoint_reports_the_missing_convolution() {
+    let dir = copy_model("tiny-bert-qa");
+    let config = std::fs::read_to_string(fixture("tiny-bert-cnn").join("config.json")).unwrap();
+    std::fs::write(dir.path().join("config.json"), config).unwrap();
+    let err = load_err(dir.path());
+    assert!(
+        err.contains("missing tensor conv1.weight") && err.contains("[128, 32, 3]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn encoder_only_checkpoint_gets_a_fresh_head() {
+    let dir = copy_model("tiny-bert-cnn");
+    edit(dir.path(), |t| {
+        t.retain(|name, _| name.starts_with("bert."))
+    });
+    let loaded = QaModel::<B>::load_dir(dir.path(), &Default::default()).unwrap();
+    assert!(loaded.fresh_head);
+    // The fresh CNN head has the configured shapes and saves under the checkpoint names.
+    let out = tempfile::tempdir().unwrap();
+    loaded
+        .model
+        .save_dir(
+            &loaded.config,
+            out.path(),
+            &loaded.encoder_prefix,
+            StoredType::F32,
+        )
+        .unwrap();
+    let saved = read_tensors(&out.path().join("model.safetensors"));
+    assert_eq!(saved["conv1.weight"].1, vec![128, 32, 3]);
+    assert_eq!(saved["qa_outputs.weight"].1, vec![2, 32]);
+    let reloaded = QaModel::<B>::load_dir(out.path(), &Default::default()).unwrap();
+    assert!(!reloaded.fresh_head);
+}
+
+#[test]
+fn save_round_trip_is_bit_exact_in_f32_and_f16() {
+    for name in ["tiny-bert-qa", "tiny-roberta-qa", "tiny-bert-cnn"] {
+        let loaded = QaModel::<B>::load_dir(&fixture(name), &Default::default()).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        loaded
+            .model
+            .save_dir(
+                &loaded.config,
+                out.path(),
+                &loaded.encoder_prefix,
+                loaded.stored_type,
+            )
+            .unwrap();
+        let original = read_tensors(&fixture(name).join("model.safetensors"));
+        assert_eq!(
+            read_tensors(&out.path().join("model.safetensors")),
+            original,
+            "{name}"
+        );
+        // Hugging Face keys survive in config.json.
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.path().join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["hidden_size"], 32);
+        assert!(config["architectures"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("ForQuestionAnswering"));
+    }
+    // f16: the same file once converted; load (to f32) and save back give identical bytes.
+    let dir = copy_model("tiny-bert-qa");
+    edit(dir.path(), |t| {
+        for (d, _, bytes) in t.values_mut() {
+            let halves: Vec<u8> = bytes
+                .chunks_exact(4)
+                .flat_map(|b| {
+                    half::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes()
+                })
+                .collect();
+            *d = Dtype::F16;
+            *bytes = halves;
+        }
+    });
+    let loaded = QaModel::<B>::load_dir(dir.path(), &Default::default()).unwrap();
+    assert_eq!(loaded.stored_type, StoredType::F16);
+    let out = tempfile::tempdir().unwrap();
+    loaded
+        .model
+        .save_dir(
+            &loaded.config,
+            out.path(),
+            &loaded.encoder_prefix,
+            loaded.stored_type,
+        )
+        .unwrap();
+    assert_eq!(
+        read_tensors(&out.path().join("model.safetensors")),
+        read_tensors(&dir.path().join("model.safetensors"))
+    );
+}
+
+#[test]
+fn tokenizer_larger_than_the_embedding_matrix_is_refused() {
+    let dir = copy_model("tiny-bert-qa");
+    edit(dir.path(), |t| {
+        let (d, _, bytes) = t["bert.embeddings.word_embeddings.weight"].clone();
+        t.insert(
+            "bert.embeddings.word_embeddings.weight".into(),
+            (d, vec![1000, 32], bytes[..1000 * 32 * 4].to_vec()),
+        );
+    });
+    let config = std::fs::read_to_string(dir.path().join("config.json"))
+        .unwrap()
+        .replace("\"vocab_size\": 1276", "\"vocab_size\": 1000");
+    std::fs::write(dir.path().join("config.json"), config).unwrap();
+    let err = match Reader::<B>::load(
+        dir.path(),
+        WindowSettings {
+            max_seq_len: 64,
+            doc_stride: 16,
+        },
+        &Default::default(),
+    ) {
+        Ok(_) => panic!("should fail"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("1276 entries") && err.contains("1000 rows"),
+        "{err}"
+    );
+}
+
+#[test]
+fn window_longer_than_the_position_table_is_refused() {
+    let result = Reader::<B>::load(
+        &fixture("tiny-bert-qa"),
+        WindowSettings {
+            max_seq_len: 384,
+            doc_stride: 128,
+        },
+        &Default::default(),
+    );
+    let err = result.err().unwrap().to_string();
+    assert!(
+        err.contains("max_seq_len 384") && err.contains("128"),
+        "{err}"
+    );
+}
