@@ -455,3 +455,79 @@ fn help_explains_the_subcommands() {
         stdout(&out).contains("wikipedia_documents.json") && stdout(&out).contains("--split-chars")
     );
 }
+
+#[test]
+fn read_reproduces_the_reference_predictions_and_handles_odd_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = repo().join("tests/fixtures/reader-parity/tiny-bert-qa");
+    let data = repo().join("tests/fixtures/read-cases.json");
+    let out = dir.path().join("predictions.json");
+    let nbest = dir.path().join("nbest.json");
+    #[rustfmt::skip]
+    let args = ["read", "--model", path_str(&model), "--data", path_str(&data), "--out", path_str(&out),
+        "--nbest-out", path_str(&nbest), "--max-seq-len", "64", "--doc-stride", "16", "--n-best", "5",
+        "--max-answer-len", "15", "--batch-size", "3"];
+    let run = odqa(&args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("한글날"), "UTF-8, not ASCII-escaped: {text}");
+    let predictions: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let reference: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo().join("tests/fixtures/reader-parity/tiny-bert-qa/reference.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    for (id, answer) in reference["predictions"].as_object().unwrap() {
+        // transformers writes the placeholder "empty" when no span is found; odqa writes "".
+        let want = if answer == "empty" {
+            ""
+        } else {
+            answer.as_str().unwrap()
+        };
+        assert_eq!(predictions[id], want, "{id}");
+    }
+    // Edge cases: empty context → no answer; a context shorter than the question still reads;
+    // a question longer than the window is reported and answered with "".
+    assert_eq!(predictions["empty-context"], "");
+    assert!(predictions["short-context"].is_string());
+    assert_eq!(predictions["long-question"], "");
+    assert!(
+        stderr(&run).contains("question long-question"),
+        "{}",
+        stderr(&run)
+    );
+    let nbest: serde_json::Value = serde_json::from_slice(&std::fs::read(&nbest).unwrap()).unwrap();
+    let first = &nbest["en-eiffel"][0];
+    for key in [
+        "text",
+        "start_logit",
+        "end_logit",
+        "score",
+        "probability",
+        "start",
+        "end",
+    ] {
+        assert!(!first[key].is_null(), "{key} in {first}");
+    }
+    let context_text = first["text"].as_str().unwrap();
+    assert_eq!(predictions["en-eiffel"], context_text);
+}
+
+#[test]
+fn read_rejects_bad_models_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo().join("tests/fixtures/read-cases.json");
+    let out = dir.path().join("p.json");
+    let run = odqa(&[
+        "read",
+        "--model",
+        path_str(dir.path()),
+        "--data",
+        path_str(&data),
+        "--out",
+        path_str(&out),
+    ]);
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(stderr(&run).contains("config.json"), "{}", stderr(&run));
+    assert!(!out.exists());
+}

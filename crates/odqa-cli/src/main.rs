@@ -23,6 +23,8 @@ enum Command {
     Index(cmd::index::IndexArgs),
     /// Print the passages that best match a question.
     Retrieve(cmd::retrieve::RetrieveArgs),
+    /// Answer questions from their own contexts with a reader model (reading comprehension).
+    Read(cmd::read::ReadArgs),
     /// Evaluate retrieval or answers on a question set.
     #[command(subcommand)]
     Eval(cmd::eval::EvalCommand),
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Index(args) => cmd::index::run(args),
         Command::Retrieve(args) => cmd::retrieve::run(args),
+        Command::Read(args) => cmd::read::run(args),
         Command::Eval(command) => cmd::eval::run(command),
     };
     match result {
@@ -51,6 +54,9 @@ fn exit_status(err: &anyhow::Error) -> u8 {
             return if e.is_bad_input() { 2 } else { 1 };
         }
         if let Some(e) = cause.downcast_ref::<odqa_core::CoreError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<odqa_reader::ReaderError>() {
             return if e.is_bad_input() { 2 } else { 1 };
         }
         if cause.downcast_ref::<args::UsageError>().is_some() {

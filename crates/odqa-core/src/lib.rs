@@ -9,6 +9,7 @@
 
 pub mod corpus;
 mod error;
+pub mod fsio;
 pub mod split;
 pub mod squad;
 pub mod text;

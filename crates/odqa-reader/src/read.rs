@@ -34,6 +34,8 @@ pub struct ExamplePrediction {
     pub nbest: Vec<Candidate>,
     /// Why the example could not be read (e.g. a question longer than the window).
     pub error: Option<String>,
+    /// Number of windows the example was read in.
+    pub windows: usize,
 }
 
 impl<B: Backend> Reader<B> {
@@ -182,6 +184,7 @@ impl<B: Backend> Reader<B> {
                         answer,
                         nbest,
                         error: None,
+                        windows: windows.len(),
                     }
                 }
                 Err(e) => ExamplePrediction {
@@ -189,6 +192,7 @@ impl<B: Backend> Reader<B> {
                     answer: String::new(),
                     nbest: Vec::new(),
                     error: Some(e.to_string()),
+                    windows: 0,
                 },
             })
             .collect()

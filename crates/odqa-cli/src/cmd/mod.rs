@@ -2,4 +2,5 @@
 
 pub mod eval;
 pub mod index;
+pub mod read;
 pub mod retrieve;

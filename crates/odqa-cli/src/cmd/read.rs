@@ -1,0 +1,147 @@
+//! `odqa read`: reading comprehension on given contexts (how KorQuAD itself is scored).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use odqa_core::fsio::write_atomic;
+use odqa_reader::decode::DecodeSettings;
+use odqa_reader::features::WindowSettings;
+use odqa_reader::read::Reader;
+use odqa_reader::DefaultBackend;
+use serde_json::{json, Map, Value};
+
+use crate::args::UsageError;
+
+/// Answer SQuAD-format questions from their own contexts with a reader model.
+///
+/// MODEL is a Hugging Face model directory (config.json, model.safetensors in f32/f16/bf16,
+/// tokenizer.json) with a BERT or RoBERTa encoder and a linear (`qa_outputs`) or odqa CNN head. Writes
+/// predictions.json ({id: answer}, UTF-8) and optionally the n-best lists. A question that cannot be
+/// read (e.g. longer than the window) gets an empty answer and a warning.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Model directory
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// SQuAD-format JSON with questions and contexts (KorQuAD, XQuAD)
+    #[arg(long, value_name = "SQUAD_JSON")]
+    data: PathBuf,
+    /// Where to write {question id: answer}
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Where to write {question id: [{text, start_logit, end_logit, score, probability, start, end}]}
+    #[arg(long, value_name = "FILE")]
+    nbest_out: Option<PathBuf>,
+    /// Windows per forward pass
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: u64,
+    /// Window length in tokens (question + context + specials, padded)
+    #[arg(long, default_value_t = 384)]
+    max_seq_len: usize,
+    /// Overlap between consecutive windows of a long context, in tokens
+    #[arg(long, default_value_t = 128)]
+    doc_stride: usize,
+    /// Candidates kept per question
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    n_best: u64,
+    /// Longest answer, in tokens
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    max_answer_len: u64,
+    /// Only the first N questions
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+}
+
+pub fn run(args: ReadArgs) -> anyhow::Result<()> {
+    if args.doc_stride >= args.max_seq_len {
+        return Err(UsageError(format!(
+            "--doc-stride {} must be smaller than --max-seq-len {}",
+            args.doc_stride, args.max_seq_len
+        ))
+        .into());
+    }
+    let windows = WindowSettings {
+        max_seq_len: args.max_seq_len,
+        doc_stride: args.doc_stride,
+    };
+    let device = Default::default();
+    let started = Instant::now();
+    let reader = Reader::<DefaultBackend>::load(&args.model, windows, &device)
+        .with_context(|| format!("cannot load the model {}", args.model.display()))?;
+    if reader.fresh_head {
+        eprintln!(
+            "warning: {} has no QA head; a fresh random {} head was initialised, so answers are \
+             meaningless until the model is fine-tuned",
+            args.model.display(),
+            reader.config().head()
+        );
+    }
+    let mut examples =
+        odqa_core::squad::read_squad(&args.data).context("cannot read the questions")?;
+    if let Some(n) = args.limit {
+        examples.truncate(n);
+    }
+    if examples.is_empty() {
+        return Err(UsageError(format!("{}: no questions", args.data.display())).into());
+    }
+    let decode = DecodeSettings {
+        n_best: args.n_best as usize,
+        max_answer_len: args.max_answer_len as usize,
+    };
+    let read_started = Instant::now();
+    let predictions = reader.read(&examples, decode, args.batch_size as usize, true);
+    let seconds = read_started.elapsed().as_secs_f64();
+
+    let mut answers = Map::new();
+    let mut nbest = Map::new();
+    let mut failed = 0;
+    for p in &predictions {
+        if let Some(error) = &p.error {
+            failed += 1;
+            eprintln!(
+                "warning: question {}: {error}; answered with an empty string",
+                p.id
+            );
+        }
+        answers.insert(p.id.clone(), Value::String(p.answer.clone()));
+        let list: Vec<Value> = p
+            .nbest
+            .iter()
+            .map(|c| {
+                json!({
+                    "text": if c.is_placeholder() { "" } else { c.text.as_str() },
+                    "start_logit": c.start_logit,
+                    "end_logit": c.end_logit,
+                    "score": c.score,
+                    "probability": c.probability,
+                    "start": c.start,
+                    "end": c.end,
+                })
+            })
+            .collect();
+        nbest.insert(p.id.clone(), Value::Array(list));
+    }
+    write_atomic(&args.out, &serde_json::to_vec_pretty(&answers)?)?;
+    if let Some(path) = &args.nbest_out {
+        write_atomic(path, &serde_json::to_vec_pretty(&nbest)?)?;
+    }
+    let empty = predictions.iter().filter(|p| p.answer.is_empty()).count();
+    let windows: usize = predictions.iter().map(|p| p.windows).sum();
+    eprintln!(
+        "read {} questions ({} windows of {} tokens) in {:.1} s: {:.2} windows/s, batch {} (model loaded in {:.1} s); \
+         {} empty answers, {} unreadable; wrote {}",
+        predictions.len(),
+        windows,
+        args.max_seq_len,
+        seconds,
+        windows as f64 / seconds.max(1e-9),
+        args.batch_size,
+        read_started.duration_since(started).as_secs_f64(),
+        empty,
+        failed,
+        args.out.display()
+    );
+    Ok(())
+}
