@@ -9,6 +9,7 @@ use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::tensor::module::attention;
 
 use crate::config::ReaderConfig;
 use crate::error::Result;
@@ -263,18 +264,43 @@ impl<B: Backend> Encoder<B> {
         let x = word + position + e.token_type_embeddings.forward(input.token_type_ids);
         let mut x = maybe_dropout(&e.dropout, e.layer_norm.forward(x), train);
         let [b, l] = input.attention_mask.dims();
+        let heads = self.layers.first().map_or(1, |layer| layer.heads);
+        let padding = key_padding_mask(&input.attention_mask, heads);
         // (1 − mask) · f32::MIN on the key axis: [batch, 1, 1, seq_len].
-        let mask = input
+        let additive = input
             .attention_mask
             .neg()
             .add_scalar(1.0)
             .mul_scalar(f32::MIN)
             .reshape([b, 1, 1, l]);
+        let masks = AttentionMask { additive, padding };
         for layer in &self.layers {
-            x = layer.forward(x, mask.clone(), train);
+            x = layer.forward(x, &masks, train);
         }
         x
     }
+}
+
+/// `[batch, heads, seq_len, seq_len]`, true where the key is padding, built once per batch as a
+/// contiguous tensor (a broadcast view would be walked element by element in every layer).
+fn key_padding_mask<B: Backend>(attention_mask: &Tensor<B, 2>, heads: usize) -> Tensor<B, 4, Bool> {
+    let [b, l] = attention_mask.dims();
+    let keys: Vec<f32> = attention_mask
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .unwrap_or_default();
+    let mut data = Vec::with_capacity(b * heads * l * l);
+    for row in keys.chunks(l.max(1)) {
+        for _ in 0..heads * l {
+            data.extend(row.iter().map(|&m| m < 0.5));
+        }
+    }
+    Tensor::from_data(
+        TensorData::new(data, [b, heads, l, l]),
+        &attention_mask.device(),
+    )
 }
 
 /// Like PyTorch's `Embedding(padding_idx=…)`: rows looked up at `frozen` positions keep their value
@@ -301,17 +327,41 @@ fn maybe_dropout<B: Backend, const D: usize>(
     }
 }
 
+/// The padding mask in the two forms the attention paths use.
+struct AttentionMask<B: Backend> {
+    /// `(1 − mask) · f32::MIN`, `[batch, 1, 1, seq_len]` (training path, as transformers).
+    additive: Tensor<B, 4>,
+    /// True at padded keys, `[batch, heads, seq_len, seq_len]`, contiguous (fused inference path).
+    padding: Tensor<B, 4, Bool>,
+}
+
 impl<B: Backend> Layer<B> {
-    fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 4>, train: bool) -> Tensor<B, 3> {
+    fn forward(&self, x: Tensor<B, 3>, mask: &AttentionMask<B>, train: bool) -> Tensor<B, 3> {
         let [b, l, hidden] = x.dims();
         let d = hidden / self.heads;
         let split = |t: Tensor<B, 3>| t.reshape([b, l, self.heads, d]).swap_dims(1, 2);
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x.clone()));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt()) + mask;
-        let probs = maybe_dropout(&self.attention_dropout, softmax(scores, 3), train);
-        let context = probs.matmul(v).swap_dims(1, 2).reshape([b, l, hidden]);
+        let context = if train || B::ad_enabled(&x.device()) {
+            // Explicit softmax(QKᵀ/√d + mask)·V: differentiable, with dropout on the probabilities.
+            let scores =
+                q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt()) + mask.additive.clone();
+            let probs = maybe_dropout(&self.attention_dropout, softmax(scores, 3), train);
+            probs.matmul(v)
+        } else {
+            // The backend's fused attention; padded keys are masked out (−∞ instead of f32::MIN:
+            // the same probabilities, since every window has unmasked keys).
+            attention(
+                q,
+                k,
+                v,
+                Some(mask.padding.clone()),
+                None,
+                Default::default(),
+            )
+        };
+        let context = context.swap_dims(1, 2).reshape([b, l, hidden]);
         let attended = maybe_dropout(&self.dropout, self.attention_output.forward(context), train);
         let attended = self.attention_norm.forward(attended + x);
         let inner = self.intermediate.forward(attended.clone());

@@ -64,6 +64,10 @@ impl Feature {
     }
 }
 
+/// One example to window: question, context and, for training labels, the answer's character
+/// start and text.
+pub type WindowInput<'a> = (&'a str, &'a str, Option<(usize, &'a str)>);
+
 /// A tokenizer set up for QA windows.
 pub struct FeatureTokenizer {
     tokenizer: Tokenizer,
@@ -188,7 +192,7 @@ impl FeatureTokenizer {
     /// windows or the error that stopped it.
     pub fn features_batch<'a>(
         &self,
-        examples: &[(&'a str, &'a str, Option<(usize, &'a str)>)],
+        examples: &[WindowInput<'a>],
     ) -> Vec<Result<Vec<Feature>>> {
         examples
             .par_iter()

@@ -10,7 +10,7 @@ use crate::config::ReaderConfig;
 use crate::decode::{decode_example, Candidate, DecodeSettings};
 use crate::encoder::EncoderInput;
 use crate::error::{ReaderError, Result};
-use crate::features::{Feature, FeatureTokenizer, WindowSettings};
+use crate::features::{Feature, FeatureTokenizer, WindowInput, WindowSettings};
 use crate::model::QaModel;
 
 /// A loaded reader: model, configuration and tokenizer.
@@ -131,7 +131,7 @@ impl<B: Backend> Reader<B> {
         batch_size: usize,
         progress: bool,
     ) -> Vec<ExamplePrediction> {
-        let inputs: Vec<(&str, &str, Option<(usize, &str)>)> = examples
+        let inputs: Vec<WindowInput<'_>> = examples
             .iter()
             .map(|e| (e.question.as_str(), e.context.as_str(), None))
             .collect();
