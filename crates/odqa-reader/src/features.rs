@@ -190,10 +190,7 @@ impl FeatureTokenizer {
 
     /// Windows of many `(question, context, answer)` in parallel, in order; per example either its
     /// windows or the error that stopped it.
-    pub fn features_batch<'a>(
-        &self,
-        examples: &[WindowInput<'a>],
-    ) -> Vec<Result<Vec<Feature>>> {
+    pub fn features_batch<'a>(&self, examples: &[WindowInput<'a>]) -> Vec<Result<Vec<Feature>>> {
         examples
             .par_iter()
             .enumerate()

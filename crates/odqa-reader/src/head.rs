@@ -10,10 +10,12 @@
 //! Checkpoint names: `qa_outputs.{weight,bias}`; shared CNN block `conv1.*`, `conv2.*`,
 //! `layer_norm.*` (the PyTorch implementation's names); unshared blocks `cnn_blocks.N.conv1.*`, ….
 
+use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
-use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, PaddingConfig1d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use burn::tensor::TensorData;
 
 use crate::config::{HeadKind, ReaderConfig};
 use crate::encoder::{load_layer_norm, load_linear, save_layer_norm, save_linear};
@@ -64,29 +66,45 @@ fn block_count(config: &ReaderConfig) -> usize {
 }
 
 impl<B: Backend> QaHead<B> {
-    /// A freshly initialised head (PyTorch-style uniform convolutions, `qa_outputs` ~ N(0, 0.02),
-    /// zero bias, as transformers initialises `qa_outputs`).
-    pub fn init(config: &ReaderConfig, device: &B::Device) -> Self {
+    /// A freshly initialised head, reproducible from `seed`: convolutions as PyTorch initialises
+    /// them (weights and biases U(±1/√fan_in)), LayerNorm gain 1 and bias 0, `qa_outputs` weight
+    /// N(0, 0.02) and bias 0 (as transformers initialises `qa_outputs`).
+    pub fn init(config: &ReaderConfig, seed: u64, device: &B::Device) -> Self {
         let h = config.hidden_size;
+        let (k, ch) = (config.cnn_kernel_size, config.cnn_channels);
         let (c1, c2) = conv_configs(config);
-        let blocks = (0..block_count(config))
-            .map(|_| CnnBlock {
-                conv1: c1.init(device),
-                conv2: c2.init(device),
-                layer_norm: LayerNormConfig::new(h)
-                    .with_epsilon(config.cnn_layer_norm_eps)
-                    .init(device),
-            })
+        let mut rng = SplitMix64(seed);
+        let mut uniform = |shape: Vec<usize>, fan_in: usize| {
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            let n = shape.iter().product();
+            let data: Vec<f32> = (0..n)
+                .map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32)
+                .collect();
+            TensorData::new(data, shape)
+        };
+        let mut blocks = Vec::new();
+        for _ in 0..block_count(config) {
+            let mut conv1 = c1.init(device);
+            conv1.weight = Param::from_data(uniform(vec![ch, h, k], h * k), device);
+            conv1.bias = Some(Param::from_data(uniform(vec![ch], h * k), device));
+            let mut conv2 = c2.init(device);
+            conv2.weight = Param::from_data(uniform(vec![h, ch, 1], ch), device);
+            conv2.bias = Some(Param::from_data(uniform(vec![h], ch), device));
+            let layer_norm = LayerNormConfig::new(h)
+                .with_epsilon(config.cnn_layer_norm_eps)
+                .init(device);
+            blocks.push(CnnBlock {
+                conv1,
+                conv2,
+                layer_norm,
+            });
+        }
+        let normal: Vec<f32> = (0..h * 2)
+            .map(|_| (rng.next_normal() * 0.02) as f32)
             .collect();
-        let qa_outputs = LinearConfig::new(h, 2)
-            .with_initializer(Initializer::Normal {
-                mean: 0.0,
-                std: 0.02,
-            })
-            .init(device);
         let qa_outputs = Linear {
-            weight: qa_outputs.weight,
-            bias: Some(burn::module::Param::from_tensor(Tensor::zeros([2], device))),
+            weight: Param::from_data(TensorData::new(normal, [h, 2]), device),
+            bias: Some(Param::from_tensor(Tensor::zeros([2], device))),
         };
         QaHead {
             blocks,
@@ -185,6 +203,31 @@ impl<B: Backend> QaHead<B> {
         let start = logits.clone().slice([0..b, 0..l, 0..1]).reshape([b, l]);
         let end = logits.slice([0..b, 0..l, 1..2]).reshape([b, l]);
         (start, end)
+    }
+}
+
+/// A small deterministic generator (SplitMix64), independent of the backend's global RNG.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box–Muller).
+    fn next_normal(&mut self) -> f64 {
+        let u1 = self.next_f64().max(f64::MIN_POSITIVE);
+        let u2 = self.next_f64();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 }
 

@@ -36,6 +36,9 @@ pub struct LoadedModel<B: Backend> {
     pub ignored: Vec<String>,
 }
 
+/// Seed of the random initialisation of a fresh head.
+pub const FRESH_HEAD_SEED: u64 = 20_240_601;
+
 /// Tensors of other Hugging Face heads that a QA reader does not use (pooler, MLM/NSP heads);
 /// they are skipped and reported in [`LoadedModel::ignored`].
 fn is_other_head_tensor(name: &str) -> bool {
@@ -68,7 +71,8 @@ impl<B: Backend> QaModel<B> {
         let head = if has_head {
             QaHead::load(&config, &mut ckpt, device)?
         } else {
-            QaHead::init(&config, device)
+            // A fixed seed, so that a fresh head (and every answer read with it) is reproducible.
+            QaHead::init(&config, FRESH_HEAD_SEED, device)
         };
         let (ignored, unused): (Vec<String>, Vec<String>) = ckpt
             .unused()

@@ -166,6 +166,19 @@ fn encoder_only_checkpoint_gets_a_fresh_head() {
     assert_eq!(saved["qa_outputs.weight"].1, vec![2, 32]);
     let reloaded = QaModel::<B>::load_dir(out.path(), &Default::default()).unwrap();
     assert!(!reloaded.fresh_head);
+    // The fresh head is seeded: loading twice gives the same head.
+    let again = QaModel::<B>::load_dir(dir.path(), &Default::default()).unwrap();
+    let out2 = tempfile::tempdir().unwrap();
+    again
+        .model
+        .save_dir(
+            &again.config,
+            out2.path(),
+            &again.encoder_prefix,
+            StoredType::F32,
+        )
+        .unwrap();
+    assert_eq!(read_tensors(&out2.path().join("model.safetensors")), saved);
 }
 
 #[test]

@@ -176,6 +176,7 @@ fn check_logits(name: &str) {
             }
         }
     }
+    eprintln!("{name}: max |Δlogit| = {worst:e}");
     assert!(worst < 1e-4, "{name}: max |Δlogit| = {worst}");
 }
 
