@@ -13,7 +13,7 @@
 //! Tensors are converted to f32 on load whatever their stored type (f32, f16, bf16) and written back
 //! in the checkpoint's type, so load → save is bit-exact.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
@@ -40,11 +40,10 @@ struct Stored {
     data: Vec<f32>,
 }
 
-/// A checkpoint opened for loading: every tensor decoded to f32, each taken at most once.
+/// A checkpoint opened for loading: every tensor decoded to f32, each taken (moved out) at most once.
 pub struct Checkpoint {
     path: PathBuf,
     tensors: HashMap<String, Stored>,
-    used: HashSet<String>,
     /// `bert.`, `roberta.` or empty: the prefix of the encoder's tensors.
     pub encoder_prefix: String,
     /// The stored type (of the first floating-point tensor; odqa writes one type per file).
@@ -108,7 +107,6 @@ impl Checkpoint {
         Ok(Checkpoint {
             path: path.to_path_buf(),
             tensors,
-            used: HashSet::new(),
             encoder_prefix,
             stored_type: stored_type.unwrap_or(StoredType::F32),
         })
@@ -119,23 +117,13 @@ impl Checkpoint {
         &self.path
     }
 
-    /// True when the checkpoint holds `name`.
-    pub fn contains(&self, name: &str) -> bool {
-        self.tensors.contains_key(name)
-    }
-
     /// Shape of `name`, if present.
     pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
         self.tensors.get(name).map(|s| s.shape.as_slice())
     }
 
-    /// Takes tensor `name`, which must have `shape`.
-    pub fn tensor<B: Backend, const D: usize>(
-        &mut self,
-        name: &str,
-        shape: [usize; D],
-        device: &B::Device,
-    ) -> Result<Tensor<B, D>> {
+    /// Moves tensor `name` out of the checkpoint after checking its shape.
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let stored = self.tensors.get(name).ok_or_else(|| {
             ReaderError::bad_model(
                 &self.path,
@@ -151,11 +139,22 @@ impl Checkpoint {
                 ),
             ));
         }
-        self.used.insert(name.to_string());
-        Ok(Tensor::from_data(
-            TensorData::new(stored.data.clone(), shape),
-            device,
-        ))
+        Ok(self
+            .tensors
+            .remove(name)
+            .map(|s| s.data)
+            .unwrap_or_default())
+    }
+
+    /// Takes tensor `name`, which must have `shape`.
+    pub fn tensor<B: Backend, const D: usize>(
+        &mut self,
+        name: &str,
+        shape: [usize; D],
+        device: &B::Device,
+    ) -> Result<Tensor<B, D>> {
+        let data = self.take(name, &shape)?;
+        Ok(Tensor::from_data(TensorData::new(data, shape), device))
     }
 
     /// Takes tensor `name` as a parameter.
@@ -168,7 +167,8 @@ impl Checkpoint {
         Ok(Param::from_tensor(self.tensor(name, shape, device)?))
     }
 
-    /// Takes a PyTorch Linear weight `[out, in]` as burn's `[in, out]`.
+    /// Takes a PyTorch Linear weight `[out, in]` as burn's `[in, out]`, transposed in memory (a
+    /// transposed view would be copied again on every forward pass).
     pub fn linear_weight<B: Backend>(
         &mut self,
         name: &str,
@@ -176,18 +176,22 @@ impl Checkpoint {
         d_out: usize,
         device: &B::Device,
     ) -> Result<Param<Tensor<B, 2>>> {
-        let w: Tensor<B, 2> = self.tensor(name, [d_out, d_in], device)?;
-        Ok(Param::from_tensor(w.transpose()))
+        let data = self.take(name, &[d_out, d_in])?;
+        let mut transposed = vec![0f32; data.len()];
+        for o in 0..d_out {
+            for i in 0..d_in {
+                transposed[i * d_out + o] = data[o * d_in + i];
+            }
+        }
+        Ok(Param::from_tensor(Tensor::from_data(
+            TensorData::new(transposed, [d_in, d_out]),
+            device,
+        )))
     }
 
     /// Tensors never taken, sorted.
     pub fn unused(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .tensors
-            .keys()
-            .filter(|k| !self.used.contains(*k))
-            .cloned()
-            .collect();
+        let mut names: Vec<String> = self.tensors.keys().cloned().collect();
         names.sort();
         names
     }
