@@ -211,36 +211,47 @@ fn save_round_trip_is_bit_exact_in_f32_and_f16() {
             .unwrap()
             .ends_with("ForQuestionAnswering"));
     }
-    // f16: the same file once converted; load (to f32) and save back give identical bytes.
-    let dir = copy_model("tiny-bert-qa");
-    edit(dir.path(), |t| {
-        for (d, _, bytes) in t.values_mut() {
-            let halves: Vec<u8> = bytes
-                .chunks_exact(4)
-                .flat_map(|b| {
-                    half::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes()
-                })
-                .collect();
-            *d = Dtype::F16;
-            *bytes = halves;
-        }
-    });
-    let loaded = QaModel::<B>::load_dir(dir.path(), &Default::default()).unwrap();
-    assert_eq!(loaded.stored_type, StoredType::F16);
-    let out = tempfile::tempdir().unwrap();
-    loaded
-        .model
-        .save_dir(
-            &loaded.config,
-            out.path(),
-            &loaded.encoder_prefix,
-            loaded.stored_type,
-        )
-        .unwrap();
-    assert_eq!(
-        read_tensors(&out.path().join("model.safetensors")),
-        read_tensors(&dir.path().join("model.safetensors"))
-    );
+    // f16 and bf16: the same file once converted; load (to f32) and save back give identical bytes.
+    for (dtype, stored) in [
+        (Dtype::F16, StoredType::F16),
+        (Dtype::BF16, StoredType::Bf16),
+    ] {
+        let dir = copy_model("tiny-bert-qa");
+        edit(dir.path(), |t| {
+            for (d, _, bytes) in t.values_mut() {
+                let floats = bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                *bytes = match dtype {
+                    Dtype::F16 => floats
+                        .flat_map(|x| half::f16::from_f32(x).to_le_bytes())
+                        .collect(),
+                    _ => floats
+                        .flat_map(|x| half::bf16::from_f32(x).to_le_bytes())
+                        .collect(),
+                };
+                *d = dtype;
+            }
+        });
+        let loaded = QaModel::<B>::load_dir(dir.path(), &Default::default()).unwrap();
+        assert_eq!(loaded.stored_type, stored);
+        let out = tempfile::tempdir().unwrap();
+        loaded
+            .model
+            .save_dir(
+                &loaded.config,
+                out.path(),
+                &loaded.encoder_prefix,
+                loaded.stored_type,
+            )
+            .unwrap();
+        let saved = read_tensors(&out.path().join("model.safetensors"));
+        assert_eq!(
+            saved,
+            read_tensors(&dir.path().join("model.safetensors")),
+            "{dtype:?}"
+        );
+    }
 }
 
 #[test]
