@@ -3,6 +3,7 @@
 //! - [`corpus`]: streaming readers for passage corpora (JSONL, the competition's
 //!   `wikipedia_documents.json`, SQuAD contexts) and passage splitting.
 //! - [`squad`]: SQuAD v1.1-format question sets (KorQuAD, XQuAD) for evaluation and training.
+//! - [`metrics`]: KorQuAD v1.0 and SQuAD v1.1 EM/F1, as the official scripts.
 //! - [`text`]: small text helpers shared by the crates (character offsets, normalisation).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -10,6 +11,7 @@
 pub mod corpus;
 mod error;
 pub mod fsio;
+pub mod metrics;
 pub mod split;
 pub mod squad;
 pub mod text;
