@@ -2,6 +2,7 @@
 //!
 //! - [`corpus`]: streaming readers for passage corpora (JSONL, the competition's
 //!   `wikipedia_documents.json`, SQuAD contexts) and passage splitting.
+//! - [`hf_dataset`]: Hugging Face `save_to_disk` folders (competition Arrow datasets).
 //! - [`squad`]: SQuAD v1.1-format question sets (KorQuAD, XQuAD) for evaluation and training.
 //! - [`metrics`]: KorQuAD v1.0 and SQuAD v1.1 EM/F1, as the official scripts.
 //! - [`text`]: small text helpers shared by the crates (character offsets, normalisation).
@@ -11,6 +12,7 @@
 pub mod corpus;
 mod error;
 pub mod fsio;
+pub mod hf_dataset;
 pub mod metrics;
 pub mod split;
 pub mod squad;

@@ -90,6 +90,15 @@ pub fn read_squad(path: &Path) -> Result<Vec<QaExample>, CoreError> {
     Ok(out)
 }
 
+/// Reads questions from a SQuAD JSON file or a Hugging Face `save_to_disk` split folder.
+pub fn read_examples(path: &Path) -> Result<Vec<QaExample>, CoreError> {
+    if path.is_dir() {
+        crate::hf_dataset::read_hf_split(path)
+    } else {
+        read_squad(path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,8 @@ pub struct RetrievalArgs {
     /// Index directory (from `odqa index`)
     #[arg(long, value_name = "DIR")]
     index: PathBuf,
-    /// SQuAD-format JSON with questions and answers (KorQuAD, XQuAD)
+    /// SQuAD-format JSON with questions and answers (KorQuAD, XQuAD), or a datasets split folder
+    /// saved with save_to_disk (e.g. the competition's train_dataset/validation)
     #[arg(long, value_name = "SQUAD_JSON")]
     data: PathBuf,
     /// Cut-offs k, comma-separated
@@ -55,7 +56,7 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
     let params = args.bm25.overrides().apply(*retriever.params());
     let retriever = retriever.with_params(params)?;
     let mut examples =
-        odqa_core::squad::read_squad(&args.data).context("cannot read the question set")?;
+        odqa_core::squad::read_examples(&args.data).context("cannot read the question set")?;
     if let Some(n) = args.limit {
         examples.truncate(n);
     }

@@ -25,7 +25,8 @@ pub struct ReadArgs {
     /// Model directory
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
-    /// SQuAD-format JSON with questions and contexts (KorQuAD, XQuAD)
+    /// SQuAD-format JSON with questions and contexts (KorQuAD, XQuAD), or a datasets split folder
+    /// saved with save_to_disk (e.g. the competition's train_dataset/validation)
     #[arg(long, value_name = "SQUAD_JSON")]
     data: PathBuf,
     /// Where to write {question id: answer}
@@ -79,7 +80,7 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
         );
     }
     let mut examples =
-        odqa_core::squad::read_squad(&args.data).context("cannot read the questions")?;
+        odqa_core::squad::read_examples(&args.data).context("cannot read the questions")?;
     if let Some(n) = args.limit {
         examples.truncate(n);
     }
