@@ -36,21 +36,24 @@ fn sample_index() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         let index = dir.path().join("sample-index");
         let corpus = repo().join("corpus/kowiki-sample-2k.jsonl");
-        let out = odqa(&[
-            "index",
-            "--corpus",
-            path_str(&corpus),
-            "--index",
-            path_str(&index),
-            "--json",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (summary, _) = index_json(&[&corpus], &index, &[]);
         assert_eq!(summary["passages"], 2000);
         assert_eq!(summary["analyzer"]["language"], "ko");
         (dir, index)
     });
     path
+}
+
+/// Runs `odqa index --corpus CORPORA… --index INDEX EXTRA… --json`, asserts success and returns
+/// the JSON summary and stderr.
+fn index_json(corpora: &[&Path], index: &Path, extra: &[&str]) -> (serde_json::Value, String) {
+    let mut args = vec!["index", "--corpus"];
+    args.extend(corpora.iter().map(|p| path_str(p)));
+    args.extend(["--index", path_str(index), "--json"]);
+    args.extend(extra);
+    let out = odqa(&args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr(&out))
 }
 
 fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
@@ -295,22 +298,8 @@ fn bad_records_are_reported_or_skipped() {
         assert!(stderr(&out).contains(expected), "{name}: {}", stderr(&out));
         assert!(!index.exists());
         // With --skip-invalid the good record is indexed and the bad one reported.
-        let out = odqa(&[
-            "index",
-            "--corpus",
-            path_str(&corpus),
-            "--index",
-            path_str(&index),
-            "--skip-invalid",
-            "--json",
-        ]);
-        assert!(out.status.success(), "{name}: {}", stderr(&out));
-        assert!(
-            stderr(&out).contains("warning: skipped"),
-            "{name}: {}",
-            stderr(&out)
-        );
-        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (summary, warnings) = index_json(&[&corpus], &index, &["--skip-invalid"]);
+        assert!(warnings.contains("warning: skipped"), "{name}: {warnings}");
         assert_eq!(
             (
                 summary["unique_texts"].as_u64(),
@@ -329,17 +318,7 @@ fn competition_documents_and_squad_contexts_are_indexed() {
     let index = dir.path().join("idx");
     let docs = repo().join("tests/fixtures/wikipedia_documents.json");
     let squad = repo().join("corpus/korquad-sample.json");
-    let out = odqa(&[
-        "index",
-        "--corpus",
-        path_str(&docs),
-        path_str(&squad),
-        "--index",
-        path_str(&index),
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (summary, _) = index_json(&[&docs, &squad], &index, &[]);
     // 6 documents (one duplicate text) + 6 SQuAD paragraphs.
     assert_eq!(summary["passages"], 12);
     assert_eq!(summary["duplicate_texts"], 1);
@@ -372,19 +351,11 @@ fn split_documents_keep_doc_id_and_offset() {
     let line = serde_json::json!({"id": "long", "title": "긴 글", "text": long}).to_string() + "\n";
     let corpus = write(dir.path(), "long.jsonl", line.as_bytes());
     let index = dir.path().join("idx");
-    let out = odqa(&[
-        "index",
-        "--corpus",
-        path_str(&corpus),
-        "--index",
-        path_str(&index),
-        "--split-chars",
-        "200",
-        "--split-overlap",
-        "40",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    index_json(
+        &[&corpus],
+        &index,
+        &["--split-chars", "200", "--split-overlap", "40"],
+    );
     let out = odqa(&[
         "retrieve",
         "--index",
