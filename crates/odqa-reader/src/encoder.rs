@@ -264,16 +264,20 @@ impl<B: Backend> Encoder<B> {
         let x = word + position + e.token_type_embeddings.forward(input.token_type_ids);
         let mut x = maybe_dropout(&e.dropout, e.layer_norm.forward(x), train);
         let [b, l] = input.attention_mask.dims();
-        let heads = self.layers.first().map_or(1, |layer| layer.heads);
-        let padding = key_padding_mask(&input.attention_mask, heads);
-        // (1 − mask) · f32::MIN on the key axis: [batch, 1, 1, seq_len].
-        let additive = input
-            .attention_mask
-            .neg()
-            .add_scalar(1.0)
-            .mul_scalar(f32::MIN)
-            .reshape([b, 1, 1, l]);
-        let masks = AttentionMask { additive, padding };
+        let masks = if train || B::ad_enabled(&input.attention_mask.device()) {
+            // (1 − mask) · f32::MIN on the key axis: [batch, 1, 1, seq_len].
+            AttentionMask::Additive(
+                input
+                    .attention_mask
+                    .neg()
+                    .add_scalar(1.0)
+                    .mul_scalar(f32::MIN)
+                    .reshape([b, 1, 1, l]),
+            )
+        } else {
+            let heads = self.layers.first().map_or(1, |layer| layer.heads);
+            AttentionMask::Padding(key_padding_mask(&input.attention_mask, heads))
+        };
         for layer in &self.layers {
             x = layer.forward(x, &masks, train);
         }
@@ -327,12 +331,14 @@ fn maybe_dropout<B: Backend, const D: usize>(
     }
 }
 
-/// The padding mask in the two forms the attention paths use.
-struct AttentionMask<B: Backend> {
-    /// `(1 − mask) · f32::MIN`, `[batch, 1, 1, seq_len]` (training path, as transformers).
-    additive: Tensor<B, 4>,
-    /// True at padded keys, `[batch, heads, seq_len, seq_len]`, contiguous (fused inference path).
-    padding: Tensor<B, 4, Bool>,
+/// The padding mask, in the form of the attention path chosen for the batch (built once per
+/// batch, shared by every layer).
+enum AttentionMask<B: Backend> {
+    /// `(1 − mask) · f32::MIN`, `[batch, 1, 1, seq_len]`: the explicit, differentiable path with
+    /// attention dropout (training or autodiff), as transformers.
+    Additive(Tensor<B, 4>),
+    /// True at padded keys, `[batch, heads, seq_len, seq_len]`, contiguous: the fused inference path.
+    Padding(Tensor<B, 4, Bool>),
 }
 
 impl<B: Backend> Layer<B> {
@@ -343,23 +349,19 @@ impl<B: Backend> Layer<B> {
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x.clone()));
-        let context = if train || B::ad_enabled(&x.device()) {
-            // Explicit softmax(QKᵀ/√d + mask)·V: differentiable, with dropout on the probabilities.
-            let scores =
-                q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt()) + mask.additive.clone();
-            let probs = maybe_dropout(&self.attention_dropout, softmax(scores, 3), train);
-            probs.matmul(v)
-        } else {
+        let context = match mask {
+            AttentionMask::Additive(additive) => {
+                // Explicit softmax(QKᵀ/√d + mask)·V, with dropout on the probabilities.
+                let scores =
+                    q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt()) + additive.clone();
+                let probs = maybe_dropout(&self.attention_dropout, softmax(scores, 3), train);
+                probs.matmul(v)
+            }
             // The backend's fused attention; padded keys are masked out (−∞ instead of f32::MIN:
             // the same probabilities, since every window has unmasked keys).
-            attention(
-                q,
-                k,
-                v,
-                Some(mask.padding.clone()),
-                None,
-                Default::default(),
-            )
+            AttentionMask::Padding(padding) => {
+                attention(q, k, v, Some(padding.clone()), None, Default::default())
+            }
         };
         let context = context.swap_dims(1, 2).reshape([b, l, hidden]);
         let attended = maybe_dropout(&self.dropout, self.attention_output.forward(context), train);
