@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand};
 mod args;
 mod cmd;
 
+/// mimalloc keeps freed tensor buffers for reuse (glibc returns large ones to the kernel, which then
+/// zeroes fresh pages for the next operation).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Open-domain question answering over a Wikipedia-style corpus (BM25 retrieval, Korean and English).
 #[derive(Debug, Parser)]
 #[command(name = "odqa", version, about, long_about = None, propagate_version = true)]
@@ -25,6 +30,8 @@ enum Command {
     Retrieve(cmd::retrieve::RetrieveArgs),
     /// Answer questions from their own contexts with a reader model (reading comprehension).
     Read(cmd::read::ReadArgs),
+    /// Fine-tune a reader (linear or CNN head) on SQuAD-format or save_to_disk data.
+    Train(Box<cmd::train::TrainArgs>),
     /// Evaluate retrieval or answers on a question set.
     #[command(subcommand)]
     Eval(cmd::eval::EvalCommand),
@@ -36,6 +43,7 @@ fn main() -> ExitCode {
         Command::Index(args) => cmd::index::run(args),
         Command::Retrieve(args) => cmd::retrieve::run(args),
         Command::Read(args) => cmd::read::run(args),
+        Command::Train(args) => cmd::train::run(*args),
         Command::Eval(command) => cmd::eval::run(command),
     };
     match result {
@@ -57,6 +65,9 @@ fn exit_status(err: &anyhow::Error) -> u8 {
             return if e.is_bad_input() { 2 } else { 1 };
         }
         if let Some(e) = cause.downcast_ref::<odqa_reader::ReaderError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<odqa_train::TrainError>() {
             return if e.is_bad_input() { 2 } else { 1 };
         }
         if cause.downcast_ref::<args::UsageError>().is_some() {

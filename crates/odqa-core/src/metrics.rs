@@ -112,7 +112,7 @@ pub fn max_over(metric: fn(&str, &str) -> f64, prediction: &str, truths: &[Strin
 }
 
 /// EM and F1 (both ×100) of both metrics over a set of questions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AnswerScores {
     /// KorQuAD v1.0 exact match, percent.
     pub korquad_em: f64,

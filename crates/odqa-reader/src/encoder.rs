@@ -249,6 +249,14 @@ impl<B: Backend> Encoder<B> {
         &self.embeddings.word_embeddings.weight
     }
 
+    /// Stops (or restarts) gradients to the word embedding matrix: a frozen matrix is not updated
+    /// by training.
+    pub fn with_frozen_word_embeddings(mut self, frozen: bool) -> Self {
+        let weight = self.embeddings.word_embeddings.weight;
+        self.embeddings.word_embeddings.weight = weight.set_require_grad(!frozen);
+        self
+    }
+
     /// Last hidden states `[batch, seq_len, hidden]`.
     pub fn forward(&self, input: EncoderInput<B>, train: bool) -> Tensor<B, 3> {
         let e = &self.embeddings;

@@ -69,6 +69,7 @@ impl Feature {
 pub type WindowInput<'a> = (&'a str, &'a str, Option<(usize, &'a str)>);
 
 /// A tokenizer set up for QA windows.
+#[derive(Clone)]
 pub struct FeatureTokenizer {
     tokenizer: Tokenizer,
     settings: WindowSettings,

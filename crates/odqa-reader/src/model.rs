@@ -63,16 +63,58 @@ impl<B: Backend> QaModel<B> {
     /// tensors are errors naming the tensor; a checkpoint without any head tensor gets a fresh head
     /// (`fresh_head`), seeded from the backend's RNG.
     pub fn load_dir(dir: &Path, device: &B::Device) -> Result<LoadedModel<B>> {
-        let config = ReaderConfig::read(&dir.join("config.json"))?;
+        // A fixed seed, so that a fresh head (and every answer read with it) is reproducible.
+        Self::load_dir_with_head(dir, None, FRESH_HEAD_SEED, device)
+    }
+
+    /// As [`QaModel::load_dir`], with the head kind forced to `head` (when given; fine-tuning an
+    /// encoder-only checkpoint with a chosen head) and a fresh head seeded from `head_seed`. A
+    /// checkpoint that already holds a head of another kind is an error naming both kinds.
+    pub fn load_dir_with_head(
+        dir: &Path,
+        head: Option<HeadKind>,
+        head_seed: u64,
+        device: &B::Device,
+    ) -> Result<LoadedModel<B>> {
+        let mut config = ReaderConfig::read(&dir.join("config.json"))?;
+        if let Some(head) = head {
+            config.odqa_head = Some(head);
+        }
         let mut ckpt = Checkpoint::open(&dir.join("model.safetensors"))?;
         let prefix = ckpt.encoder_prefix.clone();
         let encoder = Encoder::load(&config, &mut ckpt, &prefix, device)?;
-        let has_head = ckpt.unused().iter().any(|n| is_head_tensor(n));
+        let unused = ckpt.unused();
+        let has_head = unused.iter().any(|n| is_head_tensor(n));
+        let stored_head = if unused
+            .iter()
+            .any(|n| is_head_tensor(n) && !n.starts_with("qa_outputs."))
+        {
+            Some(HeadKind::Cnn)
+        } else if has_head {
+            Some(HeadKind::Linear)
+        } else {
+            None
+        };
+        if let Some(stored) = stored_head.filter(|k| *k != config.head()) {
+            return Err(ReaderError::bad_model(
+                ckpt.path(),
+                match head {
+                    Some(asked) => format!(
+                        "the checkpoint holds a trained {stored} head but a {asked} head was asked \
+                         for; use --head {stored} (or start from an encoder-only checkpoint)"
+                    ),
+                    None => format!(
+                        "the checkpoint holds a {stored} head but config.json asks for a {} head \
+                         (\"odqa_head\"); set \"odqa_head\": \"{stored}\"",
+                        config.head()
+                    ),
+                },
+            ));
+        }
         let head = if has_head {
             QaHead::load(&config, &mut ckpt, device)?
         } else {
-            // A fixed seed, so that a fresh head (and every answer read with it) is reproducible.
-            QaHead::init(&config, FRESH_HEAD_SEED, device)
+            QaHead::init(&config, head_seed, device)
         };
         let (ignored, unused): (Vec<String>, Vec<String>) = ckpt
             .unused()
@@ -113,6 +155,14 @@ impl<B: Backend> QaModel<B> {
     /// Start and end logits `[batch, seq_len]`.
     pub fn forward(&self, input: EncoderInput<B>, train: bool) -> (Tensor<B, 2>, Tensor<B, 2>) {
         self.head.forward(self.encoder.forward(input, train))
+    }
+
+    /// Freezes (or unfreezes) the word embedding matrix; see [`Encoder::with_frozen_word_embeddings`].
+    pub fn with_frozen_word_embeddings(self, frozen: bool) -> Self {
+        QaModel {
+            encoder: self.encoder.with_frozen_word_embeddings(frozen),
+            head: self.head,
+        }
     }
 
     /// The encoder.

@@ -75,6 +75,23 @@ impl<B: Backend> Reader<B> {
         })
     }
 
+    /// A reader from a model already in memory (e.g. evaluation during training), its configuration
+    /// and tokenizer.
+    pub fn from_parts(
+        model: QaModel<B>,
+        config: ReaderConfig,
+        tokenizer: FeatureTokenizer,
+        device: &B::Device,
+    ) -> Reader<B> {
+        Reader {
+            model,
+            config,
+            tokenizer,
+            device: device.clone(),
+            fresh_head: false,
+        }
+    }
+
     /// The model configuration.
     pub fn config(&self) -> &ReaderConfig {
         &self.config

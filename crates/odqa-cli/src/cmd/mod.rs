@@ -4,3 +4,4 @@ pub mod eval;
 pub mod index;
 pub mod read;
 pub mod retrieve;
+pub mod train;

@@ -53,6 +53,9 @@ pub struct ReadArgs {
     /// Only the first N questions
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    /// Worker threads for the CPU backend and tokenization (0 = one per core)
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 pub fn run(args: ReadArgs) -> anyhow::Result<()> {
@@ -92,7 +95,9 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
         max_answer_len: args.max_answer_len as usize,
     };
     let read_started = Instant::now();
-    let predictions = reader.read(&examples, decode, args.batch_size as usize, true);
+    let predictions = crate::args::with_threads(args.threads, || {
+        reader.read(&examples, decode, args.batch_size as usize, true)
+    })?;
     let seconds = read_started.elapsed().as_secs_f64();
 
     let mut answers = Map::new();

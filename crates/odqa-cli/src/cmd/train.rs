@@ -1,0 +1,272 @@
+//! `odqa train`: fine-tune a reader (linear or CNN head) on SQuAD-format or `save_to_disk` data.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use odqa_reader::{DefaultBackend, HeadKind};
+use odqa_train::{train, Schedule, TrainOptions, TrainSettings};
+
+/// Fine-tune a reader model and write a model directory `odqa read` loads.
+///
+/// Starts from a Hugging Face model directory (an encoder-only checkpoint gets a fresh head; a QA
+/// checkpoint keeps training its head), trains with AdamW (no decay on biases and LayerNorm),
+/// linear warm-up then linear/cosine decay, global-norm clipping and gradient accumulation, and
+/// evaluates EM/F1 on --dev after every epoch, keeping the best model in --out (config.json,
+/// model.safetensors, tokenizer.json, training.json). Resumable checkpoints go to
+/// --out/checkpoint-STEP; Ctrl-C saves one before stopping, `--resume DIR` continues.
+///
+/// Every setting can come from a TOML file (--config, keys named like the flags with `_`, e.g.
+/// `learning_rate = 5e-5`); flags given on the command line override it. See configs/.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// TOML settings file (e.g. configs/train-e5-small-cnn.toml); flags override its values
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Model directory to start from (config.json, model.safetensors, tokenizer.json)
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Head to train [default: the model's own, else cnn]
+    #[arg(long, value_enum)]
+    head: Option<HeadArg>,
+    /// Training data: SQuAD-format JSON (KorQuAD, XQuAD) or save_to_disk split folders; repeatable
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    train: Vec<PathBuf>,
+    /// Dev set with answers, evaluated after every epoch (EM/F1); the best model is kept
+    #[arg(long, value_name = "PATH")]
+    dev: Option<PathBuf>,
+    /// Output model directory
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Continue an interrupted run from DIR (a checkpoint-N directory, or --out to take its latest)
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// Passes over the training windows [default: 2]
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Stop after N optimizer steps (the schedule spans them)
+    #[arg(long, value_name = "N")]
+    max_steps: Option<usize>,
+    /// Train on N examples drawn (seeded) from the training data
+    #[arg(long, value_name = "N")]
+    max_train_examples: Option<usize>,
+    /// Evaluate on the first N dev questions only
+    #[arg(long, value_name = "N")]
+    max_dev_examples: Option<usize>,
+    /// Peak learning rate [default: 5e-5]
+    #[arg(long, value_name = "LR")]
+    learning_rate: Option<f64>,
+    /// AdamW weight decay, not applied to biases and LayerNorm [default: 0.01]
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// AdamW β1 [default: 0.9]
+    #[arg(long)]
+    adam_beta1: Option<f64>,
+    /// AdamW β2 [default: 0.999]
+    #[arg(long)]
+    adam_beta2: Option<f64>,
+    /// AdamW ε [default: 1e-8]
+    #[arg(long)]
+    adam_epsilon: Option<f64>,
+    /// Clip the global gradient norm (0 = off) [default: 1.0]
+    #[arg(long)]
+    max_grad_norm: Option<f64>,
+    /// Fraction of steps for linear warm-up [default: 0.1]
+    #[arg(long)]
+    warmup_ratio: Option<f64>,
+    /// Learning-rate decay after warm-up [default: linear]
+    #[arg(long, value_enum)]
+    schedule: Option<ScheduleArg>,
+    /// Windows per forward/backward pass [default: 8]
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Passes per optimizer step; effective batch = batch size × this [default: 4]
+    #[arg(long)]
+    gradient_accumulation_steps: Option<usize>,
+    /// Window length in tokens [default: 384]
+    #[arg(long)]
+    max_seq_len: Option<usize>,
+    /// Overlap between windows of a long context [default: 128]
+    #[arg(long)]
+    doc_stride: Option<usize>,
+    /// Keep the word embeddings fixed
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    freeze_word_embeddings: Option<bool>,
+    /// Seed of head initialisation, data order and dropout [default: 42]
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also evaluate every N optimizer steps
+    #[arg(long, value_name = "N")]
+    eval_steps: Option<usize>,
+    /// Write a resumable checkpoint every N optimizer steps [default: 100]
+    #[arg(long, value_name = "N")]
+    save_steps: Option<usize>,
+    /// Windows per forward pass when evaluating [default: 16]
+    #[arg(long)]
+    eval_batch_size: Option<usize>,
+    /// Worker threads for the CPU backend (0 = one per core)
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// No progress bar
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Heads.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum HeadArg {
+    /// Hugging Face qa_outputs (loads in transformers as *ForQuestionAnswering)
+    Linear,
+    /// Shared Conv1d blocks + LayerNorm, then Linear
+    Cnn,
+}
+
+/// Schedules.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ScheduleArg {
+    /// Linear decay to 0
+    Linear,
+    /// Cosine decay to 0
+    Cosine,
+    /// Constant after warm-up
+    Constant,
+}
+
+impl TrainArgs {
+    /// The config file's settings with the flags given on top.
+    fn settings(&self) -> anyhow::Result<TrainSettings> {
+        let mut s = match &self.config {
+            Some(path) => TrainSettings::from_toml_file(path)?,
+            None => TrainSettings::default(),
+        };
+        macro_rules! set {
+            ($($field:ident),*) => {$(
+                if let Some(v) = self.$field.clone() {
+                    s.$field = v;
+                }
+            )*};
+        }
+        set!(
+            epochs,
+            learning_rate,
+            weight_decay,
+            adam_beta1,
+            adam_beta2,
+            adam_epsilon,
+            max_grad_norm,
+            warmup_ratio,
+            batch_size,
+            gradient_accumulation_steps,
+            max_seq_len,
+            doc_stride,
+            freeze_word_embeddings,
+            seed,
+            save_steps,
+            eval_batch_size
+        );
+        macro_rules! set_opt {
+            ($($field:ident),*) => {$(
+                if self.$field.is_some() {
+                    s.$field = self.$field.clone();
+                }
+            )*};
+        }
+        set_opt!(
+            model,
+            dev,
+            out,
+            max_steps,
+            max_train_examples,
+            max_dev_examples,
+            eval_steps
+        );
+        if !self.train.is_empty() {
+            s.train = self.train.clone();
+        }
+        if let Some(h) = self.head {
+            s.head = Some(match h {
+                HeadArg::Linear => HeadKind::Linear,
+                HeadArg::Cnn => HeadKind::Cnn,
+            });
+        }
+        if let Some(k) = self.schedule {
+            s.schedule = match k {
+                ScheduleArg::Linear => Schedule::Linear,
+                ScheduleArg::Cosine => Schedule::Cosine,
+                ScheduleArg::Constant => Schedule::Constant,
+            };
+        }
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let settings = args.settings()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C is left to the default handler only after the first one was seen.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: saving a checkpoint after this step (Ctrl-C again to abort)");
+        });
+    }
+    let options = TrainOptions {
+        resume: args.resume.clone(),
+        progress: !args.quiet,
+        stop: Some(stop),
+    };
+    let device = Default::default();
+    let report = crate::args::with_threads(args.threads, || {
+        train::<DefaultBackend>(&settings, &options, &device)
+    })?
+    .context("training failed")?;
+    let state = &report.state;
+    if !state.skipped.is_empty() {
+        eprintln!(
+            "skipped {} training example(s) (listed in training.json), e.g.:",
+            state.skipped.len()
+        );
+        for s in state.skipped.iter().take(5) {
+            eprintln!("  {}: {}", s.id, s.reason);
+        }
+    }
+    let out = settings
+        .out
+        .as_deref()
+        .unwrap_or_else(|| std::path::Path::new("."));
+    eprintln!(
+        "{} steps, {} windows seen in {:.0} s of training ({:.2} windows/s), {:.0} s in all",
+        state.step,
+        state.windows_seen,
+        state.train_seconds,
+        state.windows_seen as f64 / state.train_seconds.max(1e-9),
+        report.seconds
+    );
+    if let Some(best) = &state.best {
+        eprintln!(
+            "best dev: step {} EM {:.2} F1 {:.2} (KorQuAD v1.0), EM {:.2} F1 {:.2} (SQuAD v1.1)",
+            best.step,
+            best.scores.korquad_em,
+            best.scores.korquad_f1,
+            best.scores.squad_em,
+            best.scores.squad_f1
+        );
+    }
+    if report.interrupted {
+        let at = report
+            .checkpoint
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        eprintln!("stopped early; continue with --resume {at}");
+        return Err(crate::args::NotFound("training interrupted".into()).into());
+    }
+    eprintln!("model written to {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! What a run writes: the output model directory (loadable by `odqa read` and, for the linear head,
+//! by transformers as `BertForQuestionAnswering`) and resumable checkpoints `checkpoint-{step}/`
+//! (the same model files plus `optimizer.safetensors` and `trainer_state.json`).
+//!
+//! Every file is written to a temporary name and renamed into place; a checkpoint directory is
+//! assembled under a hidden temporary name and renamed whole, and older checkpoints are removed only
+//! after the new one is complete. A run killed at any point leaves the last good checkpoint intact.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use odqa_core::fsio::write_atomic;
+use odqa_core::metrics::AnswerScores;
+use odqa_reader::weights::StoredType;
+use odqa_reader::{HeadKind, QaModel, ReaderConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+use crate::settings::TrainSettings;
+
+/// Name of the trainer state file of a checkpoint.
+pub const STATE_FILE: &str = "trainer_state.json";
+/// Name of the optimizer state file of a checkpoint.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// Name of the training summary of the output directory.
+pub const TRAINING_FILE: &str = "training.json";
+
+/// One evaluation on the dev set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Epochs done (fractional).
+    pub epoch: f64,
+    /// EM/F1 (KorQuAD v1.0 and SQuAD v1.1).
+    pub scores: AnswerScores,
+    /// Seconds the evaluation took.
+    pub seconds: f64,
+}
+
+/// Loss and learning rate at one optimizer step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Optimizer step (1-based).
+    pub step: usize,
+    /// Mean training loss over the step's windows.
+    pub loss: f64,
+    /// Learning rate used.
+    pub learning_rate: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+}
+
+/// The state of a run, saved with each checkpoint and (as `training.json`) with the output model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Settings of the run.
+    pub settings: TrainSettings,
+    /// Head trained.
+    pub head: HeadKind,
+    /// Fingerprint of the starting model (architecture and tokenizer); see [`model_fingerprint`].
+    pub model_fingerprint: String,
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Optimizer steps planned.
+    pub total_steps: usize,
+    /// Optimizer steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Training examples kept.
+    pub train_examples: usize,
+    /// Training windows.
+    pub train_windows: usize,
+    /// Examples skipped (with why), e.g. answers not found at `answer_start`.
+    pub skipped: Vec<crate::data::Skipped>,
+    /// Seconds spent in training steps (evaluation excluded), over all sessions of the run.
+    pub train_seconds: f64,
+    /// Windows trained on (counting repeats), over all sessions of the run.
+    pub windows_seen: usize,
+    /// Every evaluation, in order.
+    pub evaluations: Vec<Evaluation>,
+    /// The evaluation of the model in the output directory (the best so far).
+    pub best: Option<Evaluation>,
+    /// Loss, learning rate and gradient norm of every step.
+    pub log: Vec<LogEntry>,
+}
+
+/// Architecture and tokenizer of a model directory, as a short string; a run can only be resumed
+/// with the model it started from.
+pub fn model_fingerprint(model_dir: &Path) -> Result<String> {
+    let config = ReaderConfig::read(&model_dir.join("config.json"))?;
+    let tokenizer_path = model_dir.join("tokenizer.json");
+    let tokenizer =
+        std::fs::read(&tokenizer_path).map_err(|e| TrainError::io(&tokenizer_path, e))?;
+    Ok(format!(
+        "{} vocab={} hidden={} layers={} heads={} ffn={} positions={} tokenizer=xxh3:{:016x}",
+        if config.model_type.is_empty() {
+            "bert"
+        } else {
+            &config.model_type
+        },
+        config.vocab_size,
+        config.hidden_size,
+        config.num_hidden_layers,
+        config.num_attention_heads,
+        config.intermediate_size,
+        config.max_position_embeddings,
+        xxhash_rust::xxh3::xxh3_64(&tokenizer)
+    ))
+}
+
+/// Writes a complete model directory into `dir`: `config.json`, `model.safetensors` (f32),
+/// `tokenizer.json` (copied from `tokenizer_src`) and, when given, `training.json`.
+pub fn save_model<B: Backend>(
+    dir: &Path,
+    model: &QaModel<B>,
+    config: &ReaderConfig,
+    tokenizer_src: &Path,
+    state: Option<&TrainerState>,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+    model.save_dir(config, dir, "", StoredType::F32)?;
+    let tokenizer = std::fs::read(tokenizer_src).map_err(|e| TrainError::io(tokenizer_src, e))?;
+    write_atomic(&dir.join("tokenizer.json"), &tokenizer)?;
+    if let Some(state) = state {
+        write_json(&dir.join(TRAINING_FILE), state)?;
+    }
+    Ok(())
+}
+
+/// Writes a resumable checkpoint `out/checkpoint-{step}` and removes older ones once it is complete.
+pub fn save_checkpoint<B: Backend>(
+    out: &Path,
+    model: &QaModel<B>,
+    config: &ReaderConfig,
+    tokenizer_src: &Path,
+    state: &TrainerState,
+    save_optimizer: impl FnOnce(&Path) -> Result<()>,
+) -> Result<PathBuf> {
+    let name = format!("checkpoint-{}", state.step);
+    let tmp = out.join(format!(".{name}.tmp"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    }
+    save_model(&tmp, model, config, tokenizer_src, None)?;
+    save_optimizer(&tmp.join(OPTIMIZER_FILE))?;
+    write_json(&tmp.join(STATE_FILE), state)?;
+    let dir = out.join(&name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io(&dir, e))?;
+    for (step, old) in checkpoints(out)? {
+        if step != state.step {
+            std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+        }
+    }
+    Ok(dir)
+}
+
+/// Complete checkpoints (`checkpoint-N` with a state file) in `out`, by step.
+fn checkpoints(out: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    let mut found = Vec::new();
+    let entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(TrainError::io(out, e)),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(step) = name
+            .strip_prefix("checkpoint-")
+            .and_then(|s| s.parse::<usize>().ok())
+        {
+            if entry.path().join(STATE_FILE).is_file() {
+                found.push((step, entry.path()));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The checkpoint to resume from: `dir` itself when it is one, else its latest `checkpoint-N`.
+pub fn find_checkpoint(dir: &Path) -> Result<PathBuf> {
+    if dir.join(STATE_FILE).is_file() {
+        return Ok(dir.to_path_buf());
+    }
+    if !dir.is_dir() {
+        return Err(TrainError::BadResume {
+            path: dir.to_path_buf(),
+            message: "no such directory".into(),
+        });
+    }
+    checkpoints(dir)?
+        .pop()
+        .map(|(_, path)| path)
+        .ok_or_else(|| TrainError::BadResume {
+            path: dir.to_path_buf(),
+            message: format!(
+                "no checkpoint to resume from (neither {STATE_FILE} nor a checkpoint-N directory)"
+            ),
+        })
+}
+
+/// Reads a checkpoint's trainer state.
+pub fn read_state(checkpoint: &Path) -> Result<TrainerState> {
+    let path = checkpoint.join(STATE_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| TrainError::BadResume {
+        path: path.clone(),
+        message: format!("unreadable trainer state: {e}"),
+    })
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| TrainError::BadInput(format!("cannot serialise {}: {e}", path.display())))?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)?;
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! Training and dev data: examples from SQuAD JSON or `save_to_disk` folders, answer checks, and
+//! labelled windows built exactly as transformers' `run_qa.py` `prepare_train_features`.
+
+use std::path::{Path, PathBuf};
+
+use odqa_core::squad::{read_examples, QaExample};
+use odqa_reader::features::{Feature, FeatureTokenizer, WindowInput};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use crate::error::{Result, TrainError};
+
+/// A training example left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Skipped {
+    /// Question id.
+    pub id: String,
+    /// Why it was left out.
+    pub reason: String,
+}
+
+/// Labelled windows ready for training.
+#[derive(Debug)]
+pub struct TrainingSet {
+    /// Every window of every kept example, labelled (CLS when the answer is outside the window).
+    pub features: Vec<Feature>,
+    /// Examples kept.
+    pub examples: usize,
+    /// Examples left out (answer not at `answer_start`, no answer, untokenizable question).
+    pub skipped: Vec<Skipped>,
+}
+
+/// Reads every file or folder in `paths`, in order.
+pub fn read_all(paths: &[PathBuf]) -> Result<Vec<QaExample>> {
+    let mut all = Vec::new();
+    for path in paths {
+        all.extend(read_examples(path)?);
+    }
+    Ok(all)
+}
+
+/// `max` examples drawn without replacement with `seed` (all of them, in order, when `max` is
+/// `None` or not smaller).
+pub fn subset(mut examples: Vec<QaExample>, max: Option<usize>, seed: u64) -> Vec<QaExample> {
+    if let Some(max) = max.filter(|m| *m < examples.len()) {
+        examples.shuffle(&mut StdRng::seed_from_u64(seed));
+        examples.truncate(max);
+    }
+    examples
+}
+
+/// Checks the first answer of `example` against its context: the text must be found at
+/// `answer_start` (in characters). Returns `(answer_start, text)` or why not.
+pub fn checked_answer(example: &QaExample) -> std::result::Result<(usize, &str), String> {
+    let Some(answer) = example.answers.first() else {
+        return Err("no answer".into());
+    };
+    if answer.text.is_empty() {
+        return Err("empty answer text".into());
+    }
+    let len = answer.text.chars().count();
+    let found: String = example
+        .context
+        .chars()
+        .skip(answer.answer_start)
+        .take(len)
+        .collect();
+    if found == answer.text {
+        Ok((answer.answer_start, &answer.text))
+    } else {
+        Err(format!(
+            "answer {:?} is not at character {} of the context (found {:?})",
+            answer.text, answer.answer_start, found
+        ))
+    }
+}
+
+/// Labelled windows of every example whose answer checks out; the others are skipped with a reason.
+pub fn training_set(tokenizer: &FeatureTokenizer, examples: &[QaExample]) -> TrainingSet {
+    let mut skipped = Vec::new();
+    let mut kept = Vec::new();
+    for example in examples {
+        match checked_answer(example) {
+            Ok(answer) => kept.push((example, answer)),
+            Err(reason) => skipped.push(Skipped {
+                id: example.id.clone(),
+                reason,
+            }),
+        }
+    }
+    let inputs: Vec<WindowInput<'_>> = kept
+        .iter()
+        .map(|(e, a)| (e.question.as_str(), e.context.as_str(), Some(*a)))
+        .collect();
+    let mut features = Vec::new();
+    let mut examples_kept = 0;
+    for ((example, _), windows) in kept.iter().zip(tokenizer.features_batch(&inputs)) {
+        match windows {
+            Ok(windows) => {
+                examples_kept += 1;
+                features.extend(windows);
+            }
+            Err(e) => skipped.push(Skipped {
+                id: example.id.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    TrainingSet {
+        features,
+        examples: examples_kept,
+        skipped,
+    }
+}
+
+/// Dev examples that have at least one answer; an error when none has (nothing to score).
+pub fn dev_examples(path: &Path, max: Option<usize>) -> Result<Vec<QaExample>> {
+    let mut examples: Vec<QaExample> = read_examples(path)?
+        .into_iter()
+        .filter(|e| !e.answers.is_empty())
+        .collect();
+    if examples.is_empty() {
+        return Err(TrainError::BadInput(format!(
+            "{}: the dev set has no answers to score predictions against \
+             (a test split? give a dev set with answers, or leave --dev out)",
+            path.display()
+        )));
+    }
+    if let Some(max) = max {
+        examples.truncate(max);
+    }
+    Ok(examples)
+}
+
+#[cfg(test)]
+mod tests {
+    use odqa_core::squad::Answer;
+
+    use super::*;
+
+    fn example(id: &str, context: &str, text: &str, start: usize) -> QaExample {
+        QaExample {
+            id: id.into(),
+            question: "무엇?".into(),
+            title: String::new(),
+            context: context.into(),
+            answers: vec![Answer {
+                text: text.into(),
+                answer_start: start,
+            }],
+        }
+    }
+
+    #[test]
+    fn answers_are_checked_in_characters() {
+        let ok = example("a", "서울은 한국의 수도이다.", "한국", 4);
+        assert_eq!(checked_answer(&ok).unwrap(), (4, "한국"));
+        let off = example("b", "서울은 한국의 수도이다.", "한국", 5);
+        let err = checked_answer(&off).unwrap_err();
+        assert!(err.contains("character 5") && err.contains("국의"), "{err}");
+        let mut none = ok.clone();
+        none.answers.clear();
+        assert_eq!(checked_answer(&none).unwrap_err(), "no answer");
+    }
+
+    #[test]
+    fn subset_is_seeded_and_bounded() {
+        let all: Vec<QaExample> = (0..50)
+            .map(|i| example(&i.to_string(), "x", "x", 0))
+            .collect();
+        let a = subset(all.clone(), Some(10), 7);
+        let b = subset(all.clone(), Some(10), 7);
+        let c = subset(all.clone(), Some(10), 8);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.len(), 10);
+        assert_eq!(subset(all.clone(), None, 7), all);
+    }
+}

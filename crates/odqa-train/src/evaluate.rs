@@ -1,0 +1,28 @@
+//! Dev-set evaluation during training: read every question from its own context and score the
+//! answers with the shared metrics module (KorQuAD v1.0 and SQuAD v1.1 EM/F1).
+
+use burn::prelude::*;
+use odqa_core::metrics::{score, AnswerScores};
+use odqa_core::squad::QaExample;
+use odqa_reader::decode::DecodeSettings;
+use odqa_reader::read::{ExamplePrediction, Reader};
+
+/// Reads `examples` with `reader` and scores the best answers against the gold answers.
+pub fn evaluate<B: Backend>(
+    reader: &Reader<B>,
+    examples: &[QaExample],
+    batch_size: usize,
+) -> (AnswerScores, Vec<ExamplePrediction>) {
+    let predictions = reader.read(examples, DecodeSettings::default(), batch_size, false);
+    let truths: Vec<Vec<String>> = examples
+        .iter()
+        .map(|e| e.answers.iter().map(|a| a.text.clone()).collect())
+        .collect();
+    let scores = score(
+        predictions
+            .iter()
+            .zip(&truths)
+            .map(|(p, t)| (p.answer.as_str(), t.as_slice())),
+    );
+    (scores, predictions)
+}

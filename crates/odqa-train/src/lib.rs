@@ -1,0 +1,23 @@
+//! Fine-tuning of the odqa reader (`odqa train`): linear or CNN head on a BERT/RoBERTa encoder,
+//! trained on SQuAD-format or `save_to_disk` data with run_qa-exact labels.
+//!
+//! - [`settings`]: every hyperparameter, from TOML and flags.
+//! - [`data`]: examples, answer checks, labelled windows.
+//! - [`optim`]: AdamW with transformers' decay groups, global-norm clipping, schedules.
+//! - [`checkpoint`]: output model directory, resumable checkpoints, trainer state.
+//! - [`evaluate`]: dev EM/F1 during training.
+//! - [`trainer`]: the loop.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod checkpoint;
+pub mod data;
+mod error;
+pub mod evaluate;
+pub mod optim;
+pub mod settings;
+pub mod trainer;
+
+pub use error::{Result, TrainError};
+pub use settings::{Schedule, TrainSettings};
+pub use trainer::{train, TrainOptions, TrainReport};

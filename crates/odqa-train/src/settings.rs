@@ -1,0 +1,229 @@
+//! Training settings: every hyperparameter, readable from a TOML file (`configs/train-*.toml`) and
+//! overridable by command-line flags of the same name (`learning_rate` ↔ `--learning-rate`).
+//!
+//! Relative paths in a settings file are taken relative to the current directory, as on the
+//! command line. The defaults suit a small BERT (e.g. multilingual-e5-small) on a few thousand
+//! questions.
+
+use std::path::{Path, PathBuf};
+
+use odqa_reader::HeadKind;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+
+/// How the learning rate decays after warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Linearly to 0 at the last step (transformers' `linear`).
+    Linear,
+    /// Half a cosine to 0 at the last step (transformers' `cosine`).
+    Cosine,
+    /// Constant after warm-up.
+    Constant,
+}
+
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Schedule::Linear => "linear",
+            Schedule::Cosine => "cosine",
+            Schedule::Constant => "constant",
+        })
+    }
+}
+
+/// Everything a training run needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSettings {
+    /// Model directory to start from (config.json, model.safetensors, tokenizer.json).
+    pub model: Option<PathBuf>,
+    /// Head to train; default: the model's own (`odqa_head` in config.json), else `cnn`.
+    pub head: Option<HeadKind>,
+    /// Training sets: SQuAD-format JSON files or `save_to_disk` split folders.
+    pub train: Vec<PathBuf>,
+    /// Dev set evaluated during training (EM/F1); the best checkpoint is kept.
+    pub dev: Option<PathBuf>,
+    /// Output model directory.
+    pub out: Option<PathBuf>,
+    /// Passes over the training windows.
+    pub epochs: usize,
+    /// Stop after this many optimizer steps (the schedule is laid out over them).
+    pub max_steps: Option<usize>,
+    /// Train on N examples drawn (seeded) from the training sets.
+    pub max_train_examples: Option<usize>,
+    /// Evaluate on the first N dev questions only.
+    pub max_dev_examples: Option<usize>,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// AdamW weight decay (not applied to biases and LayerNorm parameters).
+    pub weight_decay: f64,
+    /// AdamW β1.
+    pub adam_beta1: f64,
+    /// AdamW β2.
+    pub adam_beta2: f64,
+    /// AdamW ε.
+    pub adam_epsilon: f64,
+    /// Clip the global gradient norm to this value (0 = no clipping).
+    pub max_grad_norm: f64,
+    /// Fraction of the steps spent warming the learning rate up linearly from 0.
+    pub warmup_ratio: f64,
+    /// Decay after warm-up.
+    pub schedule: Schedule,
+    /// Windows per forward/backward pass.
+    pub batch_size: usize,
+    /// Forward/backward passes per optimizer step (effective batch = batch_size × this).
+    pub gradient_accumulation_steps: usize,
+    /// Window length in tokens.
+    pub max_seq_len: usize,
+    /// Overlap between the windows of a long context.
+    pub doc_stride: usize,
+    /// Keep the word embedding matrix fixed.
+    pub freeze_word_embeddings: bool,
+    /// Seed of the head initialisation, data order and dropout.
+    pub seed: u64,
+    /// Also evaluate every N optimizer steps (besides the end of every epoch).
+    pub eval_steps: Option<usize>,
+    /// Write a resumable checkpoint every N optimizer steps (and at every epoch end).
+    pub save_steps: usize,
+    /// Windows per forward pass during evaluation.
+    pub eval_batch_size: usize,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        TrainSettings {
+            model: None,
+            head: None,
+            train: Vec::new(),
+            dev: None,
+            out: None,
+            epochs: 2,
+            max_steps: None,
+            max_train_examples: None,
+            max_dev_examples: None,
+            learning_rate: 5e-5,
+            weight_decay: 0.01,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_epsilon: 1e-8,
+            max_grad_norm: 1.0,
+            warmup_ratio: 0.1,
+            schedule: Schedule::Linear,
+            batch_size: 8,
+            gradient_accumulation_steps: 4,
+            max_seq_len: 384,
+            doc_stride: 128,
+            freeze_word_embeddings: false,
+            seed: 42,
+            eval_steps: None,
+            save_steps: 100,
+            eval_batch_size: 16,
+        }
+    }
+}
+
+impl TrainSettings {
+    /// Reads a TOML settings file; unknown keys are errors naming the file.
+    pub fn from_toml_file(path: &Path) -> Result<TrainSettings> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        toml::from_str(&text).map_err(|e| TrainError::BadConfig {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks that the settings can be trained with.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(TrainError::BadInput(m.to_string()));
+        if self.model.is_none() {
+            return bad("no model: give --model DIR (or `model` in the config file)");
+        }
+        if self.out.is_none() {
+            return bad("no output directory: give --out DIR (or `out` in the config file)");
+        }
+        if self.train.is_empty() {
+            return bad("no training data: give --train PATH (or `train` in the config file)");
+        }
+        if self.batch_size == 0
+            || self.gradient_accumulation_steps == 0
+            || self.eval_batch_size == 0
+        {
+            return bad(
+                "batch_size, gradient_accumulation_steps and eval_batch_size must be at least 1",
+            );
+        }
+        if self.epochs == 0 && self.max_steps.is_none() {
+            return bad("epochs must be at least 1 (or give max_steps)");
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate must be a positive number");
+        }
+        if !(0.0..1.0).contains(&self.warmup_ratio) {
+            return bad("warmup_ratio must be in [0, 1)");
+        }
+        if !(0.0..1.0).contains(&self.adam_beta1) || !(0.0..1.0).contains(&self.adam_beta2) {
+            return bad("adam_beta1 and adam_beta2 must be in [0, 1)");
+        }
+        if self.weight_decay < 0.0 || self.max_grad_norm < 0.0 || self.adam_epsilon <= 0.0 {
+            return bad("weight_decay and max_grad_norm must be ≥ 0 and adam_epsilon > 0");
+        }
+        if self.doc_stride >= self.max_seq_len {
+            return bad("doc_stride must be smaller than max_seq_len");
+        }
+        if self.save_steps == 0 || self.eval_steps == Some(0) {
+            return bad("save_steps and eval_steps must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Windows per optimizer step.
+    pub fn effective_batch_size(&self) -> usize {
+        self.batch_size * self.gradient_accumulation_steps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_toml_and_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(
+            &path,
+            "model = \"m\"\nhead = \"cnn\"\ntrain = [\"a.json\"]\nlearning_rate = 1e-4\nschedule = \"cosine\"\n",
+        )
+        .unwrap();
+        let s = TrainSettings::from_toml_file(&path).unwrap();
+        assert_eq!(s.head, Some(HeadKind::Cnn));
+        assert_eq!(s.learning_rate, 1e-4);
+        assert_eq!(s.schedule, Schedule::Cosine);
+        assert_eq!(s.batch_size, TrainSettings::default().batch_size);
+
+        std::fs::write(&path, "learnin_rate = 1e-4\n").unwrap();
+        let err = TrainSettings::from_toml_file(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("learnin_rate") && err.contains("t.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn validation_names_what_is_missing() {
+        let mut s = TrainSettings::default();
+        assert!(s.validate().unwrap_err().to_string().contains("--model"));
+        s.model = Some("m".into());
+        s.out = Some("o".into());
+        assert!(s.validate().unwrap_err().to_string().contains("--train"));
+        s.train = vec!["t.json".into()];
+        s.validate().unwrap();
+        s.doc_stride = s.max_seq_len;
+        assert!(s.validate().is_err());
+    }
+}

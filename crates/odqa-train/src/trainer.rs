@@ -1,0 +1,448 @@
+//! The training loop: labelled windows → shuffled micro-batches → loss → gradients (accumulated)
+//! → AdamW step; evaluation on the dev set every epoch (and every `eval_steps`), the best model kept
+//! in the output directory, resumable checkpoints along the way.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use odqa_core::squad::QaExample;
+use odqa_reader::features::{Feature, FeatureTokenizer, WindowSettings};
+use odqa_reader::model::qa_loss;
+use odqa_reader::read::{batch_input, Reader};
+use odqa_reader::{HeadKind, QaModel, ReaderConfig};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use crate::checkpoint::{
+    find_checkpoint, model_fingerprint, read_state, save_checkpoint, save_model, Evaluation,
+    LogEntry, TrainerState, OPTIMIZER_FILE,
+};
+use crate::data::{dev_examples, read_all, subset, training_set};
+use crate::error::{Result, TrainError};
+use crate::evaluate::evaluate;
+use crate::optim::{learning_rate, AdamW, AdamWSettings};
+use crate::settings::TrainSettings;
+
+/// How to run (not part of the run's settings).
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Continue from this checkpoint (or the latest `checkpoint-N` inside this directory).
+    pub resume: Option<PathBuf>,
+    /// Show a progress bar and log lines on stderr.
+    pub progress: bool,
+    /// Set (e.g. by Ctrl-C) to stop after the current step, saving a checkpoint first.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    /// The final state (also in `training.json` / the last checkpoint).
+    pub state: TrainerState,
+    /// True when stopped early through [`TrainOptions::stop`].
+    pub interrupted: bool,
+    /// The last checkpoint written.
+    pub checkpoint: Option<PathBuf>,
+    /// Wall time of this session, evaluation included.
+    pub seconds: f64,
+}
+
+/// Trains a reader as `settings` says, on backend `B` with autodiff.
+pub fn train<B: Backend>(
+    settings: &TrainSettings,
+    options: &TrainOptions,
+    device: &B::Device,
+) -> Result<TrainReport> {
+    train_on::<burn::backend::Autodiff<B>>(settings, options, device)
+}
+
+fn train_on<AB: AutodiffBackend>(
+    settings: &TrainSettings,
+    options: &TrainOptions,
+    device: &AB::Device,
+) -> Result<TrainReport> {
+    let wall = Instant::now();
+    settings.validate()?;
+    let (Some(model_dir), Some(out)) = (settings.model.as_deref(), settings.out.as_deref()) else {
+        unreachable!("validate() checks model and out");
+    };
+    let log = |bar: &ProgressBar, line: String| {
+        if options.progress {
+            bar.println(line);
+        }
+    };
+    let fingerprint = model_fingerprint(model_dir)?;
+    let base_config = ReaderConfig::read(&model_dir.join("config.json"))?;
+    let head = settings
+        .head
+        .or(base_config.odqa_head)
+        .unwrap_or(HeadKind::Cnn);
+    let windows = WindowSettings {
+        max_seq_len: settings.max_seq_len,
+        doc_stride: settings.doc_stride,
+    };
+    let tokenizer_src = model_dir.join("tokenizer.json");
+    let tokenizer =
+        FeatureTokenizer::from_file(&tokenizer_src, windows, base_config.pad_token_id as u32)?;
+    if settings.max_seq_len > base_config.max_sequence_len() {
+        return Err(TrainError::BadInput(format!(
+            "max_seq_len {} exceeds what the model's {} position embeddings allow ({})",
+            settings.max_seq_len,
+            base_config.max_position_embeddings,
+            base_config.max_sequence_len()
+        )));
+    }
+
+    // Data.
+    let examples = subset(
+        read_all(&settings.train)?,
+        settings.max_train_examples,
+        settings.seed,
+    );
+    let read_count = examples.len();
+    let set = training_set(&tokenizer, &examples);
+    drop(examples);
+    if set.features.is_empty() {
+        let files: Vec<String> = settings
+            .train
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        return Err(TrainError::BadInput(format!(
+            "empty training set: {read_count} example(s) read from {}, {} skipped{}",
+            files.join(", "),
+            set.skipped.len(),
+            set.skipped
+                .first()
+                .map(|s| format!(" (first: {}: {})", s.id, s.reason))
+                .unwrap_or_default()
+        )));
+    }
+    let dev: Option<Vec<QaExample>> = match &settings.dev {
+        Some(path) => Some(dev_examples(path, settings.max_dev_examples)?),
+        None => None,
+    };
+
+    // Schedule.
+    let n = set.features.len();
+    let per_step = settings.effective_batch_size();
+    let steps_per_epoch = n.div_ceil(per_step);
+    let total_steps = settings
+        .max_steps
+        .unwrap_or(settings.epochs * steps_per_epoch);
+    let warmup = (settings.warmup_ratio * total_steps as f64).ceil() as usize;
+
+    // Model, optimizer and state: fresh or resumed.
+    AB::seed(device, settings.seed);
+    let mut optimizer = AdamW::<AB::InnerBackend>::new(AdamWSettings::from(settings));
+    let (loaded, mut state, resumed_from) = match &options.resume {
+        Some(dir) => {
+            let checkpoint = find_checkpoint(dir)?;
+            let state = read_state(&checkpoint)?;
+            check_resumable(&checkpoint, &state, &fingerprint, head, settings, n)?;
+            let loaded =
+                QaModel::<AB>::load_dir_with_head(&checkpoint, Some(head), settings.seed, device)?;
+            optimizer.load::<AB, _>(
+                &checkpoint.join(OPTIMIZER_FILE),
+                &loaded.model,
+                state.step as u64,
+            )?;
+            (loaded, state, Some(checkpoint))
+        }
+        None => {
+            let loaded =
+                QaModel::<AB>::load_dir_with_head(model_dir, Some(head), settings.seed, device)?;
+            let state = TrainerState {
+                settings: settings.clone(),
+                head,
+                model_fingerprint: fingerprint.clone(),
+                step: 0,
+                total_steps,
+                steps_per_epoch,
+                train_examples: set.examples,
+                train_windows: n,
+                skipped: set.skipped.clone(),
+                train_seconds: 0.0,
+                windows_seen: 0,
+                evaluations: Vec::new(),
+                best: None,
+                log: Vec::new(),
+            };
+            (loaded, state, None)
+        }
+    };
+    let config = loaded.config.clone();
+    let mut model = loaded
+        .model
+        .with_frozen_word_embeddings(settings.freeze_word_embeddings);
+    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+
+    let bar = progress_bar(options.progress, total_steps as u64, state.step as u64);
+    log(
+        &bar,
+        format!(
+            "training a {head} head on {} windows of {} examples ({} skipped), {} steps of {} windows \
+             ({steps_per_epoch} per epoch), warm-up {warmup}{}",
+            n,
+            set.examples,
+            set.skipped.len(),
+            total_steps,
+            per_step,
+            resumed_from
+                .as_ref()
+                .map(|p| format!(", resumed from {} at step {}", p.display(), state.step))
+                .unwrap_or_default()
+        ),
+    );
+
+    let mut checkpoint = resumed_from.clone();
+    let mut interrupted = false;
+    let mut loss_avg: Option<f64> = None;
+    let mut last_saved = state.step;
+    while state.step < total_steps {
+        let epoch = state.step / steps_per_epoch;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(
+            settings.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
+        for chunk in order.chunks(per_step).skip(state.step % steps_per_epoch) {
+            let started = Instant::now();
+            // Dropout masks depend only on the seed and the step, so a resumed run repeats them.
+            AB::seed(device, settings.seed.wrapping_add(state.step as u64 + 1));
+            let (grads, loss) = step_gradients(
+                &model,
+                &config,
+                &set.features,
+                chunk,
+                settings.batch_size,
+                device,
+            );
+            let lr = learning_rate(
+                settings.learning_rate,
+                settings.schedule,
+                state.step,
+                total_steps,
+                warmup,
+            );
+            let (next, grad_norm) =
+                optimizer.step::<AB, _>(model, grads, lr, settings.max_grad_norm);
+            model = next;
+            state.step += 1;
+            state.windows_seen += chunk.len();
+            state.train_seconds += started.elapsed().as_secs_f64();
+            state.log.push(LogEntry {
+                step: state.step,
+                loss,
+                learning_rate: lr,
+                grad_norm,
+            });
+            loss_avg = Some(loss_avg.map_or(loss, |a| 0.9 * a + 0.1 * loss));
+            bar.set_position(state.step as u64);
+            bar.set_message(format!(
+                "epoch {} loss {:.4} lr {:.2e} {:.2} windows/s",
+                epoch + 1,
+                loss_avg.unwrap_or(loss),
+                lr,
+                state.windows_seen as f64 / state.train_seconds.max(1e-9)
+            ));
+            if !loss.is_finite() {
+                return Err(TrainError::BadInput(format!(
+                    "the loss became {loss} at step {} (learning rate {lr:.2e}); lower learning_rate \
+                     or check the data; the last good checkpoint is kept",
+                    state.step
+                )));
+            }
+            let end_of_epoch = state.step % steps_per_epoch == 0 || state.step == total_steps;
+            let eval_now = end_of_epoch || settings.eval_steps.is_some_and(|k| state.step % k == 0);
+            if let (Some(dev), true) = (&dev, eval_now) {
+                bar.set_message(format!("evaluating on {} dev questions", dev.len()));
+                let t = Instant::now();
+                let reader =
+                    Reader::from_parts(model.valid(), config.clone(), tokenizer.clone(), device);
+                let (scores, _) = evaluate(&reader, dev, settings.eval_batch_size);
+                let evaluation = Evaluation {
+                    step: state.step,
+                    epoch: state.step as f64 / steps_per_epoch as f64,
+                    scores,
+                    seconds: t.elapsed().as_secs_f64(),
+                };
+                let better = state
+                    .best
+                    .as_ref()
+                    .is_none_or(|b| scores.korquad_f1 > b.scores.korquad_f1);
+                log(
+                    &bar,
+                    format!(
+                        "step {} (epoch {:.2}): dev EM {:.2} F1 {:.2} (KorQuAD v1.0), EM {:.2} F1 {:.2} \
+                         (SQuAD v1.1) on {} questions in {:.0} s{}",
+                        state.step,
+                        evaluation.epoch,
+                        scores.korquad_em,
+                        scores.korquad_f1,
+                        scores.squad_em,
+                        scores.squad_f1,
+                        scores.questions,
+                        evaluation.seconds,
+                        if better { " — best so far, saved" } else { "" }
+                    ),
+                );
+                state.evaluations.push(evaluation.clone());
+                if better {
+                    state.best = Some(evaluation);
+                    save_model(out, &model.valid(), &config, &tokenizer_src, Some(&state))?;
+                }
+            }
+            let stop = options
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::SeqCst));
+            if end_of_epoch || stop || state.step % settings.save_steps == 0 {
+                let inner = model.valid();
+                checkpoint = Some(save_checkpoint(
+                    out,
+                    &inner,
+                    &config,
+                    &tokenizer_src,
+                    &state,
+                    |p| optimizer.save(p),
+                )?);
+                last_saved = state.step;
+            }
+            if stop {
+                interrupted = true;
+                break;
+            }
+            if end_of_epoch || state.step >= total_steps {
+                break;
+            }
+        }
+        if interrupted {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    if dev.is_none() && !interrupted {
+        save_model(out, &model.valid(), &config, &tokenizer_src, Some(&state))?;
+    } else if let Some(best) = &state.best {
+        // Keep training.json in the output directory up to date with the whole run.
+        let summary = TrainerState {
+            best: Some(best.clone()),
+            ..state.clone()
+        };
+        let bytes = serde_json::to_vec_pretty(&summary).unwrap_or_default();
+        odqa_core::fsio::write_atomic(&out.join(crate::checkpoint::TRAINING_FILE), &bytes)?;
+    }
+    let _ = last_saved;
+    Ok(TrainReport {
+        state,
+        interrupted,
+        checkpoint,
+        seconds: wall.elapsed().as_secs_f64(),
+    })
+}
+
+/// Gradients of one optimizer step (the mean loss over `chunk`'s windows, in micro-batches of
+/// `batch_size`) and that mean loss.
+fn step_gradients<AB: AutodiffBackend>(
+    model: &QaModel<AB>,
+    config: &ReaderConfig,
+    features: &[Feature],
+    chunk: &[usize],
+    batch_size: usize,
+    device: &AB::Device,
+) -> (GradientsParams, f64) {
+    let mut accumulator = GradientsAccumulator::<QaModel<AB>>::new();
+    let mut loss_sum = 0.0;
+    let micro_batches: Vec<&[usize]> = chunk.chunks(batch_size).collect();
+    let single = micro_batches.len() == 1;
+    let mut only = None;
+    for micro in micro_batches {
+        let feats: Vec<&Feature> = micro.iter().map(|&i| &features[i]).collect();
+        let starts: Vec<i64> = feats
+            .iter()
+            .map(|f| f.start_position.unwrap_or(0) as i64)
+            .collect();
+        let ends: Vec<i64> = feats
+            .iter()
+            .map(|f| f.end_position.unwrap_or(0) as i64)
+            .collect();
+        let (start, end) = model.forward(batch_input(config, &feats, device), true);
+        let (loss, _, _) = qa_loss(start, end, &starts, &ends);
+        // Weighted by the micro-batch's share of the step's windows: the step's loss is the mean
+        // over all its windows even when the last micro-batch is smaller.
+        let weight = micro.len() as f64 / chunk.len() as f64;
+        let loss = loss.mul_scalar(weight);
+        loss_sum += loss.clone().into_scalar().elem::<f64>();
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        if single {
+            only = Some(grads);
+        } else {
+            accumulator.accumulate(model, grads);
+        }
+    }
+    (only.unwrap_or_else(|| accumulator.grads()), loss_sum)
+}
+
+/// Refuses a checkpoint from another model, head, or data.
+fn check_resumable(
+    checkpoint: &Path,
+    state: &TrainerState,
+    fingerprint: &str,
+    head: HeadKind,
+    settings: &TrainSettings,
+    windows: usize,
+) -> Result<()> {
+    let bad = |message: String| {
+        Err(TrainError::BadResume {
+            path: checkpoint.to_path_buf(),
+            message,
+        })
+    };
+    if state.model_fingerprint != fingerprint {
+        return bad(format!(
+            "this run started from a different model ({}) than --model ({fingerprint})",
+            state.model_fingerprint
+        ));
+    }
+    if state.head != head {
+        return bad(format!(
+            "this run trains a {} head, not a {head} head",
+            state.head
+        ));
+    }
+    if state.train_windows != windows
+        || state.settings.effective_batch_size() != settings.effective_batch_size()
+    {
+        return bad(format!(
+            "the training data or batch size differ from the interrupted run ({} windows in steps of {}, \
+             now {windows} in steps of {}); resume with the same data and settings",
+            state.train_windows,
+            state.settings.effective_batch_size(),
+            settings.effective_batch_size()
+        ));
+    }
+    Ok(())
+}
+
+fn progress_bar(show: bool, len: u64, pos: u64) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} steps ({elapsed}, eta {eta})")
+    {
+        bar.set_style(style);
+    }
+    bar.set_position(pos);
+    bar.reset_eta();
+    bar
+}
