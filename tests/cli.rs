@@ -2,32 +2,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn odqa(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_odqa"))
-        .args(args)
-        .output()
-        .expect("run odqa")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+use common::{odqa, path_str, repo, stderr, stdout, write};
 
 /// The bundled sample corpus, indexed once for all tests.
 fn sample_index() -> &'static Path {
@@ -54,12 +34,6 @@ fn index_json(corpora: &[&Path], index: &Path, extra: &[&str]) -> (serde_json::V
     let out = odqa(&args);
     assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     (serde_json::from_slice(&out.stdout).unwrap(), stderr(&out))
-}
-
-fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path
 }
 
 #[test]

@@ -58,6 +58,42 @@ fn is_head_tensor(name: &str) -> bool {
         || name.starts_with("cnn_blocks.")
 }
 
+/// The kind of head stored in a model directory's checkpoint (`None` for an encoder-only
+/// checkpoint), read from the safetensors header only.
+pub fn stored_head_kind(dir: &Path) -> Result<Option<HeadKind>> {
+    use std::io::Read;
+    let path = dir.join("model.safetensors");
+    let bad = |m: String| ReaderError::bad_model(&path, m);
+    let mut file = std::fs::File::open(&path).map_err(|e| ReaderError::io(&path, e))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let len = u64::from_le_bytes(len);
+    if len > 100_000_000 {
+        return Err(bad(format!(
+            "not a safetensors file (header of {len} bytes)"
+        )));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let names: Vec<&str> = header.keys().map(String::as_str).collect();
+    Ok(
+        if names
+            .iter()
+            .any(|n| is_head_tensor(n) && !n.starts_with("qa_outputs."))
+        {
+            Some(HeadKind::Cnn)
+        } else if names.iter().any(|n| is_head_tensor(n)) {
+            Some(HeadKind::Linear)
+        } else {
+            None
+        },
+    )
+}
+
 impl<B: Backend> QaModel<B> {
     /// Loads `config.json` and `model.safetensors` from `dir`. Missing, mis-shaped or unexpected
     /// tensors are errors naming the tensor; a checkpoint without any head tensor gets a fresh head

@@ -134,13 +134,26 @@ fn unexpected_tensor_is_an_error_but_pooler_is_ignored() {
 }
 
 #[test]
-fn cnn_config_on_a_linear_checkpoint_reports_the_missing_convolution() {
+fn cnn_config_on_a_linear_checkpoint_names_both_heads() {
     let dir = copy_model("tiny-bert-qa");
     let config = std::fs::read_to_string(fixture("tiny-bert-cnn").join("config.json")).unwrap();
     std::fs::write(dir.path().join("config.json"), config).unwrap();
     let err = load_err(dir.path());
     assert!(
-        err.contains("missing tensor conv1.weight") && err.contains("[128, 32, 3]"),
+        err.contains("holds a linear head") && err.contains("\"odqa_head\": \"linear\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_cnn_checkpoint_missing_one_convolution_names_it() {
+    let dir = copy_model("tiny-bert-cnn");
+    edit(dir.path(), |t| {
+        t.remove("conv2.weight");
+    });
+    let err = load_err(dir.path());
+    assert!(
+        err.contains("missing tensor conv2.weight") && err.contains("[32, 128, 1]"),
         "{err}"
     );
 }
@@ -301,4 +314,38 @@ fn window_longer_than_the_position_table_is_refused() {
         err.contains("max_seq_len 384") && err.contains("128"),
         "{err}"
     );
+}
+
+/// The stored head is found from the header alone; asking for the other kind is a clear error.
+#[test]
+fn stored_head_kind_and_a_mismatched_head_request() {
+    use odqa_reader::model::stored_head_kind;
+    use odqa_reader::HeadKind;
+    assert_eq!(
+        stored_head_kind(&fixture("tiny-bert-qa")).unwrap(),
+        Some(HeadKind::Linear)
+    );
+    assert_eq!(
+        stored_head_kind(&fixture("tiny-bert-cnn")).unwrap(),
+        Some(HeadKind::Cnn)
+    );
+    let device = Default::default();
+    let err =
+        QaModel::<B>::load_dir_with_head(&fixture("tiny-bert-qa"), Some(HeadKind::Cnn), 1, &device)
+            .unwrap_err();
+    assert!(err.is_bad_input());
+    assert!(
+        err.to_string().contains("holds a trained linear head")
+            && err.to_string().contains("--head linear"),
+        "{err}"
+    );
+    // Same head kind: loads the stored head, not a fresh one.
+    let loaded = QaModel::<B>::load_dir_with_head(
+        &fixture("tiny-bert-qa"),
+        Some(HeadKind::Linear),
+        1,
+        &device,
+    )
+    .unwrap();
+    assert!(!loaded.fresh_head);
 }

@@ -20,4 +20,4 @@ pub mod trainer;
 
 pub use error::{Result, TrainError};
 pub use settings::{Schedule, TrainSettings};
-pub use trainer::{train, TrainOptions, TrainReport};
+pub use trainer::{train, train_model, TrainOptions, TrainReport};

@@ -40,7 +40,8 @@ impl std::fmt::Display for Schedule {
 pub struct TrainSettings {
     /// Model directory to start from (config.json, model.safetensors, tokenizer.json).
     pub model: Option<PathBuf>,
-    /// Head to train; default: the model's own (`odqa_head` in config.json), else `cnn`.
+    /// Head to train; default: the model's own (`odqa_head` in config.json, else the head its
+    /// checkpoint holds), else `cnn` for an encoder-only checkpoint.
     pub head: Option<HeadKind>,
     /// Training sets: SQuAD-format JSON files or `save_to_disk` split folders.
     pub train: Vec<PathBuf>,

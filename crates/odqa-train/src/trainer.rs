@@ -14,7 +14,7 @@ use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use odqa_core::squad::QaExample;
 use odqa_reader::features::{Feature, FeatureTokenizer, WindowSettings};
-use odqa_reader::model::qa_loss;
+use odqa_reader::model::{qa_loss, stored_head_kind};
 use odqa_reader::read::{batch_input, Reader};
 use odqa_reader::{HeadKind, QaModel, ReaderConfig};
 use rand::rngs::StdRng;
@@ -61,6 +61,16 @@ pub fn train<B: Backend>(
     options: &TrainOptions,
     device: &B::Device,
 ) -> Result<TrainReport> {
+    train_model::<B>(settings, options, device).map(|(report, _)| report)
+}
+
+/// As [`train`], also returning the model as it is at the end of the run (the last step's
+/// weights, which are in the output directory when there is no dev set).
+pub fn train_model<B: Backend>(
+    settings: &TrainSettings,
+    options: &TrainOptions,
+    device: &B::Device,
+) -> Result<(TrainReport, QaModel<B>)> {
     train_on::<burn::backend::Autodiff<B>>(settings, options, device)
 }
 
@@ -68,7 +78,7 @@ fn train_on<AB: AutodiffBackend>(
     settings: &TrainSettings,
     options: &TrainOptions,
     device: &AB::Device,
-) -> Result<TrainReport> {
+) -> Result<(TrainReport, QaModel<AB::InnerBackend>)> {
     let wall = Instant::now();
     settings.validate()?;
     let (Some(model_dir), Some(out)) = (settings.model.as_deref(), settings.out.as_deref()) else {
@@ -81,10 +91,10 @@ fn train_on<AB: AutodiffBackend>(
     };
     let fingerprint = model_fingerprint(model_dir)?;
     let base_config = ReaderConfig::read(&model_dir.join("config.json"))?;
-    let head = settings
-        .head
-        .or(base_config.odqa_head)
-        .unwrap_or(HeadKind::Cnn);
+    let head = match settings.head.or(base_config.odqa_head) {
+        Some(head) => head,
+        None => stored_head_kind(model_dir)?.unwrap_or(HeadKind::Cnn),
+    };
     let windows = WindowSettings {
         max_seq_len: settings.max_seq_len,
         doc_stride: settings.doc_stride,
@@ -206,7 +216,6 @@ fn train_on<AB: AutodiffBackend>(
     let mut checkpoint = resumed_from.clone();
     let mut interrupted = false;
     let mut loss_avg: Option<f64> = None;
-    let mut last_saved = state.step;
     while state.step < total_steps {
         let epoch = state.step / steps_per_epoch;
         let mut order: Vec<usize> = (0..n).collect();
@@ -314,7 +323,6 @@ fn train_on<AB: AutodiffBackend>(
                     &state,
                     |p| optimizer.save(p),
                 )?);
-                last_saved = state.step;
             }
             if stop {
                 interrupted = true;
@@ -340,13 +348,15 @@ fn train_on<AB: AutodiffBackend>(
         let bytes = serde_json::to_vec_pretty(&summary).unwrap_or_default();
         odqa_core::fsio::write_atomic(&out.join(crate::checkpoint::TRAINING_FILE), &bytes)?;
     }
-    let _ = last_saved;
-    Ok(TrainReport {
-        state,
-        interrupted,
-        checkpoint,
-        seconds: wall.elapsed().as_secs_f64(),
-    })
+    Ok((
+        TrainReport {
+            state,
+            interrupted,
+            checkpoint,
+            seconds: wall.elapsed().as_secs_f64(),
+        },
+        model.valid(),
+    ))
 }
 
 /// Gradients of one optimizer step (the mean loss over `chunk`'s windows, in micro-batches of

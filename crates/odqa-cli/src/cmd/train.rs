@@ -28,7 +28,7 @@ pub struct TrainArgs {
     /// Model directory to start from (config.json, model.safetensors, tokenizer.json)
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
-    /// Head to train [default: the model's own, else cnn]
+    /// Head to train [default: the model's own head; cnn for an encoder-only checkpoint]
     #[arg(long, value_enum)]
     head: Option<HeadArg>,
     /// Training data: SQuAD-format JSON (KorQuAD, XQuAD) or save_to_disk split folders; repeatable

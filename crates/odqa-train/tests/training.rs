@@ -1,0 +1,243 @@
+//! Training on the committed tiny fixtures: the loss goes down, the saved model reproduces the
+//! trained model's logits exactly, an interrupted run resumed gives the same model as an
+//! uninterrupted one, and the best dev checkpoint is kept.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use burn::backend::Flex;
+use burn::prelude::*;
+use odqa_reader::features::{Feature, FeatureTokenizer, WindowSettings};
+use odqa_reader::model::qa_loss;
+use odqa_reader::read::batch_input;
+use odqa_reader::{HeadKind, QaModel, ReaderConfig};
+use odqa_train::data::{read_all, training_set};
+use odqa_train::{train, train_model, TrainOptions, TrainSettings};
+
+type B = Flex;
+
+/// The CPU backend's random generator (dropout) is global to the process: runs in parallel
+/// threads would draw from it in turn, so the tests of this file train one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn settings(model: &str, head: HeadKind, out: &Path) -> TrainSettings {
+    TrainSettings {
+        model: Some(repo(model)),
+        head: Some(head),
+        train: vec![repo("corpus/korquad-sample.json")],
+        out: Some(out.to_path_buf()),
+        epochs: 3,
+        learning_rate: 2e-3,
+        batch_size: 4,
+        gradient_accumulation_steps: 2,
+        max_seq_len: 128,
+        doc_stride: 48,
+        save_steps: 1000,
+        ..TrainSettings::default()
+    }
+}
+
+/// Labelled training windows of the sample, as the trainer builds them.
+fn windows(model_dir: &Path) -> (Vec<Feature>, ReaderConfig) {
+    let config = ReaderConfig::read(&model_dir.join("config.json")).unwrap();
+    let tokenizer = FeatureTokenizer::from_file(
+        &model_dir.join("tokenizer.json"),
+        WindowSettings {
+            max_seq_len: 128,
+            doc_stride: 48,
+        },
+        config.pad_token_id as u32,
+    )
+    .unwrap();
+    let examples = read_all(&[repo("corpus/korquad-sample.json")]).unwrap();
+    (training_set(&tokenizer, &examples).features, config)
+}
+
+/// Mean loss (dropout off) of `model` over `features`.
+fn mean_loss(model: &QaModel<B>, config: &ReaderConfig, features: &[Feature]) -> f64 {
+    let device = Default::default();
+    let refs: Vec<&Feature> = features.iter().collect();
+    let starts: Vec<i64> = features
+        .iter()
+        .map(|f| f.start_position.unwrap() as i64)
+        .collect();
+    let ends: Vec<i64> = features
+        .iter()
+        .map(|f| f.end_position.unwrap() as i64)
+        .collect();
+    let (s, e) = model.forward(batch_input(config, &refs, &device), false);
+    let (loss, _, _) = qa_loss(s, e, &starts, &ends);
+    loss.into_scalar().elem::<f64>()
+}
+
+fn logits(model: &QaModel<B>, config: &ReaderConfig, features: &[Feature]) -> Vec<f32> {
+    let device = Default::default();
+    let refs: Vec<&Feature> = features.iter().take(6).collect();
+    let (s, e) = model.forward(batch_input(config, &refs, &device), false);
+    let mut v = s.into_data().to_vec::<f32>().unwrap();
+    v.extend(e.into_data().to_vec::<f32>().unwrap());
+    v
+}
+
+fn check_training_lowers_loss_and_saves_exactly(model: &str, head: HeadKind) {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let device = Default::default();
+    let s = settings(model, head, &out);
+    let base = QaModel::<B>::load_dir_with_head(&repo(model), Some(head), s.seed, &device).unwrap();
+    let (features, _) = windows(&repo(model));
+    let before = mean_loss(&base.model, &base.config, &features);
+
+    let (report, trained) = train_model::<B>(&s, &TrainOptions::default(), &device).unwrap();
+    assert_eq!(report.state.step, report.state.total_steps);
+    assert_eq!(report.state.train_examples, 40);
+    let after = mean_loss(&trained, &base.config, &features);
+    assert!(
+        after < 0.6 * before,
+        "{head}: loss {before:.4} before, {after:.4} after training"
+    );
+
+    // The output directory is a complete model directory whose logits are the trained model's.
+    for name in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "training.json",
+    ] {
+        assert!(out.join(name).is_file(), "{name} missing");
+    }
+    let loaded = QaModel::<B>::load_dir(&out, &device).unwrap();
+    assert_eq!(loaded.config.head(), head);
+    assert!(!loaded.fresh_head);
+    assert_eq!(
+        logits(&trained, &base.config, &features),
+        logits(&loaded.model, &loaded.config, &features)
+    );
+}
+
+#[test]
+fn cnn_head_training_lowers_the_loss_and_saves_exactly() {
+    check_training_lowers_loss_and_saves_exactly(
+        "tests/fixtures/reader-parity/tiny-bert-cnn",
+        HeadKind::Cnn,
+    );
+}
+
+#[test]
+fn linear_head_training_lowers_the_loss_and_saves_exactly() {
+    check_training_lowers_loss_and_saves_exactly(
+        "tests/fixtures/reader-parity/tiny-bert-qa",
+        HeadKind::Linear,
+    );
+}
+
+/// Stopped after the first step and resumed: the same weights as a run that was never stopped
+/// (data order, dropout masks, optimizer moments and schedule all restored).
+#[test]
+fn a_resumed_run_matches_an_uninterrupted_one() {
+    let model = "tests/fixtures/reader-parity/tiny-bert-cnn";
+    let device = Default::default();
+    let dir = tempfile::tempdir().unwrap();
+    let _serial = serial();
+    let mut s = settings(model, HeadKind::Cnn, &dir.path().join("straight"));
+    s.epochs = 2;
+    s.max_train_examples = Some(10);
+    let (straight_report, straight) =
+        train_model::<B>(&s, &TrainOptions::default(), &device).unwrap();
+
+    let out = dir.path().join("resumed");
+    s.out = Some(out.clone());
+    let stop = TrainOptions {
+        stop: Some(Arc::new(AtomicBool::new(true))),
+        ..TrainOptions::default()
+    };
+    let (first, _) = train_model::<B>(&s, &stop, &device).unwrap();
+    assert!(first.interrupted);
+    assert_eq!(first.state.step, 1);
+    assert!(out
+        .join("checkpoint-1")
+        .join("optimizer.safetensors")
+        .is_file());
+    let resume = TrainOptions {
+        resume: Some(out.clone()),
+        ..TrainOptions::default()
+    };
+    let (second, resumed) = train_model::<B>(&s, &resume, &device).unwrap();
+    assert!(!second.interrupted);
+    assert_eq!(second.state.step, straight_report.state.step);
+    let (features, config) = windows(&repo(model));
+    let a = logits(&straight, &config, &features);
+    let b = logits(&resumed, &config, &features);
+    let max_diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(max_diff < 1e-5, "resumed run differs by {max_diff}");
+    let losses =
+        |r: &odqa_train::TrainReport| -> Vec<f64> { r.state.log.iter().map(|l| l.loss).collect() };
+    assert_eq!(losses(&straight_report).len(), losses(&second).len());
+    // Only the newest checkpoint is kept.
+    let checkpoints: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("checkpoint"))
+        .collect();
+    assert_eq!(
+        checkpoints,
+        vec![format!("checkpoint-{}", second.state.step)]
+    );
+}
+
+/// With a dev set: one evaluation per epoch, and the output directory holds the best one.
+#[test]
+fn the_best_dev_checkpoint_is_kept() {
+    let model = "tests/fixtures/reader-parity/tiny-bert-qa";
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let _serial = serial();
+    let mut s = settings(model, HeadKind::Linear, &out);
+    s.dev = Some(repo("corpus/korquad-sample.json"));
+    let report = train::<B>(&s, &TrainOptions::default(), &Default::default()).unwrap();
+    let evals = &report.state.evaluations;
+    assert_eq!(evals.len(), 3);
+    let best = report.state.best.clone().unwrap();
+    let top = evals
+        .iter()
+        .map(|e| e.scores.korquad_f1)
+        .fold(f64::MIN, f64::max);
+    assert_eq!(best.scores.korquad_f1, top);
+    assert!(best.scores.korquad_f1 > evals[0].scores.korquad_f1 || best.step == evals[0].step);
+    // The model in the output directory is the best one: reading the dev set again gives its scores.
+    let reader = odqa_reader::read::Reader::<B>::load(
+        &out,
+        WindowSettings {
+            max_seq_len: 128,
+            doc_stride: 48,
+        },
+        &Default::default(),
+    )
+    .unwrap();
+    let dev = odqa_train::data::dev_examples(&repo("corpus/korquad-sample.json"), None).unwrap();
+    let (again, _) = odqa_train::evaluate::evaluate(&reader, &dev, 16);
+    assert_eq!(again, best.scores);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap();
+    assert_eq!(summary["best"]["step"], best.step);
+    assert_eq!(summary["evaluations"].as_array().unwrap().len(), 3);
+}

@@ -1,0 +1,246 @@
+//! `odqa train` through the real binary on the tiny fixtures: configs and flags, answers that do
+//! not match their context, empty training sets, dev sets without answers, foreign resumes.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{odqa, path_str, repo, stderr, write};
+
+const TINY_QA: &str = "tests/fixtures/reader-parity/tiny-bert-qa";
+const TINY_ROBERTA: &str = "tests/fixtures/reader-parity/tiny-roberta-qa";
+
+/// A SQuAD file with one paragraph and `(id, answer text, answer_start)` questions.
+fn squad(dir: &Path, name: &str, qas: &[(&str, &str, Option<usize>)]) -> PathBuf {
+    let context = "서울은 대한민국의 수도이며 가장 큰 도시이다. 한강이 도시를 가로질러 흐른다.";
+    let qas: Vec<serde_json::Value> = qas
+        .iter()
+        .map(|(id, text, start)| {
+            let answers = match start {
+                Some(s) => serde_json::json!([{"text": text, "answer_start": s}]),
+                None => serde_json::json!([]),
+            };
+            serde_json::json!({"id": id, "question": "대한민국의 수도는 어디인가?", "answers": answers})
+        })
+        .collect();
+    let doc = serde_json::json!({"version": "test", "data": [{"title": "서울", "paragraphs": [
+        {"context": context, "qas": qas}
+    ]}]});
+    write(dir, name, serde_json::to_string(&doc).unwrap().as_bytes())
+}
+
+/// `odqa train` with short windows and 2 steps (unless `extra` sets --max-steps), plus `extra`.
+fn train(model: &str, data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let steps = if extra.contains(&"--max-steps") {
+        None
+    } else {
+        Some("2")
+    };
+    let model = repo().join(model);
+    let mut args = vec![
+        "train",
+        "--model",
+        path_str(&model),
+        "--train",
+        path_str(data),
+        "--out",
+        path_str(out),
+        "--max-seq-len",
+        "64",
+        "--doc-stride",
+        "16",
+        "--batch-size",
+        "2",
+        "--gradient-accumulation-steps",
+        "1",
+        "--quiet",
+    ];
+    if let Some(steps) = steps {
+        args.extend(["--max-steps", steps]);
+    }
+    args.extend(extra);
+    odqa(&args)
+}
+
+#[test]
+fn mismatched_answers_are_reported_by_id_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = squad(
+        dir.path(),
+        "train.json",
+        &[
+            ("good-1", "서울", Some(0)),
+            ("shifted-2", "서울", Some(3)),
+            ("good-3", "한강", Some(26)),
+        ],
+    );
+    let out = dir.path().join("model");
+    let run = train(TINY_QA, &data, &out, &[]);
+    let err = stderr(&run);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains("skipped 1 training example"), "{err}");
+    assert!(
+        err.contains("shifted-2") && err.contains("character 3"),
+        "{err}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap();
+    assert_eq!(summary["train_examples"], 2);
+    assert_eq!(summary["skipped"][0]["id"], "shifted-2");
+    assert_eq!(summary["step"], 2);
+    // The output loads in `odqa read`.
+    let preds = dir.path().join("predictions.json");
+    let read = odqa(&[
+        "read",
+        "--model",
+        path_str(&out),
+        "--data",
+        path_str(&data),
+        "--out",
+        path_str(&preds),
+        "--max-seq-len",
+        "64",
+        "--doc-stride",
+        "16",
+    ]);
+    assert!(read.status.success(), "{}", stderr(&read));
+    let answers: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&preds).unwrap()).unwrap();
+    assert_eq!(answers.as_object().unwrap().len(), 3);
+}
+
+#[test]
+fn empty_training_set_and_answerless_dev_set_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = squad(
+        dir.path(),
+        "bad.json",
+        &[("off-1", "서울", Some(5)), ("none-2", "", None)],
+    );
+    let run = train(TINY_QA, &bad, &dir.path().join("a"), &[]);
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("empty training set") && err.contains("off-1"),
+        "{err}"
+    );
+    assert!(!dir.path().join("a").join("model.safetensors").exists());
+
+    let good = squad(dir.path(), "good.json", &[("good-1", "서울", Some(0))]);
+    let test_set = squad(dir.path(), "test.json", &[("q-1", "", None)]);
+    let run = train(
+        TINY_QA,
+        &good,
+        &dir.path().join("b"),
+        &["--dev", path_str(&test_set)],
+    );
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no answers") && err.contains("test.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn resuming_with_another_model_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = squad(dir.path(), "train.json", &[("good-1", "서울", Some(0))]);
+    let out = dir.path().join("run");
+    let first = train(TINY_QA, &data, &out, &["--save-steps", "1"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(out
+        .join("checkpoint-2")
+        .join("trainer_state.json")
+        .is_file());
+
+    let foreign = train(
+        TINY_ROBERTA,
+        &data,
+        &out,
+        &[
+            "--head",
+            "linear",
+            "--resume",
+            path_str(&out),
+            "--max-steps",
+            "4",
+        ],
+    );
+    let err = stderr(&foreign);
+    assert_eq!(foreign.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("different model") && err.contains("checkpoint-2"),
+        "{err}"
+    );
+
+    // The same model resumes and continues to step 4.
+    let resumed = train(
+        TINY_QA,
+        &data,
+        &out,
+        &[
+            "--resume",
+            path_str(&out),
+            "--max-steps",
+            "4",
+            "--save-steps",
+            "1",
+        ],
+    );
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(out.join("checkpoint-4").is_dir() && !out.join("checkpoint-2").exists());
+}
+
+#[test]
+fn config_file_is_read_flags_override_it_and_unknown_keys_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = squad(dir.path(), "train.json", &[("good-1", "서울", Some(0))]);
+    let config = write(
+        dir.path(),
+        "train.toml",
+        format!(
+            "model = {:?}\nhead = \"linear\"\nlearning_rate = 1e-3\nmax_steps = 5\nseed = 7\n",
+            repo().join(TINY_QA).display()
+        )
+        .as_bytes(),
+    );
+    let out = dir.path().join("out");
+    let run = odqa(&[
+        "train",
+        "--config",
+        path_str(&config),
+        "--train",
+        path_str(&data),
+        "--out",
+        path_str(&out),
+        "--max-seq-len",
+        "64",
+        "--doc-stride",
+        "16",
+        "--max-steps",
+        "1",
+        "--quiet",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap();
+    assert_eq!(summary["settings"]["max_steps"], 1, "the flag wins");
+    assert_eq!(summary["settings"]["learning_rate"], 1e-3, "from the file");
+    assert_eq!(summary["settings"]["seed"], 7);
+
+    let typo = write(dir.path(), "typo.toml", b"learning_rat = 1e-3\n");
+    let run = odqa(&["train", "--config", path_str(&typo)]);
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("learning_rat") && err.contains("typo.toml"),
+        "{err}"
+    );
+
+    let run = odqa(&["train", "--train", path_str(&data)]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stderr(&run).contains("--model"), "{}", stderr(&run));
+}
