@@ -263,7 +263,7 @@ fn check_loss(name: &str) {
                 }
             };
             assert!(
-                (got - want).abs() <= 1e-3 * want.abs().max(1e-6),
+                (got - want).abs() <= 1e-4,
                 "{name} grad {key}: {got} vs {want}"
             );
             checked += 1;

@@ -299,8 +299,7 @@ mod tests {
     #[test]
     fn matches_torch_adamw_with_groups_and_global_clipping() {
         let device = Default::default();
-        let linear: Linear<AB> = LinearConfig::new(2, 1).init(&device);
-        let mut linear = Linear {
+        let mut linear: Linear<AB> = Linear {
             weight: Param::from_tensor(Tensor::from_data([[0.5f32], [-1.0]], &device)),
             bias: Some(Param::from_tensor(Tensor::from_data([0.25f32], &device))),
         };
