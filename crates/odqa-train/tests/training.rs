@@ -92,6 +92,20 @@ fn logits(model: &QaModel<B>, config: &ReaderConfig, features: &[Feature]) -> Ve
     v
 }
 
+/// `name → (dtype, shape)` of a model directory's checkpoint (pooler tensors aside).
+fn tensor_shapes(dir: &Path) -> std::collections::BTreeMap<String, Vec<usize>> {
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .filter(|(n, _)| !n.contains("pooler"))
+        .map(|(n, v)| {
+            assert_eq!(v.dtype(), safetensors::Dtype::F32, "{n}");
+            (n, v.shape().to_vec())
+        })
+        .collect()
+}
+
 fn check_training_lowers_loss_and_saves_exactly(model: &str, head: HeadKind) {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
@@ -119,6 +133,14 @@ fn check_training_lowers_loss_and_saves_exactly(model: &str, head: HeadKind) {
         "training.json",
     ] {
         assert!(out.join(name).is_file(), "{name} missing");
+    }
+    // Same tensor names and shapes as the transformers-written fixture (for the linear head: what
+    // `BertForQuestionAnswering.from_pretrained` expects), stored in f32.
+    assert_eq!(tensor_shapes(&out), tensor_shapes(&repo(model)));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    if head == HeadKind::Linear {
+        assert_eq!(config["architectures"][0], "BertForQuestionAnswering");
     }
     let loaded = QaModel::<B>::load_dir(&out, &device).unwrap();
     assert_eq!(loaded.config.head(), head);
