@@ -46,6 +46,43 @@ impl From<&TrainSettings> for AdamWSettings {
     }
 }
 
+/// Learning rates of one update: parameters from index `head_start` on (in visiting order: the
+/// head's, after the encoder's) use `head`, the others `base`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LearningRates {
+    /// Rate of the encoder's parameters.
+    pub base: f64,
+    /// Rate of the head's parameters.
+    pub head: f64,
+    /// Index of the first head parameter.
+    pub head_start: usize,
+}
+
+impl LearningRates {
+    /// One rate for every parameter.
+    pub fn uniform(lr: f64) -> Self {
+        LearningRates {
+            base: lr,
+            head: lr,
+            head_start: usize::MAX,
+        }
+    }
+}
+
+/// Number of float parameter tensors of `module` (the index of the first parameter of whatever is
+/// visited after it).
+pub fn param_tensor_count<B: Backend, M: Module<B>>(module: &M) -> usize {
+    struct Count(usize);
+    impl<B: Backend> ModuleVisitor<B> for Count {
+        fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<B, D>>) {
+            self.0 += 1;
+        }
+    }
+    let mut count = Count(0);
+    module.visit(&mut count);
+    count.0
+}
+
 /// First and second moments of one parameter, flattened.
 type Moments<B> = (Tensor<B, 1>, Tensor<B, 1>);
 
@@ -74,7 +111,7 @@ impl<B: Backend> AdamW<B> {
         &mut self,
         module: M,
         mut grads: GradientsParams,
-        lr: f64,
+        lr: LearningRates,
         max_grad_norm: f64,
     ) -> (M, f64)
     where
@@ -93,7 +130,7 @@ impl<B: Backend> AdamW<B> {
             settings: self.settings,
             moments: &mut self.moments,
             grads: &mut grads,
-            lr,
+            rates: lr,
             scale,
             bias1: 1.0 - self.settings.beta1.powi(t),
             bias2: 1.0 - self.settings.beta2.powi(t),
@@ -221,7 +258,7 @@ struct UpdateMapper<'a, AB: AutodiffBackend> {
     settings: AdamWSettings,
     moments: &'a mut Vec<Option<Moments<AB::InnerBackend>>>,
     grads: &'a mut GradientsParams,
-    lr: f64,
+    rates: LearningRates,
     scale: f64,
     bias1: f64,
     bias2: f64,
@@ -240,6 +277,11 @@ impl<AB: AutodiffBackend> ModuleMapper<AB> for UpdateMapper<'_, AB> {
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let s = self.settings;
+        let lr = if index >= self.rates.head_start {
+            self.rates.head
+        } else {
+            self.rates.base
+        };
         let require_grad = tensor.is_require_grad();
         let dims = tensor.dims();
         let n: usize = dims.iter().product();
@@ -258,11 +300,11 @@ impl<AB: AutodiffBackend> ModuleMapper<AB> for UpdateMapper<'_, AB> {
             .add_scalar(s.epsilon);
         let update = m.clone().div_scalar(self.bias1).div(denom).reshape(dims);
         let p = if D >= 2 && s.weight_decay > 0.0 {
-            p.mul_scalar(1.0 - self.lr * s.weight_decay)
+            p.mul_scalar(1.0 - lr * s.weight_decay)
         } else {
             p
         };
-        let p = p - update.mul_scalar(self.lr);
+        let p = p - update.mul_scalar(lr);
         self.moments[index] = Some((m, v));
         let mut tensor = Tensor::from_inner(p);
         if require_grad {
@@ -320,7 +362,7 @@ mod tests {
             let y = linear.forward(x.clone());
             let loss = y.powi_scalar(2).sum().div_scalar(2.0);
             let grads = GradientsParams::from_grads(loss.backward(), &linear);
-            let (next, norm) = opt.step::<AB, _>(linear, grads, lr, clip);
+            let (next, norm) = opt.step::<AB, _>(linear, grads, LearningRates::uniform(lr), clip);
             linear = next;
 
             let ys: Vec<f64> = xs.iter().map(|r| r[0] * w[0] + r[1] * w[1] + b).collect();
@@ -368,6 +410,49 @@ mod tests {
         );
     }
 
+    #[derive(Module, Debug)]
+    struct Two<B: Backend> {
+        encoder: Linear<B>,
+        head: Linear<B>,
+    }
+
+    /// The head's rate applies from `head_start` on, the base rate before it.
+    #[test]
+    fn head_parameters_get_their_own_rate() {
+        let device = Default::default();
+        let two: Two<AB> = Two {
+            encoder: LinearConfig::new(3, 3).init(&device),
+            head: LinearConfig::new(3, 2).init(&device),
+        };
+        let before = (
+            two.encoder.weight.val().to_data(),
+            two.head.weight.val().to_data(),
+        );
+        let head_start = param_tensor_count(&two.encoder);
+        assert_eq!(head_start, 2);
+        let mut opt = AdamW::<Flex>::new(AdamWSettings {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+        });
+        let x = Tensor::<AB, 2>::ones([1, 3], &device);
+        let loss = two.head.forward(two.encoder.forward(x)).sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &two);
+        let rates = LearningRates {
+            base: 0.0,
+            head: 0.1,
+            head_start,
+        };
+        let (two, _) = opt.step::<AB, _>(two, grads, rates, 0.0);
+        assert_eq!(two.encoder.weight.val().to_data(), before.0);
+        // Adam's first step moves every weight with a gradient by the rate.
+        let after = two.head.weight.val().into_data().to_vec::<f32>().unwrap();
+        for (a, b) in after.iter().zip(before.1.to_vec::<f32>().unwrap()) {
+            assert!(((a - b).abs() - 0.1).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+
     #[test]
     fn state_round_trips_and_rejects_another_model() {
         let device = Default::default();
@@ -380,7 +465,7 @@ mod tests {
         });
         let x = Tensor::<AB, 2>::ones([1, 3], &device);
         let grads = GradientsParams::from_grads(linear.forward(x).sum().backward(), &linear);
-        let (linear, _) = opt.step::<AB, _>(linear, grads, 0.1, 0.0);
+        let (linear, _) = opt.step::<AB, _>(linear, grads, LearningRates::uniform(0.1), 0.0);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("optimizer.safetensors");
         opt.save(&path).unwrap();

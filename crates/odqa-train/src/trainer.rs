@@ -28,7 +28,7 @@ use crate::checkpoint::{
 use crate::data::{dev_examples, read_all, subset, training_set};
 use crate::error::{Result, TrainError};
 use crate::evaluate::evaluate;
-use crate::optim::{learning_rate, AdamW, AdamWSettings};
+use crate::optim::{learning_rate, param_tensor_count, AdamW, AdamWSettings, LearningRates};
 use crate::settings::TrainSettings;
 
 /// How to run (not part of the run's settings).
@@ -194,6 +194,11 @@ fn train_on<AB: AutodiffBackend>(
         .model
         .with_frozen_word_embeddings(settings.freeze_word_embeddings);
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+    // The head's parameters come after the encoder's in visiting order.
+    let head_start = param_tensor_count(model.encoder());
+    let head_factor = settings
+        .head_learning_rate
+        .map_or(1.0, |h| h / settings.learning_rate);
 
     let bar = progress_bar(options.progress, total_steps as u64, state.step as u64);
     log(
@@ -241,8 +246,13 @@ fn train_on<AB: AutodiffBackend>(
                 total_steps,
                 warmup,
             );
+            let rates = LearningRates {
+                base: lr,
+                head: lr * head_factor,
+                head_start,
+            };
             let (next, grad_norm) =
-                optimizer.step::<AB, _>(model, grads, lr, settings.max_grad_norm);
+                optimizer.step::<AB, _>(model, grads, rates, settings.max_grad_norm);
             model = next;
             state.step += 1;
             state.windows_seen += chunk.len();

@@ -58,6 +58,9 @@ pub struct TrainArgs {
     /// Peak learning rate [default: 5e-5]
     #[arg(long, value_name = "LR")]
     learning_rate: Option<f64>,
+    /// Peak learning rate of the head's parameters [default: --learning-rate]
+    #[arg(long, value_name = "LR")]
+    head_learning_rate: Option<f64>,
     /// AdamW weight decay, not applied to biases and LayerNorm [default: 0.01]
     #[arg(long)]
     weight_decay: Option<f64>,
