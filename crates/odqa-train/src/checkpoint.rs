@@ -212,7 +212,49 @@ pub fn read_state(checkpoint: &Path) -> Result<TrainerState> {
     })
 }
 
-fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+/// Refuses a checkpoint from another model, head, or data.
+pub(crate) fn check_resumable(
+    checkpoint: &Path,
+    state: &TrainerState,
+    fingerprint: &str,
+    head: HeadKind,
+    settings: &TrainSettings,
+    windows: usize,
+) -> Result<()> {
+    let bad = |message: String| {
+        Err(TrainError::BadResume {
+            path: checkpoint.to_path_buf(),
+            message,
+        })
+    };
+    if state.model_fingerprint != fingerprint {
+        return bad(format!(
+            "this run started from a different model ({}) than --model ({fingerprint})",
+            state.model_fingerprint
+        ));
+    }
+    if state.head != head {
+        return bad(format!(
+            "this run trains a {} head, not a {head} head",
+            state.head
+        ));
+    }
+    if state.train_windows != windows
+        || state.settings.effective_batch_size() != settings.effective_batch_size()
+    {
+        return bad(format!(
+            "the training data or batch size differ from the interrupted run ({} windows in steps of {}, \
+             now {windows} in steps of {}); resume with the same data and settings",
+            state.train_windows,
+            state.settings.effective_batch_size(),
+            settings.effective_batch_size()
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON, atomically.
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| TrainError::BadInput(format!("cannot serialise {}: {e}", path.display())))?;
     bytes.push(b'\n');

@@ -16,6 +16,7 @@ mod error;
 pub mod evaluate;
 pub mod optim;
 pub mod settings;
+mod step;
 pub mod trainer;
 
 pub use error::{Result, TrainError};

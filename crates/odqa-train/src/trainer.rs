@@ -2,28 +2,27 @@
 //! → AdamW step; evaluation on the dev set every epoch (and every `eval_steps`), the best model kept
 //! in the output directory, resumable checkpoints along the way.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use odqa_core::squad::QaExample;
-use odqa_reader::features::{Feature, FeatureTokenizer, WindowSettings};
-use odqa_reader::model::{qa_loss, stored_head_kind};
-use odqa_reader::read::{batch_input, Reader};
+use odqa_reader::features::{FeatureTokenizer, WindowSettings};
+use odqa_reader::model::stored_head_kind;
+use odqa_reader::read::Reader;
 use odqa_reader::{HeadKind, QaModel, ReaderConfig};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use crate::checkpoint::{
-    find_checkpoint, model_fingerprint, read_state, save_checkpoint, save_model, Evaluation,
-    LogEntry, TrainerState, OPTIMIZER_FILE,
+    find_checkpoint, model_fingerprint, read_state, save_checkpoint, save_model, write_json,
+    Evaluation, LogEntry, TrainerState, OPTIMIZER_FILE, TRAINING_FILE,
 };
 use crate::data::{dev_examples, read_all, subset, training_set};
 use crate::error::{Result, TrainError};
@@ -156,8 +155,18 @@ fn train_on<AB: AutodiffBackend>(
     let (loaded, mut state, resumed_from) = match &options.resume {
         Some(dir) => {
             let checkpoint = find_checkpoint(dir)?;
-            let state = read_state(&checkpoint)?;
-            check_resumable(&checkpoint, &state, &fingerprint, head, settings, n)?;
+            let mut state = read_state(&checkpoint)?;
+            crate::checkpoint::check_resumable(
+                &checkpoint,
+                &state,
+                &fingerprint,
+                head,
+                settings,
+                n,
+            )?;
+            // Settings such as max_steps may have been changed for the rest of the run.
+            state.settings = settings.clone();
+            state.total_steps = total_steps;
             let loaded =
                 QaModel::<AB>::load_dir_with_head(&checkpoint, Some(head), settings.seed, device)?;
             optimizer.load::<AB, _>(
@@ -231,7 +240,7 @@ fn train_on<AB: AutodiffBackend>(
             let started = Instant::now();
             // Dropout masks depend only on the seed and the step, so a resumed run repeats them.
             AB::seed(device, settings.seed.wrapping_add(state.step as u64 + 1));
-            let (grads, loss) = step_gradients(
+            let (grads, loss) = crate::step::step_gradients(
                 &model,
                 &config,
                 &set.features,
@@ -349,14 +358,9 @@ fn train_on<AB: AutodiffBackend>(
     bar.finish_and_clear();
     if dev.is_none() && !interrupted {
         save_model(out, &model.valid(), &config, &tokenizer_src, Some(&state))?;
-    } else if let Some(best) = &state.best {
-        // Keep training.json in the output directory up to date with the whole run.
-        let summary = TrainerState {
-            best: Some(best.clone()),
-            ..state.clone()
-        };
-        let bytes = serde_json::to_vec_pretty(&summary).unwrap_or_default();
-        odqa_core::fsio::write_atomic(&out.join(crate::checkpoint::TRAINING_FILE), &bytes)?;
+    } else if state.best.is_some() {
+        // The model files are the best evaluation's; training.json covers the whole run.
+        write_json(&out.join(TRAINING_FILE), &state)?;
     }
     Ok((
         TrainReport {
@@ -367,89 +371,6 @@ fn train_on<AB: AutodiffBackend>(
         },
         model.valid(),
     ))
-}
-
-/// Gradients of one optimizer step (the mean loss over `chunk`'s windows, in micro-batches of
-/// `batch_size`) and that mean loss.
-fn step_gradients<AB: AutodiffBackend>(
-    model: &QaModel<AB>,
-    config: &ReaderConfig,
-    features: &[Feature],
-    chunk: &[usize],
-    batch_size: usize,
-    device: &AB::Device,
-) -> (GradientsParams, f64) {
-    let mut accumulator = GradientsAccumulator::<QaModel<AB>>::new();
-    let mut loss_sum = 0.0;
-    let micro_batches: Vec<&[usize]> = chunk.chunks(batch_size).collect();
-    let single = micro_batches.len() == 1;
-    let mut only = None;
-    for micro in micro_batches {
-        let feats: Vec<&Feature> = micro.iter().map(|&i| &features[i]).collect();
-        let starts: Vec<i64> = feats
-            .iter()
-            .map(|f| f.start_position.unwrap_or(0) as i64)
-            .collect();
-        let ends: Vec<i64> = feats
-            .iter()
-            .map(|f| f.end_position.unwrap_or(0) as i64)
-            .collect();
-        let (start, end) = model.forward(batch_input(config, &feats, device), true);
-        let (loss, _, _) = qa_loss(start, end, &starts, &ends);
-        // Weighted by the micro-batch's share of the step's windows: the step's loss is the mean
-        // over all its windows even when the last micro-batch is smaller.
-        let weight = micro.len() as f64 / chunk.len() as f64;
-        let loss = loss.mul_scalar(weight);
-        loss_sum += loss.clone().into_scalar().elem::<f64>();
-        let grads = GradientsParams::from_grads(loss.backward(), model);
-        if single {
-            only = Some(grads);
-        } else {
-            accumulator.accumulate(model, grads);
-        }
-    }
-    (only.unwrap_or_else(|| accumulator.grads()), loss_sum)
-}
-
-/// Refuses a checkpoint from another model, head, or data.
-fn check_resumable(
-    checkpoint: &Path,
-    state: &TrainerState,
-    fingerprint: &str,
-    head: HeadKind,
-    settings: &TrainSettings,
-    windows: usize,
-) -> Result<()> {
-    let bad = |message: String| {
-        Err(TrainError::BadResume {
-            path: checkpoint.to_path_buf(),
-            message,
-        })
-    };
-    if state.model_fingerprint != fingerprint {
-        return bad(format!(
-            "this run started from a different model ({}) than --model ({fingerprint})",
-            state.model_fingerprint
-        ));
-    }
-    if state.head != head {
-        return bad(format!(
-            "this run trains a {} head, not a {head} head",
-            state.head
-        ));
-    }
-    if state.train_windows != windows
-        || state.settings.effective_batch_size() != settings.effective_batch_size()
-    {
-        return bad(format!(
-            "the training data or batch size differ from the interrupted run ({} windows in steps of {}, \
-             now {windows} in steps of {}); resume with the same data and settings",
-            state.train_windows,
-            state.settings.effective_batch_size(),
-            settings.effective_batch_size()
-        ));
-    }
-    Ok(())
 }
 
 fn progress_bar(show: bool, len: u64, pos: u64) -> ProgressBar {
