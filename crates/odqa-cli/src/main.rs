@@ -29,8 +29,24 @@ enum Command {
     /// Print the passages that best match a question.
     Retrieve(cmd::retrieve::RetrieveArgs),
     /// Answer questions from their own contexts with a reader model (reading comprehension).
+    ///
+    /// The model is a Hugging Face model directory (config.json, model.safetensors in
+    /// f32/f16/bf16, tokenizer.json) with a BERT or RoBERTa encoder and a linear (`qa_outputs`) or
+    /// odqa CNN head. Writes predictions.json ({id: answer}, UTF-8) and optionally the n-best lists.
+    /// A question that cannot be read (e.g. longer than the window) gets an empty answer and a
+    /// warning.
     Read(cmd::read::ReadArgs),
     /// Fine-tune a reader (linear or CNN head) on SQuAD-format or save_to_disk data.
+    ///
+    /// Starts from a Hugging Face model directory (an encoder-only checkpoint gets a fresh head; a
+    /// QA checkpoint keeps training its head). AdamW (no decay on biases and LayerNorm), linear
+    /// warm-up then linear/cosine decay, global-norm clipping, gradient accumulation; EM/F1 on
+    /// --dev after every epoch, the best model kept in --out (config.json, model.safetensors,
+    /// tokenizer.json, training.json), which `odqa read` loads. Resumable checkpoints go to
+    /// --out/checkpoint-STEP; Ctrl-C saves one before stopping; --resume continues.
+    ///
+    /// Every setting can also come from a TOML file (--config; keys are the flag names with `_`,
+    /// e.g. `learning_rate = 5e-5`); flags override it. See configs/README.md.
     Train(Box<cmd::train::TrainArgs>),
     /// Evaluate retrieval or answers on a question set.
     #[command(subcommand)]

@@ -14,12 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::args::UsageError;
 
-/// Answer SQuAD-format questions from their own contexts with a reader model.
-///
-/// MODEL is a Hugging Face model directory (config.json, model.safetensors in f32/f16/bf16,
-/// tokenizer.json) with a BERT or RoBERTa encoder and a linear (`qa_outputs`) or odqa CNN head. Writes
-/// predictions.json ({id: answer}, UTF-8) and optionally the n-best lists. A question that cannot be
-/// read (e.g. longer than the window) gets an empty answer and a warning.
+/// Arguments of `odqa read` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     /// Model directory

@@ -9,17 +9,7 @@ use clap::{Args, ValueEnum};
 use odqa_reader::{DefaultBackend, HeadKind};
 use odqa_train::{train, Schedule, TrainOptions, TrainSettings};
 
-/// Fine-tune a reader model and write a model directory `odqa read` loads.
-///
-/// Starts from a Hugging Face model directory (an encoder-only checkpoint gets a fresh head; a QA
-/// checkpoint keeps training its head), trains with AdamW (no decay on biases and LayerNorm),
-/// linear warm-up then linear/cosine decay, global-norm clipping and gradient accumulation, and
-/// evaluates EM/F1 on --dev after every epoch, keeping the best model in --out (config.json,
-/// model.safetensors, tokenizer.json, training.json). Resumable checkpoints go to
-/// --out/checkpoint-STEP; Ctrl-C saves one before stopping, `--resume DIR` continues.
-///
-/// Every setting can come from a TOML file (--config, keys named like the flags with `_`, e.g.
-/// `learning_rate = 5e-5`); flags given on the command line override it. See configs/.
+/// Arguments of `odqa train` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// TOML settings file (e.g. configs/train-e5-small-cnn.toml); flags override its values
