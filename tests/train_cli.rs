@@ -244,3 +244,85 @@ fn config_file_is_read_flags_override_it_and_unknown_keys_exit_2() {
     assert_eq!(run.status.code(), Some(2));
     assert!(stderr(&run).contains("--model"), "{}", stderr(&run));
 }
+
+/// Ctrl-C: the step in progress finishes, a checkpoint is saved, exit status 130 with the
+/// `--resume` hint; resuming from it completes the run.
+#[test]
+fn ctrl_c_saves_a_checkpoint_that_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = squad(dir.path(), "train.json", &[("good-1", "서울", Some(0))]);
+    let out = dir.path().join("run");
+    let model = repo().join(TINY_QA);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_odqa"))
+        .args([
+            "train",
+            "--model",
+            path_str(&model),
+            "--train",
+            path_str(&data),
+        ])
+        .args([
+            "--out",
+            path_str(&out),
+            "--max-seq-len",
+            "64",
+            "--doc-stride",
+            "16",
+        ])
+        .args(["--batch-size", "2", "--gradient-accumulation-steps", "1"])
+        .args([
+            "--max-steps",
+            "1000000",
+            "--save-steps",
+            "1000000",
+            "--quiet",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The output directory appears once the model is loaded (the handler is installed before).
+    let started = std::time::Instant::now();
+    while !out.is_dir() {
+        assert!(started.elapsed().as_secs() < 60, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("--resume") && err.contains("checkpoint-"),
+        "{err}"
+    );
+    let checkpoint = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("checkpoint-")
+        })
+        .expect("a checkpoint");
+    let step: usize = checkpoint.file_name().unwrap().to_string_lossy()["checkpoint-".len()..]
+        .parse()
+        .unwrap();
+    assert!(checkpoint.join("optimizer.safetensors").is_file());
+    let steps = (step + 2).to_string();
+    let resumed = train(
+        TINY_QA,
+        &data,
+        &out,
+        &["--resume", path_str(&out), "--max-steps", &steps],
+    );
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap();
+    assert_eq!(summary["step"], step + 2);
+}

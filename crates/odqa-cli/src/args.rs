@@ -13,6 +13,11 @@ pub struct UsageError(pub String);
 #[error("{0}")]
 pub struct NotFound(pub String);
 
+/// Stopped by Ctrl-C after saving what can be resumed (exit status 130, as for SIGINT).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
+
 /// BM25 parameter overrides (defaults: the index's for retrieval, the language's for indexing).
 #[derive(Debug, Clone, Args)]
 pub struct Bm25Args {

@@ -1,6 +1,7 @@
 //! `odqa`: open-domain question answering from the command line.
 //!
-//! Exit status: 0 success, 1 nothing found or an internal failure, 2 bad input or usage.
+//! Exit status: 0 success, 1 nothing found or an internal failure, 2 bad input or usage, 130
+//! stopped by Ctrl-C (after saving what can be resumed).
 
 use std::process::ExitCode;
 
@@ -100,6 +101,9 @@ fn exit_status(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<odqa_train::TrainError>() {
             return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if cause.downcast_ref::<args::Interrupted>().is_some() {
+            return 130;
         }
         if cause.downcast_ref::<args::UsageError>().is_some() {
             return 2;

@@ -257,8 +257,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
-        eprintln!("stopped early; continue with --resume {at}");
-        return Err(crate::args::NotFound("training interrupted".into()).into());
+        return Err(crate::args::Interrupted(format!(
+            "training interrupted at step {}; continue with --resume {at}",
+            state.step
+        ))
+        .into());
     }
     eprintln!("model written to {}", out.display());
     Ok(())
