@@ -263,3 +263,23 @@ fn the_best_dev_checkpoint_is_kept() {
     assert_eq!(summary["best"]["step"], best.step);
     assert_eq!(summary["evaluations"].as_array().unwrap().len(), 3);
 }
+
+/// `freeze_word_embeddings` leaves the word embedding matrix as it was; everything else moves.
+#[test]
+fn frozen_word_embeddings_do_not_change() {
+    let _serial = serial();
+    let model = "tests/fixtures/reader-parity/tiny-bert-qa";
+    let device = Default::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(model, HeadKind::Linear, &dir.path().join("out"));
+    s.max_steps = Some(2);
+    s.freeze_word_embeddings = true;
+    let base = QaModel::<B>::load_dir(&repo(model), &device).unwrap().model;
+    let (_, trained) = train_model::<B>(&s, &TrainOptions::default(), &device).unwrap();
+    let words = |m: &QaModel<B>| m.encoder().word_embeddings().val().into_data();
+    assert_eq!(words(&trained), words(&base));
+    assert_ne!(
+        trained.head().qa_outputs_weight().into_data(),
+        base.head().qa_outputs_weight().into_data()
+    );
+}
