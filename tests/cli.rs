@@ -476,3 +476,93 @@ fn read_rejects_bad_models_with_status_2() {
     assert!(stderr(&run).contains("config.json"), "{}", stderr(&run));
     assert!(!out.exists());
 }
+
+/// `odqa eval answers`: gold answers for 38 of 40 questions, one wrong, one missing, one extra id;
+/// a malformed predictions file and a question set without answers exit 2.
+#[test]
+fn eval_answers_scores_like_the_official_script_and_counts_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo().join("corpus/korquad-sample.json");
+    let set: serde_json::Value = serde_json::from_slice(&std::fs::read(&data).unwrap()).unwrap();
+    let mut predictions = serde_json::Map::new();
+    for article in set["data"].as_array().unwrap() {
+        for paragraph in article["paragraphs"].as_array().unwrap() {
+            for qa in paragraph["qas"].as_array().unwrap() {
+                predictions.insert(
+                    qa["id"].as_str().unwrap().into(),
+                    qa["answers"][0]["text"].clone(),
+                );
+            }
+        }
+    }
+    assert_eq!(predictions.len(), 40);
+    predictions.insert("6548850-0-0".into(), "1989년 2월".into()); // partial: EM 0, F1 < 1
+    predictions.remove("6548850-0-1"); // missing: 0
+    predictions.insert("not-a-question".into(), "x".into()); // extra: ignored
+    let file = write(
+        dir.path(),
+        "predictions.json",
+        serde_json::to_string(&predictions).unwrap().as_bytes(),
+    );
+    let out = odqa(&[
+        "eval",
+        "answers",
+        "--data",
+        path_str(&data),
+        "--predictions",
+        path_str(&file),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["questions"], 40);
+    assert_eq!(r["missing"], 1);
+    assert_eq!(r["extra"], 1);
+    assert_eq!(r["missing_ids"][0], "6548850-0-1");
+    let em = r["exact_match"].as_f64().unwrap();
+    assert!((em - 3800.0 / 40.0).abs() < 1e-9, "{em}");
+    // "1989년 2월" vs "1989년 2월 15일": characters 1989년2월 (7) of 1989년2월15일 (10) → F1 = 14/17.
+    let f1 = r["f1"].as_f64().unwrap();
+    assert!(
+        (f1 - (3800.0 + 100.0 * 14.0 / 17.0) / 40.0).abs() < 1e-9,
+        "{f1}"
+    );
+
+    let text = odqa(&[
+        "eval",
+        "answers",
+        "--data",
+        path_str(&data),
+        "--predictions",
+        path_str(&file),
+    ]);
+    assert!(stdout(&text).contains("EM 95.00"), "{}", stdout(&text));
+
+    let bad = write(dir.path(), "bad.json", br#"{"6548850-0-0": 1989}"#);
+    let out = odqa(&[
+        "eval",
+        "answers",
+        "--data",
+        path_str(&data),
+        "--predictions",
+        path_str(&bad),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("6548850-0-0") && stderr(&out).contains("bad.json"));
+
+    let test_set = repo().join("tests/fixtures/competition-test-dataset/validation");
+    let out = odqa(&[
+        "eval",
+        "answers",
+        "--data",
+        path_str(&test_set),
+        "--predictions",
+        path_str(&file),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no question has gold answers"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -14,6 +14,7 @@ mod error;
 pub mod fsio;
 pub mod hf_dataset;
 pub mod metrics;
+pub mod predictions;
 pub mod split;
 pub mod squad;
 pub mod text;

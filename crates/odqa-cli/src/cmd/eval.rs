@@ -14,6 +14,24 @@ use crate::args::{with_threads, Bm25Args, UsageError};
 pub enum EvalCommand {
     /// Answer-recall@k (a gold answer string occurs in a retrieved passage) and title-recall@k.
     Retrieval(RetrievalArgs),
+    /// EM and F1 of a predictions.json ({id: answer}) as the official KorQuAD v1.0 (character F1)
+    /// and SQuAD v1.1 (token F1) scripts compute them, with missing and extra ids counted.
+    Answers(AnswersArgs),
+}
+
+/// Score predicted answers against a question set.
+#[derive(Debug, Args)]
+pub struct AnswersArgs {
+    /// SQuAD-format JSON with gold answers, or a save_to_disk split folder (e.g. the competition's
+    /// train_dataset/validation)
+    #[arg(long, value_name = "SQUAD_JSON|DIR")]
+    data: PathBuf,
+    /// {question id: answer} as written by `odqa read` (or the leaderboard's predictions.json)
+    #[arg(long, value_name = "FILE")]
+    predictions: PathBuf,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    json: bool,
 }
 
 /// Evaluate retrieval on a SQuAD-format question set.
@@ -45,7 +63,69 @@ pub struct RetrievalArgs {
 pub fn run(command: EvalCommand) -> anyhow::Result<()> {
     match command {
         EvalCommand::Retrieval(args) => retrieval(args),
+        EvalCommand::Answers(args) => answers(args),
     }
+}
+
+fn answers(args: AnswersArgs) -> anyhow::Result<()> {
+    let examples =
+        odqa_core::squad::read_examples(&args.data).context("cannot read the question set")?;
+    let predictions = odqa_core::predictions::read_predictions(&args.predictions)
+        .context("cannot read the predictions")?;
+    let r = odqa_core::predictions::score_predictions(&examples, &predictions);
+    if r.scores.questions == 0 {
+        return Err(UsageError(format!(
+            "{}: no question has gold answers to score against",
+            args.data.display()
+        ))
+        .into());
+    }
+    if args.json {
+        let value = serde_json::json!({
+            "questions": r.scores.questions,
+            "exact_match": r.scores.korquad_em,
+            "f1": r.scores.korquad_f1,
+            "squad_exact_match": r.scores.squad_em,
+            "squad_f1": r.scores.squad_f1,
+            "missing": r.missing.len(),
+            "extra": r.extra.len(),
+            "without_gold": r.without_gold,
+            "missing_ids": r.missing.iter().take(20).collect::<Vec<_>>(),
+            "extra_ids": r.extra.iter().take(20).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "{} questions: KorQuAD v1.0 EM {:.2} F1 {:.2} | SQuAD v1.1 EM {:.2} F1 {:.2}",
+            r.scores.questions,
+            r.scores.korquad_em,
+            r.scores.korquad_f1,
+            r.scores.squad_em,
+            r.scores.squad_f1
+        );
+        println!(
+            "missing predictions: {} (scored 0){}; extra ids: {}{}; without gold answers: {}",
+            r.missing.len(),
+            first_ids(&r.missing),
+            r.extra.len(),
+            first_ids(&r.extra),
+            r.without_gold
+        );
+    }
+    Ok(())
+}
+
+/// ` (a, b, c, …)` for up to 5 ids, nothing for none.
+fn first_ids(ids: &[String]) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<&str> = ids.iter().take(5).map(String::as_str).collect();
+    format!(
+        " ({}{})",
+        shown.join(", "),
+        if ids.len() > 5 { ", …" } else { "" }
+    )
 }
 
 fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
