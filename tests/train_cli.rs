@@ -253,7 +253,7 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
     let data = squad(dir.path(), "train.json", &[("good-1", "서울", Some(0))]);
     let out = dir.path().join("run");
     let model = repo().join(TINY_QA);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_odqa"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_odqa"))
         .args([
             "train",
             "--model",
