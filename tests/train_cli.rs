@@ -222,6 +222,8 @@ fn config_file_is_read_flags_override_it_and_unknown_keys_exit_2() {
         "16",
         "--max-steps",
         "1",
+        "--head-learning-rate",
+        "3e-3",
         "--quiet",
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
@@ -230,6 +232,10 @@ fn config_file_is_read_flags_override_it_and_unknown_keys_exit_2() {
     assert_eq!(summary["settings"]["max_steps"], 1, "the flag wins");
     assert_eq!(summary["settings"]["learning_rate"], 1e-3, "from the file");
     assert_eq!(summary["settings"]["seed"], 7);
+    assert_eq!(
+        summary["settings"]["head_learning_rate"], 3e-3,
+        "every flag is applied"
+    );
 
     let typo = write(dir.path(), "typo.toml", b"learning_rat = 1e-3\n");
     let run = odqa(&["train", "--config", path_str(&typo)]);

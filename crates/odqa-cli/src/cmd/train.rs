@@ -170,6 +170,7 @@ impl TrainArgs {
             model,
             dev,
             out,
+            head_learning_rate,
             max_steps,
             max_train_examples,
             max_dev_examples,
@@ -201,7 +202,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        // A second Ctrl-C is left to the default handler only after the first one was seen.
+        // The first Ctrl-C asks for a checkpoint after the current step; a second one exits at
+        // once (status 130; the last complete checkpoint is untouched).
         let _ = ctrlc::set_handler(move || {
             if stop.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
