@@ -126,15 +126,19 @@ pub struct AnswerScores {
     pub questions: usize,
 }
 
-/// Scores `(prediction, ground truths)` pairs; a missing prediction should be passed as "".
-pub fn score<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [String])>) -> AnswerScores {
+/// Scores `(prediction, ground truths)` pairs; a missing prediction (`None`) scores 0 and still
+/// counts, as in the official scripts.
+pub fn score<'a>(pairs: impl IntoIterator<Item = (Option<&'a str>, &'a [String])>) -> AnswerScores {
     let mut s = AnswerScores::default();
     for (prediction, truths) in pairs {
+        s.questions += 1;
+        let Some(prediction) = prediction else {
+            continue;
+        };
         s.korquad_em += max_over(korquad_em, prediction, truths);
         s.korquad_f1 += max_over(korquad_f1, prediction, truths);
         s.squad_em += max_over(squad_em, prediction, truths);
         s.squad_f1 += max_over(squad_f1, prediction, truths);
-        s.questions += 1;
     }
     let n = s.questions.max(1) as f64;
     for v in [
@@ -205,7 +209,7 @@ mod tests {
             }
             pairs.push((prediction.to_string(), truths));
         }
-        let scores = score(pairs.iter().map(|(p, t)| (p.as_str(), t.as_slice())));
+        let scores = score(pairs.iter().map(|(p, t)| (Some(p.as_str()), t.as_slice())));
         let aggregate = &cases["aggregate"];
         let official = &aggregate["korquad_official_evaluate"];
         assert!((scores.korquad_em - official["exact_match"].as_f64().unwrap()).abs() < 1e-9);

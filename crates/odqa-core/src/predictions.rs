@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::metrics::{korquad_em, korquad_f1, max_over, squad_em, squad_f1, AnswerScores};
+use crate::metrics::{score, AnswerScores};
 use crate::squad::QaExample;
 use crate::CoreError;
 
@@ -51,34 +51,18 @@ pub fn score_predictions(
     examples: &[QaExample],
     predictions: &HashMap<String, String>,
 ) -> PredictionScores {
-    let mut s = AnswerScores::default();
-    let mut missing = Vec::new();
-    let mut without_gold = 0;
-    for example in examples {
-        if example.answers.is_empty() {
-            without_gold += 1;
-            continue;
-        }
-        s.questions += 1;
-        let Some(prediction) = predictions.get(&example.id) else {
-            missing.push(example.id.clone());
-            continue;
-        };
-        let truths: Vec<String> = example.answers.iter().map(|a| a.text.clone()).collect();
-        s.korquad_em += max_over(korquad_em, prediction, &truths);
-        s.korquad_f1 += max_over(korquad_f1, prediction, &truths);
-        s.squad_em += max_over(squad_em, prediction, &truths);
-        s.squad_f1 += max_over(squad_f1, prediction, &truths);
-    }
-    let n = s.questions.max(1) as f64;
-    for v in [
-        &mut s.korquad_em,
-        &mut s.korquad_f1,
-        &mut s.squad_em,
-        &mut s.squad_f1,
-    ] {
-        *v *= 100.0 / n;
-    }
+    let truths: Vec<Vec<String>> = examples
+        .iter()
+        .map(|e| e.answers.iter().map(|a| a.text.clone()).collect())
+        .collect();
+    let gold = || examples.iter().zip(&truths).filter(|(_, t)| !t.is_empty());
+    let scores =
+        score(gold().map(|(e, t)| (predictions.get(&e.id).map(String::as_str), t.as_slice())));
+    let missing: Vec<String> = gold()
+        .filter(|(e, _)| !predictions.contains_key(&e.id))
+        .map(|(e, _)| e.id.clone())
+        .collect();
+    let without_gold = examples.len() - scores.questions;
     let known: std::collections::HashSet<&str> = examples.iter().map(|e| e.id.as_str()).collect();
     let mut extra: Vec<String> = predictions
         .keys()
@@ -87,7 +71,7 @@ pub fn score_predictions(
         .collect();
     extra.sort();
     PredictionScores {
-        scores: s,
+        scores,
         missing,
         extra,
         without_gold,

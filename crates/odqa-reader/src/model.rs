@@ -58,6 +58,19 @@ fn is_head_tensor(name: &str) -> bool {
         || name.starts_with("cnn_blocks.")
 }
 
+/// The kind of head that tensors `names` hold: CNN when any CNN tensor is there, linear when only
+/// `qa_outputs` is, `None` for an encoder-only checkpoint.
+fn head_kind_of<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<HeadKind> {
+    let mut kind = None;
+    for name in names.into_iter().filter(|n| is_head_tensor(n)) {
+        if !name.starts_with("qa_outputs.") {
+            return Some(HeadKind::Cnn);
+        }
+        kind = Some(HeadKind::Linear);
+    }
+    kind
+}
+
 /// The kind of head stored in a model directory's checkpoint (`None` for an encoder-only
 /// checkpoint), read from the safetensors header only.
 pub fn stored_head_kind(dir: &Path) -> Result<Option<HeadKind>> {
@@ -79,19 +92,7 @@ pub fn stored_head_kind(dir: &Path) -> Result<Option<HeadKind>> {
         .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     let header: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&header).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-    let names: Vec<&str> = header.keys().map(String::as_str).collect();
-    Ok(
-        if names
-            .iter()
-            .any(|n| is_head_tensor(n) && !n.starts_with("qa_outputs."))
-        {
-            Some(HeadKind::Cnn)
-        } else if names.iter().any(|n| is_head_tensor(n)) {
-            Some(HeadKind::Linear)
-        } else {
-            None
-        },
-    )
+    Ok(head_kind_of(header.keys().map(String::as_str)))
 }
 
 impl<B: Backend> QaModel<B> {
@@ -119,18 +120,8 @@ impl<B: Backend> QaModel<B> {
         let mut ckpt = Checkpoint::open(&dir.join("model.safetensors"))?;
         let prefix = ckpt.encoder_prefix.clone();
         let encoder = Encoder::load(&config, &mut ckpt, &prefix, device)?;
-        let unused = ckpt.unused();
-        let has_head = unused.iter().any(|n| is_head_tensor(n));
-        let stored_head = if unused
-            .iter()
-            .any(|n| is_head_tensor(n) && !n.starts_with("qa_outputs."))
-        {
-            Some(HeadKind::Cnn)
-        } else if has_head {
-            Some(HeadKind::Linear)
-        } else {
-            None
-        };
+        let stored_head = head_kind_of(ckpt.unused().iter().map(String::as_str));
+        let has_head = stored_head.is_some();
         if let Some(stored) = stored_head.filter(|k| *k != config.head()) {
             return Err(ReaderError::bad_model(
                 ckpt.path(),

@@ -84,10 +84,9 @@ pub struct TrainerState {
     pub log: Vec<LogEntry>,
 }
 
-/// Architecture and tokenizer of a model directory, as a short string; a run can only be resumed
-/// with the model it started from.
-pub fn model_fingerprint(model_dir: &Path) -> Result<String> {
-    let config = ReaderConfig::read(&model_dir.join("config.json"))?;
+/// Architecture (`config`, the directory's config.json) and tokenizer of a model directory, as a
+/// short string; a run can only be resumed with the model it started from.
+pub fn model_fingerprint(model_dir: &Path, config: &ReaderConfig) -> Result<String> {
     let tokenizer_path = model_dir.join("tokenizer.json");
     let tokenizer =
         std::fs::read(&tokenizer_path).map_err(|e| TrainError::io(&tokenizer_path, e))?;

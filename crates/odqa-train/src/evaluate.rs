@@ -22,7 +22,7 @@ pub fn evaluate<B: Backend>(
         predictions
             .iter()
             .zip(&truths)
-            .map(|(p, t)| (p.answer.as_str(), t.as_slice())),
+            .map(|(p, t)| (Some(p.answer.as_str()), t.as_slice())),
     );
     (scores, predictions)
 }

@@ -21,10 +21,7 @@ pub(crate) fn step_gradients<AB: AutodiffBackend>(
 ) -> (GradientsParams, f64) {
     let mut accumulator = GradientsAccumulator::<QaModel<AB>>::new();
     let mut loss_sum = 0.0;
-    let micro_batches: Vec<&[usize]> = chunk.chunks(batch_size).collect();
-    let single = micro_batches.len() == 1;
-    let mut only = None;
-    for micro in micro_batches {
+    for micro in chunk.chunks(batch_size) {
         let feats: Vec<&Feature> = micro.iter().map(|&i| &features[i]).collect();
         let starts: Vec<i64> = feats
             .iter()
@@ -42,11 +39,7 @@ pub(crate) fn step_gradients<AB: AutodiffBackend>(
         let loss = loss.mul_scalar(weight);
         loss_sum += loss.clone().into_scalar().elem::<f64>();
         let grads = GradientsParams::from_grads(loss.backward(), model);
-        if single {
-            only = Some(grads);
-        } else {
-            accumulator.accumulate(model, grads);
-        }
+        accumulator.accumulate(model, grads);
     }
-    (only.unwrap_or_else(|| accumulator.grads()), loss_sum)
+    (accumulator.grads(), loss_sum)
 }

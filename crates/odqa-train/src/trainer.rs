@@ -88,8 +88,8 @@ fn train_on<AB: AutodiffBackend>(
             bar.println(line);
         }
     };
-    let fingerprint = model_fingerprint(model_dir)?;
     let base_config = ReaderConfig::read(&model_dir.join("config.json"))?;
+    let fingerprint = model_fingerprint(model_dir, &base_config)?;
     let head = match settings.head.or(base_config.odqa_head) {
         Some(head) => head,
         None => stored_head_kind(model_dir)?.unwrap_or(HeadKind::Cnn),
