@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{odqa, path_str, repo, stderr, stdout, write};
+use common::{odqa, path_str, read_json, repo, stderr, stdout, write};
 
 /// The bundled sample corpus, indexed once for all tests.
 fn sample_index() -> &'static Path {
@@ -441,7 +441,7 @@ fn read_reproduces_the_reference_predictions_and_handles_odd_inputs() {
         "{}",
         stderr(&run)
     );
-    let nbest: serde_json::Value = serde_json::from_slice(&std::fs::read(&nbest).unwrap()).unwrap();
+    let nbest = read_json(&nbest);
     let first = &nbest["en-eiffel"][0];
     for key in [
         "text",
@@ -477,13 +477,21 @@ fn read_rejects_bad_models_with_status_2() {
     assert!(!out.exists());
 }
 
+/// Runs `odqa eval answers --data DATA --predictions PREDICTIONS EXTRA…`.
+fn eval_answers(data: &Path, predictions: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["eval", "answers", "--data", path_str(data)];
+    args.extend(["--predictions", path_str(predictions)]);
+    args.extend(extra);
+    odqa(&args)
+}
+
 /// `odqa eval answers`: gold answers for 38 of 40 questions, one wrong, one missing, one extra id;
 /// a malformed predictions file and a question set without answers exit 2.
 #[test]
 fn eval_answers_scores_like_the_official_script_and_counts_ids() {
     let dir = tempfile::tempdir().unwrap();
     let data = repo().join("corpus/korquad-sample.json");
-    let set: serde_json::Value = serde_json::from_slice(&std::fs::read(&data).unwrap()).unwrap();
+    let set = read_json(&data);
     let mut predictions = serde_json::Map::new();
     for article in set["data"].as_array().unwrap() {
         for paragraph in article["paragraphs"].as_array().unwrap() {
@@ -504,15 +512,7 @@ fn eval_answers_scores_like_the_official_script_and_counts_ids() {
         "predictions.json",
         serde_json::to_string(&predictions).unwrap().as_bytes(),
     );
-    let out = odqa(&[
-        "eval",
-        "answers",
-        "--data",
-        path_str(&data),
-        "--predictions",
-        path_str(&file),
-        "--json",
-    ]);
+    let out = eval_answers(&data, &file, &["--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["questions"], 40);
@@ -528,37 +528,16 @@ fn eval_answers_scores_like_the_official_script_and_counts_ids() {
         "{f1}"
     );
 
-    let text = odqa(&[
-        "eval",
-        "answers",
-        "--data",
-        path_str(&data),
-        "--predictions",
-        path_str(&file),
-    ]);
+    let text = eval_answers(&data, &file, &[]);
     assert!(stdout(&text).contains("EM 95.00"), "{}", stdout(&text));
 
     let bad = write(dir.path(), "bad.json", br#"{"6548850-0-0": 1989}"#);
-    let out = odqa(&[
-        "eval",
-        "answers",
-        "--data",
-        path_str(&data),
-        "--predictions",
-        path_str(&bad),
-    ]);
+    let out = eval_answers(&data, &bad, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("6548850-0-0") && stderr(&out).contains("bad.json"));
 
     let test_set = repo().join("tests/fixtures/competition-test-dataset/validation");
-    let out = odqa(&[
-        "eval",
-        "answers",
-        "--data",
-        path_str(&test_set),
-        "--predictions",
-        path_str(&file),
-    ]);
+    let out = eval_answers(&test_set, &file, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("no question has gold answers"),

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{odqa, path_str, repo, stderr, write};
+use common::{odqa, path_str, read_json, repo, stderr, write};
 
 const TINY_QA: &str = "tests/fixtures/reader-parity/tiny-bert-qa";
 const TINY_ROBERTA: &str = "tests/fixtures/reader-parity/tiny-roberta-qa";
@@ -85,8 +85,7 @@ fn mismatched_answers_are_reported_by_id_and_skipped() {
         err.contains("shifted-2") && err.contains("character 3"),
         "{err}"
     );
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap();
+    let summary = read_json(&out.join("training.json"));
     assert_eq!(summary["train_examples"], 2);
     assert_eq!(summary["skipped"][0]["id"], "shifted-2");
     assert_eq!(summary["step"], 2);
@@ -106,8 +105,7 @@ fn mismatched_answers_are_reported_by_id_and_skipped() {
         "16",
     ]);
     assert!(read.status.success(), "{}", stderr(&read));
-    let answers: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&preds).unwrap()).unwrap();
+    let answers = read_json(&preds);
     assert_eq!(answers.as_object().unwrap().len(), 3);
 }
 
@@ -227,8 +225,7 @@ fn config_file_is_read_flags_override_it_and_unknown_keys_exit_2() {
         "--quiet",
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap();
+    let summary = read_json(&out.join("training.json"));
     assert_eq!(summary["settings"]["max_steps"], 1, "the flag wins");
     assert_eq!(summary["settings"]["learning_rate"], 1e-3, "from the file");
     assert_eq!(summary["settings"]["seed"], 7);
@@ -328,7 +325,6 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
         &["--resume", path_str(&out), "--max-steps", &steps],
     );
     assert!(resumed.status.success(), "{}", stderr(&resumed));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap();
+    let summary = read_json(&out.join("training.json"));
     assert_eq!(summary["step"], step + 2);
 }

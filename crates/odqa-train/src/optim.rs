@@ -323,6 +323,16 @@ mod tests {
 
     type AB = Autodiff<Flex>;
 
+    /// PyTorch's default AdamW hyperparameters with `weight_decay`.
+    fn adamw(weight_decay: f64) -> AdamWSettings {
+        AdamWSettings {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay,
+        }
+    }
+
     #[test]
     fn schedules_follow_transformers() {
         // get_linear_schedule_with_warmup(10 warm-up, 100 total)
@@ -345,12 +355,7 @@ mod tests {
             weight: Param::from_tensor(Tensor::from_data([[0.5f32], [-1.0]], &device)),
             bias: Some(Param::from_tensor(Tensor::from_data([0.25f32], &device))),
         };
-        let settings = AdamWSettings {
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            weight_decay: 0.1,
-        };
+        let settings = adamw(0.1);
         let mut opt = AdamW::<Flex>::new(settings);
         let x = Tensor::<AB, 2>::from_data([[1.0f32, 2.0], [3.0, -1.0]], &device);
         // Reference in f64: loss = sum(xW + b)² / 2 ⇒ dL/dy = y.
@@ -430,12 +435,7 @@ mod tests {
         );
         let head_start = param_tensor_count(&two.encoder);
         assert_eq!(head_start, 2);
-        let mut opt = AdamW::<Flex>::new(AdamWSettings {
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            weight_decay: 0.0,
-        });
+        let mut opt = AdamW::<Flex>::new(adamw(0.0));
         let x = Tensor::<AB, 2>::ones([1, 3], &device);
         let loss = two.head.forward(two.encoder.forward(x)).sum();
         let grads = GradientsParams::from_grads(loss.backward(), &two);
@@ -457,12 +457,7 @@ mod tests {
     fn state_round_trips_and_rejects_another_model() {
         let device = Default::default();
         let linear: Linear<AB> = LinearConfig::new(3, 2).init(&device);
-        let mut opt = AdamW::<Flex>::new(AdamWSettings {
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            weight_decay: 0.0,
-        });
+        let mut opt = AdamW::<Flex>::new(adamw(0.0));
         let x = Tensor::<AB, 2>::ones([1, 3], &device);
         let grads = GradientsParams::from_grads(linear.forward(x).sum().backward(), &linear);
         let (linear, _) = opt.step::<AB, _>(linear, grads, LearningRates::uniform(0.1), 0.0);
