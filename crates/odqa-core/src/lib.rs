@@ -4,6 +4,7 @@
 //!   `wikipedia_documents.json`, SQuAD contexts) and passage splitting.
 //! - [`hf_dataset`]: Hugging Face `save_to_disk` folders (competition Arrow datasets).
 //! - [`squad`]: SQuAD v1.1-format question sets (KorQuAD, XQuAD) for evaluation and training.
+//! - [`questions`]: question files for `predict` (test_dataset Arrow, SQuAD JSON, JSONL), checked.
 //! - [`metrics`]: KorQuAD v1.0 and SQuAD v1.1 EM/F1, as the official scripts.
 //! - [`text`]: small text helpers shared by the crates (character offsets, normalisation).
 
@@ -15,6 +16,7 @@ pub mod fsio;
 pub mod hf_dataset;
 pub mod metrics;
 pub mod predictions;
+pub mod questions;
 pub mod split;
 pub mod squad;
 pub mod text;

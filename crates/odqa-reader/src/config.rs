@@ -163,6 +163,16 @@ impl ReaderConfig {
         self.hidden_size / self.num_attention_heads.max(1)
     }
 
+    /// How many positions past a token the head looks at: `cnn_blocks · cnn_padding` for the CNN
+    /// head (each block's first convolution sees `padding` neighbours per side), 0 for the linear
+    /// head. Cutting a batch's padding keeps this many pads so real tokens' logits do not change.
+    pub fn receptive_margin(&self) -> usize {
+        match self.head() {
+            HeadKind::Cnn => self.cnn_blocks * self.cnn_padding,
+            HeadKind::Linear => 0,
+        }
+    }
+
     /// Longest sequence the position embeddings allow.
     pub fn max_sequence_len(&self) -> usize {
         if self.roberta_positions() {

@@ -112,12 +112,16 @@ impl<B: Backend> Reader<B> {
         batch_input(&self.config, features, &self.device)
     }
 
-    /// Start and end logits of each window.
+    /// Start and end logits of each window, computed over the batch's real tokens only: the
+    /// padding after the longest window is cut (keeping as many pads as the CNN head's stacked
+    /// convolutions can see, so no real token's logits change). Logits are returned for that length.
     pub fn logits(&self, features: &[&Feature]) -> Vec<(Vec<f32>, Vec<f32>)> {
         if features.is_empty() {
             return Vec::new();
         }
-        let (start, end) = self.model.forward(self.batch_input(features), false);
+        let len = cut_len(&self.config, features);
+        let input = batch_input_len(&self.config, features, len, &self.device);
+        let (start, end) = self.model.forward(input, false);
         let [b, l] = start.dims();
         let start = start
             .into_data()
@@ -223,8 +227,32 @@ pub fn batch_input<B: Backend>(
     features: &[&Feature],
     device: &B::Device,
 ) -> EncoderInput<B> {
-    let b = features.len();
     let l = features.first().map_or(0, |f| f.input_ids.len());
+    batch_input_len(config, features, l, device)
+}
+
+/// The length a batch of windows can be cut to without changing any real token's logits: the
+/// longest window's real tokens plus the head's [`ReaderConfig::receptive_margin`], at most the
+/// padded length.
+pub fn cut_len(config: &ReaderConfig, features: &[&Feature]) -> usize {
+    let longest = features
+        .iter()
+        .map(|f| f.attention_mask.iter().filter(|&&m| m == 1).count())
+        .max()
+        .unwrap_or(0);
+    let padded = features.iter().map(|f| f.input_ids.len()).min().unwrap_or(0);
+    (longest + config.receptive_margin()).min(padded)
+}
+
+/// [`batch_input`] over the first `l` tokens of every window (at most their padded length).
+pub fn batch_input_len<B: Backend>(
+    config: &ReaderConfig,
+    features: &[&Feature],
+    l: usize,
+    device: &B::Device,
+) -> EncoderInput<B> {
+    let b = features.len();
+    let l = features.iter().map(|f| f.input_ids.len()).fold(l, usize::min);
     let mut ids = Vec::with_capacity(b * l);
     let mut types = Vec::with_capacity(b * l);
     let mut positions = Vec::with_capacity(b * l);

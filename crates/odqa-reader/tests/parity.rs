@@ -11,7 +11,7 @@ use burn::prelude::*;
 use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, FeatureTokenizer, WindowSettings};
 use odqa_reader::model::qa_loss;
-use odqa_reader::read::batch_input;
+use odqa_reader::read::{batch_input, batch_input_len, cut_len};
 use odqa_reader::QaModel;
 use serde_json::Value;
 
@@ -178,6 +178,37 @@ fn check_logits(name: &str) {
     }
     eprintln!("{name}: max |Δlogit| = {worst:e}");
     assert!(worst < 1e-4, "{name}: max |Δlogit| = {worst}");
+
+    // Padding cut as the reader does it: the real tokens' logits stay the reference's. Every window
+    // is also checked alone (its own, shorter cut).
+    let mut batches: Vec<Vec<&Feature>> = refs.iter().map(|f| vec![*f]).collect();
+    batches.push(refs.clone());
+    for batch in batches {
+        let len = cut_len(&loaded.config, &batch);
+        assert!(len <= l);
+        let (start, end) = loaded.model.forward(
+            batch_input_len(&loaded.config, &batch, len, &device),
+            false,
+        );
+        let (start, end) = (
+            start.into_data().to_vec::<f32>().unwrap(),
+            end.into_data().to_vec::<f32>().unwrap(),
+        );
+        for (j, f) in batch.iter().enumerate() {
+            let k = features.iter().position(|g| std::ptr::eq(g, *f)).unwrap();
+            let t = &r["features"][k];
+            let real = f.attention_mask.iter().filter(|&&m| m == 1).count();
+            for (ours, theirs) in [
+                (&start, f32s(&t["start_logits"])),
+                (&end, f32s(&t["end_logits"])),
+            ] {
+                for i in 0..real {
+                    let d = (ours[j * len + i] - theirs[i]).abs();
+                    assert!(d < 1e-4, "{name} #{k} cut to {len}: token {i} differs by {d}");
+                }
+            }
+        }
+    }
 }
 
 #[test]
