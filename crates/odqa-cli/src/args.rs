@@ -1,6 +1,13 @@
 //! Argument types shared by several subcommands.
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use odqa_pipeline::{Pipeline, PipelineSettings, Strategy};
+use odqa_reader::DefaultBackend;
 use odqa_retriever::{Bm25Overrides, Idf};
 
 /// A usage error found after argument parsing (exit status 2).
@@ -79,4 +86,106 @@ pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> an
         .num_threads(threads)
         .build()?;
     Ok(pool.install(f))
+}
+
+/// Index, model and reading settings of `ask`, `predict` and `tune`.
+#[derive(Debug, Clone, Args)]
+pub struct PipelineArgs {
+    /// Index directory (built by `odqa index`)
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+    /// Reader model directory with a QA head (e.g. the --out of `odqa train`)
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Settings TOML (keys: top_k, strategy, mu, trim_josa, n_best, batch_size, …; `odqa tune`
+    /// writes one); flags override it
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Windows per forward pass [default: 16]
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Longest answer, in tokens [default: 30]
+    #[arg(long, value_name = "N")]
+    pub max_answer_len: Option<usize>,
+    /// Worker threads for the CPU backend, retrieval and tokenization (0 = one per core)
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// How answers are chosen (`ask`, `predict`).
+#[derive(Debug, Clone, Args)]
+pub struct AnswerArgs {
+    /// Passages retrieved and read per question [default: 20]
+    #[arg(long, value_name = "K")]
+    pub top_k: Option<usize>,
+    /// How spans of different passages are compared: logit (start+end logit), softmax
+    /// (per-passage probabilities, passages weighted equally), fusion ((1-μ)·BM25 + μ·reader),
+    /// merge (fusion probabilities summed over spans with the same text) [default: logit]
+    #[arg(long, value_name = "STRATEGY")]
+    pub strategy: Option<Strategy>,
+    /// Reader weight μ of fusion/merge, 0..1 (1 = reader only) [default: 1]
+    #[arg(long, value_name = "MU")]
+    pub mu: Option<f32>,
+    /// Trim trailing Korean particles (josa) from answers: 서울에서 → 서울 [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub trim_josa: Option<bool>,
+    /// Answers kept per question [default: 20]
+    #[arg(long = "nbest", alias = "n-best", value_name = "N")]
+    pub n_best: Option<usize>,
+}
+
+impl PipelineArgs {
+    /// The settings: defaults, the --config file, then the flags given (`answer`: those of
+    /// [`AnswerArgs`], when the command has them).
+    pub fn settings(&self, answer: Option<&AnswerArgs>) -> anyhow::Result<PipelineSettings> {
+        let mut s = match &self.config {
+            Some(path) => PipelineSettings::load(path)?,
+            None => PipelineSettings::default(),
+        };
+        s.batch_size = self.batch_size.unwrap_or(s.batch_size);
+        s.max_answer_len = self.max_answer_len.unwrap_or(s.max_answer_len);
+        if let Some(a) = answer {
+            s.top_k = a.top_k.unwrap_or(s.top_k);
+            s.strategy = a.strategy.unwrap_or(s.strategy);
+            s.mu = a.mu.unwrap_or(s.mu);
+            s.trim_josa = a.trim_josa.unwrap_or(s.trim_josa);
+            s.n_best = a.n_best.unwrap_or(s.n_best);
+        }
+        s.validate().map_err(UsageError)?;
+        Ok(s)
+    }
+
+    /// Opens the index and loads the model with `settings`.
+    pub fn open(&self, settings: PipelineSettings) -> anyhow::Result<Pipeline<DefaultBackend>> {
+        Ok(Pipeline::open(
+            &self.index,
+            &self.model,
+            settings,
+            &Default::default(),
+        )?)
+    }
+}
+
+/// A progress bar on stderr over `len` questions (hidden when stderr is not a terminal).
+pub fn question_bar(len: usize, verb: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    let template =
+        format!("{verb} {{wide_bar}} {{pos}}/{{len}} questions ({{per_sec}}, eta {{eta}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// A flag set by Ctrl-C (the first one; a second one exits at once).
+pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after the current batch (Ctrl-C again to quit at once)…");
+    })?;
+    Ok(stop)
 }

@@ -63,6 +63,30 @@ enum Command {
     /// Every setting can also come from a TOML file (--config; keys are the flag names with `_`,
     /// e.g. `learning_rate = 5e-5`); flags override it. See configs/README.md.
     Train(Box<cmd::train::TrainArgs>),
+    /// Answer a question from the corpus: retrieve, read every passage, aggregate.
+    ///
+    /// Retrieves the top-k passages (BM25), reads each of them separately with the reader and ranks
+    /// all spans with the chosen strategy. Prints the answer, its probability and its evidence
+    /// (title, passage id, character span, the sentence with the answer highlighted), then the
+    /// next answers (5, or --nbest). Exit status 1 when no passage matches or no span is found.
+    Ask(Box<cmd::ask::AskArgs>),
+    /// Answer every question of a file and write predictions.json (+ nbest_predictions.json).
+    ///
+    /// Questions come from the competition's test_dataset (save_to_disk folder), SQuAD JSON or
+    /// JSONL ({"id", "question"}); a missing, empty or repeated id or an empty question is refused
+    /// before any work. predictions.json holds every id (an empty string when nothing was found,
+    /// counted in the summary), UTF-8 and pretty-printed; both files are written atomically at
+    /// the end, so Ctrl-C or a failure leaves any previous file untouched. Prints where the time
+    /// went (retrieval, tokenization, encoder, decoding).
+    Predict(Box<cmd::predict::PredictArgs>),
+    /// Find the best pipeline settings (k, strategy, μ, josa trimming) on a dev set.
+    ///
+    /// Retrieves and reads the top max(--top-k) passages of every question once, then scores every
+    /// combination of k (prefixes of that reading), aggregation strategy, μ and josa trimming with
+    /// KorQuAD EM/F1. Prints one row per k, strategy and trimming (with its best μ), writes the
+    /// best settings to --out as TOML for `odqa ask/predict --config`. With --cache FILE the
+    /// reading is kept and reused by later runs on the same model, index and questions.
+    Tune(cmd::tune::TuneArgs),
     /// Evaluate retrieval or answers on a question set.
     #[command(subcommand)]
     Eval(cmd::eval::EvalCommand),
@@ -76,6 +100,9 @@ fn main() -> ExitCode {
         Command::Retrieve(args) => cmd::retrieve::run(args),
         Command::Read(args) => cmd::read::run(args),
         Command::Train(args) => cmd::train::run(*args),
+        Command::Ask(args) => cmd::ask::run(*args),
+        Command::Predict(args) => cmd::predict::run(*args),
+        Command::Tune(args) => cmd::tune::run(args),
         Command::Eval(command) => cmd::eval::run(command),
     };
     match result {
@@ -101,6 +128,13 @@ fn exit_status(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<odqa_train::TrainError>() {
             return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<odqa_pipeline::PipelineError>() {
+            return match e {
+                odqa_pipeline::PipelineError::Interrupted => 130,
+                e if e.is_bad_input() => 2,
+                _ => 1,
+            };
         }
         if cause.downcast_ref::<args::Interrupted>().is_some() {
             return 130;

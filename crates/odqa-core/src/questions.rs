@@ -24,9 +24,21 @@ pub fn read_questions(path: &Path) -> Result<Vec<QaExample>, CoreError> {
         check(path, &questions, |i| (Location::line(path, lines[i]), String::new()))?;
         Ok(questions)
     } else {
+        let path = &single_split(path).unwrap_or_else(|| path.to_path_buf());
         let questions = read_examples(path)?;
         check_questions(path, &questions)?;
         Ok(questions)
+    }
+}
+
+/// The split folder of a `DatasetDict` folder that has exactly one split (the competition's
+/// `test_dataset/` holds only `validation`).
+fn single_split(path: &Path) -> Option<std::path::PathBuf> {
+    let bytes = std::fs::read(path.join("dataset_dict.json")).ok()?;
+    let dict: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    match dict["splits"].as_array()?.as_slice() {
+        [only] => Some(path.join(only.as_str()?)),
+        _ => None,
     }
 }
 
@@ -199,6 +211,14 @@ mod tests {
             let err = read_questions(&path).unwrap_err().to_string();
             assert!(err.contains(expected), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_dataset_dict_with_one_split_is_read_as_that_split() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/competition-test-dataset");
+        let q = read_questions(&dir).unwrap();
+        assert_eq!(q.len(), 473);
+        assert_eq!(q[0].id, "mrc-1-000000");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! One module per subcommand: argument struct + `run`.
 
+pub mod ask;
 pub mod eval;
 pub mod index;
+pub mod predict;
 pub mod read;
 pub mod retrieve;
 pub mod train;
+pub mod tune;

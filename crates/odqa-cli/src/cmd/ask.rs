@@ -1,0 +1,114 @@
+//! `odqa ask`: one question → the answer, its probability and its evidence.
+
+use std::io::IsTerminal;
+use std::sync::atomic::AtomicBool;
+
+use clap::Args;
+use indicatif::ProgressBar;
+use odqa_pipeline::{evidence, Answer, PassageRead};
+use serde_json::json;
+
+use crate::args::{with_threads, AnswerArgs, NotFound, PipelineArgs};
+
+/// Answers printed without --nbest.
+const SHOWN_ANSWERS: usize = 5;
+
+/// Arguments of `odqa ask` (the help text is on the subcommand in main.rs).
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    #[command(flatten)]
+    answer: AnswerArgs,
+    /// Print the answers, their evidence and the passages read as JSON
+    #[arg(long)]
+    json: bool,
+    /// The question
+    question: String,
+}
+
+pub fn run(args: AskArgs) -> anyhow::Result<()> {
+    let mut settings = args.pipeline.settings(Some(&args.answer))?;
+    if args.answer.n_best.is_none() {
+        settings.n_best = SHOWN_ANSWERS;
+    }
+    let pipeline = args.pipeline.open(settings)?;
+    // Empty or wordless questions are usage errors (exit 2), as for `odqa retrieve`.
+    pipeline.retriever().search(&args.question, 1)?;
+    let (mut results, timings) = with_threads(args.pipeline.threads, || {
+        pipeline.answer(&[args.question.as_str()], &ProgressBar::hidden(), &AtomicBool::new(false))
+    })??;
+    let result = results.remove(0);
+    let passage = |a: &Answer| result.reads.iter().find(|r| r.rank == a.rank);
+    if args.json {
+        let answers: Vec<_> = result
+            .answers
+            .iter()
+            .map(|a| {
+                let e = passage(a).map(|p| evidence(&p.text, a.start, a.end));
+                json!({
+                    "text": a.text,
+                    "probability": a.probability,
+                    "start_logit": a.start_logit,
+                    "end_logit": a.end_logit,
+                    "passage_id": a.passage_id,
+                    "title": a.title,
+                    "start": a.start,
+                    "end": a.end,
+                    "rank": a.rank,
+                    "retriever_score": a.retriever_score,
+                    "sentence": e.as_ref().map(|e| e.sentence()),
+                    "evidence": e,
+                })
+            })
+            .collect();
+        let passages: Vec<_> = result
+            .reads
+            .iter()
+            .map(|p: &PassageRead| {
+                json!({"rank": p.rank, "id": p.passage_id, "title": p.title, "score": p.retriever_score})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "question": args.question,
+                "answer": result.answers.first().map(|a| a.text.as_str()),
+                "answers": answers,
+                "passages": passages,
+                "error": result.error,
+                "timings": timings,
+            }))?
+        );
+    }
+    let Some(best) = result.answers.first() else {
+        let why = result.error.unwrap_or_else(|| "the reader found no span".into());
+        return Err(NotFound(format!("no answer: {why}")).into());
+    };
+    if args.json {
+        return Ok(());
+    }
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let highlight = |s: &str| {
+        if color {
+            format!("\x1b[1;33m{s}\x1b[0m")
+        } else {
+            format!("«{s}»")
+        }
+    };
+    println!("{}  (p = {:.3})", best.text, best.probability);
+    for (i, a) in result.answers.iter().enumerate() {
+        if i > 0 {
+            println!("{i:>2}. {}  (p = {:.3})", a.text, a.probability);
+        }
+        if let Some(p) = passage(a) {
+            let e = evidence(&p.text, a.start, a.end);
+            println!(
+                "    {} [{}] chars {}–{}, passage #{} (BM25 {:.2})",
+                a.title, a.passage_id, a.start, a.end, a.rank, a.retriever_score
+            );
+            println!("    {}{}{}", e.before, highlight(&e.answer), e.after);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! `odqa predict`: answers for a question file, as the competition's leaderboard takes them.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use odqa_core::fsio::write_atomic;
+use odqa_pipeline::PipelineError;
+use serde_json::{json, Map, Value};
+
+use crate::args::{
+    question_bar, stop_flag, with_threads, AnswerArgs, Interrupted, PipelineArgs, UsageError,
+};
+use crate::cmd::tune::print_timings;
+
+/// Arguments of `odqa predict` (the help text is on the subcommand in main.rs).
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    #[command(flatten)]
+    answer: AnswerArgs,
+    /// Questions: a save_to_disk folder with `id` and `question` (the competition's
+    /// test_dataset/), SQuAD JSON, or JSONL with one {"id", "question"} per line
+    #[arg(long, value_name = "PATH")]
+    questions: PathBuf,
+    /// Where to write {question id: answer} (every id; "" when no answer was found)
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Where to write {question id: [{text, probability, start_logit, end_logit, passage_id,
+    /// title, start, end}, …]}
+    #[arg(long, value_name = "FILE")]
+    nbest_out: Option<PathBuf>,
+}
+
+/// Refuses an output path whose folder does not exist before any work is done.
+fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = parent {
+        if !dir.is_dir() {
+            return Err(UsageError(format!(
+                "cannot write {}: no such directory {}",
+                path.display(),
+                dir.display()
+            ))
+            .into());
+        }
+    }
+    if path.is_dir() {
+        return Err(UsageError(format!("{} is a directory", path.display())).into());
+    }
+    Ok(())
+}
+
+pub fn run(args: PredictArgs) -> anyhow::Result<()> {
+    check_writable(&args.out)?;
+    if let Some(path) = &args.nbest_out {
+        check_writable(path)?;
+    }
+    let settings = args.pipeline.settings(Some(&args.answer))?;
+    let examples = odqa_core::questions::read_questions(&args.questions)
+        .context("cannot read the questions")?;
+    let started = Instant::now();
+    let pipeline = args
+        .pipeline
+        .open(settings.clone())
+        .context("cannot open the index or the model")?;
+    let loaded = started.elapsed().as_secs_f64();
+    let stop = stop_flag()?;
+    let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
+    let bar = question_bar(questions.len(), "answering");
+    let (answers, timings) = with_threads(args.pipeline.threads, || {
+        pipeline.answer(&questions, &bar, &stop)
+    })?
+    .map_err(|e| match e {
+        PipelineError::Interrupted => anyhow::Error::new(Interrupted(format!(
+            "interrupted: nothing written ({} left as it was)",
+            args.out.display()
+        ))),
+        e => e.into(),
+    })?;
+    bar.finish_and_clear();
+
+    let mut predictions = Map::new();
+    let mut nbest = Map::new();
+    let mut empty = Vec::new();
+    for (example, result) in examples.iter().zip(&answers) {
+        let best = result.answers.first().map(|a| a.text.clone()).unwrap_or_default();
+        if best.is_empty() {
+            let why = result.error.clone().unwrap_or_else(|| "no span found".into());
+            empty.push(format!("{}: {why}", example.id));
+        }
+        predictions.insert(example.id.clone(), Value::String(best));
+        let list = result
+            .answers
+            .iter()
+            .map(|a| {
+                json!({
+                    "text": a.text,
+                    "probability": a.probability,
+                    "start_logit": a.start_logit,
+                    "end_logit": a.end_logit,
+                    "passage_id": a.passage_id,
+                    "title": a.title,
+                    "start": a.start,
+                    "end": a.end,
+                })
+            })
+            .collect();
+        nbest.insert(example.id.clone(), Value::Array(list));
+    }
+    if let Some(path) = &args.nbest_out {
+        write_atomic(path, &serde_json::to_vec_pretty(&nbest)?)?;
+    }
+    write_atomic(&args.out, &serde_json::to_vec_pretty(&predictions)?)?;
+
+    for line in empty.iter().take(20) {
+        eprintln!("warning: empty answer for {line}");
+    }
+    print_timings(&timings, examples.len());
+    eprintln!(
+        "answered {} of {} questions ({} empty), top-{} passages, strategy {}{}; model and index \
+         loaded in {loaded:.1} s; wrote {}{}",
+        examples.len() - empty.len(),
+        examples.len(),
+        empty.len(),
+        settings.top_k,
+        settings.strategy,
+        if settings.strategy.uses_mu() {
+            format!(" (μ = {})", settings.mu)
+        } else {
+            String::new()
+        },
+        args.out.display(),
+        args.nbest_out
+            .as_ref()
+            .map(|p| format!(" and {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! `odqa tune`: grid search of the pipeline settings on a dev set.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use odqa_core::fsio::write_atomic;
+use odqa_pipeline::tune::{best, evaluate, grid, CacheKey, ReadsCache, TuneResult};
+use odqa_pipeline::{PipelineSettings, Strategy, Timings};
+use serde_json::json;
+
+use crate::args::{question_bar, stop_flag, with_threads, Interrupted, PipelineArgs, UsageError};
+
+/// Arguments of `odqa tune` (the help text is on the subcommand in main.rs).
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    /// Dev questions with gold answers: SQuAD JSON, a save_to_disk split with answers, or JSONL
+    /// with `answers`
+    #[arg(long, value_name = "SQUAD_JSON")]
+    data: PathBuf,
+    /// Values of k to try; the largest is retrieved and read once, the others are its prefixes
+    #[arg(long, value_name = "K,K…", value_delimiter = ',', default_value = "1,5,10,20,40")]
+    top_k: Vec<usize>,
+    /// Values of μ (reader weight) to try for fusion and merge (merge also tries 1)
+    #[arg(
+        long,
+        value_name = "MU,MU…",
+        value_delimiter = ',',
+        default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,0.95"
+    )]
+    mu: Vec<f32>,
+    /// Where to write the best settings as a TOML file for `--config`
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Keep what was read in FILE (JSON) and reuse it when it matches the model, index, questions
+    /// and a top-k at least as large: a new grid then needs no reading
+    #[arg(long, value_name = "FILE")]
+    cache: Option<PathBuf>,
+    /// Only N questions, evenly spread over the file (every (total/N)-th), for a quicker estimate
+    #[arg(long, value_name = "N")]
+    sample: Option<usize>,
+    /// Print every grid point as JSON on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: TuneArgs) -> anyhow::Result<()> {
+    if args.top_k.is_empty() || args.top_k.contains(&0) {
+        return Err(UsageError("--top-k needs values of at least 1".into()).into());
+    }
+    if args.mu.iter().any(|m| !(0.0..=1.0).contains(m)) {
+        return Err(UsageError("--mu values must be between 0 and 1".into()).into());
+    }
+    let settings = args.pipeline.settings(None)?;
+    let mut examples = odqa_core::questions::read_questions(&args.data)
+        .context("cannot read the dev questions")?;
+    if let Some(n) = args.sample.filter(|&n| n < examples.len()) {
+        let total = examples.len();
+        examples = (0..n).map(|i| examples[i * total / n].clone()).collect();
+    }
+    if examples.iter().all(|e| e.answers.is_empty()) {
+        return Err(UsageError(format!(
+            "{}: no question has gold answers to tune against",
+            args.data.display()
+        ))
+        .into());
+    }
+    let max_k = args.top_k.iter().copied().max().unwrap_or(1);
+    let key = cache_key(&args, &settings, max_k, &examples);
+    let cached = match &args.cache {
+        Some(path) => ReadsCache::load(path, &key)?,
+        None => None,
+    };
+    let (reads, timings) = match cached {
+        Some(cache) => {
+            if let Some(path) = &args.cache {
+                eprintln!("using the reads cached in {}", path.display());
+            }
+            (cache.reads, None)
+        }
+        None => {
+            let pipeline = args.pipeline.open(settings.clone())?;
+            let stop = stop_flag()?;
+            let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
+            let bar = question_bar(questions.len(), "reading");
+            let (reads, timings) = with_threads(args.pipeline.threads, || {
+                pipeline.read(&questions, max_k, &bar, &stop)
+            })?
+            .map_err(|e| match e {
+                odqa_pipeline::PipelineError::Interrupted => {
+                    anyhow::Error::new(Interrupted("interrupted: nothing written".into()))
+                }
+                e => e.into(),
+            })?;
+            bar.finish_and_clear();
+            if let Some(path) = &args.cache {
+                ReadsCache {
+                    key: key.clone(),
+                    reads: reads.clone(),
+                }
+                .save(path)?;
+            }
+            (reads, Some(timings))
+        }
+    };
+
+    let started = Instant::now();
+    let points = grid(&args.top_k, &args.mu);
+    let results = with_threads(args.pipeline.threads, || evaluate(&reads, &examples, &points))?;
+    let scoring = started.elapsed().as_secs_f64();
+    let top = best(&results).context("no grid point")?;
+    let best_settings = PipelineSettings {
+        top_k: top.point.top_k,
+        strategy: top.point.strategy,
+        mu: top.point.mu,
+        trim_josa: top.point.trim_josa,
+        ..settings
+    };
+    if let Some(path) = &args.out {
+        let text = format!(
+            "# odqa tune on {} ({} questions): KorQuAD EM {:.2} F1 {:.2}\n{}",
+            args.data.display(),
+            top.scores.questions,
+            top.scores.korquad_em,
+            top.scores.korquad_f1,
+            best_settings.to_toml()
+        );
+        write_atomic(path, text.as_bytes())?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "questions": top.scores.questions,
+                "best": top,
+                "results": results,
+                "timings": timings,
+            }))?
+        );
+    } else {
+        print_table(&args.top_k, &results);
+        println!(
+            "best: top_k = {}, strategy = {}, mu = {}, trim_josa = {}: EM {:.2} F1 {:.2}",
+            top.point.top_k,
+            top.point.strategy,
+            top.point.mu,
+            top.point.trim_josa,
+            top.scores.korquad_em,
+            top.scores.korquad_f1
+        );
+    }
+    if let Some(t) = timings {
+        print_timings(&t, examples.len());
+    }
+    eprintln!(
+        "scored {} grid points on {} questions in {scoring:.1} s{}",
+        results.len(),
+        top.scores.questions,
+        args.out
+            .as_ref()
+            .map(|p| format!("; wrote {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn cache_key(
+    args: &TuneArgs,
+    settings: &PipelineSettings,
+    top_k: usize,
+    examples: &[odqa_core::squad::QaExample],
+) -> CacheKey {
+    let canonical = |p: &std::path::Path| {
+        std::fs::canonicalize(p)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string()
+    };
+    let (model_bytes, model_modified) = CacheKey::model_stamp(&args.pipeline.model);
+    let passages = odqa_retriever::Retriever::open(&args.pipeline.index)
+        .map(|r| r.num_passages())
+        .unwrap_or(0);
+    CacheKey {
+        model: canonical(&args.pipeline.model),
+        model_bytes,
+        model_modified,
+        index: canonical(&args.pipeline.index),
+        passages,
+        top_k,
+        reading: [
+            settings.max_seq_len,
+            settings.doc_stride,
+            settings.passage_n_best,
+            settings.max_answer_len,
+        ],
+        question_ids: examples.iter().map(|e| e.id.clone()).collect(),
+    }
+}
+
+/// One row per k, strategy and trimming: the best μ where μ is tuned.
+fn print_table(ks: &[usize], results: &[TuneResult]) {
+    println!(
+        "{:>4}  {:<8} {:>5}  {:<5} {:>7} {:>7}",
+        "k", "strategy", "mu", "josa", "EM", "F1"
+    );
+    for &k in ks {
+        for trim in [false, true] {
+            for strategy in Strategy::ALL {
+                let row = results
+                    .iter()
+                    .filter(|r| {
+                        r.point.top_k == k && r.point.strategy == strategy && r.point.trim_josa == trim
+                    })
+                    .max_by(|a, b| {
+                        a.scores
+                            .korquad_em
+                            .total_cmp(&b.scores.korquad_em)
+                            .then(a.scores.korquad_f1.total_cmp(&b.scores.korquad_f1))
+                    });
+                if let Some(r) = row {
+                    let mu = if strategy.uses_mu() {
+                        format!("{}", r.point.mu)
+                    } else {
+                        "-".into()
+                    };
+                    println!(
+                        "{k:>4}  {:<8} {mu:>5}  {:<5} {:>7.2} {:>7.2}",
+                        strategy.name(),
+                        if trim { "on" } else { "off" },
+                        r.scores.korquad_em,
+                        r.scores.korquad_f1
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Where the reading time went.
+pub fn print_timings(t: &Timings, questions: usize) {
+    let total = t.total().max(1e-9);
+    let part = |s: f64| format!("{s:.1} s ({:.0} %)", 100.0 * s / total);
+    eprintln!(
+        "{questions} questions, {} passages, {} windows in {total:.1} s ({:.2} questions/s): \
+         retrieval {}, tokenization {}, encoder {}, decoding {}",
+        t.passages,
+        t.windows,
+        questions as f64 / total,
+        part(t.retrieval),
+        part(t.tokenization),
+        part(t.encoder),
+        part(t.decoding)
+    );
+}
+

@@ -1,0 +1,382 @@
+//! Turning the spans read in a question's passages into ranked answers.
+//!
+//! Every passage is read on its own; its candidates (start/end logits, character span) are pooled
+//! over the question's top-k passages and ranked by one of four [`Strategy`]s. Every answer's
+//! `probability` is normalised over all pooled candidates of the question, so it means the same
+//! thing whatever k is.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::josa::trim_josa;
+
+/// How candidates from different passages are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// The span with the highest start + end logit over all passages; probability = softmax of
+    /// the logit sums over all candidates of the question.
+    Logit,
+    /// Each passage's candidates normalised among themselves (softmax, as a reading-comprehension
+    /// reader reports them), every passage weighted equally: probability = p(span | passage) / k.
+    Softmax,
+    /// BERTserini-style fusion of the two normalised scores,
+    /// `(1-μ)·log softmax(bm25)[passage] + μ·log softmax(logits)[span]`; the normalisers are the
+    /// same for all candidates, so this ranks as `μ·(start+end) + (1-μ)·bm25`. μ = 1: the reader
+    /// alone (= `logit`).
+    Fusion,
+    /// The `fusion` probabilities (μ = 1: `logit`'s) of candidates whose normalised text is the
+    /// same summed; the answer is the best-scored span of the winning text.
+    Merge,
+}
+
+impl Strategy {
+    /// All strategies, in documentation order.
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Logit,
+        Strategy::Softmax,
+        Strategy::Fusion,
+        Strategy::Merge,
+    ];
+
+    /// True when μ changes the ranking.
+    pub fn uses_mu(self) -> bool {
+        matches!(self, Strategy::Fusion | Strategy::Merge)
+    }
+
+    /// The name used in flags and TOML.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Logit => "logit",
+            Strategy::Softmax => "softmax",
+            Strategy::Fusion => "fusion",
+            Strategy::Merge => "merge",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Strategy::ALL
+            .into_iter()
+            .find(|x| x.name() == s)
+            .ok_or_else(|| format!("unknown strategy {s:?}: one of logit, softmax, fusion, merge"))
+    }
+}
+
+/// One span the reader found in a passage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanCandidate {
+    /// The span's text.
+    pub text: String,
+    /// Character offset of the span in the passage.
+    pub start: usize,
+    /// End character offset (exclusive).
+    pub end: usize,
+    /// Start logit.
+    pub start_logit: f32,
+    /// End logit.
+    pub end_logit: f32,
+}
+
+/// What reading one retrieved passage gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassageRead {
+    /// Retrieval rank, 1-based.
+    pub rank: usize,
+    /// BM25 score.
+    pub retriever_score: f32,
+    /// Passage id.
+    pub passage_id: String,
+    /// Passage title.
+    pub title: String,
+    /// The passage's best spans (at most `passage_n_best`), best first.
+    pub candidates: Vec<SpanCandidate>,
+    /// The passage text (not stored in tuning caches).
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// How to aggregate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AggregateSettings {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Reader weight μ of `fusion` and `merge`, 0..=1.
+    pub mu: f32,
+    /// Use only passages ranked 1..=top_k.
+    pub top_k: usize,
+    /// Answers to return.
+    pub n_best: usize,
+    /// Trim trailing Korean particles from answers ([`trim_josa`]).
+    pub trim_josa: bool,
+}
+
+/// One answer of a question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// Answer text (trimmed when josa trimming is on).
+    pub text: String,
+    /// Probability over all candidates of the question (summed over same-text spans for `merge`).
+    pub probability: f32,
+    /// Start logit of the span.
+    pub start_logit: f32,
+    /// End logit of the span.
+    pub end_logit: f32,
+    /// Passage the span is in.
+    pub passage_id: String,
+    /// Its title.
+    pub title: String,
+    /// Character offset of the answer in the passage.
+    pub start: usize,
+    /// End character offset (exclusive).
+    pub end: usize,
+    /// Retrieval rank of the passage.
+    pub rank: usize,
+    /// BM25 score of the passage.
+    pub retriever_score: f32,
+}
+
+/// Softmax of `scores` (max-shifted); empty in, empty out.
+fn softmax(scores: &[f32]) -> Vec<f32> {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+    let total: f32 = exp.iter().sum();
+    exp.into_iter().map(|e| e / total).collect()
+}
+
+/// Ranks the candidates of one question's passages; at most `n_best` answers, best first. Empty
+/// when no passage within `top_k` has a candidate.
+pub fn aggregate(reads: &[PassageRead], settings: &AggregateSettings) -> Vec<Answer> {
+    let reads: Vec<&PassageRead> = reads
+        .iter()
+        .filter(|r| r.rank <= settings.top_k && !r.candidates.is_empty())
+        .collect();
+    let pooled: Vec<(&PassageRead, &SpanCandidate)> = reads
+        .iter()
+        .flat_map(|r| r.candidates.iter().map(move |c| (*r, c)))
+        .collect();
+    if pooled.is_empty() {
+        return Vec::new();
+    }
+    let mu = settings.mu.clamp(0.0, 1.0);
+    let probabilities = match settings.strategy {
+        Strategy::Logit => softmax(
+            &pooled
+                .iter()
+                .map(|(_, c)| c.start_logit + c.end_logit)
+                .collect::<Vec<_>>(),
+        ),
+        Strategy::Fusion | Strategy::Merge => softmax(
+            &pooled
+                .iter()
+                .map(|(r, c)| mu * (c.start_logit + c.end_logit) + (1.0 - mu) * r.retriever_score)
+                .collect::<Vec<_>>(),
+        ),
+        Strategy::Softmax => {
+            let k = reads.len() as f32;
+            reads
+                .iter()
+                .flat_map(|r| {
+                    softmax(
+                        &r.candidates
+                            .iter()
+                            .map(|c| c.start_logit + c.end_logit)
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .map(|p| p / k)
+                .collect()
+        }
+    };
+    let mut answers: Vec<Answer> = pooled
+        .iter()
+        .zip(probabilities)
+        .map(|((r, c), probability)| answer(r, c, probability, settings.trim_josa))
+        .collect();
+    if settings.strategy == Strategy::Merge {
+        answers = merge_same_text(answers);
+    }
+    // Stable: equal probabilities keep passage rank, then span order.
+    answers.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    answers.truncate(settings.n_best);
+    answers
+}
+
+fn answer(read: &PassageRead, c: &SpanCandidate, probability: f32, trim: bool) -> Answer {
+    let text = if trim { trim_josa(&c.text) } else { &c.text };
+    let removed = c.text.chars().count() - text.chars().count();
+    Answer {
+        text: text.to_string(),
+        probability,
+        start_logit: c.start_logit,
+        end_logit: c.end_logit,
+        passage_id: read.passage_id.clone(),
+        title: read.title.clone(),
+        start: c.start,
+        end: c.end - removed,
+        rank: read.rank,
+        retriever_score: read.retriever_score,
+    }
+}
+
+/// One answer per normalised text (KorQuAD normalisation), holding the summed probability and the
+/// span of its most probable member.
+fn merge_same_text(answers: Vec<Answer>) -> Vec<Answer> {
+    // (best member, summed probability) per text, in order of first appearance.
+    let mut groups: Vec<(Answer, f32)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for a in answers {
+        let key = odqa_core::metrics::normalize_korquad(&a.text);
+        match index.get(&key) {
+            Some(&i) => {
+                let (best, total) = &mut groups[i];
+                *total += a.probability;
+                if a.probability > best.probability {
+                    *best = a;
+                }
+            }
+            None => {
+                index.insert(key, groups.len());
+                let p = a.probability;
+                groups.push((a, p));
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(best, total)| Answer {
+            probability: total,
+            ..best
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(text: &str, start: usize, s: f32, e: f32) -> SpanCandidate {
+        SpanCandidate {
+            text: text.into(),
+            start,
+            end: start + text.chars().count(),
+            start_logit: s,
+            end_logit: e,
+        }
+    }
+
+    fn read(rank: usize, bm25: f32, candidates: Vec<SpanCandidate>) -> PassageRead {
+        PassageRead {
+            rank,
+            retriever_score: bm25,
+            passage_id: format!("p{rank}"),
+            title: format!("t{rank}"),
+            candidates,
+            text: String::new(),
+        }
+    }
+
+    fn settings(strategy: Strategy, mu: f32, top_k: usize) -> AggregateSettings {
+        AggregateSettings {
+            strategy,
+            mu,
+            top_k,
+            n_best: 20,
+            trim_josa: false,
+        }
+    }
+
+    /// Passage 1 (BM25 20): "서울" 3+3 and "부산" 2+2. Passage 2 (BM25 10): "인천" 4+3.5, "서울" 2.5+2.5.
+    fn reads() -> Vec<PassageRead> {
+        vec![
+            read(1, 20.0, vec![span("서울", 0, 3.0, 3.0), span("부산", 5, 2.0, 2.0)]),
+            read(2, 10.0, vec![span("인천", 0, 4.0, 3.5), span("서울", 9, 2.5, 2.5)]),
+        ]
+    }
+
+    fn top(strategy: Strategy, mu: f32, top_k: usize) -> Answer {
+        aggregate(&reads(), &settings(strategy, mu, top_k))
+            .into_iter()
+            .next()
+            .unwrap()
+    }
+
+    #[test]
+    fn logit_picks_the_highest_logit_sum_over_passages() {
+        let a = top(Strategy::Logit, 0.5, 2);
+        assert_eq!((a.text.as_str(), a.passage_id.as_str()), ("인천", "p2"));
+        let z: f32 = [6.0f32, 4.0, 7.5, 5.0].iter().map(|s| s.exp()).sum();
+        assert!((a.probability - 7.5f32.exp() / z).abs() < 1e-6);
+        // top_k = 1 leaves only the first passage.
+        assert_eq!(top(Strategy::Logit, 0.5, 1).text, "서울");
+    }
+
+    #[test]
+    fn softmax_normalises_within_passages_then_weights_them_equally() {
+        // p(인천 | p2) = 1/(1+e^-2.5) = 0.924 beats p(서울 | p1) = 1/(1+e^-2) = 0.881.
+        let answers = aggregate(&reads(), &settings(Strategy::Softmax, 0.5, 2));
+        assert_eq!(answers[0].text, "인천");
+        let want = 1.0 / (1.0 + (-2.5f32).exp()) / 2.0;
+        assert!((answers[0].probability - want).abs() < 1e-6);
+        let total: f32 = answers.iter().map(|a| a.probability).sum();
+        assert!((total - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn fusion_moves_from_retriever_to_reader_with_mu() {
+        // μ = 0.2: 0.2·6 + 0.8·20 = 17.2 (서울, p1) beats 0.2·7.5 + 0.8·10 = 9.5 (인천).
+        assert_eq!(top(Strategy::Fusion, 0.2, 2).text, "서울");
+        // μ = 1: the reader alone, as `logit`.
+        let (fusion, logit) = (top(Strategy::Fusion, 1.0, 2), top(Strategy::Logit, 0.0, 2));
+        assert_eq!(fusion, logit);
+    }
+
+    #[test]
+    fn merge_sums_probabilities_of_the_same_text() {
+        // Reader alone: 인천 e^7.5 alone vs 서울 e^6 + e^5 → 인천 (1808 vs 552).
+        assert_eq!(top(Strategy::Merge, 1.0, 2).text, "인천");
+        // With extra "서울" spans the merged text wins although no single span does.
+        let mut r = reads();
+        r[1].candidates.push(span("서울 ", 20, 3.4, 3.4));
+        r.push(read(3, 10.0, vec![span("서울", 0, 3.6, 3.5), span("'서울'", 0, 3.5, 3.5)]));
+        let answers = aggregate(&r, &settings(Strategy::Merge, 1.0, 3));
+        assert_eq!(answers[0].text, "서울");
+        assert_eq!(answers[0].passage_id, "p3", "the best 서울 span is the evidence");
+        let logit = aggregate(&r, &settings(Strategy::Logit, 1.0, 3));
+        assert_eq!(logit[0].text, "인천");
+        let merged: f32 = logit
+            .iter()
+            .filter(|a| odqa_core::metrics::normalize_korquad(&a.text) == "서울")
+            .map(|a| a.probability)
+            .sum();
+        assert!((answers[0].probability - merged).abs() < 1e-6);
+        assert_eq!(answers.iter().filter(|a| a.text.contains("서울")).count(), 1);
+    }
+
+    #[test]
+    fn josa_trimming_changes_text_and_end() {
+        let r = vec![read(1, 1.0, vec![span("서울에서", 4, 1.0, 1.0)])];
+        let mut s = settings(Strategy::Logit, 1.0, 1);
+        s.trim_josa = true;
+        let a = &aggregate(&r, &s)[0];
+        assert_eq!((a.text.as_str(), a.start, a.end), ("서울", 4, 6));
+    }
+
+    #[test]
+    fn no_candidates_no_answers() {
+        assert!(aggregate(&[read(1, 1.0, vec![])], &settings(Strategy::Merge, 0.5, 5)).is_empty());
+        assert!(aggregate(&reads(), &settings(Strategy::Logit, 0.5, 0)).is_empty());
+    }
+}

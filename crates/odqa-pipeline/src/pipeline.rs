@@ -1,0 +1,284 @@
+//! Retrieve → read every passage on its own → aggregate, batched across passages and questions.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::prelude::*;
+use indicatif::ProgressBar;
+use odqa_reader::decode::{decode_example, DecodeSettings};
+use odqa_reader::features::{Feature, WindowInput, WindowSettings};
+use odqa_reader::read::Reader;
+use odqa_retriever::{Hit, Retriever};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{aggregate, Answer, PassageRead, SpanCandidate};
+use crate::error::{PipelineError, Result};
+use crate::settings::PipelineSettings;
+
+/// Questions retrieved, tokenized and read together: their windows are sorted by length and
+/// batched across passages and questions.
+const QUESTIONS_PER_CHUNK: usize = 32;
+
+/// Where the time went, in seconds, and how much was read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Timings {
+    /// BM25 search.
+    pub retrieval: f64,
+    /// Question + passage → windows.
+    pub tokenization: f64,
+    /// Encoder and head forward passes.
+    pub encoder: f64,
+    /// Span decoding per passage and aggregation per question.
+    pub decoding: f64,
+    /// Passages read.
+    pub passages: usize,
+    /// Windows read.
+    pub windows: usize,
+}
+
+impl Timings {
+    /// Sum of the stages.
+    pub fn total(&self) -> f64 {
+        self.retrieval + self.tokenization + self.encoder + self.decoding
+    }
+}
+
+/// What reading one question's passages gave.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuestionReads {
+    /// One entry per retrieved passage, by rank.
+    pub reads: Vec<PassageRead>,
+    /// Why the question has no (or fewer) passages read: nothing retrieved, no searchable word, a
+    /// question too long for the window.
+    pub error: Option<String>,
+}
+
+/// The answers to one question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuestionAnswers {
+    /// Ranked answers (empty when nothing was found).
+    pub answers: Vec<Answer>,
+    /// The passages read, by rank, with their text (for evidence).
+    pub reads: Vec<PassageRead>,
+    /// See [`QuestionReads::error`].
+    pub error: Option<String>,
+}
+
+/// A retriever and a reader with settings.
+pub struct Pipeline<B: Backend> {
+    retriever: Retriever,
+    reader: Reader<B>,
+    settings: PipelineSettings,
+}
+
+impl<B: Backend> Pipeline<B> {
+    /// Opens the index and loads the model. A model without a QA head is refused: its answers would
+    /// be random.
+    pub fn open(
+        index: &Path,
+        model: &Path,
+        settings: PipelineSettings,
+        device: &B::Device,
+    ) -> Result<Pipeline<B>> {
+        settings.validate().map_err(PipelineError::BadInput)?;
+        let retriever = Retriever::open(index)?;
+        let windows = WindowSettings {
+            max_seq_len: settings.max_seq_len,
+            doc_stride: settings.doc_stride,
+        };
+        let reader = Reader::load(model, windows, device)?;
+        if reader.fresh_head {
+            return Err(PipelineError::BadInput(format!(
+                "{} has no question-answering head (an encoder-only checkpoint): its answers would be \
+                 random; fine-tune it first, e.g. `odqa train --model {} --train corpus/korquad-sample.json --out DIR`",
+                model.display(),
+                model.display()
+            )));
+        }
+        Ok(Pipeline {
+            retriever,
+            reader,
+            settings,
+        })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &PipelineSettings {
+        &self.settings
+    }
+
+    /// The retriever.
+    pub fn retriever(&self) -> &Retriever {
+        &self.retriever
+    }
+
+    /// Answers every question with the pipeline's settings. `progress` advances by one per
+    /// question; `stop` set (Ctrl-C) ends the work with [`PipelineError::Interrupted`].
+    pub fn answer(
+        &self,
+        questions: &[&str],
+        progress: &ProgressBar,
+        stop: &AtomicBool,
+    ) -> Result<(Vec<QuestionAnswers>, Timings)> {
+        let (reads, mut timings) = self.read(questions, self.settings.top_k, progress, stop)?;
+        let start = Instant::now();
+        let settings = self.settings.aggregate();
+        let answers = reads
+            .into_par_iter()
+            .map(|q| QuestionAnswers {
+                answers: aggregate(&q.reads, &settings),
+                reads: q.reads,
+                error: q.error,
+            })
+            .collect();
+        timings.decoding += start.elapsed().as_secs_f64();
+        Ok((answers, timings))
+    }
+
+    /// Retrieves the top `top_k` passages of every question and reads each of them: the spans of
+    /// every passage, before aggregation.
+    pub fn read(
+        &self,
+        questions: &[&str],
+        top_k: usize,
+        progress: &ProgressBar,
+        stop: &AtomicBool,
+    ) -> Result<(Vec<QuestionReads>, Timings)> {
+        let mut timings = Timings::default();
+        let mut out = Vec::with_capacity(questions.len());
+        for chunk in questions.chunks(QUESTIONS_PER_CHUNK) {
+            out.extend(self.read_chunk(chunk, top_k, &mut timings, stop)?);
+            progress.inc(chunk.len() as u64);
+        }
+        Ok((out, timings))
+    }
+
+    fn read_chunk(
+        &self,
+        questions: &[&str],
+        top_k: usize,
+        timings: &mut Timings,
+        stop: &AtomicBool,
+    ) -> Result<Vec<QuestionReads>> {
+        let start = Instant::now();
+        let hits = self.retriever.search_batch(questions, top_k);
+        timings.retrieval += start.elapsed().as_secs_f64();
+
+        let mut results: Vec<QuestionReads> = Vec::with_capacity(questions.len());
+        let mut pairs: Vec<(usize, Hit)> = Vec::new();
+        for (q, found) in hits.into_iter().enumerate() {
+            let mut result = QuestionReads::default();
+            match found {
+                Ok(hits) if hits.is_empty() => {
+                    result.error = Some("no passage matches the question".into());
+                }
+                Ok(hits) => pairs.extend(hits.into_iter().map(|h| (q, h))),
+                Err(e) => result.error = Some(e.to_string()),
+            }
+            results.push(result);
+        }
+
+        let start = Instant::now();
+        let inputs: Vec<WindowInput<'_>> = pairs
+            .iter()
+            .map(|(q, hit)| (questions[*q], hit.text.as_str(), None))
+            .collect();
+        let features = self.reader.tokenizer().features_batch(&inputs);
+        timings.tokenization += start.elapsed().as_secs_f64();
+
+        let start = Instant::now();
+        let windows: Vec<&Feature> = features
+            .iter()
+            .filter_map(|f| f.as_ref().ok())
+            .flatten()
+            .collect();
+        let logits = self.logits_by_length(&windows, stop)?;
+        timings.encoder += start.elapsed().as_secs_f64();
+        timings.passages += pairs.len();
+        timings.windows += windows.len();
+
+        let start = Instant::now();
+        let decode = DecodeSettings {
+            n_best: self.settings.passage_n_best,
+            max_answer_len: self.settings.max_answer_len,
+        };
+        let mut first_window = Vec::with_capacity(features.len());
+        let mut next = 0;
+        for f in &features {
+            first_window.push(next);
+            next += f.as_ref().map_or(0, Vec::len);
+        }
+        let reads: Vec<std::result::Result<PassageRead, String>> = pairs
+            .par_iter()
+            .zip(features.par_iter())
+            .zip(first_window.par_iter())
+            .map(|(((_, hit), windows), &first)| {
+                let windows = windows.as_ref().map_err(|e| e.to_string())?;
+                let with_logits: Vec<(&Feature, &[f32], &[f32])> = windows
+                    .iter()
+                    .zip(&logits[first..first + windows.len()])
+                    .map(|(f, (s, e))| (f, s.as_slice(), e.as_slice()))
+                    .collect();
+                let candidates = decode_example(&hit.text, &with_logits, decode)
+                    .into_iter()
+                    .filter_map(|c| {
+                        // Token offsets may include the space before a word (SentencePiece's ▁).
+                        let text = c.text.trim();
+                        let lead = c.text.chars().count() - c.text.trim_start().chars().count();
+                        let start = c.start? + lead;
+                        (!text.is_empty()).then(|| SpanCandidate {
+                            start,
+                            end: start + text.chars().count(),
+                            text: text.to_string(),
+                            start_logit: c.start_logit,
+                            end_logit: c.end_logit,
+                        })
+                    })
+                    .collect();
+                Ok(PassageRead {
+                    rank: hit.rank,
+                    retriever_score: hit.score,
+                    passage_id: hit.id.clone(),
+                    title: hit.title.clone(),
+                    candidates,
+                    text: hit.text.clone(),
+                })
+            })
+            .collect();
+        for ((q, _), read) in pairs.iter().zip(reads) {
+            match read {
+                Ok(read) => results[*q].reads.push(read),
+                Err(e) => {
+                    results[*q].error.get_or_insert(e);
+                }
+            }
+        }
+        timings.decoding += start.elapsed().as_secs_f64();
+        Ok(results)
+    }
+
+    /// Logits of every window, computed in batches of windows of similar length (sorted by their
+    /// number of real tokens, so little padding is computed); returned in the windows' order.
+    fn logits_by_length(
+        &self,
+        windows: &[&Feature],
+        stop: &AtomicBool,
+    ) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+        let real = |f: &Feature| f.attention_mask.iter().filter(|&&m| m == 1).count();
+        let mut order: Vec<usize> = (0..windows.len()).collect();
+        order.sort_by_key(|&i| real(windows[i]));
+        let mut logits = vec![(Vec::new(), Vec::new()); windows.len()];
+        for batch in order.chunks(self.settings.batch_size.max(1)) {
+            if stop.load(Ordering::Relaxed) {
+                return Err(PipelineError::Interrupted);
+            }
+            let features: Vec<&Feature> = batch.iter().map(|&i| windows[i]).collect();
+            for (&i, l) in batch.iter().zip(self.reader.logits(&features)) {
+                logits[i] = l;
+            }
+        }
+        Ok(logits)
+    }
+}

@@ -1,0 +1,130 @@
+//! Pipeline settings: defaults, a TOML file (`--config`, as `odqa tune` writes it) and flags on top.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{AggregateSettings, Strategy};
+use crate::error::{PipelineError, Result};
+
+/// Everything `ask` and `predict` need besides the index and the model. TOML keys are these field
+/// names; unknown keys are refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// Passages retrieved and read per question.
+    pub top_k: usize,
+    /// Aggregation strategy: logit, softmax, fusion, merge.
+    pub strategy: Strategy,
+    /// Reader weight μ of `fusion`/`merge` (1 = reader only, 0 = retriever only).
+    pub mu: f32,
+    /// Trim trailing Korean particles (josa) from answers.
+    pub trim_josa: bool,
+    /// Answers kept per question (nbest_predictions.json, `ask --nbest`).
+    pub n_best: usize,
+    /// Spans kept per passage before pooling.
+    pub passage_n_best: usize,
+    /// Longest answer, in tokens.
+    pub max_answer_len: usize,
+    /// Windows per forward pass.
+    pub batch_size: usize,
+    /// Window length in tokens.
+    pub max_seq_len: usize,
+    /// Overlap of the windows of a long passage, in tokens.
+    pub doc_stride: usize,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            top_k: 20,
+            strategy: Strategy::Logit,
+            mu: 1.0,
+            trim_josa: false,
+            n_best: 20,
+            passage_n_best: 20,
+            max_answer_len: 30,
+            batch_size: 16,
+            max_seq_len: 384,
+            doc_stride: 128,
+        }
+    }
+}
+
+impl PipelineSettings {
+    /// Reads a TOML file; errors name the file (and the key).
+    pub fn load(path: &Path) -> Result<PipelineSettings> {
+        let bad = |message: String| PipelineError::Settings {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let settings: PipelineSettings = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        settings.validate().map_err(bad)?;
+        Ok(settings)
+    }
+
+    /// The settings as a TOML document (what `load` reads back).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Checks value ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.top_k == 0 || self.n_best == 0 || self.passage_n_best == 0 {
+            return Err("top_k, n_best and passage_n_best must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.mu) {
+            return Err(format!("mu must be between 0 and 1, not {}", self.mu));
+        }
+        if self.batch_size == 0 || self.max_answer_len == 0 {
+            return Err("batch_size and max_answer_len must be at least 1".into());
+        }
+        if self.doc_stride >= self.max_seq_len {
+            return Err(format!(
+                "doc_stride {} must be smaller than max_seq_len {}",
+                self.doc_stride, self.max_seq_len
+            ));
+        }
+        Ok(())
+    }
+
+    /// The aggregation part.
+    pub fn aggregate(&self) -> AggregateSettings {
+        AggregateSettings {
+            strategy: self.strategy,
+            mu: self.mu,
+            top_k: self.top_k,
+            n_best: self.n_best,
+            trim_josa: self.trim_josa,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip_and_errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        let settings = PipelineSettings {
+            strategy: Strategy::Fusion,
+            mu: 0.7,
+            trim_josa: true,
+            ..PipelineSettings::default()
+        };
+        std::fs::write(&path, settings.to_toml()).unwrap();
+        assert_eq!(PipelineSettings::load(&path).unwrap(), settings);
+        std::fs::write(&path, "top_k = 5\nstrategy = \"best\"\n").unwrap();
+        let err = PipelineSettings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("p.toml") && err.contains("strategy"), "{err}");
+        std::fs::write(&path, "topk = 5\n").unwrap();
+        let err = PipelineSettings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("unknown field") && err.contains("topk"), "{err}");
+        std::fs::write(&path, "mu = 1.5\n").unwrap();
+        let err = PipelineSettings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("mu must be between 0 and 1"), "{err}");
+    }
+}
