@@ -107,6 +107,12 @@ pub struct PipelineArgs {
     /// Longest answer, in tokens [default: 30]
     #[arg(long, value_name = "N")]
     pub max_answer_len: Option<usize>,
+    /// Window length in tokens (question + passage + specials) [default: 384]
+    #[arg(long, value_name = "N")]
+    pub max_seq_len: Option<usize>,
+    /// Overlap between consecutive windows of a long passage, in tokens [default: 128]
+    #[arg(long, value_name = "N")]
+    pub doc_stride: Option<usize>,
     /// Worker threads for the CPU backend, retrieval and tokenization (0 = one per core)
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -144,6 +150,8 @@ impl PipelineArgs {
         };
         s.batch_size = self.batch_size.unwrap_or(s.batch_size);
         s.max_answer_len = self.max_answer_len.unwrap_or(s.max_answer_len);
+        s.max_seq_len = self.max_seq_len.unwrap_or(s.max_seq_len);
+        s.doc_stride = self.doc_stride.unwrap_or(s.doc_stride);
         if let Some(a) = answer {
             s.top_k = a.top_k.unwrap_or(s.top_k);
             s.strategy = a.strategy.unwrap_or(s.strategy);

@@ -21,7 +21,9 @@ pub fn read_questions(path: &Path) -> Result<Vec<QaExample>, CoreError> {
         .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson"));
     if is_jsonl {
         let (questions, lines) = read_jsonl(path)?;
-        check(path, &questions, |i| (Location::line(path, lines[i]), String::new()))?;
+        check(path, &questions, |i| {
+            (Location::line(path, lines[i]), String::new())
+        })?;
         Ok(questions)
     } else {
         let path = &single_split(path).unwrap_or_else(|| path.to_path_buf());
@@ -57,7 +59,11 @@ fn check(
 ) -> Result<(), CoreError> {
     let describe = |i: usize| {
         let (location, what) = at(i);
-        let prefix = if what.is_empty() { String::new() } else { format!("{what}: ") };
+        let prefix = if what.is_empty() {
+            String::new()
+        } else {
+            format!("{what}: ")
+        };
         (location, prefix, what)
     };
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(questions.len());
@@ -77,10 +83,17 @@ fn check(
         }
         if let Some(first) = seen.insert(q.id.as_str(), i) {
             let (first_at, _, first_what) = describe(first);
-            let first = if first_what.is_empty() { first_at.to_string() } else { first_what };
+            let first = if first_what.is_empty() {
+                first_at.to_string()
+            } else {
+                first_what
+            };
             return Err(CoreError::BadRecord {
                 at,
-                message: format!("{prefix}duplicate question id {:?} (first at {first})", q.id),
+                message: format!(
+                    "{prefix}duplicate question id {:?} (first at {first})",
+                    q.id
+                ),
             });
         }
     }
@@ -121,19 +134,20 @@ fn read_jsonl(path: &Path) -> Result<(Vec<QaExample>, Vec<usize>), CoreError> {
             continue;
         }
         let at = Location::line(path, i + 1);
-        let record: JsonlQuestion = serde_json::from_str(&line).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => CoreError::BadRecord {
-                at: at.clone(),
-                message: format!("expected {{\"id\", \"question\"}}: {e}"),
-            },
-            _ => CoreError::Json {
-                at: Location {
-                    column: e.column(),
-                    ..at.clone()
+        let record: JsonlQuestion =
+            serde_json::from_str(&line).map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => CoreError::BadRecord {
+                    at: at.clone(),
+                    message: format!("expected {{\"id\", \"question\"}}: {e}"),
                 },
-                message: crate::error::json_message(&e),
-            },
-        })?;
+                _ => CoreError::Json {
+                    at: Location {
+                        column: e.column(),
+                        ..at.clone()
+                    },
+                    message: crate::error::json_message(&e),
+                },
+            })?;
         let id = match record.id {
             Some(serde_json::Value::String(s)) => s,
             Some(serde_json::Value::Number(n)) => n.to_string(),
@@ -185,7 +199,10 @@ mod tests {
         );
         let q = read_questions(&path).unwrap();
         assert_eq!(q.len(), 2);
-        assert_eq!((q[0].id.as_str(), q[0].answers[0].text.as_str()), ("a", "서울"));
+        assert_eq!(
+            (q[0].id.as_str(), q[0].answers[0].text.as_str()),
+            ("a", "서울")
+        );
         assert_eq!(q[1].id, "7");
         assert!(q[1].answers.is_empty());
     }
@@ -193,7 +210,10 @@ mod tests {
     #[test]
     fn refuses_missing_ids_empty_questions_and_duplicates() {
         let cases = [
-            ("{\"question\": \"x?\"}\n", "q.jsonl:1: the question has no id"),
+            (
+                "{\"question\": \"x?\"}\n",
+                "q.jsonl:1: the question has no id",
+            ),
             (
                 "{\"id\": \"a\", \"question\": \"x?\"}\n{\"id\": \"b\", \"question\": \"  \"}\n",
                 "q.jsonl:2: question \"b\" is empty",
@@ -202,7 +222,10 @@ mod tests {
                 "{\"id\": \"a\", \"question\": \"x?\"}\n{\"id\": \"a\", \"question\": \"y?\"}\n",
                 "q.jsonl:2: duplicate question id \"a\" (first at ",
             ),
-            ("{\"id\": [1], \"question\": \"x?\"}\n", "`id` must be a string"),
+            (
+                "{\"id\": [1], \"question\": \"x?\"}\n",
+                "`id` must be a string",
+            ),
             ("{\"id\": \"a\", \"question\": ", "q.jsonl:1:"),
             ("", "no questions in the file"),
         ];
@@ -215,7 +238,8 @@ mod tests {
 
     #[test]
     fn a_dataset_dict_with_one_split_is_read_as_that_split() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/competition-test-dataset");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/competition-test-dataset");
         let q = read_questions(&dir).unwrap();
         assert_eq!(q.len(), 473);
         assert_eq!(q[0].id, "mrc-1-000000");
@@ -233,7 +257,8 @@ mod tests {
         .unwrap();
         let err = read_questions(&path).unwrap_err().to_string();
         assert!(
-            err.contains("question #2: duplicate question id \"q1\"") && err.contains("question #1"),
+            err.contains("question #2: duplicate question id \"q1\"")
+                && err.contains("question #1"),
             "{err}"
         );
     }

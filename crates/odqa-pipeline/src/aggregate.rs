@@ -301,8 +301,16 @@ mod tests {
     /// Passage 1 (BM25 20): "서울" 3+3 and "부산" 2+2. Passage 2 (BM25 10): "인천" 4+3.5, "서울" 2.5+2.5.
     fn reads() -> Vec<PassageRead> {
         vec![
-            read(1, 20.0, vec![span("서울", 0, 3.0, 3.0), span("부산", 5, 2.0, 2.0)]),
-            read(2, 10.0, vec![span("인천", 0, 4.0, 3.5), span("서울", 9, 2.5, 2.5)]),
+            read(
+                1,
+                20.0,
+                vec![span("서울", 0, 3.0, 3.0), span("부산", 5, 2.0, 2.0)],
+            ),
+            read(
+                2,
+                10.0,
+                vec![span("인천", 0, 4.0, 3.5), span("서울", 9, 2.5, 2.5)],
+            ),
         ]
     }
 
@@ -350,10 +358,17 @@ mod tests {
         // With extra "서울" spans the merged text wins although no single span does.
         let mut r = reads();
         r[1].candidates.push(span("서울 ", 20, 3.4, 3.4));
-        r.push(read(3, 10.0, vec![span("서울", 0, 3.6, 3.5), span("'서울'", 0, 3.5, 3.5)]));
+        r.push(read(
+            3,
+            10.0,
+            vec![span("서울", 0, 3.6, 3.5), span("'서울'", 0, 3.5, 3.5)],
+        ));
         let answers = aggregate(&r, &settings(Strategy::Merge, 1.0, 3));
         assert_eq!(answers[0].text, "서울");
-        assert_eq!(answers[0].passage_id, "p3", "the best 서울 span is the evidence");
+        assert_eq!(
+            answers[0].passage_id, "p3",
+            "the best 서울 span is the evidence"
+        );
         let logit = aggregate(&r, &settings(Strategy::Logit, 1.0, 3));
         assert_eq!(logit[0].text, "인천");
         let merged: f32 = logit
@@ -362,7 +377,10 @@ mod tests {
             .map(|a| a.probability)
             .sum();
         assert!((answers[0].probability - merged).abs() < 1e-6);
-        assert_eq!(answers.iter().filter(|a| a.text.contains("서울")).count(), 1);
+        assert_eq!(
+            answers.iter().filter(|a| a.text.contains("서울")).count(),
+            1
+        );
     }
 
     #[test]

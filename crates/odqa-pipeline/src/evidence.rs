@@ -71,13 +71,19 @@ mod tests {
         assert_eq!(e.answer, "1443");
         assert_eq!(e.before, "세종은 1.5배 많은 ");
         assert_eq!(e.after, "년에 훈민정음을 만들었다.");
-        assert_eq!(e.sentence(), "세종은 1.5배 많은 1443년에 훈민정음을 만들었다.");
+        assert_eq!(
+            e.sentence(),
+            "세종은 1.5배 많은 1443년에 훈민정음을 만들었다."
+        );
     }
 
     #[test]
     fn handles_passage_edges_and_bad_spans() {
         let e = evidence("서울은 수도", 0, 2);
-        assert_eq!((e.before.as_str(), e.answer.as_str(), e.after.as_str()), ("", "서울", "은 수도"));
+        assert_eq!(
+            (e.before.as_str(), e.answer.as_str(), e.after.as_str()),
+            ("", "서울", "은 수도")
+        );
         let e = evidence("abc.", 7, 9);
         assert_eq!(e.sentence(), "", "a span past the end holds nothing");
         let e = evidence("one. two\nthree", 5, 8);

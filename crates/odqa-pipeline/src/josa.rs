@@ -127,12 +127,12 @@ mod tests {
     #[test]
     fn keeps_nouns_that_only_look_like_they_end_in_a_particle() {
         for text in [
-            "작곡가",  // 곡 has a batchim: 가 is not a particle after it
-            "소설가",  // ㄹ batchim, 가 needs none
-            "세종로",  // 종 has ㅇ: 로 would be 으로
-            "국가",    // one character would remain
-            "정의",    // idem
-            "경기도",  // 도 is not trimmed at all
+            "작곡가", // 곡 has a batchim: 가 is not a particle after it
+            "소설가", // ㄹ batchim, 가 needs none
+            "세종로", // 종 has ㅇ: 로 would be 으로
+            "국가",   // one character would remain
+            "정의",   // idem
+            "경기도", // 도 is not trimmed at all
             "서울",
             "Seoul",
             "1948",

@@ -12,15 +12,15 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod aggregate;
-mod evidence;
 mod error;
+mod evidence;
 pub mod josa;
 pub mod pipeline;
 pub mod settings;
 pub mod tune;
 
 pub use aggregate::{Answer, PassageRead, Strategy};
-pub use evidence::{evidence, Evidence};
 pub use error::{PipelineError, Result};
+pub use evidence::{evidence, Evidence};
 pub use pipeline::{Pipeline, QuestionAnswers, QuestionReads, Timings};
 pub use settings::PipelineSettings;

@@ -122,7 +122,10 @@ mod tests {
         assert!(err.contains("p.toml") && err.contains("strategy"), "{err}");
         std::fs::write(&path, "topk = 5\n").unwrap();
         let err = PipelineSettings::load(&path).unwrap_err().to_string();
-        assert!(err.contains("unknown field") && err.contains("topk"), "{err}");
+        assert!(
+            err.contains("unknown field") && err.contains("topk"),
+            "{err}"
+        );
         std::fs::write(&path, "mu = 1.5\n").unwrap();
         let err = PipelineSettings::load(&path).unwrap_err().to_string();
         assert!(err.contains("mu must be between 0 and 1"), "{err}");

@@ -240,7 +240,11 @@ pub fn cut_len(config: &ReaderConfig, features: &[&Feature]) -> usize {
         .map(|f| f.attention_mask.iter().filter(|&&m| m == 1).count())
         .max()
         .unwrap_or(0);
-    let padded = features.iter().map(|f| f.input_ids.len()).min().unwrap_or(0);
+    let padded = features
+        .iter()
+        .map(|f| f.input_ids.len())
+        .min()
+        .unwrap_or(0);
     (longest + config.receptive_margin()).min(padded)
 }
 
@@ -252,7 +256,10 @@ pub fn batch_input_len<B: Backend>(
     device: &B::Device,
 ) -> EncoderInput<B> {
     let b = features.len();
-    let l = features.iter().map(|f| f.input_ids.len()).fold(l, usize::min);
+    let l = features
+        .iter()
+        .map(|f| f.input_ids.len())
+        .fold(l, usize::min);
     let mut ids = Vec::with_capacity(b * l);
     let mut types = Vec::with_capacity(b * l);
     let mut positions = Vec::with_capacity(b * l);

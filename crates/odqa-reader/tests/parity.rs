@@ -186,10 +186,9 @@ fn check_logits(name: &str) {
     for batch in batches {
         let len = cut_len(&loaded.config, &batch);
         assert!(len <= l);
-        let (start, end) = loaded.model.forward(
-            batch_input_len(&loaded.config, &batch, len, &device),
-            false,
-        );
+        let (start, end) = loaded
+            .model
+            .forward(batch_input_len(&loaded.config, &batch, len, &device), false);
         let (start, end) = (
             start.into_data().to_vec::<f32>().unwrap(),
             end.into_data().to_vec::<f32>().unwrap(),
@@ -204,7 +203,10 @@ fn check_logits(name: &str) {
             ] {
                 for i in 0..real {
                     let d = (ours[j * len + i] - theirs[i]).abs();
-                    assert!(d < 1e-4, "{name} #{k} cut to {len}: token {i} differs by {d}");
+                    assert!(
+                        d < 1e-4,
+                        "{name} #{k} cut to {len}: token {i} differs by {d}"
+                    );
                 }
             }
         }

@@ -36,7 +36,11 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
     // Empty or wordless questions are usage errors (exit 2), as for `odqa retrieve`.
     pipeline.retriever().search(&args.question, 1)?;
     let (mut results, timings) = with_threads(args.pipeline.threads, || {
-        pipeline.answer(&[args.question.as_str()], &ProgressBar::hidden(), &AtomicBool::new(false))
+        pipeline.answer(
+            &[args.question.as_str()],
+            &ProgressBar::hidden(),
+            &AtomicBool::new(false),
+        )
     })??;
     let result = results.remove(0);
     let passage = |a: &Answer| result.reads.iter().find(|r| r.rank == a.rank);
@@ -82,7 +86,9 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
         );
     }
     let Some(best) = result.answers.first() else {
-        let why = result.error.unwrap_or_else(|| "the reader found no span".into());
+        let why = result
+            .error
+            .unwrap_or_else(|| "the reader found no span".into());
         return Err(NotFound(format!("no answer: {why}")).into());
     };
     if args.json {

@@ -58,6 +58,8 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.nbest_out {
         check_writable(path)?;
     }
+    // Ctrl-C from here on stops cleanly: nothing is written before the end.
+    let stop = stop_flag()?;
     let settings = args.pipeline.settings(Some(&args.answer))?;
     let examples = odqa_core::questions::read_questions(&args.questions)
         .context("cannot read the questions")?;
@@ -67,7 +69,6 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         .open(settings.clone())
         .context("cannot open the index or the model")?;
     let loaded = started.elapsed().as_secs_f64();
-    let stop = stop_flag()?;
     let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
     let bar = question_bar(questions.len(), "answering");
     let (answers, timings) = with_threads(args.pipeline.threads, || {
@@ -86,9 +87,16 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let mut nbest = Map::new();
     let mut empty = Vec::new();
     for (example, result) in examples.iter().zip(&answers) {
-        let best = result.answers.first().map(|a| a.text.clone()).unwrap_or_default();
+        let best = result
+            .answers
+            .first()
+            .map(|a| a.text.clone())
+            .unwrap_or_default();
         if best.is_empty() {
-            let why = result.error.clone().unwrap_or_else(|| "no span found".into());
+            let why = result
+                .error
+                .clone()
+                .unwrap_or_else(|| "no span found".into());
             empty.push(format!("{}: {why}", example.id));
         }
         predictions.insert(example.id.clone(), Value::String(best));

@@ -22,7 +22,12 @@ pub struct TuneArgs {
     #[arg(long, value_name = "SQUAD_JSON")]
     data: PathBuf,
     /// Values of k to try; the largest is retrieved and read once, the others are its prefixes
-    #[arg(long, value_name = "K,K…", value_delimiter = ',', default_value = "1,5,10,20,40")]
+    #[arg(
+        long,
+        value_name = "K,K…",
+        value_delimiter = ',',
+        default_value = "1,5,10,20,40"
+    )]
     top_k: Vec<usize>,
     /// Values of μ (reader weight) to try for fusion and merge (merge also tries 1)
     #[arg(
@@ -109,7 +114,9 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let points = grid(&args.top_k, &args.mu);
-    let results = with_threads(args.pipeline.threads, || evaluate(&reads, &examples, &points))?;
+    let results = with_threads(args.pipeline.threads, || {
+        evaluate(&reads, &examples, &points)
+    })?;
     let scoring = started.elapsed().as_secs_f64();
     let top = best(&results).context("no grid point")?;
     let best_settings = PipelineSettings {
@@ -212,7 +219,9 @@ fn print_table(ks: &[usize], results: &[TuneResult]) {
                 let row = results
                     .iter()
                     .filter(|r| {
-                        r.point.top_k == k && r.point.strategy == strategy && r.point.trim_josa == trim
+                        r.point.top_k == k
+                            && r.point.strategy == strategy
+                            && r.point.trim_josa == trim
                     })
                     .max_by(|a, b| {
                         a.scores
@@ -255,4 +264,3 @@ pub fn print_timings(t: &Timings, questions: usize) {
         part(t.decoding)
     );
 }
-

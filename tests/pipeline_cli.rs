@@ -1,0 +1,482 @@
+//! `odqa ask`, `predict` and `tune` through the real binary: the sample KorQuAD contexts indexed,
+//! read by the tiny random fixture reader (its answers are arbitrary but deterministic, so the
+//! tests check structure, consistency with `odqa read` and error handling, not accuracy).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{odqa, path_str, read_json, repo, stderr, stdout, write};
+
+const TINY_QA: &str = "tests/fixtures/reader-parity/tiny-bert-qa";
+/// The tiny model has 128 positions.
+const WINDOW: [&str; 4] = ["--max-seq-len", "128", "--doc-stride", "32"];
+
+fn model() -> String {
+    repo().join(TINY_QA).display().to_string()
+}
+
+fn questions() -> PathBuf {
+    repo().join("corpus/korquad-sample.json")
+}
+
+/// The contexts of the sample KorQuAD questions, indexed once.
+fn index() -> &'static Path {
+    static INDEX: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = INDEX.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join("index");
+        let out = odqa(&[
+            "index",
+            "--corpus",
+            path_str(&questions()),
+            "--index",
+            path_str(&index),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        (dir, index)
+    });
+    path
+}
+
+/// `odqa CMD --index I --model M --max-seq-len 128 --doc-stride 32 EXTRA…`.
+fn run(cmd: &str, extra: &[&str]) -> std::process::Output {
+    let model = model();
+    let mut args = vec![cmd, "--index", path_str(index()), "--model", &model];
+    args.extend(WINDOW);
+    args.extend(extra);
+    odqa(&args)
+}
+
+const QUESTION: &str = "임종석이 여의도 농민 폭력 시위를 주도한 혐의로 지명수배된 연도는?";
+
+#[test]
+fn ask_prints_an_answer_with_its_evidence_and_json_agrees() {
+    let out = run("ask", &["--top-k", "3", QUESTION]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let json_out = run("ask", &["--top-k", "3", "--json", QUESTION]);
+    assert!(json_out.status.success(), "{}", stderr(&json_out));
+    let v: serde_json::Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    let answers = v["answers"].as_array().unwrap();
+    assert!(!answers.is_empty() && answers.len() <= 5, "{v}");
+    let best = &answers[0];
+    assert_eq!(v["answer"], best["text"]);
+    assert!(text.starts_with(best["text"].as_str().unwrap()), "{text}");
+    // The evidence sentence holds the answer, highlighted (« » when not on a terminal).
+    let sentence = best["sentence"].as_str().unwrap();
+    assert!(
+        sentence.contains(best["text"].as_str().unwrap()),
+        "{sentence}"
+    );
+    assert!(
+        text.contains(&format!(
+            "«{}»",
+            best["evidence"]["answer"].as_str().unwrap()
+        )),
+        "{text}"
+    );
+    assert_eq!(best["evidence"]["answer"], best["text"]);
+    // Probabilities descend and lie in (0, 1]; passages are the top ones by rank (only 2 of the
+    // sample's contexts share a word with the question).
+    let p: Vec<f64> = answers
+        .iter()
+        .map(|a| a["probability"].as_f64().unwrap())
+        .collect();
+    assert!(
+        p.windows(2).all(|w| w[0] >= w[1]) && p[0] > 0.0 && p[0] <= 1.0,
+        "{p:?}"
+    );
+    let ranks: Vec<u64> = v["passages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rank"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ranks, [1, 2]);
+    assert!(answers.iter().all(|a| a["rank"].as_u64().unwrap() <= 3));
+}
+
+/// With one passage and the `logit` strategy, `ask` answers what `odqa read` answers on that
+/// passage as the context: the pipeline reads passages exactly as reading comprehension does.
+#[test]
+fn ask_with_one_passage_matches_odqa_read_on_that_passage() {
+    let out = run(
+        "ask",
+        &["--top-k", "1", "--strategy", "logit", "--json", QUESTION],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let passage_id = v["answers"][0]["passage_id"].as_str().unwrap().to_string();
+    let retrieved = odqa(&[
+        "retrieve",
+        "--index",
+        path_str(index()),
+        "--top-k",
+        "1",
+        "--json",
+        QUESTION,
+    ]);
+    let hits: serde_json::Value = serde_json::from_slice(&retrieved.stdout).unwrap();
+    let hit = &hits["hits"][0];
+    assert_eq!(hit["id"], passage_id.as_str(), "{hits}");
+    let dir = tempfile::tempdir().unwrap();
+    let squad = serde_json::json!({"data": [{"title": hit["title"], "paragraphs": [{
+        "context": hit["text"], "qas": [{"id": "q", "question": QUESTION, "answers": []}]}]}]});
+    let data = write(dir.path(), "one.json", squad.to_string().as_bytes());
+    let preds = dir.path().join("preds.json");
+    let model = model();
+    let read = odqa(&[
+        "read",
+        "--model",
+        &model,
+        "--data",
+        path_str(&data),
+        "--out",
+        path_str(&preds),
+        "--max-seq-len",
+        "128",
+        "--doc-stride",
+        "32",
+    ]);
+    assert!(read.status.success(), "{}", stderr(&read));
+    assert_eq!(
+        read_json(&preds)["q"].as_str().unwrap().trim(),
+        v["answer"].as_str().unwrap()
+    );
+}
+
+#[test]
+fn predict_writes_every_id_and_the_nbest_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let (preds, nbest) = (
+        dir.path().join("predictions.json"),
+        dir.path().join("nbest.json"),
+    );
+    let out = run(
+        "predict",
+        &[
+            "--questions",
+            path_str(&questions()),
+            "--out",
+            path_str(&preds),
+            "--nbest-out",
+            path_str(&nbest),
+            "--top-k",
+            "4",
+            "--strategy",
+            "merge",
+            "--mu",
+            "0.8",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("retrieval") && err.contains("encoder") && err.contains("questions/s"),
+        "{err}"
+    );
+    let p = read_json(&preds);
+    let n = read_json(&nbest);
+    let ids: Vec<String> = odqa_ids(&questions());
+    assert_eq!(
+        p.as_object().unwrap().keys().cloned().collect::<Vec<_>>(),
+        ids,
+        "every id, in order"
+    );
+    for id in &ids {
+        let list = n[id].as_array().unwrap();
+        assert!(!list.is_empty() && list.len() <= 20);
+        assert_eq!(p[id], list[0]["text"]);
+        for key in [
+            "text",
+            "probability",
+            "start_logit",
+            "end_logit",
+            "passage_id",
+            "title",
+            "start",
+            "end",
+        ] {
+            assert!(list[0].get(key).is_some(), "{key} missing in {}", list[0]);
+        }
+    }
+    // UTF-8, not \u-escaped, pretty-printed.
+    let raw = std::fs::read_to_string(&preds).unwrap();
+    assert!(!raw.contains("\\u") && raw.contains("\n  \""), "{raw}");
+    // The leaderboard scorer reads it.
+    let eval = odqa(&[
+        "eval",
+        "answers",
+        "--data",
+        path_str(&questions()),
+        "--predictions",
+        path_str(&preds),
+    ]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+}
+
+fn odqa_ids(squad: &Path) -> Vec<String> {
+    let v = read_json(squad);
+    let mut ids = Vec::new();
+    for article in v["data"].as_array().unwrap() {
+        for para in article["paragraphs"].as_array().unwrap() {
+            for qa in para["qas"].as_array().unwrap() {
+                ids.push(qa["id"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    ids
+}
+
+#[test]
+fn a_question_without_searchable_words_gets_an_empty_answer_and_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = write(
+        dir.path(),
+        "q.jsonl",
+        format!("{{\"id\": \"a\", \"question\": \"{QUESTION}\"}}\n{{\"id\": \"b\", \"question\": \"???\"}}\n").as_bytes(),
+    );
+    let preds = dir.path().join("p.json");
+    let out = run(
+        "predict",
+        &[
+            "--questions",
+            path_str(&q),
+            "--out",
+            path_str(&preds),
+            "--top-k",
+            "2",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let p = read_json(&preds);
+    assert_eq!(p["b"], "");
+    assert_ne!(p["a"], "");
+    let err = stderr(&out);
+    assert!(err.contains("answered 1 of 2 questions (1 empty)"), "{err}");
+    assert!(
+        err.contains("empty answer for b: ") && err.contains("no searchable words"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_question_files_and_indexes_exit_2_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let preds = dir.path().join("p.json");
+    let cases: [(&str, &str); 3] = [
+        (
+            "{\"question\": \"수도는?\"}\n",
+            "q.jsonl:1: the question has no id",
+        ),
+        (
+            "{\"id\": \"a\", \"question\": \"수도는?\"}\n{\"id\": \"a\", \"question\": \"왜?\"}\n",
+            "q.jsonl:2: duplicate question id \"a\" (first at ",
+        ),
+        (
+            "{\"id\": \"a\", \"question\": \" \"}\n",
+            "q.jsonl:1: question \"a\" is empty",
+        ),
+    ];
+    for (content, message) in cases {
+        let q = write(dir.path(), "q.jsonl", content.as_bytes());
+        let out = run(
+            "predict",
+            &["--questions", path_str(&q), "--out", path_str(&preds)],
+        );
+        assert_eq!(out.status.code(), Some(2), "{content}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(message),
+            "{content}: {}",
+            stderr(&out)
+        );
+        assert!(!preds.exists());
+    }
+    // An index directory that is not an index, or is missing.
+    let q = write(
+        dir.path(),
+        "ok.jsonl",
+        b"{\"id\": \"a\", \"question\": \"x?\"}\n",
+    );
+    let model = model();
+    for bad in [dir.path().to_path_buf(), dir.path().join("missing")] {
+        let out = odqa(&[
+            "predict",
+            "--index",
+            path_str(&bad),
+            "--model",
+            &model,
+            "--questions",
+            path_str(&q),
+            "--out",
+            path_str(&preds),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("index"), "{}", stderr(&out));
+    }
+    // An output folder that does not exist is refused before any work.
+    let nowhere = dir.path().join("no/p.json");
+    let out = run(
+        "predict",
+        &["--questions", path_str(&q), "--out", path_str(&nowhere)],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no such directory"),
+        "{}",
+        stderr(&out)
+    );
+    // An empty question for ask.
+    let out = run("ask", &["  "]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the question is empty"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Ctrl-C while predicting: exit 130, the previous predictions file untouched, no temporary file
+/// left.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_predict_leaves_the_old_file_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (0..3000)
+        .map(|i| format!("{{\"id\": \"q{i}\", \"question\": \"{QUESTION} {i}\"}}\n"))
+        .collect();
+    let q = write(dir.path(), "q.jsonl", lines.as_bytes());
+    let preds = write(dir.path(), "predictions.json", b"OLD");
+    let model = model();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_odqa"))
+        .args(["predict", "--index", path_str(index()), "--model", &model])
+        .args(WINDOW)
+        .args([
+            "--questions",
+            path_str(&q),
+            "--out",
+            path_str(&preds),
+            "--top-k",
+            "20",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The handler is installed before the model loads; reading the first batch checks it.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted: nothing written"), "{err}");
+    assert_eq!(std::fs::read(&preds).unwrap(), b"OLD");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn tune_scores_the_grid_writes_a_config_and_reuses_its_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let (toml, cache) = (dir.path().join("best.toml"), dir.path().join("reads.json"));
+    let data = questions();
+    let args = [
+        "--data",
+        path_str(&data),
+        "--top-k",
+        "1,3",
+        "--mu",
+        "0.5",
+        "--out",
+        path_str(&toml),
+        "--cache",
+        path_str(&cache),
+        "--json",
+    ];
+    let out = run("tune", &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 2 k × 2 trimming × (logit, softmax, fusion 0.5, merge 0.5, merge 1).
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 20);
+    assert_eq!(v["questions"], 40);
+    let best_em = v["best"]["scores"]["korquad_em"].as_f64().unwrap();
+    assert!(results
+        .iter()
+        .all(|r| r["scores"]["korquad_em"].as_f64().unwrap() <= best_em));
+    // The written settings are what predict reads, and reproduce the best EM.
+    let settings = std::fs::read_to_string(&toml).unwrap();
+    assert!(
+        settings.contains(&format!("top_k = {}", v["best"]["top_k"])),
+        "{settings}"
+    );
+    let preds = dir.path().join("p.json");
+    let model = model();
+    let out = odqa(&[
+        "predict",
+        "--index",
+        path_str(index()),
+        "--model",
+        &model,
+        "--config",
+        path_str(&toml),
+        "--questions",
+        path_str(&questions()),
+        "--out",
+        path_str(&preds),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let eval = odqa(&[
+        "eval",
+        "answers",
+        "--data",
+        path_str(&questions()),
+        "--predictions",
+        path_str(&preds),
+        "--json",
+    ]);
+    let scores: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert!(
+        (scores["exact_match"].as_f64().unwrap() - best_em).abs() < 1e-9,
+        "{scores}"
+    );
+    // Second run: the cache answers, nothing is read.
+    let again = run("tune", &args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("using the reads cached in"),
+        "{}",
+        stderr(&again)
+    );
+    let v2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(v2["results"], v["results"]);
+    // A larger k than cached is refused, naming why.
+    let bigger = run(
+        "tune",
+        &[
+            "--data",
+            path_str(&questions()),
+            "--top-k",
+            "5",
+            "--cache",
+            path_str(&cache),
+        ],
+    );
+    assert_eq!(bigger.status.code(), Some(2));
+    assert!(
+        stderr(&bigger).contains("top-k (smaller)"),
+        "{}",
+        stderr(&bigger)
+    );
+}
