@@ -87,6 +87,9 @@ enum Command {
     /// best settings to --out as TOML for `odqa ask/predict --config`. With --cache FILE the
     /// reading is kept and reused by later runs on the same model, index and questions.
     Tune(cmd::tune::TuneArgs),
+    /// Download a model directory (config.json, tokenizer.json, model.safetensors) from the
+    /// Hugging Face hub; needs internet and a build with `--features hub`.
+    Download(cmd::download::DownloadArgs),
     /// Evaluate retrieval or answers on a question set.
     #[command(subcommand)]
     Eval(cmd::eval::EvalCommand),
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         Command::Ask(args) => cmd::ask::run(*args),
         Command::Predict(args) => cmd::predict::run(*args),
         Command::Tune(args) => cmd::tune::run(args),
+        Command::Download(args) => cmd::download::run(args),
         Command::Eval(command) => cmd::eval::run(command),
     };
     match result {
