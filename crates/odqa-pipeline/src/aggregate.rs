@@ -21,7 +21,8 @@ pub enum Strategy {
     /// the logit sums over all candidates of the question.
     Logit,
     /// Each passage's candidates normalised among themselves (softmax, as a reading-comprehension
-    /// reader reports them), every passage weighted equally: probability = p(span | passage) / k.
+    /// reader reports them), every passage weighted equally: probability = p(span | passage) / n,
+    /// n = the passages (of the top k) where a span was found.
     Softmax,
     /// BERTserini-style fusion of the two normalised scores,
     /// `(1-μ)·log softmax(bm25)[passage] + μ·log softmax(logits)[span]`; the normalisers are the

@@ -106,6 +106,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_sample_config_holds_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/pipeline-default.toml");
+        assert_eq!(PipelineSettings::load(&path).unwrap(), PipelineSettings::default());
+    }
+
+    #[test]
     fn toml_round_trip_and_errors_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
