@@ -18,6 +18,9 @@ OUT=${OUT:-bench-out}
 mkdir -p "$OUT"
 cargo build --release --bin odqa
 ODQA=target/release/odqa
+# CONFIG (a TOML from `odqa tune`) sets k and the strategy; otherwise K and the defaults.
+SETTINGS=(--top-k "$K")
+[ -n "${CONFIG:-}" ] && SETTINGS=(--config "$CONFIG")
 [ -f "$INDEX/odqa-index.json" ] || $ODQA index --corpus "$CORPUS" --index "$INDEX"
 
 # N questions evenly spread over the dev file, as JSONL with their answers (for scoring).
@@ -35,7 +38,7 @@ TIME=""
 [ -x /usr/bin/time ] && TIME="/usr/bin/time -v"
 echo "== odqa predict: $N questions, top-$K passages, reader $READER"
 $TIME $ODQA predict --index "$INDEX" --model "$READER" --questions "$OUT/questions-$N.jsonl" \
-  --top-k "$K" ${CONFIG:+--config "$CONFIG"} --out "$OUT/predict-$N-k$K.json" \
+  "${SETTINGS[@]}" --out "$OUT/predict-$N-k$K.json" \
   --nbest-out "$OUT/predict-$N-k$K-nbest.json" 2> "$OUT/predict-$N-k$K.log" \
   || { cat "$OUT/predict-$N-k$K.log"; exit 1; }
 grep -E "questions/s|^answered|Maximum resident|Elapsed" "$OUT/predict-$N-k$K.log"

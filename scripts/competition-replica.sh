@@ -16,6 +16,9 @@ K=${K:-10}
 mkdir -p "$OUT"
 cargo build --release --bin odqa
 ODQA=target/release/odqa
+# CONFIG (a TOML from `odqa tune`) sets k and the strategy; otherwise K and the defaults.
+SETTINGS=(--top-k "$K")
+[ -n "${CONFIG:-}" ] && SETTINGS=(--config "$CONFIG")
 
 echo "== odqa index $COMPETITION/wikipedia_documents.json"
 $ODQA index --corpus "$COMPETITION/wikipedia_documents.json" --index "$INDEX"
@@ -23,7 +26,7 @@ echo "== retrieval recall on the validation split"
 $ODQA eval retrieval --index "$INDEX" --data "$COMPETITION/train_dataset/validation" --top-k 1,5,10,20
 echo "== odqa predict $COMPETITION/test_dataset (top-$K)"
 $ODQA predict --index "$INDEX" --model "$READER" --questions "$COMPETITION/test_dataset" \
-  --top-k "$K" ${CONFIG:+--config "$CONFIG"} \
+  "${SETTINGS[@]}" \
   --out "$OUT/predictions.json" --nbest-out "$OUT/nbest_predictions.json"
 echo "== odqa eval answers on train_dataset/validation"
 $ODQA eval answers --data "$COMPETITION/train_dataset/validation" --predictions "$OUT/predictions.json"

@@ -107,8 +107,12 @@ mod tests {
 
     #[test]
     fn the_sample_config_holds_the_defaults() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/pipeline-default.toml");
-        assert_eq!(PipelineSettings::load(&path).unwrap(), PipelineSettings::default());
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/pipeline-default.toml");
+        assert_eq!(
+            PipelineSettings::load(&path).unwrap(),
+            PipelineSettings::default()
+        );
     }
 
     #[test]
