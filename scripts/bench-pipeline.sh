@@ -42,4 +42,4 @@ $TIME $ODQA predict --index "$INDEX" --model "$READER" --questions "$OUT/questio
   --nbest-out "$OUT/predict-$N-k$K-nbest.json" 2> "$OUT/predict-$N-k$K.log" \
   || { cat "$OUT/predict-$N-k$K.log"; exit 1; }
 grep -E "questions/s|^answered|Maximum resident|Elapsed" "$OUT/predict-$N-k$K.log"
-$ODQA eval answers --data "$DATA" --predictions "$OUT/predict-$N-k$K.json" | head -1
+$ODQA eval answers --data "$OUT/questions-$N.jsonl" --predictions "$OUT/predict-$N-k$K.json" | head -1

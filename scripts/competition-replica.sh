@@ -26,7 +26,7 @@ echo "== retrieval recall on the validation split"
 $ODQA eval retrieval --index "$INDEX" --data "$COMPETITION/train_dataset/validation" --top-k 1,5,10,20
 echo "== odqa predict $COMPETITION/test_dataset (top-$K)"
 $ODQA predict --index "$INDEX" --model "$READER" --questions "$COMPETITION/test_dataset" \
-  "${SETTINGS[@]}" \
+  "${SETTINGS[@]}" ${THREADS:+--threads "$THREADS"} \
   --out "$OUT/predictions.json" --nbest-out "$OUT/nbest_predictions.json"
 echo "== odqa eval answers on train_dataset/validation"
 $ODQA eval answers --data "$COMPETITION/train_dataset/validation" --predictions "$OUT/predictions.json"

@@ -126,10 +126,10 @@ pub struct AnswerArgs {
     pub top_k: Option<usize>,
     /// How spans of different passages are compared: logit (start+end logit), softmax
     /// (per-passage probabilities, passages weighted equally), fusion ((1-μ)·BM25 + μ·reader),
-    /// merge (fusion probabilities summed over spans with the same text) [default: logit]
+    /// merge (fusion probabilities summed over spans with the same text) [default: fusion]
     #[arg(long, value_name = "STRATEGY")]
     pub strategy: Option<Strategy>,
-    /// Reader weight μ of fusion/merge, 0..1 (1 = reader only) [default: 1]
+    /// Reader weight μ of fusion/merge, 0..1 (1 = reader only) [default: 0.9]
     #[arg(long, value_name = "MU")]
     pub mu: Option<f32>,
     /// Trim trailing Korean particles (josa) from answers: 서울에서 → 서울 [default: false]

@@ -8,7 +8,8 @@ use crate::aggregate::{AggregateSettings, Strategy};
 use crate::error::{PipelineError, Result};
 
 /// Everything `ask` and `predict` need besides the index and the model. TOML keys are these field
-/// names; unknown keys are refused.
+/// names; unknown keys are refused. The defaults are the best of `odqa tune` on KorQuAD dev over
+/// 200k Korean Wikipedia passages (fusion, μ = 0.9; josa trimming lowered EM, so it is off).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineSettings {
@@ -38,8 +39,8 @@ impl Default for PipelineSettings {
     fn default() -> Self {
         PipelineSettings {
             top_k: 20,
-            strategy: Strategy::Logit,
-            mu: 1.0,
+            strategy: Strategy::Fusion,
+            mu: 0.9,
             trim_josa: false,
             n_best: 20,
             passage_n_best: 20,

@@ -22,8 +22,8 @@ pub enum EvalCommand {
 /// Score predicted answers against a question set.
 #[derive(Debug, Args)]
 pub struct AnswersArgs {
-    /// SQuAD-format JSON with gold answers, or a save_to_disk split folder (e.g. the competition's
-    /// train_dataset/validation)
+    /// SQuAD-format JSON with gold answers, a save_to_disk split folder (e.g. the competition's
+    /// train_dataset/validation), or JSONL with {"id", "question", "answers": ["…"]}
     #[arg(long, value_name = "SQUAD_JSON|DIR")]
     data: PathBuf,
     /// {question id: answer} as written by `odqa read` (or the leaderboard's predictions.json)
@@ -69,7 +69,7 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
 
 fn answers(args: AnswersArgs) -> anyhow::Result<()> {
     let examples =
-        odqa_core::squad::read_examples(&args.data).context("cannot read the question set")?;
+        odqa_core::questions::read_questions(&args.data).context("cannot read the question set")?;
     let predictions = odqa_core::predictions::read_predictions(&args.predictions)
         .context("cannot read the predictions")?;
     let r = odqa_core::predictions::score_predictions(&examples, &predictions);

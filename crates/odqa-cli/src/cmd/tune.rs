@@ -8,7 +8,6 @@ use clap::Args;
 use odqa_core::fsio::write_atomic;
 use odqa_pipeline::tune::{best, evaluate, grid, CacheKey, ReadsCache, TuneResult};
 use odqa_pipeline::{PipelineSettings, Strategy, Timings};
-use serde_json::json;
 
 use crate::args::{question_bar, stop_flag, with_threads, Interrupted, PipelineArgs, UsageError};
 
@@ -138,15 +137,15 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
         write_atomic(path, text.as_bytes())?;
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "questions": top.scores.questions,
-                "best": top,
-                "results": results,
-                "timings": timings,
-            }))?
-        );
+        // Serialized directly (not through serde_json::Value) so that μ prints as 0.9, not as the
+        // f64 nearest to the f32.
+        let report = TuneReport {
+            questions: top.scores.questions,
+            best: top,
+            results: &results,
+            timings,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(&args.top_k, &results);
         println!(
@@ -172,6 +171,15 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+/// `odqa tune --json`.
+#[derive(serde::Serialize)]
+struct TuneReport<'a> {
+    questions: usize,
+    best: &'a TuneResult,
+    results: &'a [TuneResult],
+    timings: Option<Timings>,
 }
 
 fn cache_key(
