@@ -31,8 +31,8 @@ pub enum PipelineError {
     /// A bad argument or setting value.
     #[error("{0}")]
     BadInput(String),
-    /// Stopped on request (Ctrl-C) before finishing.
-    #[error("interrupted")]
+    /// Stopped on request (Ctrl-C) before finishing; nothing has been written.
+    #[error("interrupted: nothing written")]
     Interrupted,
 }
 

@@ -6,12 +6,9 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use odqa_core::fsio::write_atomic;
-use odqa_pipeline::PipelineError;
 use serde_json::{json, Map, Value};
 
-use crate::args::{
-    question_bar, stop_flag, with_threads, AnswerArgs, Interrupted, PipelineArgs, UsageError,
-};
+use crate::args::{question_bar, stop_flag, with_threads, AnswerArgs, PipelineArgs, UsageError};
 use crate::cmd::tune::print_timings;
 
 /// Arguments of `odqa predict` (the help text is on the subcommand in main.rs).
@@ -71,16 +68,10 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let loaded = started.elapsed().as_secs_f64();
     let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
     let bar = question_bar(questions.len(), "answering");
+    // Ctrl-C → PipelineError::Interrupted, exit 130.
     let (answers, timings) = with_threads(args.pipeline.threads, || {
         pipeline.answer(&questions, &bar, &stop)
-    })?
-    .map_err(|e| match e {
-        PipelineError::Interrupted => anyhow::Error::new(Interrupted(format!(
-            "interrupted: nothing written ({} left as it was)",
-            args.out.display()
-        ))),
-        e => e.into(),
-    })?;
+    })??;
     bar.finish_and_clear();
 
     let mut predictions = Map::new();

@@ -9,7 +9,7 @@ use odqa_core::fsio::write_atomic;
 use odqa_pipeline::tune::{best, evaluate, grid, CacheKey, ReadsCache, TuneResult};
 use odqa_pipeline::{PipelineSettings, Strategy, Timings};
 
-use crate::args::{question_bar, stop_flag, with_threads, Interrupted, PipelineArgs, UsageError};
+use crate::args::{question_bar, stop_flag, with_threads, PipelineArgs, UsageError};
 
 /// Arguments of `odqa tune` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -86,19 +86,13 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
             (cache.reads, None)
         }
         None => {
-            let pipeline = args.pipeline.open(settings.clone())?;
             let stop = stop_flag()?;
+            let pipeline = args.pipeline.open(settings.clone())?;
             let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
             let bar = question_bar(questions.len(), "reading");
             let (reads, timings) = with_threads(args.pipeline.threads, || {
                 pipeline.read(&questions, max_k, &bar, &stop)
-            })?
-            .map_err(|e| match e {
-                odqa_pipeline::PipelineError::Interrupted => {
-                    anyhow::Error::new(Interrupted("interrupted: nothing written".into()))
-                }
-                e => e.into(),
-            })?;
+            })??;
             bar.finish_and_clear();
             if let Some(path) = &args.cache {
                 ReadsCache {
