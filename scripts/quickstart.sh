@@ -61,7 +61,9 @@ fi
 READER="$MODEL"
 # A QA checkpoint stores qa_outputs.* (linear head, or the last layer of odqa's CNN head); the
 # safetensors header with the tensor names is at the start of the file.
-if ! head -c 1000000 "$MODEL/model.safetensors" | grep -aq 'qa_outputs'; then
+# (grep -c reads all its input: with pipefail, grep -q would make head die of SIGPIPE.)
+HEAD_TENSORS=$(head -c 1000000 "$MODEL/model.safetensors" | grep -ac 'qa_outputs' || true)
+if [ "${HEAD_TENSORS:-0}" = 0 ]; then
   READER=target/quickstart-reader
   if [ -f "$READER/model.safetensors" ] && [ "$(cat "$READER/.source" 2>/dev/null)" = "$MODEL" ]; then
     echo
