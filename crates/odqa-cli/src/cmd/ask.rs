@@ -105,7 +105,7 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
     println!("{}  (p = {:.3})", best.text, best.probability);
     for (i, a) in result.answers.iter().enumerate() {
         if i > 0 {
-            println!("{i:>2}. {}  (p = {:.3})", a.text, a.probability);
+            println!("{:>2}. {}  (p = {:.3})", i + 1, a.text, a.probability);
         }
         if let Some(p) = passage(a) {
             let e = evidence(&p.text, a.start, a.end);
