@@ -91,6 +91,33 @@ pub struct SpanCandidate {
     pub end_logit: f32,
 }
 
+/// A passage's decoded candidates (best first) as spans: spaces around the text trimmed with the
+/// offsets moved accordingly (SentencePiece offsets include the space before a word), the `empty`
+/// placeholder and blank spans dropped, and a span that trimming made equal to a better one dropped.
+pub fn spans(candidates: Vec<odqa_reader::decode::Candidate>) -> Vec<SpanCandidate> {
+    let mut out: Vec<SpanCandidate> = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        let Some(start) = c.start else { continue };
+        let text = c.text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let start = start + c.text.chars().count() - c.text.trim_start().chars().count();
+        let end = start + text.chars().count();
+        if out.iter().any(|o| (o.start, o.end) == (start, end)) {
+            continue;
+        }
+        out.push(SpanCandidate {
+            text: text.to_string(),
+            start,
+            end,
+            start_logit: c.start_logit,
+            end_logit: c.end_logit,
+        });
+    }
+    out
+}
+
 /// What reading one retrieved passage gave.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PassageRead {
@@ -391,6 +418,34 @@ mod tests {
         s.trim_josa = true;
         let a = &aggregate(&r, &s)[0];
         assert_eq!((a.text.as_str(), a.start, a.end), ("서울", 4, 6));
+    }
+
+    #[test]
+    fn spans_are_trimmed_and_deduplicated() {
+        let candidate = |text: &str, start: usize, score: f32| odqa_reader::decode::Candidate {
+            text: text.into(),
+            start_logit: score,
+            end_logit: 0.0,
+            score,
+            probability: 0.0,
+            start: Some(start),
+            end: Some(start + text.chars().count()),
+            window: None,
+        };
+        let mut placeholder = candidate("empty", 0, 0.0);
+        placeholder.start = None;
+        let got = spans(vec![
+            candidate(" 서울", 3, 5.0),
+            candidate("서울", 4, 4.0),
+            candidate("  ", 0, 3.0),
+            candidate("서울 수도", 4, 2.0),
+            placeholder,
+        ]);
+        let got: Vec<(&str, usize, usize, f32)> = got
+            .iter()
+            .map(|s| (s.text.as_str(), s.start, s.end, s.start_logit))
+            .collect();
+        assert_eq!(got, [("서울", 4, 6, 5.0), ("서울 수도", 4, 9, 2.0)]);
     }
 
     #[test]

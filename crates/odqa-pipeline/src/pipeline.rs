@@ -13,7 +13,7 @@ use odqa_retriever::{Hit, Retriever};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::{aggregate, Answer, PassageRead, SpanCandidate};
+use crate::aggregate::{aggregate, spans, Answer, PassageRead};
 use crate::error::{PipelineError, Result};
 use crate::settings::PipelineSettings;
 
@@ -221,22 +221,7 @@ impl<B: Backend> Pipeline<B> {
                     .zip(&logits[first..first + windows.len()])
                     .map(|(f, (s, e))| (f, s.as_slice(), e.as_slice()))
                     .collect();
-                let candidates = decode_example(&hit.text, &with_logits, decode)
-                    .into_iter()
-                    .filter_map(|c| {
-                        // Token offsets may include the space before a word (SentencePiece's ▁).
-                        let text = c.text.trim();
-                        let lead = c.text.chars().count() - c.text.trim_start().chars().count();
-                        let start = c.start? + lead;
-                        (!text.is_empty()).then(|| SpanCandidate {
-                            start,
-                            end: start + text.chars().count(),
-                            text: text.to_string(),
-                            start_logit: c.start_logit,
-                            end_logit: c.end_logit,
-                        })
-                    })
-                    .collect();
+                let candidates = spans(decode_example(&hit.text, &with_logits, decode));
                 Ok(PassageRead {
                     rank: hit.rank,
                     retriever_score: hit.score,
