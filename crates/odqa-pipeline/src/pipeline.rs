@@ -21,6 +21,9 @@ use crate::settings::PipelineSettings;
 /// batched across passages and questions.
 const QUESTIONS_PER_CHUNK: usize = 32;
 
+/// Start and end logits of one window.
+type WindowLogits = (Vec<f32>, Vec<f32>);
+
 /// Where the time went, in seconds, and how much was read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Timings {
@@ -252,12 +255,12 @@ impl<B: Backend> Pipeline<B> {
         &self,
         windows: &[&Feature],
         stop: &AtomicBool,
-    ) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+    ) -> Result<Vec<WindowLogits>> {
         let real = |f: &Feature| f.attention_mask.iter().filter(|&&m| m == 1).count();
         let mut order: Vec<usize> = (0..windows.len()).collect();
         order.sort_by_key(|&i| real(windows[i]));
         let batches: Vec<&[usize]> = order.chunks(self.settings.batch_size.max(1)).collect();
-        let computed: Vec<Option<Vec<(Vec<f32>, Vec<f32>)>>> = batches
+        let computed: Vec<Option<Vec<WindowLogits>>> = batches
             .par_iter()
             .map(|batch| {
                 if stop.load(Ordering::Relaxed) {
