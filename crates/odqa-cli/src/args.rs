@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use odqa_pipeline::{Pipeline, PipelineSettings, Strategy};
+use odqa_pipeline::{Pipeline, PipelineSettings, Strategy, Timings};
 use odqa_reader::DefaultBackend;
 use odqa_retriever::{Bm25Overrides, Idf};
 
@@ -196,4 +196,21 @@ pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
         eprintln!("\nstopping after the current batch (Ctrl-C again to quit at once)…");
     })?;
     Ok(stop)
+}
+
+/// Where the reading time went.
+pub fn print_timings(t: &Timings, questions: usize) {
+    let total = t.total().max(1e-9);
+    let part = |s: f64| format!("{s:.1} s ({:.0} %)", 100.0 * s / total);
+    eprintln!(
+        "{questions} questions, {} passages, {} windows in {total:.1} s ({:.2} questions/s): \
+         retrieval {}, tokenization {}, encoder {}, decoding {}",
+        t.passages,
+        t.windows,
+        questions as f64 / total,
+        part(t.retrieval),
+        part(t.tokenization),
+        part(t.encoder),
+        part(t.decoding)
+    );
 }

@@ -8,8 +8,9 @@ use clap::Args;
 use odqa_core::fsio::write_atomic;
 use serde_json::{json, Map, Value};
 
-use crate::args::{question_bar, stop_flag, with_threads, AnswerArgs, PipelineArgs, UsageError};
-use crate::cmd::tune::print_timings;
+use crate::args::{
+    print_timings, question_bar, stop_flag, with_threads, AnswerArgs, PipelineArgs, UsageError,
+};
 
 /// Arguments of `odqa predict` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]

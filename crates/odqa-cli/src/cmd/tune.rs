@@ -9,7 +9,7 @@ use odqa_core::fsio::write_atomic;
 use odqa_pipeline::tune::{best, evaluate, grid, CacheKey, ReadsCache, TuneResult};
 use odqa_pipeline::{PipelineSettings, Strategy, Timings};
 
-use crate::args::{question_bar, stop_flag, with_threads, PipelineArgs, UsageError};
+use crate::args::{print_timings, question_bar, stop_flag, with_threads, PipelineArgs, UsageError};
 
 /// Arguments of `odqa tune` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -248,21 +248,4 @@ fn print_table(ks: &[usize], results: &[TuneResult]) {
             }
         }
     }
-}
-
-/// Where the reading time went.
-pub fn print_timings(t: &Timings, questions: usize) {
-    let total = t.total().max(1e-9);
-    let part = |s: f64| format!("{s:.1} s ({:.0} %)", 100.0 * s / total);
-    eprintln!(
-        "{questions} questions, {} passages, {} windows in {total:.1} s ({:.2} questions/s): \
-         retrieval {}, tokenization {}, encoder {}, decoding {}",
-        t.passages,
-        t.windows,
-        questions as f64 / total,
-        part(t.retrieval),
-        part(t.tokenization),
-        part(t.encoder),
-        part(t.decoding)
-    );
 }
