@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{odqa, path_str, read_json, repo, stderr, stdout, write};
+use common::{eval_answers, odqa, path_str, read_json, repo, stderr, stdout, write};
 
 /// The bundled sample corpus, indexed once for all tests.
 fn sample_index() -> &'static Path {
@@ -475,14 +475,6 @@ fn read_rejects_bad_models_with_status_2() {
     assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
     assert!(stderr(&run).contains("config.json"), "{}", stderr(&run));
     assert!(!out.exists());
-}
-
-/// Runs `odqa eval answers --data DATA --predictions PREDICTIONS EXTRA…`.
-fn eval_answers(data: &Path, predictions: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["eval", "answers", "--data", path_str(data)];
-    args.extend(["--predictions", path_str(predictions)]);
-    args.extend(extra);
-    odqa(&args)
 }
 
 /// `odqa eval answers`: gold answers for 38 of 40 questions, one wrong, one missing, one extra id;

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{odqa, path_str, read_json, repo, stderr, stdout, write};
+use common::{eval_answers, odqa, path_str, read_json, repo, stderr, stdout, write};
 
 const TINY_QA: &str = "tests/fixtures/reader-parity/tiny-bert-qa";
 /// The tiny model has 128 positions.
@@ -208,14 +208,7 @@ fn predict_writes_every_id_and_the_nbest_fields() {
     let raw = std::fs::read_to_string(&preds).unwrap();
     assert!(!raw.contains("\\u") && raw.contains("\n  \""), "{raw}");
     // The leaderboard scorer reads it.
-    let eval = odqa(&[
-        "eval",
-        "answers",
-        "--data",
-        path_str(&questions()),
-        "--predictions",
-        path_str(&preds),
-    ]);
+    let eval = eval_answers(&questions(), &preds, &[]);
     assert!(eval.status.success(), "{}", stderr(&eval));
 }
 
@@ -437,15 +430,7 @@ fn tune_scores_the_grid_writes_a_config_and_reuses_its_cache() {
         path_str(&preds),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let eval = odqa(&[
-        "eval",
-        "answers",
-        "--data",
-        path_str(&questions()),
-        "--predictions",
-        path_str(&preds),
-        "--json",
-    ]);
+    let eval = eval_answers(&questions(), &preds, &["--json"]);
     let scores: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     assert!(
         (scores["exact_match"].as_f64().unwrap() - best_em).abs() < 1e-9,

@@ -44,3 +44,11 @@ pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
+
+/// Runs `odqa eval answers --data DATA --predictions PREDICTIONS EXTRA…`.
+pub fn eval_answers(data: &Path, predictions: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["eval", "answers", "--data", path_str(data)];
+    args.extend(["--predictions", path_str(predictions)]);
+    args.extend(extra);
+    odqa(&args)
+}

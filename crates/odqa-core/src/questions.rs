@@ -1,6 +1,6 @@
 //! Question files for `odqa predict` / `odqa tune`: the competition's `test_dataset` (a
 //! `save_to_disk` folder with `id` + `question`), SQuAD JSON, or JSONL with one
-//! `{"id", "question"}` per line (optional `answers`: a list of strings or SQuAD answer objects).
+//! `{"id", "question"}` per line (`.jsonl`, `.ndjson`, or `.json` with one object per line) (optional `answers`: a list of strings or SQuAD answer objects).
 //!
 //! Every question must have a non-empty id, a question with some non-space character, and an id no
 //! other question has: a file breaking any of these is refused with where it happened, because a
@@ -10,15 +10,15 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
 
+use crate::corpus::CorpusFormat;
 use crate::squad::{read_examples, Answer, QaExample};
 use crate::{CoreError, Location};
 
-/// Reads and checks a question file; see the module documentation for the formats.
+/// Reads and checks a question file; see the module documentation for the formats. JSONL is told
+/// apart as for corpora ([`CorpusFormat::detect`]: `.jsonl`, `.ndjson`, or a `.json` file whose
+/// first line is a complete object).
 pub fn read_questions(path: &Path) -> Result<Vec<QaExample>, CoreError> {
-    let is_jsonl = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson"));
+    let is_jsonl = path.is_file() && matches!(CorpusFormat::detect(path), Ok(CorpusFormat::Jsonl));
     if is_jsonl {
         let (questions, lines) = read_jsonl(path)?;
         check(path, &questions, |i| {
@@ -205,6 +205,19 @@ mod tests {
         );
         assert_eq!(q[1].id, "7");
         assert!(q[1].answers.is_empty());
+    }
+
+    #[test]
+    fn a_json_file_with_one_question_per_line_is_jsonl() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.json");
+        std::fs::write(
+            &path,
+            "{\"id\": \"a\", \"question\": \"x?\"}\n{\"id\": \"a\", \"question\": \"y?\"}\n",
+        )
+        .unwrap();
+        let err = read_questions(&path).unwrap_err().to_string();
+        assert!(err.contains("q.json:2: duplicate question id"), "{err}");
     }
 
     #[test]

@@ -151,8 +151,10 @@ pub struct AggregateSettings {
     pub trim_josa: bool,
 }
 
-/// One answer of a question.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One answer of a question. Serialized as an entry of `nbest_predictions.json` (`text`,
+/// `probability`, logits, `passage_id`, `title`, `start`, `end`); `rank` and `retriever_score` are
+/// for callers that show them (`odqa ask --json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Answer {
     /// Answer text (trimmed when josa trimming is on).
     pub text: String,
@@ -171,8 +173,10 @@ pub struct Answer {
     /// End character offset (exclusive).
     pub end: usize,
     /// Retrieval rank of the passage.
+    #[serde(skip)]
     pub rank: usize,
     /// BM25 score of the passage.
+    #[serde(skip)]
     pub retriever_score: f32,
 }
 

@@ -5,13 +5,25 @@ use std::sync::atomic::AtomicBool;
 
 use clap::Args;
 use indicatif::ProgressBar;
-use odqa_pipeline::{evidence, Answer, PassageRead};
+use odqa_pipeline::{evidence, Answer, Evidence, PassageRead};
 use serde_json::json;
 
 use crate::args::{with_threads, AnswerArgs, NotFound, PipelineArgs};
 
 /// Answers printed without --nbest.
 const SHOWN_ANSWERS: usize = 5;
+
+/// One answer in `odqa ask --json`: the nbest_predictions.json entry, its passage's rank and BM25
+/// score, and its evidence.
+#[derive(serde::Serialize)]
+struct AnswerJson<'a> {
+    #[serde(flatten)]
+    answer: &'a Answer,
+    rank: usize,
+    retriever_score: f32,
+    sentence: Option<String>,
+    evidence: Option<Evidence>,
+}
 
 /// Arguments of `odqa ask` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -49,21 +61,14 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
             .answers
             .iter()
             .map(|a| {
-                let e = passage(a).map(|p| evidence(&p.text, a.start, a.end));
-                json!({
-                    "text": a.text,
-                    "probability": a.probability,
-                    "start_logit": a.start_logit,
-                    "end_logit": a.end_logit,
-                    "passage_id": a.passage_id,
-                    "title": a.title,
-                    "start": a.start,
-                    "end": a.end,
-                    "rank": a.rank,
-                    "retriever_score": a.retriever_score,
-                    "sentence": e.as_ref().map(|e| e.sentence()),
-                    "evidence": e,
-                })
+                let evidence = passage(a).map(|p| evidence(&p.text, a.start, a.end));
+                AnswerJson {
+                    answer: a,
+                    rank: a.rank,
+                    retriever_score: a.retriever_score,
+                    sentence: evidence.as_ref().map(Evidence::sentence),
+                    evidence,
+                }
             })
             .collect();
         let passages: Vec<_> = result

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use odqa_core::fsio::write_atomic;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::args::{
     print_timings, question_bar, stop_flag, with_threads, AnswerArgs, PipelineArgs, UsageError,
@@ -92,23 +92,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
             empty.push(format!("{}: {why}", example.id));
         }
         predictions.insert(example.id.clone(), Value::String(best));
-        let list = result
-            .answers
-            .iter()
-            .map(|a| {
-                json!({
-                    "text": a.text,
-                    "probability": a.probability,
-                    "start_logit": a.start_logit,
-                    "end_logit": a.end_logit,
-                    "passage_id": a.passage_id,
-                    "title": a.title,
-                    "start": a.start,
-                    "end": a.end,
-                })
-            })
-            .collect();
-        nbest.insert(example.id.clone(), Value::Array(list));
+        nbest.insert(example.id.clone(), serde_json::to_value(&result.answers)?);
     }
     if let Some(path) = &args.nbest_out {
         write_atomic(path, &serde_json::to_vec_pretty(&nbest)?)?;

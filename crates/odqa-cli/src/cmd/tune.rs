@@ -189,9 +189,10 @@ fn cache_key(
             .to_string()
     };
     let (model_bytes, model_modified) = CacheKey::model_stamp(&args.pipeline.model);
-    let passages = odqa_retriever::Retriever::open(&args.pipeline.index)
-        .map(|r| r.num_passages())
-        .unwrap_or(0);
+    // The index's own record of its documents (what `Retriever::num_passages` counts), without
+    // opening the index a second time.
+    let passages =
+        odqa_retriever::IndexMeta::read(&args.pipeline.index).map_or(0, |m| m.unique_texts);
     CacheKey {
         model: canonical(&args.pipeline.model),
         model_bytes,
