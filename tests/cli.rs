@@ -537,3 +537,39 @@ fn eval_answers_scores_like_the_official_script_and_counts_ids() {
         stderr(&out)
     );
 }
+
+/// `odqa read` of the sample questions with a model, window settings and a batch size / thread
+/// count: the bytes of predictions.json and the n-best file.
+fn read_bytes(model: &str, batch: &str, threads: &str) -> (Vec<u8>, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let model = repo().join("tests/fixtures/reader-parity").join(model);
+    let data = repo().join("corpus/korquad-sample.json");
+    let (out, nbest) = (dir.path().join("p.json"), dir.path().join("n.json"));
+    #[rustfmt::skip]
+    let args = ["read", "--model", path_str(&model), "--data", path_str(&data), "--out", path_str(&out),
+        "--nbest-out", path_str(&nbest), "--max-seq-len", "96", "--doc-stride", "32",
+        "--batch-size", batch, "--threads", threads];
+    let run = odqa(&args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    (std::fs::read(&out).unwrap(), std::fs::read(&nbest).unwrap())
+}
+
+#[test]
+fn read_outputs_do_not_depend_on_batch_size_or_threads() {
+    // Windows of many lengths (96-token windows over the sample contexts); the CNN head sees past
+    // a window's end, the RoBERTa positions depend on the padding.
+    for model in ["tiny-bert-cnn", "tiny-roberta-qa"] {
+        let alone = read_bytes(model, "1", "1");
+        for (batch, threads) in [("16", "2"), ("5", "1"), ("16", "1")] {
+            let other = read_bytes(model, batch, threads);
+            assert!(
+                alone.0 == other.0,
+                "{model}: predictions differ at batch {batch}, {threads} threads"
+            );
+            assert!(
+                alone.1 == other.1,
+                "{model}: n-best differs at batch {batch}, {threads} threads"
+            );
+        }
+    }
+}

@@ -465,3 +465,31 @@ fn tune_scores_the_grid_writes_a_config_and_reuses_its_cache() {
         stderr(&bigger)
     );
 }
+
+#[test]
+fn predict_outputs_do_not_depend_on_batch_size_or_threads() {
+    let outputs = |batch: &str, threads: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let (preds, nbest) = (dir.path().join("p.json"), dir.path().join("n.json"));
+        #[rustfmt::skip]
+        let out = run("predict", &["--questions", path_str(&questions()), "--out", path_str(&preds),
+            "--nbest-out", path_str(&nbest), "--top-k", "5", "--batch-size", batch, "--threads", threads]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        (
+            std::fs::read(&preds).unwrap(),
+            std::fs::read(&nbest).unwrap(),
+        )
+    };
+    let alone = outputs("1", "1");
+    for (batch, threads) in [("16", "2"), ("3", "1")] {
+        let other = outputs(batch, threads);
+        assert!(
+            alone.0 == other.0,
+            "predictions differ at batch {batch}, {threads} threads"
+        );
+        assert!(
+            alone.1 == other.1,
+            "n-best differs at batch {batch}, {threads} threads"
+        );
+    }
+}

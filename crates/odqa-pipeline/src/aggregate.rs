@@ -91,31 +91,22 @@ pub struct SpanCandidate {
     pub end_logit: f32,
 }
 
-/// A passage's decoded candidates (best first) as spans: spaces around the text trimmed with the
-/// offsets moved accordingly (SentencePiece offsets include the space before a word), the `empty`
-/// placeholder and blank spans dropped, and a span that trimming made equal to a better one dropped.
+/// A passage's decoded candidates (best first) as spans, by the reader's one trimming rule
+/// ([`odqa_reader::decode::trimmed`]: spaces trimmed with the offsets moved, blank spans and spans
+/// that trimming made equal to a better one dropped); the `empty` placeholder is dropped.
 pub fn spans(candidates: Vec<odqa_reader::decode::Candidate>) -> Vec<SpanCandidate> {
-    let mut out: Vec<SpanCandidate> = Vec::with_capacity(candidates.len());
-    for c in candidates {
-        let Some(start) = c.start else { continue };
-        let text = c.text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let start = start + c.text.chars().count() - c.text.trim_start().chars().count();
-        let end = start + text.chars().count();
-        if out.iter().any(|o| (o.start, o.end) == (start, end)) {
-            continue;
-        }
-        out.push(SpanCandidate {
-            text: text.to_string(),
-            start,
-            end,
-            start_logit: c.start_logit,
-            end_logit: c.end_logit,
-        });
-    }
-    out
+    odqa_reader::decode::trimmed(candidates)
+        .into_iter()
+        .filter_map(|c| {
+            Some(SpanCandidate {
+                start: c.start?,
+                end: c.end?,
+                text: c.text,
+                start_logit: c.start_logit,
+                end_logit: c.end_logit,
+            })
+        })
+        .collect()
 }
 
 /// What reading one retrieved passage gave.

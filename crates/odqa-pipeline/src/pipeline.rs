@@ -1,14 +1,14 @@
 //! Retrieve → read every passage on its own → aggregate, batched across passages and questions.
 
+use odqa_reader::ReaderBackend;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::prelude::*;
 use indicatif::ProgressBar;
 use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, WindowInput, WindowSettings};
-use odqa_reader::read::Reader;
+use odqa_reader::read::{real_len, Reader};
 use odqa_retriever::{Hit, Retriever};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -70,13 +70,13 @@ pub struct QuestionAnswers {
 }
 
 /// A retriever and a reader with settings.
-pub struct Pipeline<B: Backend> {
+pub struct Pipeline<B: ReaderBackend> {
     retriever: Retriever,
     reader: Reader<B>,
     settings: PipelineSettings,
 }
 
-impl<B: Backend> Pipeline<B> {
+impl<B: ReaderBackend> Pipeline<B> {
     /// Opens the index and loads the model. A model without a QA head is refused: its answers would
     /// be random.
     pub fn open(
@@ -256,9 +256,8 @@ impl<B: Backend> Pipeline<B> {
         windows: &[&Feature],
         stop: &AtomicBool,
     ) -> Result<Vec<WindowLogits>> {
-        let real = |f: &Feature| f.attention_mask.iter().filter(|&&m| m == 1).count();
         let mut order: Vec<usize> = (0..windows.len()).collect();
-        order.sort_by_key(|&i| real(windows[i]));
+        order.sort_by_key(|&i| real_len(windows[i]));
         let batches: Vec<&[usize]> = order.chunks(self.settings.batch_size.max(1)).collect();
         let computed: Vec<Option<Vec<WindowLogits>>> = batches
             .par_iter()

@@ -5,7 +5,7 @@
 //! kept; text cut from the context by character offsets; probability = softmax over the kept
 //! scores. With no candidate the single entry `empty` (no offsets) is returned, as transformers does.
 
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::features::Feature;
 
@@ -27,8 +27,9 @@ impl Default for DecodeSettings {
     }
 }
 
-/// One answer candidate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One answer candidate. Serialized as an entry of `odqa read`'s n-best file: `text` (`""` for
+/// the placeholder), `start_logit`, `end_logit`, `score`, `probability`, `start`, `end`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     /// The answer text (`"empty"` for the no-candidate placeholder).
     pub text: String,
@@ -45,7 +46,6 @@ pub struct Candidate {
     /// End character offset (exclusive).
     pub end: Option<usize>,
     /// Index of the window (among the example's features) and token positions.
-    #[serde(skip)]
     pub window: Option<(usize, usize, usize)>,
 }
 
@@ -53,6 +53,25 @@ impl Candidate {
     /// True for transformers' `empty` placeholder (no span found).
     pub fn is_placeholder(&self) -> bool {
         self.start.is_none()
+    }
+}
+
+impl Serialize for Candidate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entry = serializer.serialize_struct("Candidate", 7)?;
+        let text = if self.is_placeholder() {
+            ""
+        } else {
+            &self.text
+        };
+        entry.serialize_field("text", text)?;
+        entry.serialize_field("start_logit", &self.start_logit)?;
+        entry.serialize_field("end_logit", &self.end_logit)?;
+        entry.serialize_field("score", &self.score)?;
+        entry.serialize_field("probability", &self.probability)?;
+        entry.serialize_field("start", &self.start)?;
+        entry.serialize_field("end", &self.end)?;
+        entry.end()
     }
 }
 
@@ -114,28 +133,66 @@ pub fn decode_example(
         }
     }
     if prelim.is_empty() || (prelim.len() == 1 && prelim[0].text.is_empty()) {
-        prelim.insert(
-            0,
-            Candidate {
-                text: "empty".into(),
-                start_logit: 0.0,
-                end_logit: 0.0,
-                score: 0.0,
-                probability: 0.0,
-                start: None,
-                end: None,
-                window: None,
-            },
-        );
+        prelim.insert(0, placeholder());
     }
-    let max = prelim
+    set_probabilities(&mut prelim);
+    prelim
+}
+
+/// transformers' `empty` candidate: no span found.
+fn placeholder() -> Candidate {
+    Candidate {
+        text: "empty".into(),
+        start_logit: 0.0,
+        end_logit: 0.0,
+        score: 0.0,
+        probability: 0.0,
+        start: None,
+        end: None,
+        window: None,
+    }
+}
+
+/// Probability of each candidate: softmax of the scores over the list.
+fn set_probabilities(candidates: &mut [Candidate]) {
+    let max = candidates
         .iter()
         .map(|c| c.score)
         .fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f32> = prelim.iter().map(|c| (c.score - max).exp()).collect();
+    let exp: Vec<f32> = candidates.iter().map(|c| (c.score - max).exp()).collect();
     let total: f32 = exp.iter().sum();
-    for (candidate, e) in prelim.iter_mut().zip(exp) {
+    for (candidate, e) in candidates.iter_mut().zip(exp) {
         candidate.probability = e / total;
     }
-    prelim
+}
+
+/// The spans as odqa reports them (`odqa read`, `ask`, `predict`): spaces around each text
+/// trimmed with its offsets moved accordingly (SentencePiece offsets include the space before a
+/// word), blank spans dropped, a span that trimming made equal to a better one dropped, and the
+/// probabilities recomputed over what is left. With nothing left, the `empty` placeholder alone.
+pub fn trimmed(candidates: Vec<Candidate>) -> Vec<Candidate> {
+    let mut kept: Vec<Candidate> = Vec::with_capacity(candidates.len());
+    for mut c in candidates {
+        let Some(start) = c.start else { continue };
+        let text = c.text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let start = start + c.text.chars().count() - c.text.trim_start().chars().count();
+        let end = start + text.chars().count();
+        if kept
+            .iter()
+            .any(|k| (k.start, k.end) == (Some(start), Some(end)))
+        {
+            continue;
+        }
+        c.text = text.to_string();
+        (c.start, c.end) = (Some(start), Some(end));
+        kept.push(c);
+    }
+    if kept.is_empty() {
+        kept.push(placeholder());
+    }
+    set_probabilities(&mut kept);
+    kept
 }

@@ -3,16 +3,17 @@
 //! Embeddings (word + position + token type, LayerNorm with the config's eps), then
 //! `num_hidden_layers` post-norm transformer layers: self-attention with an additive padding mask
 //! (`(1 − mask) · f32::MIN`, as transformers), exact-erf GELU feed-forward. Dropout runs only when
-//! `train` is set.
+//! `train` is set. Out of training, attention and GELU are the backend's fused operations
+//! ([`ReaderBackend`]); every linear layer is one `[batch·seq, hidden]` product.
 
 use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
-use burn::tensor::module::attention;
 
 use crate::config::ReaderConfig;
 use crate::error::Result;
+use crate::fused::{self, ReaderBackend};
 use crate::weights::{Checkpoint, CheckpointWriter};
 
 /// One batch of encoder inputs, all `[batch, seq_len]`.
@@ -256,7 +257,9 @@ impl<B: Backend> Encoder<B> {
         self.embeddings.word_embeddings.weight = weight.set_require_grad(!frozen);
         self
     }
+}
 
+impl<B: ReaderBackend> Encoder<B> {
     /// Last hidden states `[batch, seq_len, hidden]`.
     pub fn forward(&self, input: EncoderInput<B>, train: bool) -> Tensor<B, 3> {
         let e = &self.embeddings;
@@ -270,9 +273,9 @@ impl<B: Backend> Encoder<B> {
             position
         };
         let x = word + position + e.token_type_embeddings.forward(input.token_type_ids);
-        let mut x = maybe_dropout(&e.dropout, e.layer_norm.forward(x), train);
-        let [b, l] = input.attention_mask.dims();
-        let masks = if train || B::ad_enabled(&input.attention_mask.device()) {
+        let x = maybe_dropout(&e.dropout, e.layer_norm.forward(x), train);
+        let [b, l, hidden] = x.dims();
+        let mask = if train {
             // (1 − mask) · f32::MIN on the key axis: [batch, 1, 1, seq_len].
             AttentionMask::Additive(
                 input
@@ -283,36 +286,15 @@ impl<B: Backend> Encoder<B> {
                     .reshape([b, 1, 1, l]),
             )
         } else {
-            let heads = self.layers.first().map_or(1, |layer| layer.heads);
-            AttentionMask::Padding(key_padding_mask(&input.attention_mask, heads))
+            AttentionMask::Keys(input.attention_mask)
         };
+        // Rows = tokens: every linear layer is one [batch·seq, hidden] product.
+        let mut x = x.reshape([b * l, hidden]);
         for layer in &self.layers {
-            x = layer.forward(x, &masks, train);
+            x = layer.forward(x, [b, l], &mask, train);
         }
-        x
+        x.reshape([b, l, hidden])
     }
-}
-
-/// `[batch, heads, seq_len, seq_len]`, true where the key is padding, built once per batch as a
-/// contiguous tensor (a broadcast view would be walked element by element in every layer).
-fn key_padding_mask<B: Backend>(attention_mask: &Tensor<B, 2>, heads: usize) -> Tensor<B, 4, Bool> {
-    let [b, l] = attention_mask.dims();
-    let keys: Vec<f32> = attention_mask
-        .clone()
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .unwrap_or_default();
-    let mut data = Vec::with_capacity(b * heads * l * l);
-    for row in keys.chunks(l.max(1)) {
-        for _ in 0..heads * l {
-            data.extend(row.iter().map(|&m| m < 0.5));
-        }
-    }
-    Tensor::from_data(
-        TensorData::new(data, [b, heads, l, l]),
-        &attention_mask.device(),
-    )
 }
 
 /// Like PyTorch's `Embedding(padding_idx=…)`: rows looked up at `frozen` positions keep their value
@@ -343,40 +325,52 @@ fn maybe_dropout<B: Backend, const D: usize>(
 /// batch, shared by every layer).
 enum AttentionMask<B: Backend> {
     /// `(1 − mask) · f32::MIN`, `[batch, 1, 1, seq_len]`: the explicit, differentiable path with
-    /// attention dropout (training or autodiff), as transformers.
+    /// attention dropout (training), as transformers.
     Additive(Tensor<B, 4>),
-    /// True at padded keys, `[batch, heads, seq_len, seq_len]`, contiguous: the fused inference path.
-    Padding(Tensor<B, 4, Bool>),
+    /// The attention mask `[batch, seq_len]` (1 = real token): the backend's fused attention.
+    Keys(Tensor<B, 2>),
 }
 
-impl<B: Backend> Layer<B> {
-    fn forward(&self, x: Tensor<B, 3>, mask: &AttentionMask<B>, train: bool) -> Tensor<B, 3> {
-        let [b, l, hidden] = x.dims();
+impl<B: ReaderBackend> Layer<B> {
+    /// One layer over the tokens `[batch·seq, hidden]` of a `[batch, seq]` batch.
+    fn forward(
+        &self,
+        x: Tensor<B, 2>,
+        [b, l]: [usize; 2],
+        mask: &AttentionMask<B>,
+        train: bool,
+    ) -> Tensor<B, 2> {
+        let [_, hidden] = x.dims();
         let d = hidden / self.heads;
-        let split = |t: Tensor<B, 3>| t.reshape([b, l, self.heads, d]).swap_dims(1, 2);
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x.clone()));
+        let q = self.query.forward(x.clone());
+        let k = self.key.forward(x.clone());
+        let v = self.value.forward(x.clone());
         let context = match mask {
             AttentionMask::Additive(additive) => {
                 // Explicit softmax(QKᵀ/√d + mask)·V, with dropout on the probabilities.
-                let scores =
-                    q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt()) + additive.clone();
+                let split = |t: Tensor<B, 2>| t.reshape([b, l, self.heads, d]).swap_dims(1, 2);
+                let scores = split(q)
+                    .matmul(split(k).swap_dims(2, 3))
+                    .div_scalar((d as f64).sqrt())
+                    + additive.clone();
                 let probs = maybe_dropout(&self.attention_dropout, softmax(scores, 3), train);
-                probs.matmul(v)
+                probs
+                    .matmul(split(v))
+                    .swap_dims(1, 2)
+                    .reshape([b * l, hidden])
             }
-            // The backend's fused attention; padded keys are masked out (−∞ instead of f32::MIN:
-            // the same probabilities, since every window has unmasked keys).
-            AttentionMask::Padding(padding) => {
-                attention(q, k, v, Some(padding.clone()), None, Default::default())
+            AttentionMask::Keys(keys) => {
+                let batched = |t: Tensor<B, 2>| t.reshape([b, l, hidden]);
+                fused::attention(batched(q), batched(k), batched(v), keys.clone(), self.heads)
+                    .reshape([b * l, hidden])
             }
         };
-        let context = context.swap_dims(1, 2).reshape([b, l, hidden]);
         let attended = maybe_dropout(&self.dropout, self.attention_output.forward(context), train);
         let attended = self.attention_norm.forward(attended + x);
         let inner = self.intermediate.forward(attended.clone());
         let inner = match self.activation {
-            Activation::Gelu => gelu(inner),
+            Activation::Gelu if train => gelu(inner),
+            Activation::Gelu => fused::fused_gelu(inner),
             Activation::GeluTanh => gelu_approximate(inner),
             Activation::Relu => relu(inner),
         };

@@ -14,6 +14,7 @@ pub mod decode;
 pub mod encoder;
 mod error;
 pub mod features;
+pub mod fused;
 pub mod head;
 pub mod model;
 pub mod read;
@@ -21,6 +22,7 @@ pub mod weights;
 
 pub use config::{HeadKind, ReaderConfig};
 pub use error::{ReaderError, Result};
+pub use fused::ReaderBackend;
 pub use model::{LoadedModel, QaModel};
 
 /// The default CPU backend (burn's `flex`, with rayon and SIMD).

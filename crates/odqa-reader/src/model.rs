@@ -9,6 +9,7 @@ use burn::tensor::activation::log_softmax;
 use crate::config::{HeadKind, ReaderConfig};
 use crate::encoder::{Encoder, EncoderInput};
 use crate::error::{ReaderError, Result};
+use crate::fused::ReaderBackend;
 use crate::head::QaHead;
 use crate::weights::{Checkpoint, CheckpointWriter, StoredType};
 
@@ -179,11 +180,6 @@ impl<B: Backend> QaModel<B> {
         QaModel { encoder, head }
     }
 
-    /// Start and end logits `[batch, seq_len]`.
-    pub fn forward(&self, input: EncoderInput<B>, train: bool) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        self.head.forward(self.encoder.forward(input, train))
-    }
-
     /// Freezes (or unfreezes) the word embedding matrix; see [`Encoder::with_frozen_word_embeddings`].
     pub fn with_frozen_word_embeddings(self, frozen: bool) -> Self {
         QaModel {
@@ -251,6 +247,13 @@ impl<B: Backend> QaModel<B> {
                 .map_err(|e| ReaderError::io(dir.join(name), e))?;
         }
         Ok(())
+    }
+}
+
+impl<B: ReaderBackend> QaModel<B> {
+    /// Start and end logits `[batch, seq_len]`.
+    pub fn forward(&self, input: EncoderInput<B>, train: bool) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        self.head.forward(self.encoder.forward(input, train))
     }
 }
 

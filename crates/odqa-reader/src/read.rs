@@ -8,10 +8,11 @@ use odqa_core::squad::QaExample;
 use rayon::prelude::*;
 
 use crate::config::ReaderConfig;
-use crate::decode::{decode_example, Candidate, DecodeSettings};
+use crate::decode::{decode_example, trimmed, Candidate, DecodeSettings};
 use crate::encoder::EncoderInput;
 use crate::error::{ReaderError, Result};
 use crate::features::{Feature, FeatureTokenizer, WindowInput, WindowSettings};
+use crate::fused::ReaderBackend;
 use crate::model::QaModel;
 
 /// A loaded reader: model, configuration and tokenizer.
@@ -39,7 +40,7 @@ pub struct ExamplePrediction {
     pub windows: usize,
 }
 
-impl<B: Backend> Reader<B> {
+impl<B: ReaderBackend> Reader<B> {
     /// Loads a Hugging Face model directory (`config.json`, `model.safetensors`, `tokenizer.json`).
     pub fn load(dir: &Path, windows: WindowSettings, device: &B::Device) -> Result<Reader<B>> {
         let loaded = QaModel::<B>::load_dir(dir, device)?;
@@ -113,9 +114,10 @@ impl<B: Backend> Reader<B> {
         batch_input(&self.config, features, &self.device)
     }
 
-    /// Start and end logits of each window, computed over the batch's real tokens only: the
-    /// padding after the longest window is cut (keeping as many pads as the CNN head's stacked
-    /// convolutions can see, so no real token's logits change). Logits are returned for that length.
+    /// Start and end logits of each window over its own real tokens only (its padding never
+    /// enters decoding, so a window's n-best does not depend on the windows it shares a batch
+    /// with). The batch is computed over its longest window's real tokens plus the CNN head's
+    /// receptive margin, so no real token's logits change with the padding.
     pub fn logits(&self, features: &[&Feature]) -> Vec<(Vec<f32>, Vec<f32>)> {
         if features.is_empty() {
             return Vec::new();
@@ -123,23 +125,20 @@ impl<B: Backend> Reader<B> {
         let len = cut_len(&self.config, features);
         let input = batch_input_len(&self.config, features, len, &self.device);
         let (start, end) = self.model.forward(input, false);
-        let [b, l] = start.dims();
-        let start = start
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .unwrap_or_default();
-        let end = end
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .unwrap_or_default();
-        (0..b)
-            .map(|i| {
-                (
-                    start[i * l..(i + 1) * l].to_vec(),
-                    end[i * l..(i + 1) * l].to_vec(),
-                )
+        let [_, l] = start.dims();
+        let values = |t: Tensor<B, 2>| {
+            t.into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .unwrap_or_default()
+        };
+        let (start, end) = (values(start), values(end));
+        features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let row = i * l..i * l + real_len(f).min(l);
+                (start[row.clone()].to_vec(), end[row].to_vec())
             })
             .collect()
     }
@@ -203,7 +202,7 @@ impl<B: Backend> Reader<B> {
                         .map(|(f, (s, e))| (f, s.as_slice(), e.as_slice()))
                         .collect();
                     next += windows.len();
-                    let nbest = decode_example(&example.context, &with_logits, decode);
+                    let nbest = trimmed(decode_example(&example.context, &with_logits, decode));
                     let answer = nbest
                         .first()
                         .filter(|c| !c.is_placeholder())
@@ -244,17 +243,18 @@ pub fn batch_input<B: Backend>(
 /// longest window's real tokens plus the head's [`ReaderConfig::receptive_margin`], at most the
 /// padded length.
 pub fn cut_len(config: &ReaderConfig, features: &[&Feature]) -> usize {
-    let longest = features
-        .iter()
-        .map(|f| f.attention_mask.iter().filter(|&&m| m == 1).count())
-        .max()
-        .unwrap_or(0);
+    let longest = features.iter().map(|f| real_len(f)).max().unwrap_or(0);
     let padded = features
         .iter()
         .map(|f| f.input_ids.len())
         .min()
         .unwrap_or(0);
     (longest + config.receptive_margin()).min(padded)
+}
+
+/// The number of real (unpadded) tokens of a window.
+pub fn real_len(feature: &Feature) -> usize {
+    feature.attention_mask.iter().filter(|&&m| m == 1).count()
 }
 
 /// [`batch_input`] over the first `l` tokens of every window (at most their padded length).

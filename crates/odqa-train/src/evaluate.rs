@@ -1,14 +1,14 @@
 //! Dev-set evaluation during training: read every question from its own context and score the
 //! answers with the shared metrics module (KorQuAD v1.0 and SQuAD v1.1 EM/F1).
 
-use burn::prelude::*;
 use odqa_core::metrics::{score, AnswerScores};
 use odqa_core::squad::QaExample;
 use odqa_reader::decode::DecodeSettings;
 use odqa_reader::read::{ExamplePrediction, Reader};
+use odqa_reader::ReaderBackend;
 
 /// Reads `examples` with `reader` and scores the best answers against the gold answers.
-pub fn evaluate<B: Backend>(
+pub fn evaluate<B: ReaderBackend>(
     reader: &Reader<B>,
     examples: &[QaExample],
     batch_size: usize,

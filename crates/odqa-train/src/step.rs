@@ -7,11 +7,12 @@ use burn::tensor::backend::AutodiffBackend;
 use odqa_reader::features::Feature;
 use odqa_reader::model::qa_loss;
 use odqa_reader::read::batch_input;
+use odqa_reader::ReaderBackend;
 use odqa_reader::{QaModel, ReaderConfig};
 
 /// Gradients of one optimizer step (the mean loss over `chunk`'s windows, in micro-batches of
 /// `batch_size`) and that mean loss.
-pub(crate) fn step_gradients<AB: AutodiffBackend>(
+pub(crate) fn step_gradients<AB: AutodiffBackend + ReaderBackend>(
     model: &QaModel<AB>,
     config: &ReaderConfig,
     features: &[Feature],

@@ -2,13 +2,13 @@
 //! → AdamW step; evaluation on the dev set every epoch (and every `eval_steps`), the best model kept
 //! in the output directory, resumable checkpoints along the way.
 
+use odqa_reader::ReaderBackend;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use odqa_core::squad::QaExample;
@@ -55,7 +55,7 @@ pub struct TrainReport {
 }
 
 /// Trains a reader as `settings` says, on backend `B` with autodiff.
-pub fn train<B: Backend>(
+pub fn train<B: ReaderBackend>(
     settings: &TrainSettings,
     options: &TrainOptions,
     device: &B::Device,
@@ -65,7 +65,7 @@ pub fn train<B: Backend>(
 
 /// As [`train`], also returning the model as it is at the end of the run (the last step's
 /// weights, which are in the output directory when there is no dev set).
-pub fn train_model<B: Backend>(
+pub fn train_model<B: ReaderBackend>(
     settings: &TrainSettings,
     options: &TrainOptions,
     device: &B::Device,
@@ -73,11 +73,14 @@ pub fn train_model<B: Backend>(
     train_on::<burn::backend::Autodiff<B>>(settings, options, device)
 }
 
-fn train_on<AB: AutodiffBackend>(
+fn train_on<AB: AutodiffBackend + ReaderBackend>(
     settings: &TrainSettings,
     options: &TrainOptions,
     device: &AB::Device,
-) -> Result<(TrainReport, QaModel<AB::InnerBackend>)> {
+) -> Result<(TrainReport, QaModel<AB::InnerBackend>)>
+where
+    AB::InnerBackend: ReaderBackend,
+{
     let wall = Instant::now();
     settings.validate()?;
     let (Some(model_dir), Some(out)) = (settings.model.as_deref(), settings.out.as_deref()) else {

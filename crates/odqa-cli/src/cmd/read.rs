@@ -10,7 +10,7 @@ use odqa_reader::decode::DecodeSettings;
 use odqa_reader::features::WindowSettings;
 use odqa_reader::read::Reader;
 use odqa_reader::DefaultBackend;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::args::UsageError;
 
@@ -107,22 +107,7 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
             );
         }
         answers.insert(p.id.clone(), Value::String(p.answer.clone()));
-        let list: Vec<Value> = p
-            .nbest
-            .iter()
-            .map(|c| {
-                json!({
-                    "text": if c.is_placeholder() { "" } else { c.text.as_str() },
-                    "start_logit": c.start_logit,
-                    "end_logit": c.end_logit,
-                    "score": c.score,
-                    "probability": c.probability,
-                    "start": c.start,
-                    "end": c.end,
-                })
-            })
-            .collect();
-        nbest.insert(p.id.clone(), Value::Array(list));
+        nbest.insert(p.id.clone(), serde_json::to_value(&p.nbest)?);
     }
     write_atomic(&args.out, &serde_json::to_vec_pretty(&answers)?)?;
     if let Some(path) = &args.nbest_out {
