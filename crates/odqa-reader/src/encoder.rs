@@ -9,7 +9,7 @@
 use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::tensor::activation::{gelu_approximate, relu, softmax};
 
 use crate::config::ReaderConfig;
 use crate::error::Result;
@@ -369,7 +369,6 @@ impl<B: ReaderBackend> Layer<B> {
         let attended = self.attention_norm.forward(attended + x);
         let inner = self.intermediate.forward(attended.clone());
         let inner = match self.activation {
-            Activation::Gelu if train => gelu(inner),
             Activation::Gelu => fused::fused_gelu(inner),
             Activation::GeluTanh => gelu_approximate(inner),
             Activation::Relu => relu(inner),

@@ -2,6 +2,7 @@
 //! the composite operations for other dtypes.
 
 use burn::backend::Flex;
+use burn::tensor::ops::ActivationOps;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, TensorData};
 use burn_flex::FlexTensor;
@@ -64,5 +65,23 @@ impl ReaderBackend for Flex {
             }
         }
         x
+    }
+
+    fn fused_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        if x.dtype() != DType::F32 || grad.dtype() != DType::F32 {
+            return Self::gelu_backward(x, grad);
+        }
+        let x = into_contiguous(x);
+        let mut grad = into_contiguous(grad);
+        match grad.try_storage_mut::<f32>() {
+            Some(values) => kernels::gelu_backward_in_place(x.storage::<f32>(), values),
+            None => {
+                let dims = grad.layout().shape().to_vec();
+                let mut values = grad.storage::<f32>().to_vec();
+                kernels::gelu_backward_in_place(x.storage::<f32>(), &mut values);
+                return FlexTensor::from_data(TensorData::new(values, dims));
+            }
+        }
+        grad
     }
 }

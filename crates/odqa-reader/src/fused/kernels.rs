@@ -384,6 +384,34 @@ impl WithSimd for Gelu<'_> {
     }
 }
 
+/// The gradient through exact GELU, in place of `grad`: `grad · (Φ(x) + x·φ(x))`.
+pub fn gelu_backward_in_place(x: &[f32], grad: &mut [f32]) {
+    assert_eq!(x.len(), grad.len());
+    grad.par_chunks_mut(ELEMENT_CHUNK)
+        .zip(x.par_chunks(ELEMENT_CHUNK))
+        .for_each(|(grad, x)| Arch::new().dispatch(GeluBackward { x, grad }));
+}
+
+struct GeluBackward<'a> {
+    x: &'a [f32],
+    grad: &'a mut [f32],
+}
+
+impl WithSimd for GeluBackward<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) {
+        // 1/√(2π)
+        const PDF_NORM: f32 = 0.398_942_3;
+        for (g, &x) in self.grad.iter_mut().zip(self.x) {
+            let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+            let pdf = PDF_NORM * exp(-0.5 * x * x);
+            *g *= x.mul_add(pdf, cdf);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,6 +514,29 @@ mod tests {
                 assert!(worst < 1e-5, "{shape:?} {arch:?}: max |Δ| {worst}");
             }
         }
+    }
+
+    #[test]
+    fn gelu_backward_matches_the_exact_derivative() {
+        let x: Vec<f32> = values(40_000, 9).iter().map(|v| v * 3.0).collect();
+        let mut grad = values(40_000, 4);
+        let want: Vec<f64> = x
+            .iter()
+            .zip(&grad)
+            .map(|(&x, &g)| {
+                let x = x as f64;
+                let cdf = 0.5 * (1.0 + libm::erf(x / 2f64.sqrt()));
+                let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                g as f64 * (cdf + x * pdf)
+            })
+            .collect();
+        gelu_backward_in_place(&x, &mut grad);
+        let worst = grad
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (*a as f64 - b).abs())
+            .fold(0f64, f64::max);
+        assert!(worst < 1e-5, "max |Δ| {worst}");
     }
 
     #[test]

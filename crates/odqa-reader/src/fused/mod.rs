@@ -8,9 +8,11 @@
 //! into `[batch, seq, hidden]`), and exact GELU with a vectorised erf; for a dtype other than f32
 //! it falls back to the composite operations.
 //!
-//! The fused operations are inference-only (no dropout, no backward): the encoder uses them when
-//! it is not training.
+//! Under `Autodiff<B>` GELU is a tracked operation whose forward and backward are `B`'s fused
+//! kernels; attention stays composite there (training needs dropout on its probabilities), so the
+//! encoder uses the fused attention only when it is not training.
 
+mod autodiff;
 mod flex;
 pub mod kernels;
 
@@ -38,6 +40,11 @@ pub trait ReaderBackend: Backend {
     /// Exact (erf) GELU.
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         composite_gelu::<Self>(x)
+    }
+
+    /// The gradient through exact GELU at `x`: `grad · (Φ(x) + x·φ(x))`.
+    fn fused_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::gelu_backward(x, grad)
     }
 }
 
@@ -78,8 +85,6 @@ pub fn composite_gelu<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     B::gelu(x)
 }
 
-impl<B: Backend> ReaderBackend for burn::backend::Autodiff<B> {}
-
 #[cfg(feature = "cuda")]
 impl ReaderBackend for burn::backend::Cuda {}
 
@@ -105,4 +110,65 @@ pub fn fused_gelu<B: ReaderBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B
     Tensor::from_primitive(TensorPrimitive::Float(B::fused_gelu(
         x.into_primitive().tensor(),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+    use burn::tensor::activation::gelu;
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    fn max_abs_diff<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
+        (a - b).abs().max().into_scalar().elem::<f32>()
+    }
+
+    #[test]
+    fn fused_attention_matches_the_composite_one_with_masks() {
+        let device = Default::default();
+        let [b, l, hidden, heads] = [3, 29, 48, 4];
+        let random =
+            || Tensor::<Flex, 3>::random([b, l, hidden], Distribution::Normal(0.0, 1.0), &device);
+        let (q, k, v) = (random(), random(), random());
+        // Row 0: a padded tail; row 1: every key masked; row 2: a hole.
+        let mut mask = vec![1f32; b * l];
+        mask[20..l].fill(0.0);
+        mask[l..2 * l].fill(0.0);
+        mask[2 * l + 3] = 0.0;
+        let mask = Tensor::<Flex, 2>::from_data(TensorData::new(mask, [b, l]), &device);
+        let fused = attention(q.clone(), k.clone(), v.clone(), mask.clone(), heads);
+        let composite =
+            Tensor::<Flex, 3>::from_primitive(TensorPrimitive::Float(composite_attention::<Flex>(
+                q.into_primitive().tensor(),
+                k.into_primitive().tensor(),
+                v.into_primitive().tensor(),
+                mask.into_primitive().tensor(),
+                heads,
+            )));
+        let diff = max_abs_diff(fused, composite);
+        assert!(diff < 1e-5, "max |Δ| {diff}");
+    }
+
+    #[test]
+    fn fused_gelu_values_and_gradients_match_burns_gelu() {
+        type A = Autodiff<Flex>;
+        let device = Default::default();
+        let x = Tensor::<A, 2>::random([37, 53], Distribution::Normal(0.0, 2.0), &device);
+        let upstream = Tensor::<A, 2>::random([37, 53], Distribution::Normal(0.0, 1.0), &device);
+        let grad_of = |fused: bool| {
+            let x = x.clone().detach().require_grad();
+            let y = if fused {
+                fused_gelu(x.clone())
+            } else {
+                gelu(x.clone())
+            };
+            let grads = (y.clone() * upstream.clone()).sum().backward();
+            (y.inner(), x.grad(&grads).expect("x has a gradient"))
+        };
+        let ((y_fused, g_fused), (y_burn, g_burn)) = (grad_of(true), grad_of(false));
+        let dy = max_abs_diff(y_fused, y_burn);
+        let dg = max_abs_diff(g_fused, g_burn);
+        assert!(dy < 1e-5 && dg < 1e-5, "values Δ {dy}, gradients Δ {dg}");
+    }
 }
