@@ -72,6 +72,8 @@ pub type WindowInput<'a> = (&'a str, &'a str, Option<(usize, &'a str)>);
 #[derive(Clone)]
 pub struct FeatureTokenizer {
     tokenizer: Tokenizer,
+    /// The same tokenizer without truncation and padding (to measure a pair before windowing it).
+    plain: Tokenizer,
     settings: WindowSettings,
     segment_ids: bool,
 }
@@ -90,6 +92,7 @@ impl FeatureTokenizer {
                 settings.doc_stride, settings.max_seq_len
             )));
         }
+        let plain = tokenizer.clone();
         let pad_token = tokenizer.id_to_token(pad_id).ok_or_else(|| {
             bad(format!(
                 "the pad token id {pad_id} is not in the vocabulary"
@@ -113,6 +116,7 @@ impl FeatureTokenizer {
         }));
         Ok(FeatureTokenizer {
             tokenizer,
+            plain,
             settings,
             segment_ids,
         })
@@ -133,6 +137,39 @@ impl FeatureTokenizer {
         self.segment_ids
     }
 
+    /// Refuses a pair that needs several windows when the question leaves no more context tokens
+    /// per window than the stride (the `tokenizers` library would panic on it).
+    fn check_room(&self, question: &str, context: &str) -> Result<()> {
+        let WindowSettings {
+            max_seq_len,
+            doc_stride,
+        } = self.settings;
+        let pair = self
+            .plain
+            .encode_char_offsets((question, context), true)
+            .map_err(|e| {
+                ReaderError::BadInput(format!("cannot tokenize question {question:?}: {e}"))
+            })?;
+        if pair.len() <= max_seq_len {
+            return Ok(());
+        }
+        let fixed = pair
+            .get_sequence_ids()
+            .iter()
+            .filter(|s| **s != Some(1))
+            .count();
+        let room = max_seq_len.saturating_sub(fixed);
+        if room <= doc_stride {
+            return Err(ReaderError::BadInput(format!(
+                "question {question:?} is too long for {max_seq_len}-token windows overlapping by \
+                 {doc_stride}: its {fixed} tokens (with the special ones) leave {room} context \
+                 tokens per window, fewer than the overlap; use a larger --max-seq-len or a \
+                 smaller --doc-stride"
+            )));
+        }
+        Ok(())
+    }
+
     /// The windows of one example. `answer` = (character start, answer text) adds training labels.
     pub fn features(
         &self,
@@ -142,6 +179,7 @@ impl FeatureTokenizer {
         answer: Option<(usize, &str)>,
     ) -> Result<Vec<Feature>> {
         let question = question.trim_start();
+        self.check_room(question, context)?;
         let encoding = self
             .tokenizer
             .encode_char_offsets((question, context), true)

@@ -349,3 +349,23 @@ fn stored_head_kind_and_a_mismatched_head_request() {
     .unwrap();
     assert!(!loaded.fresh_head);
 }
+
+#[test]
+fn a_question_that_leaves_less_context_than_the_stride_is_an_error_not_a_panic() {
+    use odqa_reader::features::FeatureTokenizer;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/reader-parity/tiny-bert-qa/tokenizer.json");
+    let settings = WindowSettings {
+        max_seq_len: 32,
+        doc_stride: 16,
+    };
+    let tokenizer = FeatureTokenizer::from_file(&dir, settings, 0).unwrap();
+    let question = "when was the tower built and who designed it and why was it built";
+    let context =
+        "the tower was built in 1889 by gustave eiffel for the world fair in paris. ".repeat(4);
+    let err = tokenizer.features(0, question, &context, None).unwrap_err();
+    assert!(err.to_string().contains("too long"), "{err}");
+    // The same question with a context that fits one window is read.
+    let windows = tokenizer.features(0, question, "in 1889.", None).unwrap();
+    assert_eq!(windows.len(), 1);
+}

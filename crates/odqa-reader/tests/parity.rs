@@ -311,6 +311,12 @@ fn bert_loss_and_gradients_match_transformers() {
 }
 
 #[test]
+fn roberta_loss_and_gradients_match_transformers() {
+    // RoBERTa positions (pads at `padding_idx`, whose embedding row gets no gradient).
+    check_loss("tiny-roberta-qa");
+}
+
+#[test]
 fn cnn_loss_and_gradients_match_reference() {
     check_loss("tiny-bert-cnn");
 }
