@@ -1,6 +1,5 @@
 //! Retrieve → read every passage on its own → aggregate, batched across passages and questions.
 
-use odqa_reader::ReaderBackend;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -9,6 +8,7 @@ use indicatif::ProgressBar;
 use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, WindowInput, WindowSettings};
 use odqa_reader::read::{real_len, Reader};
+use odqa_reader::ReaderBackend;
 use odqa_retriever::{Hit, Retriever};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -7,8 +7,7 @@ use burn::tensor::backend::AutodiffBackend;
 use odqa_reader::features::Feature;
 use odqa_reader::model::qa_loss;
 use odqa_reader::read::batch_input;
-use odqa_reader::ReaderBackend;
-use odqa_reader::{QaModel, ReaderConfig};
+use odqa_reader::{QaModel, ReaderBackend, ReaderConfig};
 
 /// Gradients of one optimizer step (the mean loss over `chunk`'s windows, in micro-batches of
 /// `batch_size`) and that mean loss.

@@ -2,7 +2,6 @@
 //! → AdamW step; evaluation on the dev set every epoch (and every `eval_steps`), the best model kept
 //! in the output directory, resumable checkpoints along the way.
 
-use odqa_reader::ReaderBackend;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use odqa_core::squad::QaExample;
 use odqa_reader::features::{FeatureTokenizer, WindowSettings};
 use odqa_reader::model::stored_head_kind;
 use odqa_reader::read::Reader;
-use odqa_reader::{HeadKind, QaModel, ReaderConfig};
+use odqa_reader::{HeadKind, QaModel, ReaderBackend, ReaderConfig};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
