@@ -11,7 +11,7 @@
 # longest window), infer-b1 (one window at a time at its real length), train (CNN head, batch
 # 4 × 384, AdamW, dropout; $STEPS optimizer steps). Creates target/bench-venv (torch +
 # transformers from PyPI) when missing. Prints windows/s per run, the medians, the ratio
-# odqa / PyTorch and the GFLOP/s the encoder's FLOP count gives.
+# odqa / PyTorch and the encoder's GFLOP per 384-token window.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-../shared/models/multilingual-e5-small-ko}

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use rayon::prelude::*;
 use tokenizers::{
-    PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
-    TruncationParams, TruncationStrategy,
+    PaddingDirection, PaddingParams, PaddingStrategy, PostProcessor, Tokenizer,
+    TruncationDirection, TruncationParams, TruncationStrategy,
 };
 
 use crate::error::{ReaderError, Result};
@@ -138,36 +138,42 @@ impl FeatureTokenizer {
     }
 
     /// Refuses a pair that needs several windows when the question leaves no more context tokens
-    /// per window than the stride (the `tokenizers` library would panic on it).
+    /// per window than the stride (the `tokenizers` library would panic on it). Costs one encoding
+    /// of the question alone; the pair is encoded only when the question leaves too little room.
     fn check_room(&self, question: &str, context: &str) -> Result<()> {
         let WindowSettings {
             max_seq_len,
             doc_stride,
         } = self.settings;
+        let cannot =
+            |e| ReaderError::BadInput(format!("cannot tokenize question {question:?}: {e}"));
+        let question_tokens = self
+            .plain
+            .encode_char_offsets(question, false)
+            .map_err(cannot)?
+            .len();
+        let specials = self
+            .plain
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(true));
+        let fixed = question_tokens + specials;
+        let room = max_seq_len.saturating_sub(fixed);
+        if room > doc_stride {
+            return Ok(());
+        }
         let pair = self
             .plain
             .encode_char_offsets((question, context), true)
-            .map_err(|e| {
-                ReaderError::BadInput(format!("cannot tokenize question {question:?}: {e}"))
-            })?;
+            .map_err(cannot)?;
         if pair.len() <= max_seq_len {
             return Ok(());
         }
-        let fixed = pair
-            .get_sequence_ids()
-            .iter()
-            .filter(|s| **s != Some(1))
-            .count();
-        let room = max_seq_len.saturating_sub(fixed);
-        if room <= doc_stride {
-            return Err(ReaderError::BadInput(format!(
-                "question {question:?} is too long for {max_seq_len}-token windows overlapping by \
-                 {doc_stride}: its {fixed} tokens (with the special ones) leave {room} context \
-                 tokens per window, fewer than the overlap; use a larger --max-seq-len or a \
-                 smaller --doc-stride"
-            )));
-        }
-        Ok(())
+        Err(ReaderError::BadInput(format!(
+            "question {question:?} is too long for {max_seq_len}-token windows overlapping by \
+             {doc_stride}: its {fixed} tokens (with the special ones) leave {room} context \
+             tokens per window, fewer than the overlap; use a larger --max-seq-len or a \
+             smaller --doc-stride"
+        )))
     }
 
     /// The windows of one example. `answer` = (character start, answer text) adds training labels.

@@ -18,6 +18,20 @@ fn into_contiguous(t: FlexTensor) -> FlexTensor {
     contiguous
 }
 
+/// Applies `f` to the values of an f32 tensor: in place when the tensor owns its buffer, on a
+/// copy otherwise.
+fn map_f32(t: FlexTensor, f: impl FnOnce(&mut [f32])) -> FlexTensor {
+    let mut t = into_contiguous(t);
+    if let Some(values) = t.try_storage_mut::<f32>() {
+        f(values);
+        return t;
+    }
+    let dims = t.layout().shape().to_vec();
+    let mut values = t.storage::<f32>().to_vec();
+    f(&mut values);
+    FlexTensor::from_data(TensorData::new(values, dims))
+}
+
 impl ReaderBackend for Flex {
     fn fused_attention(
         q: FloatTensor<Self>,
@@ -54,17 +68,7 @@ impl ReaderBackend for Flex {
         if x.dtype() != DType::F32 {
             return composite_gelu::<Self>(x);
         }
-        let mut x = into_contiguous(x);
-        match x.try_storage_mut::<f32>() {
-            Some(values) => kernels::gelu_in_place(values),
-            None => {
-                let dims = x.layout().shape().to_vec();
-                let mut values = x.storage::<f32>().to_vec();
-                kernels::gelu_in_place(&mut values);
-                return FlexTensor::from_data(TensorData::new(values, dims));
-            }
-        }
-        x
+        map_f32(x, kernels::gelu_in_place)
     }
 
     fn fused_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -72,16 +76,8 @@ impl ReaderBackend for Flex {
             return Self::gelu_backward(x, grad);
         }
         let x = into_contiguous(x);
-        let mut grad = into_contiguous(grad);
-        match grad.try_storage_mut::<f32>() {
-            Some(values) => kernels::gelu_backward_in_place(x.storage::<f32>(), values),
-            None => {
-                let dims = grad.layout().shape().to_vec();
-                let mut values = grad.storage::<f32>().to_vec();
-                kernels::gelu_backward_in_place(x.storage::<f32>(), &mut values);
-                return FlexTensor::from_data(TensorData::new(values, dims));
-            }
-        }
-        grad
+        map_f32(grad, |values| {
+            kernels::gelu_backward_in_place(x.storage::<f32>(), values)
+        })
     }
 }

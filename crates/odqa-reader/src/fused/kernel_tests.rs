@@ -23,10 +23,18 @@ fn erf_is_within_1e6() {
     assert!(worst < 1e-6, "absolute error {worst}");
 }
 
+/// The largest `|got − want|`.
+fn max_abs_diff(got: &[f32], want: &[f64]) -> f64 {
+    got.iter()
+        .zip(want)
+        .map(|(&a, b)| (a as f64 - b).abs())
+        .fold(0.0, f64::max)
+}
+
 /// Attention computed plainly in f64, for comparison.
-fn reference(q: &[f32], k: &[f32], v: &[f32], mask: &[f32], s: AttentionShape) -> Vec<f32> {
+fn reference(q: &[f32], k: &[f32], v: &[f32], mask: &[f32], s: AttentionShape) -> Vec<f64> {
     let d = s.hidden / s.heads;
-    let mut out = vec![0f32; q.len()];
+    let mut out = vec![0f64; q.len()];
     for b in 0..s.batch {
         for h in 0..s.heads {
             for i in 0..s.seq {
@@ -45,7 +53,7 @@ fn reference(q: &[f32], k: &[f32], v: &[f32], mask: &[f32], s: AttentionShape) -
                 let total: f64 = e.iter().sum();
                 for c in 0..d {
                     let o: f64 = (0..s.seq).map(|j| e[j] * at(v, j, c)).sum::<f64>() / total;
-                    out[(b * s.seq + i) * s.hidden + h * d + c] = o as f32;
+                    out[(b * s.seq + i) * s.hidden + h * d + c] = o;
                 }
             }
         }
@@ -91,12 +99,7 @@ fn attention_matches_the_plain_formula_with_masks() {
         let want = reference(&q, &k, &v, &mask, shape);
         // The CPU's best instruction set (wide blocks with AVX-512) and the scalar path.
         for arch in [Arch::new(), Arch::Scalar] {
-            let got = attention_on(arch, &q, &k, &v, &mask, shape);
-            let worst = got
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let worst = max_abs_diff(&attention_on(arch, &q, &k, &v, &mask, shape), &want);
             assert!(worst < 1e-5, "{shape:?} {arch:?}: max |Δ| {worst}");
         }
     }
@@ -117,11 +120,7 @@ fn gelu_backward_matches_the_exact_derivative() {
         })
         .collect();
     gelu_backward_in_place(&x, &mut grad);
-    let worst = grad
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (*a as f64 - b).abs())
-        .fold(0f64, f64::max);
+    let worst = max_abs_diff(&grad, &want);
     assert!(worst < 1e-5, "max |Δ| {worst}");
 }
 
@@ -136,10 +135,6 @@ fn gelu_matches_the_exact_formula() {
         .map(|&v| v as f64 * 0.5 * (1.0 + libm::erf(v as f64 / 2f64.sqrt())))
         .collect();
     gelu_in_place(&mut x);
-    let worst = x
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (*a as f64 - b).abs())
-        .fold(0f64, f64::max);
+    let worst = max_abs_diff(&x, &want);
     assert!(worst < 1e-5, "max |Δ| {worst}");
 }
