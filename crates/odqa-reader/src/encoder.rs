@@ -3,17 +3,21 @@
 //! Embeddings (word + position + token type, LayerNorm with the config's eps), then
 //! `num_hidden_layers` post-norm transformer layers: self-attention with an additive padding mask
 //! (`(1 − mask) · f32::MIN`, as transformers), exact-erf GELU feed-forward. Dropout runs only when
-//! `train` is set. Out of training, attention and GELU are the backend's fused operations
-//! ([`ReaderBackend`]); every linear layer is one `[batch·seq, hidden]` product.
+//! `train` is set on an autodiff backend. Attention (with dropout on its probabilities when
+//! training), GELU and dropout are the backend's fused operations ([`ReaderBackend`]); every
+//! linear layer is one `[batch·seq, hidden]` product.
+
+use std::cell::Cell;
 
 use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu_approximate, relu, softmax};
+use burn::tensor::activation::{gelu_approximate, relu};
+use burn::tensor::Distribution;
 
 use crate::config::ReaderConfig;
 use crate::error::Result;
-use crate::fused::{self, ReaderBackend};
+use crate::fused::{self, mix64, DropoutDraw, ReaderBackend};
 use crate::weights::{Checkpoint, CheckpointWriter};
 
 /// One batch of encoder inputs, all `[batch, seq_len]`.
@@ -273,25 +277,14 @@ impl<B: ReaderBackend> Encoder<B> {
             position
         };
         let x = word + position + e.token_type_embeddings.forward(input.token_type_ids);
-        let x = maybe_dropout(&e.dropout, e.layer_norm.forward(x), train);
+        let draws =
+            (train && B::ad_enabled(&x.device())).then(|| DropoutDraws::draw::<B>(&x.device()));
+        let x = dropout(e.layer_norm.forward(x), &e.dropout, draws.as_ref());
         let [b, l, hidden] = x.dims();
-        let mask = if train {
-            // (1 − mask) · f32::MIN on the key axis: [batch, 1, 1, seq_len].
-            AttentionMask::Additive(
-                input
-                    .attention_mask
-                    .neg()
-                    .add_scalar(1.0)
-                    .mul_scalar(f32::MIN)
-                    .reshape([b, 1, 1, l]),
-            )
-        } else {
-            AttentionMask::Keys(input.attention_mask)
-        };
         // Rows = tokens: every linear layer is one [batch·seq, hidden] product.
         let mut x = x.reshape([b * l, hidden]);
         for layer in &self.layers {
-            x = layer.forward(x, [b, l], &mask, train);
+            x = layer.forward(x, [b, l], &input.attention_mask, draws.as_ref());
         }
         x.reshape([b, l, hidden])
     }
@@ -309,63 +302,78 @@ fn no_grad_where<B: Backend>(x: Tensor<B, 3>, frozen: Tensor<B, 2, Bool>) -> Ten
     x.clone() * keep + x.detach() * frozen
 }
 
-fn maybe_dropout<B: Backend, const D: usize>(
-    dropout: &Dropout,
-    x: Tensor<B, D>,
-    train: bool,
-) -> Tensor<B, D> {
-    if train {
-        dropout.forward(x)
-    } else {
-        x
+/// The dropout draws of one training forward pass: a base seed drawn from the backend's random
+/// generator (which the trainer seeds), and from it one seed per dropout call, in call order.
+struct DropoutDraws {
+    base: u64,
+    calls: Cell<u64>,
+}
+
+impl DropoutDraws {
+    fn draw<B: Backend>(device: &B::Device) -> Self {
+        let uniform = Tensor::<B, 1>::random([2], Distribution::Uniform(0.0, 1.0), device);
+        let halves = uniform
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap_or_default();
+        let base = halves.iter().fold(0u64, |acc, &u| {
+            (acc << 24) | ((u * 16_777_216.0) as u64 & 0xFF_FFFF)
+        });
+        DropoutDraws {
+            base,
+            calls: Cell::new(0),
+        }
+    }
+
+    /// The next call's draw with drop probability `prob`.
+    fn next(&self, prob: f64) -> DropoutDraw {
+        let call = self.calls.get();
+        self.calls.set(call + 1);
+        DropoutDraw {
+            prob: prob as f32,
+            seed: mix64(self.base ^ mix64(call.wrapping_add(1))),
+        }
     }
 }
 
-/// The padding mask, in the form of the attention path chosen for the batch (built once per
-/// batch, shared by every layer).
-enum AttentionMask<B: Backend> {
-    /// `(1 − mask) · f32::MIN`, `[batch, 1, 1, seq_len]`: the explicit, differentiable path with
-    /// attention dropout (training), as transformers.
-    Additive(Tensor<B, 4>),
-    /// The attention mask `[batch, seq_len]` (1 = real token): the backend's fused attention.
-    Keys(Tensor<B, 2>),
+/// `x` through `module`'s dropout when training (`draws` given), unchanged otherwise.
+fn dropout<B: ReaderBackend, const D: usize>(
+    x: Tensor<B, D>,
+    module: &Dropout,
+    draws: Option<&DropoutDraws>,
+) -> Tensor<B, D> {
+    match draws {
+        Some(draws) if module.prob > 0.0 => fused::dropout(x, draws.next(module.prob)),
+        _ => x,
+    }
 }
 
 impl<B: ReaderBackend> Layer<B> {
-    /// One layer over the tokens `[batch·seq, hidden]` of a `[batch, seq]` batch.
+    /// One layer over the tokens `[batch·seq, hidden]` of a `[batch, seq]` batch whose padding
+    /// mask is `key_mask`; with dropout when `draws` are given (training).
     fn forward(
         &self,
         x: Tensor<B, 2>,
         [b, l]: [usize; 2],
-        mask: &AttentionMask<B>,
-        train: bool,
+        key_mask: &Tensor<B, 2>,
+        draws: Option<&DropoutDraws>,
     ) -> Tensor<B, 2> {
         let [_, hidden] = x.dims();
-        let d = hidden / self.heads;
-        let q = self.query.forward(x.clone());
-        let k = self.key.forward(x.clone());
-        let v = self.value.forward(x.clone());
-        let context = match mask {
-            AttentionMask::Additive(additive) => {
-                // Explicit softmax(QKᵀ/√d + mask)·V, with dropout on the probabilities.
-                let split = |t: Tensor<B, 2>| t.reshape([b, l, self.heads, d]).swap_dims(1, 2);
-                let scores = split(q)
-                    .matmul(split(k).swap_dims(2, 3))
-                    .div_scalar((d as f64).sqrt())
-                    + additive.clone();
-                let probs = maybe_dropout(&self.attention_dropout, softmax(scores, 3), train);
-                probs
-                    .matmul(split(v))
-                    .swap_dims(1, 2)
-                    .reshape([b * l, hidden])
+        let batched = |t: Tensor<B, 2>| t.reshape([b, l, hidden]);
+        let q = batched(self.query.forward(x.clone()));
+        let k = batched(self.key.forward(x.clone()));
+        let v = batched(self.value.forward(x.clone()));
+        let key_mask = key_mask.clone();
+        let context = match draws {
+            Some(draws) => {
+                let draw = draws.next(self.attention_dropout.prob);
+                fused::attention_train(q, k, v, key_mask, self.heads, draw)
             }
-            AttentionMask::Keys(keys) => {
-                let batched = |t: Tensor<B, 2>| t.reshape([b, l, hidden]);
-                fused::attention(batched(q), batched(k), batched(v), keys.clone(), self.heads)
-                    .reshape([b * l, hidden])
-            }
+            None => fused::attention(q, k, v, key_mask, self.heads),
         };
-        let attended = maybe_dropout(&self.dropout, self.attention_output.forward(context), train);
+        let context = context.reshape([b * l, hidden]);
+        let attended = dropout(self.attention_output.forward(context), &self.dropout, draws);
         let attended = self.attention_norm.forward(attended + x);
         let inner = self.intermediate.forward(attended.clone());
         let inner = match self.activation {
@@ -373,7 +381,7 @@ impl<B: ReaderBackend> Layer<B> {
             Activation::GeluTanh => gelu_approximate(inner),
             Activation::Relu => relu(inner),
         };
-        let out = maybe_dropout(&self.dropout, self.output.forward(inner), train);
+        let out = dropout(self.output.forward(inner), &self.dropout, draws);
         self.output_norm.forward(out + attended)
     }
 }

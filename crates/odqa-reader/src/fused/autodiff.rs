@@ -1,14 +1,16 @@
-//! [`ReaderBackend`] for `Autodiff<B>`: GELU as one tracked operation whose forward and backward
-//! are the inner backend's fused kernels; the other operations are the composite defaults.
+//! [`ReaderBackend`] for `Autodiff<B>`: training attention, dropout and GELU as tracked
+//! operations whose forward and backward passes are the inner backend's fused operations;
+//! inference attention is the composite default (tracked op by op).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn::backend::Autodiff;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::FloatTensor;
 
-use super::ReaderBackend;
+use super::{AttentionSaved, DropoutDraw, ReaderBackend};
 
 /// The backward step of [`ReaderBackend::fused_gelu`]; its state is the input.
 #[derive(Debug)]
@@ -25,7 +27,110 @@ impl<B: ReaderBackend> Backward<B, 1> for GeluBackward {
     }
 }
 
+/// The backward step of [`ReaderBackend::fused_dropout`]; its state is the draw and its mask.
+#[derive(Debug)]
+struct DropoutBackward;
+
+impl<B: ReaderBackend> Backward<B, 1> for DropoutBackward {
+    type State = (DropoutDraw, Option<FloatTensor<B>>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (dropout, keep) = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+            B::fused_dropout_backward(grad, dropout, keep)
+        });
+    }
+}
+
+/// What the backward step of [`ReaderBackend::fused_attention_train`] keeps.
+#[derive(Debug, Clone)]
+struct AttentionState<B: ReaderBackend> {
+    qkv: [FloatTensor<B>; 3],
+    saved: AttentionSaved<B>,
+    heads: usize,
+    dropout: DropoutDraw,
+}
+
+/// The backward step of [`ReaderBackend::fused_attention_train`] (parents q, k, v).
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl<B: ReaderBackend> Backward<B, 3> for AttentionBackward {
+    type State = AttentionState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let AttentionState {
+            qkv,
+            saved,
+            heads,
+            dropout,
+        } = ops.state;
+        let grads_qkv = B::fused_attention_train_backward(grad, qkv, saved, heads, dropout);
+        for (parent, grad) in ops.parents.into_iter().zip(grads_qkv) {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
 impl<B: ReaderBackend, C: CheckpointStrategy> ReaderBackend for Autodiff<B, C> {
+    fn fused_attention_train(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        key_mask: FloatTensor<Self>,
+        heads: usize,
+        dropout: DropoutDraw,
+    ) -> (FloatTensor<Self>, AttentionSaved<Self>) {
+        let nodes = [q.node.clone(), k.node.clone(), v.node.clone()];
+        let qkv = [q.primitive, k.primitive, v.primitive];
+        let (out, saved) = B::fused_attention_train(
+            qkv[0].clone(),
+            qkv[1].clone(),
+            qkv[2].clone(),
+            key_mask.primitive,
+            heads,
+            dropout,
+        );
+        // The probabilities are not a differentiable output: the caller gets the output only.
+        let probs = <Autodiff<B, C> as AutodiffBackend>::from_inner(saved.probs.clone());
+        let out = match AttentionBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = AttentionState {
+                    qkv,
+                    saved,
+                    heads,
+                    dropout,
+                };
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        (out, AttentionSaved { probs, keep: None })
+    }
+
+    fn fused_dropout(
+        x: FloatTensor<Self>,
+        dropout: DropoutDraw,
+    ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
+        let prep = DropoutBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful();
+        let (out, keep) = B::fused_dropout(x.primitive, dropout);
+        let out = match prep {
+            OpsKind::Tracked(prep) => prep.finish((dropout, keep), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        (out, None)
+    }
+
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         match GeluBackward
             .prepare::<C>([x.node.clone()])

@@ -1,14 +1,14 @@
-//! [`ReaderBackend`] for burn's CPU backend: the kernels of [`super::kernels`] on f32 tensors,
-//! the composite operations for other dtypes.
+//! [`ReaderBackend`] for burn's CPU backend: the kernels of [`super::kernels`] and
+//! [`super::train_kernels`] on f32 tensors, the composite operations for other dtypes.
 
 use burn::backend::Flex;
-use burn::tensor::ops::ActivationOps;
 use burn::tensor::ops::FloatTensor;
+use burn::tensor::ops::{ActivationOps, FloatTensorOps};
 use burn::tensor::{DType, TensorData};
 use burn_flex::FlexTensor;
 
 use super::kernels::{self, AttentionShape};
-use super::{composite_attention, composite_gelu, ReaderBackend};
+use super::{composite, train_kernels, AttentionSaved, DropoutDraw, ReaderBackend};
 
 /// The tensor with its elements contiguous and covering its whole buffer (copied only when it
 /// is a strided or partial view; not copied when it is already so).
@@ -32,6 +32,23 @@ fn map_f32(t: FlexTensor, f: impl FnOnce(&mut [f32])) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, dims))
 }
 
+fn all_f32(tensors: &[&FlexTensor]) -> bool {
+    tensors.iter().all(|t| t.dtype() == DType::F32)
+}
+
+/// The attention shape of `q` when it is `[batch, seq, hidden]` and every tensor is f32.
+fn attention_shape(q: &FlexTensor, others: &[&FlexTensor], heads: usize) -> Option<AttentionShape> {
+    let &[batch, seq, hidden] = q.layout().shape().to_vec().as_slice() else {
+        return None;
+    };
+    (all_f32(&[q]) && all_f32(others)).then_some(AttentionShape {
+        batch,
+        seq,
+        hidden,
+        heads,
+    })
+}
+
 impl ReaderBackend for Flex {
     fn fused_attention(
         q: FloatTensor<Self>,
@@ -40,20 +57,13 @@ impl ReaderBackend for Flex {
         key_mask: FloatTensor<Self>,
         heads: usize,
     ) -> FloatTensor<Self> {
-        let all_f32 = [&q, &k, &v, &key_mask]
-            .iter()
-            .all(|t| t.dtype() == DType::F32);
-        let dims = q.layout().shape().to_vec();
-        let (true, &[batch, seq, hidden]) = (all_f32, &dims[..]) else {
-            return composite_attention::<Self>(q, k, v, key_mask, heads);
+        let Some(shape) = attention_shape(&q, &[&k, &v, &key_mask], heads) else {
+            return composite::attention::<Self>(q, k, v, key_mask, heads);
         };
+        let AttentionShape {
+            batch, seq, hidden, ..
+        } = shape;
         let [q, k, v, key_mask] = [q, k, v, key_mask].map(into_contiguous);
-        let shape = AttentionShape {
-            batch,
-            seq,
-            hidden,
-            heads,
-        };
         let out = kernels::attention(
             q.storage::<f32>(),
             k.storage::<f32>(),
@@ -64,9 +74,95 @@ impl ReaderBackend for Flex {
         FlexTensor::from_data(TensorData::new(out, [batch, seq, hidden]))
     }
 
+    fn fused_attention_train(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        key_mask: FloatTensor<Self>,
+        heads: usize,
+        dropout: DropoutDraw,
+    ) -> (FloatTensor<Self>, AttentionSaved<Self>) {
+        let Some(shape) = attention_shape(&q, &[&k, &v, &key_mask], heads) else {
+            return composite::attention_train_drawn::<Self>(q, k, v, key_mask, heads, dropout);
+        };
+        let AttentionShape {
+            batch, seq, hidden, ..
+        } = shape;
+        let [q, k, v, key_mask] = [q, k, v, key_mask].map(into_contiguous);
+        let (out, probs) = train_kernels::attention_train(
+            q.storage::<f32>(),
+            k.storage::<f32>(),
+            v.storage::<f32>(),
+            key_mask.storage::<f32>(),
+            shape,
+            dropout,
+        );
+        let out = FlexTensor::from_data(TensorData::new(out, [batch, seq, hidden]));
+        let probs = FlexTensor::from_data(TensorData::new(probs, [batch, heads, seq, seq]));
+        (out, AttentionSaved { probs, keep: None })
+    }
+
+    fn fused_attention_train_backward(
+        grad: FloatTensor<Self>,
+        qkv: [FloatTensor<Self>; 3],
+        saved: AttentionSaved<Self>,
+        heads: usize,
+        dropout: DropoutDraw,
+    ) -> [FloatTensor<Self>; 3] {
+        let [q, k, v] = qkv;
+        let shape = attention_shape(&q, &[&k, &v, &grad, &saved.probs], heads);
+        let (Some(shape), None) = (shape, &saved.keep) else {
+            return composite::attention_train_backward::<Self>(
+                grad,
+                [q, k, v],
+                saved.probs,
+                saved.keep,
+                heads,
+            );
+        };
+        let AttentionShape {
+            batch, seq, hidden, ..
+        } = shape;
+        let [grad, q, k, v, probs] = [grad, q, k, v, saved.probs].map(into_contiguous);
+        let grads = train_kernels::attention_train_backward(
+            grad.storage::<f32>(),
+            [q.storage::<f32>(), k.storage::<f32>(), v.storage::<f32>()],
+            probs.storage::<f32>(),
+            shape,
+            dropout,
+        );
+        grads.map(|g| FlexTensor::from_data(TensorData::new(g, [batch, seq, hidden])))
+    }
+
+    fn fused_dropout(
+        x: FloatTensor<Self>,
+        dropout: DropoutDraw,
+    ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
+        if x.dtype() != DType::F32 {
+            return composite::dropout::<Self>(x, dropout);
+        }
+        (
+            map_f32(x, |values| train_kernels::dropout_in_place(values, dropout)),
+            None,
+        )
+    }
+
+    fn fused_dropout_backward(
+        grad: FloatTensor<Self>,
+        dropout: DropoutDraw,
+        keep: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        match keep {
+            Some(keep) => Self::float_mul(grad, keep),
+            None => map_f32(grad, |values| {
+                train_kernels::dropout_in_place(values, dropout)
+            }),
+        }
+    }
+
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         if x.dtype() != DType::F32 {
-            return composite_gelu::<Self>(x);
+            return Self::gelu(x);
         }
         map_f32(x, kernels::gelu_in_place)
     }

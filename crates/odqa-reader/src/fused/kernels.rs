@@ -239,7 +239,7 @@ fn key_block<const W: usize>(query: &[f32], kt: &[f32], n_pad: usize, j0: usize,
 
 /// Replaces `x` by `exp(x − max x)` and returns their sum.
 #[inline(always)]
-fn softmax_unnormalised(x: &mut [f32]) -> f32 {
+pub(super) fn softmax_unnormalised(x: &mut [f32]) -> f32 {
     const LANES: usize = 16;
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let mut chunks = x.chunks_exact(LANES);

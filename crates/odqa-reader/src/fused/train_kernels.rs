@@ -1,0 +1,443 @@
+//! The fused training kernels on `f32` slices: attention with dropout on its probabilities
+//! (forward, keeping the probabilities, and backward) and dropout. Dropout decisions are a
+//! counter-based hash of (seed, element index), so a backward pass regenerates its forward's mask
+//! instead of storing it, and no decision depends on the thread count. Attention runs one rayon
+//! task per (batch row, head), its products through `gemm` on that task's thread (the one
+//! `unsafe` call of the crate, in [`product`], behind bounds checks).
+
+use gemm::{gemm, Parallelism};
+use pulp::{Arch, Simd, WithSimd};
+use rayon::prelude::*;
+
+use super::kernels::{softmax_unnormalised, AttentionShape};
+use super::{lowbias32, DropoutDraw};
+
+/// Elements per parallel task of the dropout kernel.
+const ELEMENT_CHUNK: usize = 16 * 1024;
+
+/// A matrix operand of [`product`]: its values, row stride and column stride.
+type Operand<'a> = (&'a [f32], usize, usize);
+
+/// The element offset of `[b, 0, h·d]` in a `[batch, seq, hidden]` buffer.
+fn head_offset(shape: AttentionShape, b: usize, h: usize) -> usize {
+    b * shape.seq * shape.hidden + h * (shape.hidden / shape.heads)
+}
+
+/// Whether an `rows × cols` matrix with strides `(rs, cs)` lies inside `len` values.
+fn fits(len: usize, [rows, cols]: [usize; 2], rs: usize, cs: usize) -> bool {
+    rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
+}
+
+/// `dst = alpha · lhs · rhs` for an `m × k` `lhs` and a `k × n` `rhs`, each matrix given by its
+/// values, row stride and column stride; single-threaded (`gemm` without parallelism).
+///
+/// # Panics
+/// When a matrix does not fit in its slice.
+fn product(
+    [m, n, k]: [usize; 3],
+    (dst, dst_rs, dst_cs): (&mut [f32], usize, usize),
+    (lhs, lhs_rs, lhs_cs): Operand<'_>,
+    (rhs, rhs_rs, rhs_cs): Operand<'_>,
+    alpha: f32,
+) {
+    assert!(
+        fits(dst.len(), [m, n], dst_rs, dst_cs),
+        "product: dst too short"
+    );
+    assert!(
+        fits(lhs.len(), [m, k], lhs_rs, lhs_cs),
+        "product: lhs too short"
+    );
+    assert!(
+        fits(rhs.len(), [k, n], rhs_rs, rhs_cs),
+        "product: rhs too short"
+    );
+    let i = |s: usize| s as isize;
+    // SAFETY: the asserts above keep every element that `gemm` reads or writes inside its slice,
+    // and `dst` is borrowed mutably, so nothing else reads or writes it meanwhile. `gemm` takes
+    // (m, n, k, dst, dst_cs, dst_rs, read_dst, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, alpha,
+    // beta, …) and computes dst = alpha·dst + beta·lhs·rhs (alpha unused with read_dst false).
+    #[allow(unsafe_code)]
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            i(dst_cs),
+            i(dst_rs),
+            false,
+            lhs.as_ptr(),
+            i(lhs_cs),
+            i(lhs_rs),
+            rhs.as_ptr(),
+            i(rhs_cs),
+            i(rhs_rs),
+            0.0,
+            alpha,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
+/// A `[batch, heads, seq, d]` buffer (one block per attention task) as `[batch, seq, hidden]`.
+fn heads_to_rows(by_head: &[f32], shape: AttentionShape) -> Vec<f32> {
+    let AttentionShape {
+        seq, hidden, heads, ..
+    } = shape;
+    let d = hidden / heads;
+    let mut rows = vec![0f32; by_head.len()];
+    rows.par_chunks_mut(hidden)
+        .enumerate()
+        .for_each(|(row, out)| {
+            let (b, i) = (row / seq, row % seq);
+            for (h, out) in out.chunks_exact_mut(d).enumerate() {
+                let start = ((b * heads + h) * seq + i) * d;
+                out.copy_from_slice(&by_head[start..start + d]);
+            }
+        });
+    rows
+}
+
+fn check_shapes(shape: AttentionShape, lens: &[usize]) {
+    let AttentionShape {
+        batch,
+        seq,
+        hidden,
+        heads,
+    } = shape;
+    assert!(
+        heads > 0 && hidden % heads == 0,
+        "hidden must split into heads"
+    );
+    assert!(lens.iter().all(|&n| n == batch * seq * hidden));
+}
+
+/// Attention as in training: `(softmax(QKᵀ/√d + mask) ∘ keep)·V` per batch row and head, `keep`
+/// being `dropout`'s mask of the probabilities (element `((b·heads + h)·seq + i)·seq + j`).
+/// Shapes and masking as [`super::kernels::attention`]. Returns the output `[batch, seq, hidden]`
+/// and the probabilities before dropout `[batch, heads, seq, seq]` (for the backward pass).
+pub fn attention_train(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    key_mask: &[f32],
+    shape: AttentionShape,
+    dropout: DropoutDraw,
+) -> (Vec<f32>, Vec<f32>) {
+    check_shapes(shape, &[q.len(), k.len(), v.len()]);
+    let AttentionShape {
+        batch,
+        seq,
+        hidden,
+        heads,
+    } = shape;
+    assert_eq!(key_mask.len(), batch * seq);
+    let d = hidden / heads;
+    let mut probs = vec![0f32; batch * heads * seq * seq];
+    let mut out_by_head = vec![0f32; batch * seq * hidden];
+    if probs.is_empty() {
+        return (out_by_head, probs);
+    }
+    let scale = 1.0 / (d as f32).sqrt();
+    let arch = Arch::new();
+    probs
+        .par_chunks_mut(seq * seq)
+        .zip(out_by_head.par_chunks_mut(seq * d))
+        .enumerate()
+        .for_each(|(task, (p, out))| {
+            let (b, h) = (task / heads, task % heads);
+            let base = head_offset(shape, b, h);
+            // Scores Q·Kᵀ/√d of this head (Q, K, V: seq × d at row stride `hidden`).
+            product(
+                [seq, seq, d],
+                (p, seq, 1),
+                (&q[base..], hidden, 1),
+                (&k[base..], 1, hidden),
+                scale,
+            );
+            arch.dispatch(MaskedSoftmax {
+                rows: p,
+                key_mask: &key_mask[b * seq..(b + 1) * seq],
+            });
+            let dropped = dropped_probabilities(p, dropout, task);
+            let dropped = dropped.as_deref().unwrap_or(p);
+            product(
+                [seq, d, seq],
+                (out, d, 1),
+                (dropped, seq, 1),
+                (&v[base..], hidden, 1),
+                1.0,
+            );
+        });
+    (heads_to_rows(&out_by_head, shape), probs)
+}
+
+/// The gradients `[dq, dk, dv]` of [`attention_train`] (same shapes, same `dropout`) from the
+/// output's gradient `grad` and the probabilities it returned.
+pub fn attention_train_backward(
+    grad: &[f32],
+    [q, k, v]: [&[f32]; 3],
+    probs: &[f32],
+    shape: AttentionShape,
+    dropout: DropoutDraw,
+) -> [Vec<f32>; 3] {
+    check_shapes(shape, &[grad.len(), q.len(), k.len(), v.len()]);
+    let AttentionShape {
+        batch,
+        seq,
+        hidden,
+        heads,
+    } = shape;
+    assert_eq!(probs.len(), batch * heads * seq * seq);
+    let d = hidden / heads;
+    // Per task (batch row, head): dQ, dK, dV of that head, `seq × d` each.
+    let mut by_head = vec![0f32; 3 * batch * seq * hidden];
+    if probs.is_empty() {
+        return [(); 3].map(|_| Vec::new());
+    }
+    let scale = 1.0 / (d as f32).sqrt();
+    let arch = Arch::new();
+    by_head
+        .par_chunks_mut(3 * seq * d)
+        .enumerate()
+        .for_each(|(task, grads)| {
+            let (b, h) = (task / heads, task % heads);
+            let base = head_offset(shape, b, h);
+            let (dq, rest) = grads.split_at_mut(seq * d);
+            let (dk, dv) = rest.split_at_mut(seq * d);
+            let p = &probs[task * seq * seq..(task + 1) * seq * seq];
+            let keep = keep_scales(dropout, task, seq);
+            let dropped: Vec<f32>;
+            let dropped = match &keep {
+                Some(keep) => {
+                    dropped = p.iter().zip(keep).map(|(&p, &s)| p * s).collect();
+                    &dropped[..]
+                }
+                None => p,
+            };
+            let grad = &grad[base..];
+            // dV = dropped(P)ᵀ · dO; d dropped(P) = dO · Vᵀ.
+            product(
+                [seq, d, seq],
+                (dv, d, 1),
+                (dropped, 1, seq),
+                (grad, hidden, 1),
+                1.0,
+            );
+            let mut d_scores = vec![0f32; seq * seq];
+            product(
+                [seq, seq, d],
+                (&mut d_scores, seq, 1),
+                (grad, hidden, 1),
+                (&v[base..], 1, hidden),
+                1.0,
+            );
+            arch.dispatch(SoftmaxBackward {
+                probs: p,
+                dropped,
+                keep: keep.as_deref(),
+                grads: &mut d_scores,
+                scale,
+            });
+            // dQ = dS · K; dK = dSᵀ · Q.
+            product(
+                [seq, d, seq],
+                (dq, d, 1),
+                (&d_scores, seq, 1),
+                (&k[base..], hidden, 1),
+                1.0,
+            );
+            product(
+                [seq, d, seq],
+                (dk, d, 1),
+                (&d_scores, 1, seq),
+                (&q[base..], hidden, 1),
+                1.0,
+            );
+        });
+    [0, 1, 2].map(|which| {
+        let part: Vec<f32> = by_head
+            .chunks_exact(3 * seq * d)
+            .flat_map(|task| &task[which * seq * d..(which + 1) * seq * d])
+            .copied()
+            .collect();
+        heads_to_rows(&part, shape)
+    })
+}
+
+/// Per element of attention task `task`'s `seq × seq` probabilities, `1/(1 − p)` if kept and 0
+/// if dropped; none without dropout.
+fn keep_scales(dropout: DropoutDraw, task: usize, seq: usize) -> Option<Vec<f32>> {
+    if dropout.prob <= 0.0 {
+        return None;
+    }
+    let mut keep = vec![1f32; seq * seq];
+    Arch::new().dispatch(ScaleKept {
+        values: &mut keep,
+        first: (task * seq * seq) as u64,
+        dropout,
+    });
+    Some(keep)
+}
+
+/// Attention task `task`'s probabilities `p` after dropout; none without dropout.
+fn dropped_probabilities(p: &[f32], dropout: DropoutDraw, task: usize) -> Option<Vec<f32>> {
+    if dropout.prob <= 0.0 {
+        return None;
+    }
+    let mut dropped = p.to_vec();
+    Arch::new().dispatch(ScaleKept {
+        values: &mut dropped,
+        first: (task * p.len()) as u64,
+        dropout,
+    });
+    Some(dropped)
+}
+
+/// `values[t]` (the element of index `first + t`) scaled by `1/(1 − p)` when `dropout` keeps
+/// it, 0 otherwise: [`DropoutDraw::keeps`] a block at a time, so the per-element hash vectorises.
+struct ScaleKept<'a> {
+    values: &'a mut [f32],
+    first: u64,
+    dropout: DropoutDraw,
+}
+
+impl WithSimd for ScaleKept<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) {
+        let ScaleKept {
+            mut values,
+            first,
+            dropout,
+        } = self;
+        let (scale, threshold) = (dropout.scale(), dropout.threshold());
+        let mut index = first;
+        while !values.is_empty() {
+            let lane0 = index % DropoutDraw::BLOCK;
+            let run = ((DropoutDraw::BLOCK - lane0) as usize).min(values.len());
+            let (here, rest) = values.split_at_mut(run);
+            let key = dropout.block_key(index / DropoutDraw::BLOCK);
+            for (t, x) in here.iter_mut().enumerate() {
+                let lane = lane0 as u32 + t as u32;
+                let kept = lowbias32(key ^ lane.wrapping_mul(0x9E37_79B9)) >= threshold;
+                *x = if kept { *x * scale } else { 0.0 };
+            }
+            index += run as u64;
+            values = rest;
+        }
+    }
+}
+
+/// Each row of `rows` (scores of one head, `seq` keys) replaced by its softmax over the attended
+/// keys; masked keys get 0; with every key masked, every key gets `1/seq`.
+struct MaskedSoftmax<'a> {
+    rows: &'a mut [f32],
+    key_mask: &'a [f32],
+}
+
+impl WithSimd for MaskedSoftmax<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) {
+        let MaskedSoftmax { rows, key_mask } = self;
+        let seq = key_mask.len();
+        let uniform = key_mask.iter().all(|&m| m < 0.5);
+        for row in rows.chunks_exact_mut(seq) {
+            if uniform {
+                row.fill(1.0 / seq as f32);
+                continue;
+            }
+            for (x, &m) in row.iter_mut().zip(key_mask) {
+                if m < 0.5 {
+                    *x = f32::NEG_INFINITY;
+                }
+            }
+            let norm = 1.0 / softmax_unnormalised(row);
+            for (x, &m) in row.iter_mut().zip(key_mask) {
+                *x = if m < 0.5 { 0.0 } else { *x * norm };
+            }
+        }
+    }
+}
+
+/// The scores' gradient from the dropped probabilities' gradient `grads` (replaced in place):
+/// `dS = P ∘ (dP − Σ_j P·dP) · scale`, with `dP = grads ∘ keep`.
+struct SoftmaxBackward<'a> {
+    probs: &'a [f32],
+    dropped: &'a [f32],
+    keep: Option<&'a [f32]>,
+    grads: &'a mut [f32],
+    scale: f32,
+}
+
+impl WithSimd for SoftmaxBackward<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) {
+        let seq = (self.probs.len() as f64).sqrt() as usize;
+        for (i, g) in self.grads.chunks_exact_mut(seq).enumerate() {
+            let row = i * seq..(i + 1) * seq;
+            let (p, dropped) = (&self.probs[row.clone()], &self.dropped[row.clone()]);
+            // Σ_j P·dP = Σ_j dropped(P)·d dropped(P).
+            let delta = dot(dropped, g);
+            match self.keep.map(|keep| &keep[row]) {
+                Some(keep) => {
+                    for ((g, &p), &s) in g.iter_mut().zip(p).zip(keep) {
+                        *g = p * (*g * s - delta) * self.scale;
+                    }
+                }
+                None => {
+                    for (g, &p) in g.iter_mut().zip(p) {
+                        *g = p * (*g - delta) * self.scale;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `Σ a·b` in 16 interleaved partial sums (vectorises).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut sums = [0f32; LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for t in 0..LANES {
+            sums[t] = x[t].mul_add(y[t], sums[t]);
+        }
+    }
+    sums.iter().sum::<f32>() + tail
+}
+
+/// Dropout in place: element `i` of `x` becomes `x[i] / (1 − p)` if `dropout` keeps index `i`,
+/// 0 otherwise. The same call on a gradient is dropout's backward pass.
+pub fn dropout_in_place(x: &mut [f32], dropout: DropoutDraw) {
+    if dropout.prob <= 0.0 {
+        return;
+    }
+    let arch = Arch::new();
+    x.par_chunks_mut(ELEMENT_CHUNK)
+        .enumerate()
+        .for_each(|(chunk, values)| {
+            arch.dispatch(ScaleKept {
+                values,
+                first: (chunk * ELEMENT_CHUNK) as u64,
+                dropout,
+            });
+        });
+}
