@@ -6,11 +6,8 @@
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
-/// Keys are padded to a multiple of this many: the narrow block of scores kept in registers
-/// (8 AVX2 registers); with 16-lane SIMD (AVX-512) blocks of twice as many are used first.
-const KEY_BLOCK: usize = 64;
-/// Query rows per parallel attention task.
-const QUERY_ROWS: usize = 16;
+use super::products::{head_offset, heads_to_rows, product};
+
 /// Elements per parallel task of the elementwise kernels.
 const ELEMENT_CHUNK: usize = 16 * 1024;
 
@@ -28,6 +25,25 @@ pub struct AttentionShape {
     pub heads: usize,
 }
 
+impl AttentionShape {
+    /// Panics unless `hidden` splits into `heads`, each of `lens` is `batch · seq · hidden` and
+    /// `mask_len` is `batch · seq`.
+    pub fn check(self, lens: &[usize], mask_len: usize) {
+        let AttentionShape {
+            batch,
+            seq,
+            hidden,
+            heads,
+        } = self;
+        assert!(
+            heads > 0 && hidden % heads == 0,
+            "hidden must split into heads"
+        );
+        assert!(lens.iter().all(|&n| n == batch * seq * hidden));
+        assert_eq!(mask_len, batch * seq);
+    }
+}
+
 /// `softmax(QKᵀ/√d + mask)·V` per batch row and head. `key_mask` is `[batch, seq]`, ≥ 0.5 for
 /// keys that are attended to; masked keys get probability 0 (as with transformers' additive
 /// `f32::MIN` mask). A row whose keys are all masked attends uniformly to every key (what the
@@ -42,7 +58,7 @@ pub fn attention(
     attention_on(Arch::new(), q, k, v, key_mask, shape)
 }
 
-/// [`attention`] compiled for `arch` (tests run the narrower paths too).
+/// [`attention`] with its softmax compiled for `arch` (tests run the narrower paths too).
 fn attention_on(
     arch: Arch,
     q: &[f32],
@@ -57,60 +73,62 @@ fn attention_on(
         hidden,
         heads,
     } = shape;
-    assert!(
-        heads > 0 && hidden % heads == 0,
-        "hidden must split into heads"
-    );
-    let n_elements = batch * seq * hidden;
-    assert!(q.len() == n_elements && k.len() == n_elements && v.len() == n_elements);
-    assert_eq!(key_mask.len(), batch * seq);
-    let mut out = vec![0f32; n_elements];
-    if n_elements == 0 {
-        return out;
+    shape.check(&[q.len(), k.len(), v.len()], key_mask.len());
+    let d = hidden / heads;
+    let mut by_head = vec![0f32; batch * seq * hidden];
+    if by_head.is_empty() {
+        return by_head;
     }
     let keys: Vec<Keys> = (0..batch)
         .into_par_iter()
         .map(|b| Keys::gather(k, v, &key_mask[b * seq..(b + 1) * seq], b, shape))
         .collect();
-    let scale = 1.0 / ((hidden / heads) as f32).sqrt();
-    out.par_chunks_mut(QUERY_ROWS * hidden)
+    let scale = 1.0 / (d as f32).sqrt();
+    by_head
+        .par_chunks_mut(seq * d)
         .enumerate()
-        .for_each(|(chunk, out_rows)| {
-            let first_row = chunk * QUERY_ROWS;
-            // A chunk never spans two batch rows when seq is a multiple of QUERY_ROWS; otherwise
-            // it is split at the boundary below.
-            let mut row = first_row;
-            let mut out_rows = out_rows;
-            while !out_rows.is_empty() {
-                let b = row / seq;
-                let rows_here = (seq - row % seq).min(out_rows.len() / hidden);
-                let (here, rest) = out_rows.split_at_mut(rows_here * hidden);
-                let queries = &q[row * hidden..(row + rows_here) * hidden];
-                arch.dispatch(AttendRows {
-                    queries,
-                    keys: &keys[b],
-                    out: here,
-                    hidden,
-                    heads,
+        .for_each(|(task, out)| {
+            let (b, h) = (task / heads, task % heads);
+            let keys = &keys[b];
+            let n = keys.n;
+            let (k_head, v_head) = (keys.head(&keys.k, h, d), keys.head(&keys.v, h, d));
+            // Scores of the attended keys (all 0 when every key is masked: uniform attention).
+            let mut scores = vec![0f32; seq * n];
+            if !keys.uniform {
+                product(
+                    [seq, n, d],
+                    (&mut scores, n, 1),
+                    (&q[head_offset(shape, b, h)..], hidden, 1),
+                    (k_head, 1, d),
                     scale,
-                });
-                row += rows_here;
-                out_rows = rest;
+                );
+            }
+            let norms = arch.dispatch(RowSoftmax {
+                rows: &mut scores,
+                n,
+            });
+            product(
+                [seq, d, n],
+                (out, d, 1),
+                (&scores, n, 1),
+                (v_head, d, 1),
+                1.0,
+            );
+            for (row, norm) in out.chunks_exact_mut(d).zip(norms) {
+                row.iter_mut().for_each(|x| *x *= norm);
             }
         });
-    out
+    heads_to_rows(&by_head, shape)
 }
 
-/// The attended keys of one batch row: per head, Kᵀ `[d, n_pad]` (zero past `n`) and V `[n, d]`.
+/// The attended keys of one batch row: per head, K and V of the `n` attended keys, `[n, d]`.
 struct Keys {
     /// Number of attended keys.
     n: usize,
-    /// `n` rounded up to a multiple of [`KEY_BLOCK`].
-    n_pad: usize,
     /// True when every key is masked: uniform attention over all keys.
     uniform: bool,
-    /// Per head, `d · n_pad` values.
-    kt: Vec<f32>,
+    /// Per head, `n · d` values.
+    k: Vec<f32>,
     /// Per head, `n · d` values.
     v: Vec<f32>,
 }
@@ -127,114 +145,49 @@ impl Keys {
             picked = (0..seq).collect();
         }
         let n = picked.len();
-        let n_pad = n.div_ceil(KEY_BLOCK) * KEY_BLOCK;
-        let mut kt = vec![0f32; heads * d * n_pad];
+        let mut ks = vec![0f32; heads * n * d];
         let mut vs = vec![0f32; heads * n * d];
         for (jj, &j) in picked.iter().enumerate() {
             let row = (b * seq + j) * hidden;
             for h in 0..heads {
-                for c in 0..d {
-                    kt[(h * d + c) * n_pad + jj] = k[row + h * d + c];
-                }
-                vs[(h * n + jj) * d..(h * n + jj + 1) * d]
-                    .copy_from_slice(&v[row + h * d..row + (h + 1) * d]);
+                let to = (h * n + jj) * d..(h * n + jj + 1) * d;
+                let from = row + h * d..row + (h + 1) * d;
+                ks[to.clone()].copy_from_slice(&k[from.clone()]);
+                vs[to].copy_from_slice(&v[from]);
             }
         }
         Keys {
             n,
-            n_pad,
             uniform,
-            kt,
+            k: ks,
             v: vs,
         }
     }
+
+    /// Head `h`'s `[n, d]` block of `values` (`self.k` or `self.v`).
+    fn head<'a>(&self, values: &'a [f32], h: usize, d: usize) -> &'a [f32] {
+        &values[h * self.n * d..(h + 1) * self.n * d]
+    }
 }
 
-/// Attention for a run of query rows of one batch row, all heads.
-struct AttendRows<'a> {
-    queries: &'a [f32],
-    keys: &'a Keys,
-    out: &'a mut [f32],
-    hidden: usize,
-    heads: usize,
-    scale: f32,
+/// Each `n`-wide row of `rows` replaced by `exp(x − max)`; returns each row's `1 / Σ`.
+struct RowSoftmax<'a> {
+    rows: &'a mut [f32],
+    n: usize,
 }
 
-impl WithSimd for AttendRows<'_> {
-    type Output = ();
+impl WithSimd for RowSoftmax<'_> {
+    type Output = Vec<f32>;
 
     #[inline(always)]
-    fn with_simd<S: Simd>(self, _simd: S) {
-        // Enough independent accumulators to hide the FMA latency: 8 registers' worth.
-        let wide = S::F32_LANES >= 16;
-        let AttendRows {
-            queries,
-            keys,
-            out,
-            hidden,
-            heads,
-            scale,
-        } = self;
-        let d = hidden / heads;
-        let (n, n_pad) = (keys.n, keys.n_pad);
-        let mut scores = vec![0f32; n_pad];
-        let mut query = vec![0f32; d];
-        for (q_row, out_row) in queries
-            .chunks_exact(hidden)
-            .zip(out.chunks_exact_mut(hidden))
-        {
-            for h in 0..heads {
-                let kt = &keys.kt[h * d * n_pad..(h + 1) * d * n_pad];
-                let v = &keys.v[h * n * d..(h + 1) * n * d];
-                for (x, &y) in query.iter_mut().zip(&q_row[h * d..(h + 1) * d]) {
-                    *x = y * scale;
-                }
-                if keys.uniform {
-                    scores.fill(0.0);
-                } else {
-                    key_scores(&query, kt, n_pad, &mut scores, wide);
-                }
-                let total = softmax_unnormalised(&mut scores[..n]);
-                let out = &mut out_row[h * d..(h + 1) * d];
-                if wide {
-                    weighted_sum::<4>(&scores[..n], v, d, 1.0 / total, out);
-                } else {
-                    weighted_sum::<2>(&scores[..n], v, d, 1.0 / total, out);
-                }
-            }
+    fn with_simd<S: Simd>(self, _simd: S) -> Vec<f32> {
+        // A loop, not a closure: closures do not inherit the function's target features.
+        let mut norms = Vec::with_capacity(self.rows.len() / self.n.max(1));
+        for row in self.rows.chunks_exact_mut(self.n) {
+            norms.push(1.0 / softmax_unnormalised(row));
         }
+        norms
     }
-}
-
-/// `scores[j] = Σ_c query[c] · kt[c, j]` for `j < n_pad` (a multiple of [`KEY_BLOCK`]).
-#[inline(always)]
-fn key_scores(query: &[f32], kt: &[f32], n_pad: usize, scores: &mut [f32], wide: bool) {
-    let mut j = 0;
-    if wide {
-        while j + 2 * KEY_BLOCK <= n_pad {
-            key_block::<{ 2 * KEY_BLOCK }>(query, kt, n_pad, j, &mut scores[j..]);
-            j += 2 * KEY_BLOCK;
-        }
-    }
-    while j + KEY_BLOCK <= n_pad {
-        key_block::<KEY_BLOCK>(query, kt, n_pad, j, &mut scores[j..]);
-        j += KEY_BLOCK;
-    }
-}
-
-/// The scores of keys `j0..j0 + W`, accumulated in registers.
-#[inline(always)]
-fn key_block<const W: usize>(query: &[f32], kt: &[f32], n_pad: usize, j0: usize, out: &mut [f32]) {
-    let mut acc = [0f32; W];
-    for (c, &qc) in query.iter().enumerate() {
-        let Some(row) = kt[c * n_pad + j0..].first_chunk::<W>() else {
-            continue;
-        };
-        for (a, &x) in acc.iter_mut().zip(row) {
-            *a = qc.mul_add(x, *a);
-        }
-    }
-    out[..W].copy_from_slice(&acc);
 }
 
 /// Replaces `x` by `exp(x − max x)` and returns their sum.
@@ -267,55 +220,6 @@ pub(super) fn softmax_unnormalised(x: &mut [f32]) -> f32 {
         total += *e;
     }
     sums.iter().sum::<f32>() + total
-}
-
-/// `out[c] = norm · Σ_j p[j] · v[j, c]`; `SETS` interleaved partial sums over `j` keep enough
-/// independent accumulators in flight.
-#[inline(always)]
-fn weighted_sum<const SETS: usize>(p: &[f32], v: &[f32], d: usize, norm: f32, out: &mut [f32]) {
-    const COLUMNS: usize = 32;
-    let mut c0 = 0;
-    while c0 + COLUMNS <= d {
-        let mut acc = [[0f32; COLUMNS]; SETS];
-        let full = p.len() / SETS * SETS;
-        for j0 in (0..full).step_by(SETS) {
-            for (s, set) in acc.iter_mut().enumerate() {
-                let j = j0 + s;
-                let Some(row) = v[j * d + c0..].first_chunk::<COLUMNS>() else {
-                    continue;
-                };
-                let pj = p[j];
-                for t in 0..COLUMNS {
-                    set[t] = pj.mul_add(row[t], set[t]);
-                }
-            }
-        }
-        for j in full..p.len() {
-            let Some(row) = v[j * d + c0..].first_chunk::<COLUMNS>() else {
-                continue;
-            };
-            let pj = p[j];
-            for t in 0..COLUMNS {
-                acc[0][t] = pj.mul_add(row[t], acc[0][t]);
-            }
-        }
-        for (t, o) in out[c0..c0 + COLUMNS].iter_mut().enumerate() {
-            *o = acc.iter().map(|set| set[t]).sum::<f32>() * norm;
-        }
-        c0 += COLUMNS;
-    }
-    if c0 < d {
-        let out = &mut out[c0..d];
-        out.fill(0.0);
-        for (j, &pj) in p.iter().enumerate() {
-            for (o, &x) in out.iter_mut().zip(&v[j * d + c0..(j + 1) * d]) {
-                *o = pj.mul_add(x, *o);
-            }
-        }
-        for o in out {
-            *o *= norm;
-        }
-    }
 }
 
 /// `e^x` for `f32`, branch-free (vectorises): Cephes' range reduction and polynomial, within

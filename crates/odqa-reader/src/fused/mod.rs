@@ -16,6 +16,7 @@ mod autodiff;
 pub mod composite;
 mod flex;
 pub mod kernels;
+mod products;
 pub mod train_kernels;
 
 use burn::prelude::*;
