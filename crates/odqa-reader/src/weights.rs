@@ -11,15 +11,20 @@
 //! | LayerNorm `weight` / `bias` | burn's `gamma` / `beta` |
 //!
 //! Tensors are converted to f32 on load whatever their stored type (f32, f16, bf16) and written back
-//! in the checkpoint's type, so load → save is bit-exact.
+//! in the checkpoint's type, so load → save is bit-exact. The file is memory-mapped and each tensor
+//! decoded only when the model takes it, so loading holds the mapping and the model's f32 tensors
+//! but never a second decoded copy of the whole checkpoint.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use half::{bf16, f16};
+use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{ReaderError, Result};
@@ -35,14 +40,18 @@ pub enum StoredType {
     Bf16,
 }
 
+/// Where one floating-point tensor lies in the mapped file.
 struct Stored {
+    ty: StoredType,
     shape: Vec<usize>,
-    data: Vec<f32>,
+    bytes: Range<usize>,
 }
 
-/// A checkpoint opened for loading: every tensor decoded to f32, each taken (moved out) at most once.
+/// A checkpoint opened for loading: the file mapped, every floating-point tensor indexed by name
+/// and decoded to f32 when it is taken (moved out), at most once.
 pub struct Checkpoint {
     path: PathBuf,
+    map: Mmap,
     tensors: HashMap<String, Stored>,
     /// `bert.`, `roberta.` or empty: the prefix of the encoder's tensors.
     pub encoder_prefix: String,
@@ -50,54 +59,69 @@ pub struct Checkpoint {
     pub stored_type: StoredType,
 }
 
+/// Maps `path` read-only.
+fn map_file(path: &Path) -> Result<Mmap> {
+    let file = File::open(path).map_err(|e| ReaderError::io(path, e))?;
+    // SAFETY: the mapping is read-only and lives as long as the `Checkpoint`; every read of it is
+    // bounds-checked against the validated header. If another process truncates or rewrites the
+    // file while it is mapped, reads may fault or see the new bytes: checkpoints are not written in
+    // place while a model loads (odqa itself writes a new file and renames it).
+    #[allow(unsafe_code)]
+    let map = unsafe { Mmap::map(&file) };
+    map.map_err(|e| ReaderError::io(path, e))
+}
+
+/// `raw` (little-endian values of type `ty`) as f32.
+fn decode(raw: &[u8], ty: StoredType) -> Vec<f32> {
+    match ty {
+        StoredType::F32 => raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        StoredType::F16 => raw
+            .chunks_exact(2)
+            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        StoredType::Bf16 => raw
+            .chunks_exact(2)
+            .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+    }
+}
+
 impl Checkpoint {
-    /// Reads `model.safetensors`.
+    /// Opens `model.safetensors`: maps it and reads (and validates) its header.
     pub fn open(path: &Path) -> Result<Checkpoint> {
-        let bytes = std::fs::read(path).map_err(|e| ReaderError::io(path, e))?;
-        let st = SafeTensors::deserialize(&bytes)
+        let map = map_file(path)?;
+        let (header_len, metadata) = SafeTensors::read_metadata(&map)
             .map_err(|e| ReaderError::bad_model(path, format!("not a safetensors file: {e}")))?;
+        let data_start = 8 + header_len;
         let mut tensors = HashMap::new();
         let mut stored_type = None;
-        for (name, view) in st.tensors() {
-            let raw = view.data();
-            let (data, ty): (Vec<f32>, StoredType) = match view.dtype() {
-                Dtype::F32 => (
-                    raw.chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect(),
-                    StoredType::F32,
-                ),
-                Dtype::F16 => (
-                    raw.chunks_exact(2)
-                        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-                        .collect(),
-                    StoredType::F16,
-                ),
-                Dtype::BF16 => (
-                    raw.chunks_exact(2)
-                        .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                        .collect(),
-                    StoredType::Bf16,
-                ),
+        let mut infos: Vec<_> = metadata.tensors().into_iter().collect();
+        infos.sort_by_key(|(_, info)| info.data_offsets);
+        for (name, info) in infos {
+            let ty = match info.dtype {
+                Dtype::F32 => StoredType::F32,
+                Dtype::F16 => StoredType::F16,
+                Dtype::BF16 => StoredType::Bf16,
+                // Integer buffers (e.g. `position_ids` of old checkpoints) are not parameters.
+                _ if name.ends_with("position_ids") => continue,
                 other => {
-                    // Integer buffers (e.g. `position_ids` of old checkpoints) are not parameters.
-                    if name.ends_with("position_ids") {
-                        continue;
-                    }
                     return Err(ReaderError::bad_model(
                         path,
                         format!("tensor {name}: unsupported type {other:?}"),
-                    ));
+                    ))
                 }
             };
             stored_type.get_or_insert(ty);
-            tensors.insert(
-                name,
-                Stored {
-                    shape: view.shape().to_vec(),
-                    data,
-                },
-            );
+            let (start, end) = info.data_offsets;
+            let stored = Stored {
+                ty,
+                shape: info.shape.clone(),
+                bytes: data_start + start..data_start + end,
+            };
+            tensors.insert(name, stored);
         }
         let encoder_prefix = ["bert.", "roberta."]
             .into_iter()
@@ -106,6 +130,7 @@ impl Checkpoint {
             .to_string();
         Ok(Checkpoint {
             path: path.to_path_buf(),
+            map,
             tensors,
             encoder_prefix,
             stored_type: stored_type.unwrap_or(StoredType::F32),
@@ -139,11 +164,12 @@ impl Checkpoint {
                 ),
             ));
         }
-        Ok(self
-            .tensors
-            .remove(name)
-            .map(|s| s.data)
-            .unwrap_or_default())
+        let raw = self.map.get(stored.bytes.clone()).ok_or_else(|| {
+            ReaderError::bad_model(&self.path, format!("tensor {name}: data outside the file"))
+        })?;
+        let data = decode(raw, stored.ty);
+        self.tensors.remove(name);
+        Ok(data)
     }
 
     /// Takes tensor `name`, which must have `shape`.

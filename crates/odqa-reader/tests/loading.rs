@@ -369,3 +369,19 @@ fn a_question_that_leaves_less_context_than_the_stride_is_an_error_not_a_panic()
     let windows = tokenizer.features(0, question, "in 1889.", None).unwrap();
     assert_eq!(windows.len(), 1);
 }
+
+#[test]
+fn a_cut_off_or_empty_checkpoint_file_is_an_error_naming_it() {
+    let dir = copy_model("tiny-bert-qa");
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).expect("fixture readable");
+    // Cut inside the tensor data, then an empty file: both are refused before any tensor is read.
+    for len in [bytes.len() - 10, 0] {
+        std::fs::write(&path, &bytes[..len]).expect("fixture writable");
+        let err = load_err(dir.path());
+        assert!(
+            err.contains("not a safetensors file") && err.contains("model.safetensors"),
+            "{err}"
+        );
+    }
+}
