@@ -183,20 +183,16 @@ impl<B: Backend> QaHead<B> {
 
     /// Start and end logits `[batch, seq_len]` from hidden states `[batch, seq_len, hidden]`.
     pub fn forward(&self, hidden: Tensor<B, 3>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        // Tokens stay rows ([B, L, H]): each convolution is one product over the tokens.
         let mut x = hidden;
-        if !self.blocks.is_empty() {
-            let mut y = x.swap_dims(1, 2); // (B, H, L)
-            for _ in 0..self.repeats {
-                for block in &self.blocks {
-                    let residual = y.clone();
-                    let z = relu(block.conv2.forward(block.conv1.forward(y)));
-                    y = block
-                        .layer_norm
-                        .forward((z + residual).swap_dims(1, 2))
-                        .swap_dims(1, 2);
-                }
+        for _ in 0..self.repeats {
+            for block in &self.blocks {
+                let z = relu(conv_over_tokens(
+                    &block.conv2,
+                    conv_over_tokens(&block.conv1, x.clone()),
+                ));
+                x = block.layer_norm.forward(z + x);
             }
-            x = y.swap_dims(1, 2);
         }
         let logits = self.qa_outputs.forward(x); // (B, L, 2)
         let [b, l, _] = logits.dims();
@@ -206,16 +202,42 @@ impl<B: Backend> QaHead<B> {
     }
 }
 
+/// `conv` (stride 1, `(k − 1)/2` zeros each side, as the config requires) along the tokens of
+/// `x` `[batch, seq, in]`, giving `[batch, seq, out]`: the same values as `conv.forward` on
+/// `[batch, in, seq]`, computed as one product of the `k` shifted copies of the tokens side by
+/// side `[batch·seq, k·in]` with the kernel read as `[out, k·in]`ᵀ.
+fn conv_over_tokens<B: Backend>(conv: &Conv1d<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [b, l, c] = x.dims();
+    let weight = conv.weight.val();
+    let [out, _, k] = weight.dims();
+    let columns = if k == 1 {
+        x.reshape([b * l, c])
+    } else {
+        let pad = (k - 1) / 2;
+        let zeros = Tensor::<B, 3>::zeros([b, pad, c], &x.device());
+        let padded = Tensor::cat(vec![zeros.clone(), x, zeros], 1);
+        // Column t·in + ch of token i holds x[i + t − pad, ch].
+        let shifted: Vec<Tensor<B, 3>> = (0..k)
+            .map(|t| padded.clone().slice([0..b, t..t + l, 0..c]))
+            .collect();
+        Tensor::cat(shifted, 2).reshape([b * l, k * c])
+    };
+    // [out, in, k] → [out, k, in] → [out, k·in], matching the columns.
+    let kernel = weight.swap_dims(1, 2).reshape([out, k * c]);
+    let mut y = columns.matmul(kernel.transpose());
+    if let Some(bias) = &conv.bias {
+        y = y + bias.val().unsqueeze::<2>();
+    }
+    y.reshape([b, l, out])
+}
+
 /// A small deterministic generator (SplitMix64), independent of the backend's global RNG.
 struct SplitMix64(u64);
 
 impl SplitMix64 {
     fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        crate::fused::mix64(self.0)
     }
 
     /// Uniform in [0, 1).
