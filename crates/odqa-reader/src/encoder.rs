@@ -4,7 +4,7 @@
 //! `num_hidden_layers` post-norm transformer layers: self-attention with an additive padding mask
 //! (`(1 − mask) · f32::MIN`, as transformers), exact-erf GELU feed-forward. Dropout runs only when
 //! `train` is set on an autodiff backend. Attention (with dropout on its probabilities when
-//! training), GELU and dropout are the backend's fused operations ([`ReaderBackend`]); every
+//! training), GELU, LayerNorm and dropout are the backend's fused operations ([`ReaderBackend`]); every
 //! linear layer is one `[batch·seq, hidden]` product.
 
 use std::cell::Cell;
@@ -52,6 +52,9 @@ pub struct Embeddings<B: Backend> {
     token_type_embeddings: Embedding<B>,
     layer_norm: LayerNorm<B>,
     dropout: Dropout,
+    /// The LayerNorm's epsilon (burn keeps its own private).
+    #[module(skip)]
+    norm_eps: f64,
 }
 
 /// One transformer layer.
@@ -70,6 +73,9 @@ pub struct Layer<B: Backend> {
     heads: usize,
     #[module(skip)]
     activation: Activation,
+    /// The LayerNorms' epsilon.
+    #[module(skip)]
+    norm_eps: f64,
 }
 
 /// The encoder: embeddings and layers.
@@ -169,6 +175,7 @@ impl<B: Backend> Encoder<B> {
             )?,
             layer_norm: load_layer_norm(ckpt, &p("embeddings.LayerNorm"), h, eps, device)?,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            norm_eps: eps,
         };
         let activation = match config.hidden_act.as_str() {
             "gelu_new" | "gelu_pytorch_tanh" => Activation::GeluTanh,
@@ -209,6 +216,7 @@ impl<B: Backend> Encoder<B> {
                 attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
                 heads: config.num_attention_heads,
                 activation,
+                norm_eps: eps,
             });
         }
         Ok(Encoder {
@@ -279,7 +287,8 @@ impl<B: ReaderBackend> Encoder<B> {
         let x = word + position + e.token_type_embeddings.forward(input.token_type_ids);
         let draws =
             (train && B::ad_enabled(&x.device())).then(|| DropoutDraws::draw::<B>(&x.device()));
-        let x = dropout(e.layer_norm.forward(x), &e.dropout, draws.as_ref());
+        let x = fused::layer_norm(&e.layer_norm, e.norm_eps, x);
+        let x = dropout(x, &e.dropout, draws.as_ref());
         let [b, l, hidden] = x.dims();
         // Rows = tokens: every linear layer is one [batch·seq, hidden] product.
         let mut x = x.reshape([b * l, hidden]);
@@ -374,7 +383,7 @@ impl<B: ReaderBackend> Layer<B> {
         };
         let context = context.reshape([b * l, hidden]);
         let attended = dropout(self.attention_output.forward(context), &self.dropout, draws);
-        let attended = self.attention_norm.forward(attended + x);
+        let attended = fused::layer_norm(&self.attention_norm, self.norm_eps, attended + x);
         let inner = self.intermediate.forward(attended.clone());
         let inner = match self.activation {
             Activation::Gelu => fused::fused_gelu(inner),
@@ -382,6 +391,6 @@ impl<B: ReaderBackend> Layer<B> {
             Activation::Relu => relu(inner),
         };
         let out = dropout(self.output.forward(inner), &self.dropout, draws);
-        self.output_norm.forward(out + attended)
+        fused::layer_norm(&self.output_norm, self.norm_eps, out + attended)
     }
 }

@@ -20,6 +20,7 @@ use burn::tensor::TensorData;
 use crate::config::{HeadKind, ReaderConfig};
 use crate::encoder::{load_layer_norm, load_linear, save_layer_norm, save_linear};
 use crate::error::Result;
+use crate::fused::{self, ReaderBackend};
 use crate::weights::{Checkpoint, CheckpointWriter};
 
 /// One CNN block.
@@ -28,6 +29,9 @@ pub struct CnnBlock<B: Backend> {
     conv1: Conv1d<B>,
     conv2: Conv1d<B>,
     layer_norm: LayerNorm<B>,
+    /// The LayerNorm's epsilon (burn keeps its own private).
+    #[module(skip)]
+    norm_eps: f64,
 }
 
 /// The head: CNN blocks (none for `linear`) and `qa_outputs`.
@@ -97,6 +101,7 @@ impl<B: Backend> QaHead<B> {
                 conv1,
                 conv2,
                 layer_norm,
+                norm_eps: config.cnn_layer_norm_eps,
             });
         }
         let normal: Vec<f32> = (0..h * 2)
@@ -138,6 +143,7 @@ impl<B: Backend> QaHead<B> {
                 conv1,
                 conv2,
                 layer_norm,
+                norm_eps: config.cnn_layer_norm_eps,
             });
         }
         let qa_outputs = load_linear(ckpt, "qa_outputs", h, 2, device)?;
@@ -180,7 +186,9 @@ impl<B: Backend> QaHead<B> {
             )
         })
     }
+}
 
+impl<B: ReaderBackend> QaHead<B> {
     /// Start and end logits `[batch, seq_len]` from hidden states `[batch, seq_len, hidden]`.
     pub fn forward(&self, hidden: Tensor<B, 3>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         // Tokens stay rows ([B, L, H]): each convolution is one product over the tokens.
@@ -191,7 +199,7 @@ impl<B: Backend> QaHead<B> {
                     &block.conv2,
                     conv_over_tokens(&block.conv1, x.clone()),
                 ));
-                x = block.layer_norm.forward(z + x);
+                x = fused::layer_norm(&block.layer_norm, block.norm_eps, z + x);
             }
         }
         let logits = self.qa_outputs.forward(x); // (B, L, 2)

@@ -6,6 +6,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
+use burn::backend::autodiff::NodeId;
 use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::FloatTensor;
@@ -42,6 +43,19 @@ impl<B: ReaderBackend> Backward<B, 1> for DropoutBackward {
     }
 }
 
+/// Gives each tracked parent (by node id, in the order of the parents) its gradient.
+fn register_parents<B: ReaderBackend, const N: usize>(
+    parents: [Option<NodeId>; N],
+    parent_grads: [FloatTensor<B>; N],
+    grads: &mut Gradients,
+) {
+    for (parent, grad) in parents.into_iter().zip(parent_grads) {
+        if let Some(id) = parent {
+            grads.register::<B>(id, grad);
+        }
+    }
+}
+
 /// What the backward step of [`ReaderBackend::fused_attention_train`] keeps.
 #[derive(Debug, Clone)]
 struct AttentionState<B: ReaderBackend> {
@@ -67,15 +81,54 @@ impl<B: ReaderBackend> Backward<B, 3> for AttentionBackward {
             dropout,
         } = ops.state;
         let grads_qkv = B::fused_attention_train_backward(grad, qkv, saved, heads, dropout);
-        for (parent, grad) in ops.parents.into_iter().zip(grads_qkv) {
-            if let Some(node) = parent {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        register_parents::<B, 3>(ops.parents.map(|p| p.map(|node| node.id)), grads_qkv, grads);
+    }
+}
+
+/// The backward step of [`ReaderBackend::fused_layer_norm`] (parents x, γ, β); its state is the
+/// input, the gain and epsilon.
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl<B: ReaderBackend> Backward<B, 3> for LayerNormBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>, f64);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, gamma, eps) = ops.state;
+        let grads_x_gamma_beta = B::fused_layer_norm_backward(x, gamma, grad, eps);
+        register_parents::<B, 3>(
+            ops.parents.map(|p| p.map(|node| node.id)),
+            grads_x_gamma_beta,
+            grads,
+        );
     }
 }
 
 impl<B: ReaderBackend, C: CheckpointStrategy> ReaderBackend for Autodiff<B, C> {
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
+        let prep = LayerNormBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful();
+        let out = B::fused_layer_norm(
+            x.primitive.clone(),
+            gamma.primitive.clone(),
+            beta.primitive,
+            eps,
+        );
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish((x.primitive, gamma.primitive, eps), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
     fn fused_attention_train(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,

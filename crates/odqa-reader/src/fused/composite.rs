@@ -159,3 +159,37 @@ pub fn dropout<B: Backend>(
     let keep = B::float_reshape(primitive(flat), shape);
     (B::float_mul(x, keep.clone()), Some(keep))
 }
+
+/// [`super::ReaderBackend::fused_layer_norm_backward`]: LayerNorm's gradients from its input `x`
+/// (rows of `d = γ.len()` values), `γ` and the output's gradient.
+pub fn layer_norm_backward<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    eps: f64,
+) -> [FloatTensor<B>; 3] {
+    let shape = x.shape();
+    let d = gamma.shape().num_elements();
+    let rows = shape.num_elements() / d.max(1);
+    let as_rows = |t: FloatTensor<B>| float::<B, 2>(B::float_reshape(t, [rows, d].into()));
+    let (x, dy) = (as_rows(x), as_rows(grad));
+    let gamma = float::<B, 1>(gamma).unsqueeze::<2>();
+    let centered = x.clone() - x.mean_dim(1);
+    let rstd = (centered.clone() * centered.clone())
+        .mean_dim(1)
+        .add_scalar(eps)
+        .sqrt()
+        .recip();
+    let xhat = centered * rstd.clone();
+    let g = dy.clone() * gamma;
+    let g_mean = g.clone().mean_dim(1);
+    let gx_mean = (g.clone() * xhat.clone()).mean_dim(1);
+    let dx = (g - g_mean - xhat.clone() * gx_mean) * rstd;
+    let d_gamma = (dy.clone() * xhat).sum_dim(0).reshape([d]);
+    let d_beta = dy.sum_dim(0).reshape([d]);
+    [
+        B::float_reshape(primitive(dx), shape),
+        primitive(d_gamma),
+        primitive(d_beta),
+    ]
+}

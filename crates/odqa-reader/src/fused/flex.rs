@@ -8,7 +8,7 @@ use burn::tensor::{DType, TensorData};
 use burn_flex::FlexTensor;
 
 use super::kernels::{self, AttentionShape};
-use super::{composite, train_kernels, AttentionSaved, DropoutDraw, ReaderBackend};
+use super::{composite, norm_kernels, train_kernels, AttentionSaved, DropoutDraw, ReaderBackend};
 
 /// The tensor with its elements contiguous and covering its whole buffer (copied only when it
 /// is a strided or partial view; not copied when it is already so).
@@ -158,6 +158,31 @@ impl ReaderBackend for Flex {
                 train_kernels::dropout_in_place(values, dropout)
             }),
         }
+    }
+
+    fn fused_layer_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        eps: f64,
+    ) -> [FloatTensor<Self>; 3] {
+        if !all_f32(&[&x, &gamma, &grad]) {
+            return composite::layer_norm_backward::<Self>(x, gamma, grad, eps);
+        }
+        let dims = x.layout().shape().to_vec();
+        let [x, gamma, grad] = [x, gamma, grad].map(into_contiguous);
+        let d = gamma.storage::<f32>().len();
+        let [dx, d_gamma, d_beta] = norm_kernels::layer_norm_backward(
+            x.storage::<f32>(),
+            gamma.storage::<f32>(),
+            grad.storage::<f32>(),
+            eps as f32,
+        );
+        [
+            FlexTensor::from_data(TensorData::new(dx, dims)),
+            FlexTensor::from_data(TensorData::new(d_gamma, [d])),
+            FlexTensor::from_data(TensorData::new(d_beta, [d])),
+        ]
     }
 
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {

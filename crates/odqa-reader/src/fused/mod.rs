@@ -16,6 +16,7 @@ mod autodiff;
 pub mod composite;
 mod flex;
 pub mod kernels;
+pub mod norm_kernels;
 mod products;
 pub mod train_kernels;
 
@@ -169,6 +170,28 @@ pub trait ReaderBackend: Backend {
         }
     }
 
+    /// LayerNorm over the last dimension, `(x − mean)/√(var + eps) · γ + β`: burn's `layer_norm`
+    /// (one kernel on the CPU backend).
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        Self::layer_norm(x, gamma, Some(beta), eps)
+    }
+
+    /// The gradients `[dx, dγ, dβ]` of [`Self::fused_layer_norm`] at `x` from the output's
+    /// gradient `grad`.
+    fn fused_layer_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        eps: f64,
+    ) -> [FloatTensor<Self>; 3] {
+        composite::layer_norm_backward::<Self>(x, gamma, grad, eps)
+    }
+
     /// Exact (erf) GELU.
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::gelu(x)
@@ -227,6 +250,24 @@ pub fn dropout<B: ReaderBackend, const D: usize>(
 ) -> Tensor<B, D> {
     let (out, _) = B::fused_dropout(x.into_primitive().tensor(), dropout);
     Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+/// `norm` (epsilon `eps`) through the backend's fused LayerNorm, on a tensor of any rank; burn's
+/// own LayerNorm when `norm` has no bias.
+pub fn layer_norm<B: ReaderBackend, const D: usize>(
+    norm: &burn::nn::LayerNorm<B>,
+    eps: f64,
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
+    let Some(beta) = &norm.beta else {
+        return norm.forward(x);
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(B::fused_layer_norm(
+        x.into_primitive().tensor(),
+        norm.gamma.val().into_primitive().tensor(),
+        beta.val().into_primitive().tensor(),
+        eps,
+    )))
 }
 
 /// GELU through the backend's fused operation, on a tensor of any rank.

@@ -173,3 +173,80 @@ fn composite_dropout_keeps_its_own_mask_for_the_gradient() {
     assert!(max_abs_diff(out, x * keep.clone()) < 1e-6);
     assert!(max_abs_diff(grad, keep) < 1e-6);
 }
+
+#[test]
+fn fused_layer_norm_values_and_gradients_match_burns_layer_norm() {
+    // 150 rows: two full blocks of the backward kernel and a partial one.
+    let device = Default::default();
+    let [rows, d] = [150, 48];
+    let eps = 1e-5;
+    let x = Tensor::<A, 3>::random([3, rows / 3, d], Distribution::Normal(0.5, 2.0), &device);
+    let upstream =
+        Tensor::<A, 3>::random([3, rows / 3, d], Distribution::Normal(0.0, 1.0), &device);
+    let mut norm = burn::nn::LayerNormConfig::new(d)
+        .with_epsilon(eps)
+        .init::<A>(&device);
+    norm.gamma = burn::module::Param::from_tensor(Tensor::random(
+        [d],
+        Distribution::Normal(1.0, 0.3),
+        &device,
+    ));
+    norm.beta = Some(burn::module::Param::from_tensor(Tensor::random(
+        [d],
+        Distribution::Normal(0.0, 0.3),
+        &device,
+    )));
+    let run = |fused: bool, threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a thread pool");
+        pool.install(|| {
+            let x = x.clone().detach().require_grad();
+            let gamma = norm.gamma.val().detach().require_grad();
+            let beta = norm
+                .beta
+                .as_ref()
+                .expect("beta")
+                .val()
+                .detach()
+                .require_grad();
+            let mut n = norm.clone();
+            n.gamma = burn::module::Param::from_tensor(gamma.clone());
+            n.beta = Some(burn::module::Param::from_tensor(beta.clone()));
+            let y = if fused {
+                layer_norm(&n, eps, x.clone())
+            } else {
+                n.forward(x.clone())
+            };
+            let grads = (y.clone() * upstream.clone()).sum().backward();
+            let flat = |t: Tensor<Flex, 1>| t.into_data().to_vec::<f32>().expect("f32");
+            let g3 = |t: Tensor<Flex, 3>| t.reshape([rows * d]);
+            (
+                flat(g3(y.inner())),
+                flat(g3(x.grad(&grads).expect("dx"))),
+                flat(gamma.grad(&grads).expect("dγ")),
+                flat(beta.grad(&grads).expect("dβ")),
+            )
+        })
+    };
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    let (fused, composite) = (run(true, 2), run(false, 2));
+    // The gain's and bias's gradients are sums over 150 rows: compared relative to their size.
+    let pairs = [
+        ("y", &fused.0, &composite.0, 1.0),
+        ("dx", &fused.1, &composite.1, 1.0),
+        ("dγ", &fused.2, &composite.2, rows as f32),
+        ("dβ", &fused.3, &composite.3, rows as f32),
+    ];
+    for (name, f, c, scale) in pairs {
+        let diff = max_diff(f, c) / scale;
+        assert!(diff < 1e-5, "{name}: Δ {diff}");
+    }
+    assert_eq!(fused, run(true, 1), "depends on the thread count");
+}
