@@ -4,8 +4,8 @@
 //! `num_hidden_layers` post-norm transformer layers: self-attention with an additive padding mask
 //! (`(1 − mask) · f32::MIN`, as transformers), exact-erf GELU feed-forward. Dropout runs only when
 //! `train` is set on an autodiff backend. Attention (with dropout on its probabilities when
-//! training), GELU, LayerNorm and dropout are the backend's fused operations ([`ReaderBackend`]); every
-//! linear layer is one `[batch·seq, hidden]` product.
+//! training), GELU, LayerNorm and dropout are the backend's fused operations
+//! ([`ReaderBackend`]); every linear layer is one `[batch·seq, hidden]` product.
 
 use std::cell::Cell;
 

@@ -1,5 +1,6 @@
-//! [`ReaderBackend`] for burn's CPU backend: the kernels of [`super::kernels`] and
-//! [`super::train_kernels`] on f32 tensors, the composite operations for other dtypes.
+//! [`ReaderBackend`] for burn's CPU backend: the kernels of [`super::kernels`],
+//! [`super::train_kernels`] and [`super::norm_kernels`] on f32 tensors, the composite operations
+//! for other dtypes.
 
 use burn::backend::Flex;
 use burn::tensor::ops::FloatTensor;

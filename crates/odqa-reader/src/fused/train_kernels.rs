@@ -3,7 +3,7 @@
 //! counter-based hash of (seed, element index), so a backward pass regenerates its forward's mask
 //! instead of storing it, and no decision depends on the thread count. Attention runs one rayon
 //! task per (batch row, head), its products through `gemm` on that task's thread
-//! ([`super::products`]).
+//! (`fused/products.rs`).
 
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
