@@ -92,21 +92,21 @@ pub fn attention_train_backward(
     shape.check(&[grad.len(), q.len(), k.len(), v.len()], batch * seq);
     assert_eq!(probs.len(), batch * heads * seq * seq);
     let d = hidden / heads;
-    // Per task (batch row, head): dQ, dK, dV of that head, `seq × d` each.
-    let mut by_head = vec![0f32; 3 * batch * seq * hidden];
+    // dQ, dK, dV by head, `[batch, heads, seq, d]`: one `seq × d` block per task.
+    let [mut dq_heads, mut dk_heads, mut dv_heads] = [(); 3].map(|_| vec![0f32; q.len()]);
     if probs.is_empty() {
-        return [(); 3].map(|_| Vec::new());
+        return [dq_heads, dk_heads, dv_heads];
     }
     let scale = 1.0 / (d as f32).sqrt();
     let arch = Arch::new();
-    by_head
-        .par_chunks_mut(3 * seq * d)
+    dq_heads
+        .par_chunks_mut(seq * d)
+        .zip(dk_heads.par_chunks_mut(seq * d))
+        .zip(dv_heads.par_chunks_mut(seq * d))
         .enumerate()
-        .for_each(|(task, grads)| {
+        .for_each(|(task, ((dq, dk), dv))| {
             let (b, h) = (task / heads, task % heads);
             let base = head_offset(shape, b, h);
-            let (dq, rest) = grads.split_at_mut(seq * d);
-            let (dk, dv) = rest.split_at_mut(seq * d);
             let p = &probs[task * seq * seq..(task + 1) * seq * seq];
             let keep = keep_scales(dropout, task, seq);
             let dropped: Vec<f32>;
@@ -135,6 +135,7 @@ pub fn attention_train_backward(
                 1.0,
             );
             arch.dispatch(SoftmaxBackward {
+                seq,
                 probs: p,
                 dropped,
                 keep: keep.as_deref(),
@@ -157,14 +158,7 @@ pub fn attention_train_backward(
                 1.0,
             );
         });
-    [0, 1, 2].map(|which| {
-        let part: Vec<f32> = by_head
-            .chunks_exact(3 * seq * d)
-            .flat_map(|task| &task[which * seq * d..(which + 1) * seq * d])
-            .copied()
-            .collect();
-        heads_to_rows(&part, shape)
-    })
+    [dq_heads, dk_heads, dv_heads].map(|by_head| heads_to_rows(&by_head, shape))
 }
 
 /// Per element of attention task `task`'s `seq × seq` probabilities, `1/(1 − p)` if kept and 0
@@ -268,6 +262,8 @@ impl WithSimd for MaskedSoftmax<'_> {
 /// The scores' gradient from the dropped probabilities' gradient `grads` (replaced in place):
 /// `dS = P ∘ (dP − Σ_j P·dP) · scale`, with `dP = grads ∘ keep`.
 struct SoftmaxBackward<'a> {
+    /// Keys per row.
+    seq: usize,
     probs: &'a [f32],
     dropped: &'a [f32],
     keep: Option<&'a [f32]>,
@@ -280,7 +276,7 @@ impl WithSimd for SoftmaxBackward<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _simd: S) {
-        let seq = (self.probs.len() as f64).sqrt() as usize;
+        let seq = self.seq;
         for (i, g) in self.grads.chunks_exact_mut(seq).enumerate() {
             let row = i * seq..(i + 1) * seq;
             let (p, dropped) = (&self.probs[row.clone()], &self.dropped[row.clone()]);
