@@ -93,6 +93,10 @@ enum Command {
     /// Evaluate retrieval or answers on a question set.
     #[command(subcommand)]
     Eval(cmd::eval::EvalCommand),
+    /// Pack a checkpoint into a smaller file and restore it bit for bit (to move models between
+    /// machines).
+    #[command(subcommand)]
+    Model(cmd::model::ModelCommand),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         Command::Tune(args) => cmd::tune::run(args),
         Command::Download(args) => cmd::download::run(args),
         Command::Eval(command) => cmd::eval::run(command),
+        Command::Model(command) => cmd::model::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,6 +136,9 @@ fn exit_status(err: &anyhow::Error) -> u8 {
             return if e.is_bad_input() { 2 } else { 1 };
         }
         if let Some(e) = cause.downcast_ref::<odqa_train::TrainError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<odqa_pack::PackError>() {
             return if e.is_bad_input() { 2 } else { 1 };
         }
         if let Some(e) = cause.downcast_ref::<odqa_pipeline::PipelineError>() {

@@ -4,6 +4,7 @@ pub mod ask;
 pub mod download;
 pub mod eval;
 pub mod index;
+pub mod model;
 pub mod predict;
 pub mod read;
 pub mod retrieve;

@@ -1,0 +1,100 @@
+//! `odqa model`: checkpoint files (pack a model small enough to move, restore it exactly).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+/// Checkpoint subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Pack a safetensors checkpoint into a smaller file that `odqa model unpack` restores bit for
+    /// bit (checked by sha256).
+    ///
+    /// Float16 tensors dequantised from 4-bit Q4_0 weights (such as multilingual-e5-small-ko's)
+    /// are stored as their 4-bit codes and block scales; with --base, tensors equal to the base
+    /// checkpoint's (e.g. word embeddings frozen during fine-tuning) as references to it; the rest
+    /// as it is; all zstd-compressed. Prints the sizes and the sha256.
+    Pack(PackArgs),
+    /// Restore a checkpoint packed by `odqa model pack`; the output is written only when its
+    /// sha256 equals the one recorded at packing time.
+    Unpack(UnpackArgs),
+}
+
+/// Arguments of `odqa model pack`.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// model.safetensors, or a model directory holding one
+    #[arg(value_name = "CHECKPOINT")]
+    checkpoint: PathBuf,
+    /// Packed file to write
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Base checkpoint (file or model directory) whose equal tensors are stored as references
+    #[arg(long, value_name = "CHECKPOINT")]
+    base: Option<PathBuf>,
+    /// zstd level (1–22; higher is smaller and slower)
+    #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(i32).range(1..=22))]
+    level: i32,
+}
+
+/// Arguments of `odqa model unpack`.
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// File written by `odqa model pack`
+    #[arg(value_name = "PACKED")]
+    packed: PathBuf,
+    /// Checkpoint file to write (e.g. DIR/model.safetensors)
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// The base checkpoint it was packed against, if any (file or model directory)
+    #[arg(long, value_name = "CHECKPOINT")]
+    base: Option<PathBuf>,
+}
+
+/// `path`, or `path/model.safetensors` when `path` is a directory.
+fn checkpoint_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("model.safetensors")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Runs an `odqa model` subcommand.
+pub fn run(command: ModelCommand) -> anyhow::Result<()> {
+    match command {
+        ModelCommand::Pack(args) => {
+            let src = checkpoint_file(&args.checkpoint);
+            let base = args.base.as_deref().map(checkpoint_file);
+            let s = odqa_pack::pack(&src, base.as_deref(), &args.out, args.level)
+                .with_context(|| format!("cannot pack {}", src.display()))?;
+            println!(
+                "packed {} ({} bytes) into {} ({} bytes, {:.1} %)",
+                src.display(),
+                s.original_bytes,
+                args.out.display(),
+                s.packed_bytes,
+                100.0 * s.packed_bytes as f64 / s.original_bytes.max(1) as f64
+            );
+            println!(
+                "tensors: {} in 4-bit blocks ({} blocks coded, {} kept as they are), {} from the \
+                 base, {} as they are",
+                s.q4_tensors, s.coded_blocks, s.raw_blocks, s.base_tensors, s.raw_tensors
+            );
+            println!("sha256 {}", s.sha256);
+        }
+        ModelCommand::Unpack(args) => {
+            let base = args.base.as_deref().map(checkpoint_file);
+            let s = odqa_pack::unpack(&args.packed, base.as_deref(), &args.out)
+                .with_context(|| format!("cannot unpack {}", args.packed.display()))?;
+            println!(
+                "restored {} ({} bytes, sha256 {}, as recorded)",
+                args.out.display(),
+                s.bytes,
+                s.sha256
+            );
+        }
+    }
+    Ok(())
+}
