@@ -10,7 +10,10 @@ use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::segments::{base_as, choose, decode_q4, encode_q4, BaseTensor, Encoding, Segment};
+use crate::segments::{
+    base_as, base_names, choose, decode_q4, element_bytes, encode_q4, from_planes, to_planes, xor,
+    BaseTensor, Encoding, Segment,
+};
 use crate::PackError;
 
 /// First bytes of a packed file.
@@ -47,6 +50,8 @@ pub struct PackSummary {
     pub sha256: String,
     /// Tensors stored as references to the base checkpoint.
     pub base_tensors: usize,
+    /// Tensors stored as their XOR with the base checkpoint's.
+    pub xor_tensors: usize,
     /// Tensors stored in 4-bit blocks.
     pub q4_tensors: usize,
     /// Blocks of 32 float16 values stored as codes.
@@ -135,6 +140,7 @@ pub fn pack(
         packed_bytes: 0,
         sha256: sha256_hex(&bytes),
         base_tensors: 0,
+        xor_tensors: 0,
         q4_tensors: 0,
         coded_blocks: 0,
         raw_blocks: 0,
@@ -158,6 +164,7 @@ pub fn pack(
         payload: 0,
         dtype: None,
         shape: None,
+        base_name: None,
     };
     for (name, info) in by_offset(&meta) {
         let (start, end) = info.data_offsets;
@@ -165,8 +172,12 @@ pub fn pack(
             add(&mut body, gap(cursor, start), &data[cursor..start]);
         }
         let tensor = &data[start..end];
-        let encoding = choose(&info, tensor, base_tensors.get(&name));
+        let base_name = base_names(&name).find(|n| base_tensors.contains_key(*n));
+        let base_tensor = base_name.and_then(|n| base_tensors.get(n));
+        let encoding = choose(&info, tensor, base_tensor);
+        let from_base = matches!(encoding, Encoding::Base | Encoding::BaseXor);
         let segment = Segment {
+            base_name: from_base.then(|| base_name.unwrap_or_default().to_string()),
             name,
             start,
             end,
@@ -179,6 +190,14 @@ pub fn pack(
             Encoding::Base => {
                 summary.base_tensors += 1;
                 add(&mut body, segment, &[]);
+            }
+            Encoding::BaseXor => {
+                let widened = base_tensor
+                    .and_then(|b| base_as(b, info.dtype, &info.shape))
+                    .unwrap_or_default();
+                summary.xor_tensors += 1;
+                let planes = to_planes(&xor(tensor, &widened), element_bytes(segment.dtype));
+                add(&mut body, segment, &planes);
             }
             Encoding::Q4F16 => {
                 let coded = encode_q4(tensor);
@@ -201,7 +220,7 @@ pub fn pack(
         bytes: bytes.len(),
         sha256: summary.sha256.clone(),
         header_bytes,
-        base_sha256: (summary.base_tensors > 0)
+        base_sha256: (summary.base_tensors + summary.xor_tensors > 0)
             .then(|| sha256_hex(base_bytes.as_deref().unwrap_or_default())),
         segments,
     };
@@ -333,10 +352,10 @@ fn restore(
             Encoding::Q4F16 => out.extend(
                 decode_q4(payload, len).ok_or_else(|| damaged("a 4-bit tensor is cut off"))?,
             ),
-            Encoding::Base => {
+            Encoding::Base | Encoding::BaseXor => {
                 let (data, meta) = base.as_ref().ok_or_else(|| damaged("no base checkpoint"))?;
                 let widened = meta
-                    .info(&segment.name)
+                    .info(segment.base_name.as_deref().unwrap_or(&segment.name))
                     .zip(segment.dtype.zip(segment.shape.as_deref()))
                     .and_then(|(info, (dtype, shape))| {
                         let (s, e) = info.data_offsets;
@@ -351,7 +370,14 @@ fn restore(
                     .ok_or_else(|| {
                         damaged("a tensor of the base checkpoint is missing or differs")
                     })?;
-                out.extend(widened);
+                if segment.encoding == Encoding::Base {
+                    out.extend(widened);
+                } else if payload.len() == len {
+                    let bytes = from_planes(payload, element_bytes(segment.dtype));
+                    out.extend(xor(&bytes, &widened));
+                } else {
+                    return Err(damaged("an XOR segment has the wrong size"));
+                }
             }
         }
     }

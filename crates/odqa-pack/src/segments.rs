@@ -5,8 +5,12 @@
 //! - [`Encoding::Q4F16`]: a float16 tensor as blocks of 32 — a bitmap of the coded blocks, the
 //!   coded blocks' scales (u16, little-endian), their codes, then the other blocks as they are and
 //!   the tail (fewer than 32 values) as it is;
-//! - [`Encoding::Base`]: nothing: the bytes are the base checkpoint's tensor of the same name,
-//!   widened to this tensor's dtype where they differ (float16/bfloat16 → float32 is exact).
+//! - [`Encoding::Base`]: nothing: the bytes are the base checkpoint's tensor [`Segment::base_name`],
+//!   widened to this tensor's dtype where they differ (float16/bfloat16 → float32 is exact);
+//! - [`Encoding::BaseXor`]: the bytes XOR that base tensor, as byte planes (every element's first
+//!   byte, then every second byte, …): a fine-tuned weight shares its sign, exponent and leading
+//!   mantissa bits with the weight it started from, so the high planes are almost all zero bytes,
+//!   which zstd stores in almost nothing.
 
 use half::{bf16, f16};
 use safetensors::tensor::TensorInfo;
@@ -25,6 +29,8 @@ pub enum Encoding {
     Q4F16,
     /// Equal to the base checkpoint's tensor of the same name.
     Base,
+    /// XOR the base checkpoint's tensor of the same name.
+    BaseXor,
 }
 
 /// One segment of the data region, as recorded in the manifest.
@@ -46,6 +52,16 @@ pub struct Segment {
     /// Shape of the tensor (none for a gap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<Vec<usize>>,
+    /// The base checkpoint's tensor that an [`Encoding::Base`] segment holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_name: Option<String>,
+}
+
+/// The names under which a base checkpoint may hold the tensor `name`: the name itself, then the
+/// name without its first component, since a QA checkpoint saved from an encoder prefixes the
+/// encoder's tensors (`bert.encoder.layer.0…` from `encoder.layer.0…`).
+pub fn base_names(name: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(name).chain(name.split_once('.').map(|(_, rest)| rest))
 }
 
 /// The bytes of a tensor of the base checkpoint, with its dtype and shape.
@@ -84,20 +100,56 @@ pub fn base_as(base: &BaseTensor<'_>, dtype: Dtype, shape: &[usize]) -> Option<V
     }
 }
 
-/// Chooses the encoding of a tensor: the base when its bytes match, 4-bit blocks for float16,
-/// otherwise as it is.
+/// Chooses the encoding of a tensor: the base when its bytes match, XOR the base when it has one
+/// of the same shape, 4-bit blocks for float16, otherwise as it is.
 pub fn choose(info: &TensorInfo, bytes: &[u8], base: Option<&BaseTensor<'_>>) -> Encoding {
-    if base
-        .and_then(|b| base_as(b, info.dtype, &info.shape))
-        .as_deref()
-        == Some(bytes)
-    {
-        Encoding::Base
-    } else if info.dtype == Dtype::F16 && bytes.len() >= RAW_BLOCK_BYTES {
-        Encoding::Q4F16
-    } else {
-        Encoding::Raw
+    let base = base.and_then(|b| base_as(b, info.dtype, &info.shape));
+    match base {
+        Some(b) if b == bytes => Encoding::Base,
+        Some(b) if b.len() == bytes.len() => Encoding::BaseXor,
+        _ if info.dtype == Dtype::F16 && bytes.len() >= RAW_BLOCK_BYTES => Encoding::Q4F16,
+        _ => Encoding::Raw,
     }
+}
+
+/// `a` XOR `b`, byte by byte (its own inverse).
+pub fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
+    a.iter().zip(b).map(|(x, y)| x ^ y).collect()
+}
+
+/// Bytes of one element of `dtype` (1 for types the byte planes do not distinguish).
+pub fn element_bytes(dtype: Option<Dtype>) -> usize {
+    match dtype {
+        Some(Dtype::F64 | Dtype::I64 | Dtype::U64) => 8,
+        Some(Dtype::F32 | Dtype::I32 | Dtype::U32) => 4,
+        Some(Dtype::F16 | Dtype::BF16 | Dtype::I16 | Dtype::U16) => 2,
+        _ => 1,
+    }
+}
+
+/// The byte planes of `bytes` (elements of `width` bytes): byte 0 of every element, then byte 1, …
+pub fn to_planes(bytes: &[u8], width: usize) -> Vec<u8> {
+    if width <= 1 || !bytes.len().is_multiple_of(width) {
+        return bytes.to_vec();
+    }
+    (0..width)
+        .flat_map(|plane| bytes.iter().skip(plane).step_by(width).copied())
+        .collect()
+}
+
+/// The inverse of [`to_planes`].
+pub fn from_planes(planes: &[u8], width: usize) -> Vec<u8> {
+    if width <= 1 || !planes.len().is_multiple_of(width) {
+        return planes.to_vec();
+    }
+    let n = planes.len() / width;
+    let mut out = vec![0u8; planes.len()];
+    for (plane, chunk) in planes.chunks_exact(n).enumerate() {
+        for (i, &b) in chunk.iter().enumerate() {
+            out[i * width + plane] = b;
+        }
+    }
+    out
 }
 
 /// The float16 bits of a block of 64 bytes.
@@ -212,6 +264,17 @@ mod tests {
         // A truncated payload is refused rather than misread.
         let cut = &payload.bytes[..payload.bytes.len() - 1];
         assert_eq!(decode_q4(cut, bytes.len()), None);
+    }
+
+    #[test]
+    fn byte_planes_invert() {
+        let bytes: Vec<u8> = (0..24).collect();
+        let planes = to_planes(&bytes, 4);
+        assert_eq!(planes[..6], [0, 4, 8, 12, 16, 20]);
+        assert_eq!(from_planes(&planes, 4), bytes);
+        // A length that is not a whole number of elements is left as it is.
+        assert_eq!(to_planes(&bytes[..23], 4), bytes[..23]);
+        assert_eq!(from_planes(&bytes[..23], 4), bytes[..23]);
     }
 
     #[test]

@@ -95,8 +95,8 @@ fn an_f16_checkpoint_round_trips_bit_for_bit_and_packs_smaller() {
 fn a_fine_tuned_checkpoint_refers_to_its_frozen_base_tensors() {
     let dir = tempfile::tempdir().unwrap();
     let base = encoder(dir.path());
-    // Saved in f32 after training: the frozen word embeddings are the base's values widened, the
-    // dense weight changed, a head tensor is new.
+    // Saved in f32 after training, with the QA model's `bert.` prefix: the frozen word embeddings
+    // are the base's values widened, the dense weight changed, a head tensor is new.
     let words: Vec<f32> = dequantised(512, 1)
         .chunks_exact(2)
         .map(|c| f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())
@@ -128,7 +128,15 @@ fn a_fine_tuned_checkpoint_refers_to_its_frozen_base_tensors() {
     );
     let packed = dir.path().join("tuned.odqapack");
     let summary = pack(&tuned, Some(&base), &packed, 3).unwrap();
-    assert_eq!((summary.base_tensors, summary.raw_tensors), (1, 2));
+    // Embeddings from the base, the dense weight as its XOR with the base's, the head as it is.
+    assert_eq!(
+        (
+            summary.base_tensors,
+            summary.xor_tensors,
+            summary.raw_tensors
+        ),
+        (1, 1, 1)
+    );
 
     let restored = dir.path().join("restored.safetensors");
     let err = unpack(&packed, None, &restored).unwrap_err();

@@ -13,8 +13,9 @@ pub enum ModelCommand {
     ///
     /// Float16 tensors dequantised from 4-bit Q4_0 weights (such as multilingual-e5-small-ko's)
     /// are stored as their 4-bit codes and block scales; with --base, tensors equal to the base
-    /// checkpoint's (e.g. word embeddings frozen during fine-tuning) as references to it; the rest
-    /// as it is; all zstd-compressed. Prints the sizes and the sha256.
+    /// checkpoint's (e.g. word embeddings frozen during fine-tuning) as references to it and the
+    /// other tensors it also has as their XOR with its (mostly zero bytes after fine-tuning); the
+    /// rest as it is; all zstd-compressed. Prints the sizes and the sha256.
     Pack(PackArgs),
     /// Restore a checkpoint packed by `odqa model pack`; the output is written only when its
     /// sha256 equals the one recorded at packing time.
@@ -79,8 +80,13 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
             );
             println!(
                 "tensors: {} in 4-bit blocks ({} blocks coded, {} kept as they are), {} from the \
-                 base, {} as they are",
-                s.q4_tensors, s.coded_blocks, s.raw_blocks, s.base_tensors, s.raw_tensors
+                 base, {} as XOR the base's, {} as they are",
+                s.q4_tensors,
+                s.coded_blocks,
+                s.raw_blocks,
+                s.base_tensors,
+                s.xor_tensors,
+                s.raw_tensors
             );
             println!("sha256 {}", s.sha256);
         }
