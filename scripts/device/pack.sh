@@ -9,11 +9,11 @@
 #   scripts/device/pack.sh --cpu [DIR]    # the CPU build: for a dry run of run.sh on this machine
 #
 # DIR defaults to target/device-pack (ignored by git; the device call carries it). Settings from
-# the environment: MODEL (model directory), TRAIN, DEV, EVALUATE (KorQuAD files), ODQA_BIN (a
-# binary to ship instead of building one), ODQA_CPU (the CPU binary that computes the
-# references; built when unset), PARITY_QUESTIONS (40), SPEED_QUESTIONS (200), PYTHON (with
-# transformers, for the PyTorch windows; default target/bench-venv/bin/python; the windows are
-# left out when it has no transformers), LIMIT_MIB (64).
+# the environment: MODEL (model directory), TRAIN, DEV (SQuAD-format files), ODQA_BIN (a binary
+# to ship instead of building one), ODQA_CPU (the CPU binary that computes the references; built
+# when unset), PARITY_QUESTIONS (40), SPEED_QUESTIONS (200), MAX_SEQ_LEN (384), DOC_STRIDE (128),
+# WINDOWS_PYTHON (with transformers, for the PyTorch windows; default target/bench-venv/bin/python; the
+# windows are left out when it has no transformers), LIMIT_MIB (64).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,13 +26,14 @@ DIR=${1:-target/device-pack}
 MODEL=${MODEL:-../shared/models/multilingual-e5-small-ko}
 TRAIN=${TRAIN:-../shared/data/korquad/train.json}
 DEV=${DEV:-../shared/data/korquad/dev.json}
-EVALUATE=${EVALUATE:-../shared/data/korquad/evaluate-v1.0.py}
 PARITY_QUESTIONS=${PARITY_QUESTIONS:-40}
 SPEED_QUESTIONS=${SPEED_QUESTIONS:-200}
-PYTHON=${PYTHON:-target/bench-venv/bin/python}
+MAX_SEQ_LEN=${MAX_SEQ_LEN:-384}
+DOC_STRIDE=${DOC_STRIDE:-128}
+WINDOWS_PYTHON=${WINDOWS_PYTHON:-target/bench-venv/bin/python}
 LIMIT_MIB=${LIMIT_MIB:-64}
 
-for f in "$MODEL/config.json" "$MODEL/tokenizer.json" "$MODEL/model.safetensors" "$TRAIN" "$DEV" "$EVALUATE"; do
+for f in "$MODEL/config.json" "$MODEL/tokenizer.json" "$MODEL/model.safetensors" "$TRAIN" "$DEV"; do
   [ -f "$f" ] || { echo "pack: $f not found" >&2; exit 2; }
 done
 
@@ -68,19 +69,18 @@ MODEL_BYTES=$(stat -c %s "$MODEL/model.safetensors")
 echo "== data"
 cp "$TRAIN" "$DIR/data/train.json"
 cp "$DEV" "$DIR/data/dev.json"
-cp "$EVALUATE" "$DIR/data/evaluate.py"
 
 echo "== CPU reference: odqa read on the first $PARITY_QUESTIONS dev questions"
 "$ODQA_CPU" read --model "$MODEL" --data "$DEV" --limit "$PARITY_QUESTIONS" \
-  --out "$DIR/ref/cpu-predictions.json" --nbest-out "$DIR/ref/cpu-nbest.json" 2> "$DIR/ref/cpu-read.log"
+  --max-seq-len "$MAX_SEQ_LEN" --doc-stride "$DOC_STRIDE" --out "$DIR/ref/cpu-predictions.json" --nbest-out "$DIR/ref/cpu-nbest.json" 2> "$DIR/ref/cpu-read.log"
 tail -1 "$DIR/ref/cpu-read.log"
 
-if [ -x "$PYTHON" ] && "$PYTHON" -c 'import torch, transformers' 2> /dev/null; then
+if [ -x "$WINDOWS_PYTHON" ] && "$WINDOWS_PYTHON" -c 'import torch, transformers' 2> /dev/null; then
   echo "== PyTorch windows: first $SPEED_QUESTIONS dev questions"
-  "$PYTHON" scripts/device/torch_reader.py --model "$MODEL" --windows "$DIR/ref/windows.json" \
-    --tokenize "$DEV" --limit "$SPEED_QUESTIONS"
+  "$WINDOWS_PYTHON" scripts/device/torch_reader.py --model "$MODEL" --windows "$DIR/ref/windows.json" \
+    --tokenize "$DEV" --limit "$SPEED_QUESTIONS" --max-seq-len "$MAX_SEQ_LEN" --doc-stride "$DOC_STRIDE"
 else
-  echo "== no $PYTHON with torch + transformers: the PyTorch rows will be skipped"
+  echo "== no $WINDOWS_PYTHON with torch + transformers: the PyTorch rows will be skipped"
 fi
 
 cat > "$DIR/MANIFEST.json" << EOF
@@ -90,6 +90,7 @@ cat > "$DIR/MANIFEST.json" << EOF
   "created": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
   "binary": {"file": "odqa.xz", "sha256": "$BIN_SHA", "bytes": $BIN_BYTES},
   "model": {"file": "model/model.odqapack", "sha256": "$MODEL_SHA", "bytes": $MODEL_BYTES, "source": "$MODEL"},
+  "windows": {"max_seq_len": $MAX_SEQ_LEN, "doc_stride": $DOC_STRIDE},
   "parity_questions": $PARITY_QUESTIONS,
   "speed_questions": $SPEED_QUESTIONS
 }
@@ -105,5 +106,6 @@ TREE=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
 PACK=$(du -cb "$DIR" | tail -1 | cut -f1)
 echo "== sizes (bytes)"
 (cd "$DIR" && du -ab odqa.xz model/model.odqapack model/tokenizer.json data ref | sort -k2)
+du -sb "$DIR"
 printf 'package %d + tracked files %d = %d of %d allowed\n' "$PACK" "$TREE" $((PACK + TREE)) $((LIMIT_MIB << 20))
 [ $((PACK + TREE)) -le $((LIMIT_MIB << 20)) ] || { echo "pack: over $LIMIT_MIB MiB" >&2; exit 1; }

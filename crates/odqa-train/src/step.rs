@@ -20,7 +20,9 @@ pub(crate) fn step_gradients<AB: AutodiffBackend + ReaderBackend>(
     device: &AB::Device,
 ) -> (GradientsParams, f64) {
     let mut accumulator = GradientsAccumulator::<QaModel<AB>>::new();
-    let mut loss_sum = 0.0;
+    // The losses stay on the device until the step's backward passes are queued: reading one
+    // before its backward pass would stall a GPU's queue every micro-batch.
+    let mut losses = Vec::new();
     for micro in chunk.chunks(batch_size) {
         let feats: Vec<&Feature> = micro.iter().map(|&i| &features[i]).collect();
         let starts: Vec<i64> = feats
@@ -37,9 +39,13 @@ pub(crate) fn step_gradients<AB: AutodiffBackend + ReaderBackend>(
         // over all its windows even when the last micro-batch is smaller.
         let weight = micro.len() as f64 / chunk.len() as f64;
         let loss = loss.mul_scalar(weight);
-        loss_sum += loss.clone().into_scalar().elem::<f64>();
+        losses.push(loss.clone().detach());
         let grads = GradientsParams::from_grads(loss.backward(), model);
         accumulator.accumulate(model, grads);
     }
+    let loss_sum = losses
+        .into_iter()
+        .reduce(|a, b| a + b)
+        .map_or(0.0, |total| total.into_scalar().elem::<f64>());
     (accumulator.grads(), loss_sum)
 }

@@ -51,6 +51,10 @@ fn attention_shape(q: &FlexTensor, others: &[&FlexTensor], heads: usize) -> Opti
 }
 
 impl ReaderBackend for Flex {
+    fn dropout_uses_seeds() -> bool {
+        true
+    }
+
     fn fused_attention(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,

@@ -113,6 +113,14 @@ pub struct AttentionSaved<B: Backend> {
 
 /// A burn backend with the reader's fused operations (see the module documentation).
 pub trait ReaderBackend: Backend {
+    /// True when this backend's dropout masks come from the [`DropoutDraw`] seeds; false when
+    /// they come from the backend's own random generator (the composite defaults), so that no
+    /// seed is drawn: on a GPU a draw is a device→host copy, a stall of the queue every forward
+    /// pass.
+    fn dropout_uses_seeds() -> bool {
+        false
+    }
+
     /// `softmax(QKᵀ/√d + mask)·V` with `q`, `k`, `v` `[batch, seq, hidden]` (head `h` = columns
     /// `h·d..(h+1)·d`), `key_mask` `[batch, seq]` (1 = attend, 0 = padding); returns
     /// `[batch, seq, hidden]`. Masked keys get probability 0 (transformers' additive `f32::MIN`
