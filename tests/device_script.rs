@@ -114,4 +114,28 @@ fn the_device_scripts_run_end_to_end_in_cpu_mode() {
     assert_eq!(parity["identical_top_answers"], 3, "{parity:#}");
     let eval = read_json(&dir.join("scored/eval.json"));
     assert!(eval["exact_match"].is_number(), "{eval:#}");
+
+    // The comparison sees a difference: one logit moved by 0.5, one top answer changed.
+    let mut nbest = read_json(&dir.join("scored/parity-nbest.json"));
+    let first = nbest.as_object_mut().unwrap().values_mut().next().unwrap();
+    let top = &mut first.as_array_mut().unwrap()[0];
+    top["start_logit"] = (top["start_logit"].as_f64().unwrap() + 0.5).into();
+    top["text"] = "something else".into();
+    let changed = dir.join("changed-nbest.json");
+    std::fs::write(&changed, nbest.to_string()).unwrap();
+    let compared = Command::new("python3")
+        .arg(repo().join("scripts/device/score_parts.py"))
+        .args([
+            "parity",
+            path_str(&out.join("report.json")),
+            path_str(&changed),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&compared.stderr);
+    assert!(compared.status.success(), "{stderr}");
+    let parity: serde_json::Value = serde_json::from_slice(&compared.stdout).unwrap();
+    let delta = parity["max_abs_logit_diff"].as_f64().unwrap();
+    assert!((delta - 0.5).abs() < 1e-9, "{parity:#}");
+    assert_eq!(parity["identical_top_answers"], 2, "{parity:#}");
 }

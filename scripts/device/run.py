@@ -11,7 +11,8 @@ it measured):
           start/end logits over the candidates both lists hold, identical top answers
   speed   odqa read (windows/s per batch size) and odqa train (windows/s) vs the PyTorch
           reference (torch_reader.py) on the same windows, fp32 and bf16
-  train   fine-tune the CNN reader on all of train.json for --train-seconds, pack the result
+  train   fine-tune the CNN reader on all of train.json for --train-seconds (less when
+          --deadline-seconds is near), pack the result
           against the base model, split it into parts of at most 15 MiB in OUT (score.sh
           restores and scores it), and read the parity questions with it (for score.sh's
           GPU-vs-CPU check of the trained model)
@@ -51,6 +52,7 @@ class Run:
         self.work = Path(a.work).resolve()
         self.cpu = a.cpu
         self.train_seconds = a.train_seconds
+        self.deadline = time.monotonic() + a.deadline_seconds
         self.out.mkdir(parents=True, exist_ok=True)
         self.work.mkdir(parents=True, exist_ok=True)
         self.manifest = json.loads((self.pkg / "MANIFEST.json").read_text())
@@ -60,6 +62,10 @@ class Run:
         w = self.manifest["windows"]
         self.windows = ["--max-seq-len", str(w["max_seq_len"]), "--doc-stride", str(w["doc_stride"])]
         self.threads = (["--threads", "2"] if a.cpu else []) + self.windows
+
+    def seconds_left(self):
+        """Seconds until --deadline-seconds (from the start of the run)."""
+        return self.deadline - time.monotonic()
 
     def save(self):
         tmp = self.out / "report.json.tmp"
@@ -206,10 +212,13 @@ def warm_rate(short, long):
 
 def speed(run):
     questions = 8 if run.cpu else run.manifest["speed_questions"]
-    batches = [8] if run.cpu else [8, 32, 128]
+    batches = [8] if run.cpu else [8, 64]
     train_batch, train_steps = (2, 2) if run.cpu else (32, 30)
     rows = []
     for b in batches:
+        if run.seconds_left() < run.train_seconds + 120:
+            rows.append({"work": f"infer b{b}", "skipped": "too close to --deadline-seconds"})
+            continue
         short = odqa_read_timed(run, max(1, questions // 4), b)
         long = odqa_read_timed(run, questions, b)
         row = {"work": f"infer b{b}", "windows": long[0], "odqa_fp32_single_run": ratio(long[0], long[1]),
@@ -242,20 +251,23 @@ def train(run):
     out = run.work / "trained"
     shutil.rmtree(out, ignore_errors=True)
     batch, accum = (2, 1) if run.cpu else (32, 1)
+    # The training budget: --train-seconds, or less when the deadline is nearer (90 s are kept
+    # for packing the model and the parity read).
+    budget = max(30, min(run.train_seconds, int(run.seconds_left()) - 90))
     if run.cpu:
         steps = 2
     else:
-        # As many steps as fit in --train-seconds at the speed row's rate (75 % of it, for the
-        # evaluation-free epochs' tokenization and the saving at the end).
-        rate = next((r["odqa_fp32"] for r in run.report.get("speed", []) if r["work"].startswith("train")), None)
-        steps = max(10, int(0.75 * run.train_seconds * (rate or 20.0) / (batch * accum)))
+        # As many steps as fit in the budget at the speed row's warm rate (75 % of it, for the
+        # start-up, tokenization and kernel compilation that the warm rate leaves out).
+        rate = next((r.get("odqa_fp32") for r in run.report.get("speed", []) if r["work"].startswith("train")), None)
+        steps = max(10, int(0.75 * budget * (rate or 20.0) / (batch * accum)))
     log, seconds = run.odqa_run(
         ["train", "--model", str(run.model), "--head", "cnn", "--train", str(run.pkg / "data/train.json"),
          "--out", str(out), "--epochs", "100", "--max-steps", str(steps), "--batch-size", str(batch),
          "--gradient-accumulation-steps", str(accum), "--learning-rate", "1e-4", "--freeze-word-embeddings",
          "--save-steps", "1000000", "--quiet"]
         + (["--max-train-examples", "8"] if run.cpu else []) + run.threads,
-        run.train_seconds * 3 + 600, "train.log",
+        max(120, int(run.seconds_left()) - 45), "train.log",
     )
     info = json.loads((out / "training.json").read_text())
     packed = run.work / "trained.odqapack"
@@ -309,7 +321,9 @@ def main():
     p.add_argument("--work", default=None, help="scratch folder [default: OUT/../device-work]")
     p.add_argument("--cpu", action="store_true", help="dry run without a GPU: tiny counts")
     p.add_argument("--steps", default="verify,parity,speed,train")
-    p.add_argument("--train-seconds", type=int, default=240)
+    p.add_argument("--train-seconds", type=int, default=180, help="training budget of the train step")
+    p.add_argument("--deadline-seconds", type=int, default=540,
+                   help="the whole run's budget: speed rows are skipped and training shortened to end before it")
     a = p.parse_args()
     a.work = a.work or str(Path(a.out).resolve().parent / "device-work")
     steps = a.steps.split(",")

@@ -26,6 +26,9 @@ pub enum ReaderError {
     /// Dataset reading failed.
     #[error(transparent)]
     Data(#[from] odqa_core::CoreError),
+    /// The CUDA build found no usable GPU libraries.
+    #[error("{0}")]
+    NoGpu(String),
 }
 
 impl ReaderError {
@@ -49,6 +52,7 @@ impl ReaderError {
             ReaderError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             ReaderError::Data(e) => e.is_bad_input(),
             ReaderError::BadModel { .. } | ReaderError::BadInput(_) => true,
+            ReaderError::NoGpu(_) => false,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod encoder;
 mod error;
 pub mod features;
 pub mod fused;
+pub mod gpu;
 pub mod head;
 pub mod model;
 pub mod read;

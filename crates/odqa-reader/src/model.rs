@@ -114,6 +114,7 @@ impl<B: Backend> QaModel<B> {
         head_seed: u64,
         device: &B::Device,
     ) -> Result<LoadedModel<B>> {
+        crate::gpu::check_cuda()?;
         let mut config = ReaderConfig::read(&dir.join("config.json"))?;
         if let Some(head) = head {
             config.odqa_head = Some(head);
