@@ -100,6 +100,53 @@ fn ask_prints_an_answer_with_its_evidence_and_json_agrees() {
     assert!(answers.iter().all(|a| a["rank"].as_u64().unwrap() <= 3));
 }
 
+/// `--min-probability` answers only above the threshold (exit 1 and a message below it);
+/// `--temperature` changes the probabilities, never the answers or their order.
+#[test]
+fn ask_answers_only_above_min_probability_and_temperature_keeps_the_order() {
+    let answers = |extra: &[&str]| {
+        let mut args = vec!["--top-k", "3", "--json"];
+        args.extend(extra);
+        args.push(QUESTION);
+        let out = run("ask", &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let p = a["probability"].as_f64().unwrap();
+                (a["text"].as_str().unwrap().to_string(), p)
+            })
+            .collect::<Vec<_>>()
+    };
+    let plain = answers(&[]);
+    let best = plain[0].1;
+    assert!(best < 0.99, "the tiny model is not that sure: {plain:?}");
+
+    let above = format!("{:.6}", best + 0.005);
+    let out = run(
+        "ask",
+        &["--top-k", "3", "--min-probability", &above, QUESTION],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("no answer found with a probability of at least"),
+        "{}",
+        stderr(&out)
+    );
+    let below = format!("{:.6}", best - 0.005);
+    assert_eq!(answers(&["--min-probability", &below]), plain);
+
+    let soft = answers(&["--temperature", "3"]);
+    let texts = |a: &[(String, f64)]| a.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&soft), texts(&plain));
+    assert!(soft[0].1 < best - 1e-4, "{soft:?} vs {plain:?}");
+    let out = run("ask", &["--temperature", "0", QUESTION]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
 /// With one passage and the `logit` strategy, `ask` answers what `odqa read` answers on that
 /// passage as the context: the pipeline reads passages exactly as reading comprehension does.
 #[test]
@@ -408,8 +455,25 @@ fn tune_scores_the_grid_writes_a_config_and_reuses_its_cache() {
     assert!(results
         .iter()
         .all(|r| r["scores"]["korquad_em"].as_f64().unwrap() <= best_em));
+    // A temperature fitted for the best point, with its reliability tables (every question in
+    // one bin of each).
+    let calibration = &v["calibration"];
+    assert!(
+        calibration["temperature"].as_f64().unwrap() > 0.0,
+        "{calibration}"
+    );
+    for table in ["before", "after"] {
+        let n: u64 = calibration[table]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["questions"].as_u64().unwrap())
+            .sum();
+        assert_eq!(n, 40, "{calibration}");
+    }
     // The written settings are what predict reads, and reproduce the best EM.
     let settings = std::fs::read_to_string(&toml).unwrap();
+    assert!(settings.contains("temperature = "), "{settings}");
     assert!(
         settings.contains(&format!("top_k = {}", v["best"]["top_k"])),
         "{settings}"

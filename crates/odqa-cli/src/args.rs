@@ -138,6 +138,14 @@ pub struct AnswerArgs {
     /// Answers kept per question [default: 20]
     #[arg(long = "nbest", alias = "n-best", value_name = "N")]
     pub n_best: Option<usize>,
+    /// Calibration temperature of the probabilities (`odqa tune` fits one; the order of the
+    /// answers never changes) [default: 1]
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f32>,
+    /// Answer nothing ("no answer found", exit status 1; an empty answer in predictions.json)
+    /// when the best answer's probability is below P, 0..1 [default: 0 = always answer]
+    #[arg(long, value_name = "P")]
+    pub min_probability: Option<f32>,
 }
 
 impl PipelineArgs {
@@ -158,6 +166,8 @@ impl PipelineArgs {
             s.mu = a.mu.unwrap_or(s.mu);
             s.trim_josa = a.trim_josa.unwrap_or(s.trim_josa);
             s.n_best = a.n_best.unwrap_or(s.n_best);
+            s.temperature = a.temperature.unwrap_or(s.temperature);
+            s.min_probability = a.min_probability.unwrap_or(s.min_probability);
         }
         s.validate().map_err(UsageError)?;
         Ok(s)

@@ -83,9 +83,13 @@ enum Command {
     ///
     /// Retrieves and reads the top max(--top-k) passages of every question once, then scores every
     /// combination of k (prefixes of that reading), aggregation strategy, μ and josa trimming with
-    /// KorQuAD EM/F1. Prints one row per k, strategy and trimming (with its best μ), writes the
-    /// best settings to --out as TOML for `odqa ask/predict --config`. With --cache FILE the
-    /// reading is kept and reused by later runs on the same model, index and questions.
+    /// KorQuAD EM/F1. Prints one row per k, strategy and trimming (with its best μ). For the best
+    /// point it fits the temperature that calibrates the best answer's probability (log loss of
+    /// its exact match) and prints the reliability table (probability bins vs EM) and the
+    /// expected calibration error before and after. Writes the best settings, temperature
+    /// included, to --out as TOML for `odqa ask/predict --config`; tune on questions you do not
+    /// report on. With --cache FILE the reading is kept and reused by later runs on the same
+    /// model, index and questions.
     Tune(cmd::tune::TuneArgs),
     /// Download a model directory (config.json, tokenizer.json, model.safetensors) from the
     /// Hugging Face hub; needs internet and a build with `--features hub`.

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::apply_temperature;
 use crate::josa::trim_josa;
 
 /// How candidates from different passages are compared.
@@ -140,6 +141,10 @@ pub struct AggregateSettings {
     pub n_best: usize,
     /// Trim trailing Korean particles from answers ([`trim_josa`]).
     pub trim_josa: bool,
+    /// Calibration temperature of the probabilities ([`crate::calibration`]; 1 = none).
+    pub temperature: f32,
+    /// No answers at all when the best one's (calibrated) probability is below this (0 = off).
+    pub min_probability: f32,
 }
 
 /// One answer of a question. Serialized as an entry of `nbest_predictions.json` (`text`,
@@ -231,8 +236,19 @@ pub fn aggregate(reads: &[PassageRead], settings: &AggregateSettings) -> Vec<Ans
     if settings.strategy == Strategy::Merge {
         answers = merge_same_text(answers);
     }
+    let mut probabilities: Vec<f32> = answers.iter().map(|a| a.probability).collect();
+    apply_temperature(&mut probabilities, settings.temperature);
+    for (a, p) in answers.iter_mut().zip(probabilities) {
+        a.probability = p;
+    }
     // Stable: equal probabilities keep passage rank, then span order.
     answers.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    if answers
+        .first()
+        .is_some_and(|a| a.probability < settings.min_probability)
+    {
+        return Vec::new();
+    }
     answers.truncate(settings.n_best);
     answers
 }
@@ -318,6 +334,8 @@ mod tests {
             top_k,
             n_best: 20,
             trim_josa: false,
+            temperature: 1.0,
+            min_probability: 0.0,
         }
     }
 
@@ -447,5 +465,33 @@ mod tests {
     fn no_candidates_no_answers() {
         assert!(aggregate(&[read(1, 1.0, vec![])], &settings(Strategy::Merge, 0.5, 5)).is_empty());
         assert!(aggregate(&reads(), &settings(Strategy::Logit, 0.5, 0)).is_empty());
+    }
+
+    #[test]
+    fn temperature_keeps_the_ranking_and_min_probability_abstains() {
+        let base = settings(Strategy::Fusion, 0.9, 2);
+        let plain = aggregate(&reads(), &base);
+        let soft = aggregate(
+            &reads(),
+            &AggregateSettings {
+                temperature: 4.0,
+                ..base
+            },
+        );
+        let texts = |a: &[Answer]| a.iter().map(|x| x.text.clone()).collect::<Vec<_>>();
+        assert_eq!(texts(&soft), texts(&plain));
+        assert!(soft[0].probability < plain[0].probability);
+        let total: f32 = soft.iter().map(|a| a.probability).sum();
+        assert!((total - 1.0).abs() < 1e-5, "{total}");
+        let strict = AggregateSettings {
+            min_probability: plain[0].probability + 1e-3,
+            ..base
+        };
+        assert!(aggregate(&reads(), &strict).is_empty());
+        let lenient = AggregateSettings {
+            min_probability: plain[0].probability - 1e-3,
+            ..base
+        };
+        assert_eq!(aggregate(&reads(), &lenient), plain);
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! - [`pipeline`]: [`Pipeline`] (retriever + reader + settings), per-stage timings.
 //! - [`aggregate`]: the four strategies (logit, softmax, fusion, merge) over pooled candidates.
+//! - [`calibration`]: the probabilities' temperature, reliability table and calibration error.
 //! - [`evidence()`]: the sentence holding an answer.
 //! - [`josa`]: trimming trailing Korean particles from answers.
 //! - [`settings`]: [`PipelineSettings`], from defaults, TOML and flags.
@@ -12,6 +13,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod aggregate;
+pub mod calibration;
 mod error;
 mod evidence;
 pub mod josa;

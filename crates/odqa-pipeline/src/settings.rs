@@ -33,6 +33,10 @@ pub struct PipelineSettings {
     pub max_seq_len: usize,
     /// Overlap of the windows of a long passage, in tokens.
     pub doc_stride: usize,
+    /// Calibration temperature of the answers' probabilities (`odqa tune` fits it; 1 = none).
+    pub temperature: f32,
+    /// Answer nothing when the best answer's probability is below this (0 = always answer).
+    pub min_probability: f32,
 }
 
 impl Default for PipelineSettings {
@@ -48,6 +52,8 @@ impl Default for PipelineSettings {
             batch_size: 16,
             max_seq_len: 384,
             doc_stride: 128,
+            temperature: 1.0,
+            min_probability: 0.0,
         }
     }
 }
@@ -81,6 +87,18 @@ impl PipelineSettings {
         if self.batch_size == 0 || self.max_answer_len == 0 {
             return Err("batch_size and max_answer_len must be at least 1".into());
         }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return Err(format!(
+                "temperature must be positive, not {}",
+                self.temperature
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_probability) {
+            return Err(format!(
+                "min_probability must be between 0 and 1, not {}",
+                self.min_probability
+            ));
+        }
         if self.doc_stride >= self.max_seq_len {
             return Err(format!(
                 "doc_stride {} must be smaller than max_seq_len {}",
@@ -98,6 +116,8 @@ impl PipelineSettings {
             top_k: self.top_k,
             n_best: self.n_best,
             trim_josa: self.trim_josa,
+            temperature: self.temperature,
+            min_probability: self.min_probability,
         }
     }
 }

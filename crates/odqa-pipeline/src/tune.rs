@@ -4,12 +4,13 @@
 
 use std::path::Path;
 
-use odqa_core::metrics::{score, AnswerScores};
+use odqa_core::metrics::{korquad_em, max_over, score, AnswerScores};
 use odqa_core::squad::QaExample;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{aggregate, AggregateSettings, Strategy};
+use crate::calibration::Outcome;
 use crate::error::{PipelineError, Result};
 use crate::pipeline::QuestionReads;
 
@@ -82,6 +83,8 @@ pub fn evaluate(
                 top_k: point.top_k,
                 n_best: 1,
                 trim_josa: point.trim_josa,
+                temperature: 1.0,
+                min_probability: 0.0,
             };
             let answers: Vec<String> = reads
                 .iter()
@@ -101,6 +104,40 @@ pub fn evaluate(
                     .map(|(a, g)| (Some(a.as_str()), g.as_slice())),
             );
             TuneResult { point, scores }
+        })
+        .collect()
+}
+
+/// The calibration data of `point` on `examples` with gold answers: every answer's probability
+/// (at temperature 1) and whether the best one is an exact match.
+pub fn outcomes(
+    reads: &[QuestionReads],
+    examples: &[QaExample],
+    point: &TunePoint,
+) -> Vec<Outcome> {
+    let settings = AggregateSettings {
+        strategy: point.strategy,
+        mu: point.mu,
+        top_k: point.top_k,
+        n_best: usize::MAX,
+        trim_josa: point.trim_josa,
+        temperature: 1.0,
+        min_probability: 0.0,
+    };
+    reads
+        .iter()
+        .zip(examples)
+        .filter(|(_, e)| !e.answers.is_empty())
+        .map(|(q, e)| {
+            let answers = aggregate(&q.reads, &settings);
+            let golds: Vec<String> = e.answers.iter().map(|a| a.text.clone()).collect();
+            let correct = answers
+                .first()
+                .is_some_and(|a| max_over(korquad_em, &a.text, &golds) == 1.0);
+            Outcome {
+                probabilities: answers.iter().map(|a| a.probability).collect(),
+                correct,
+            }
         })
         .collect()
 }

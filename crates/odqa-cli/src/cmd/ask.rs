@@ -44,6 +44,7 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
     if args.answer.n_best.is_none() {
         settings.n_best = SHOWN_ANSWERS;
     }
+    let min_probability = settings.min_probability;
     let pipeline = args.pipeline.open(settings)?;
     // Empty or wordless questions are usage errors (exit 2), as for `odqa retrieve`.
     pipeline.retriever().search(&args.question, 1)?;
@@ -91,9 +92,13 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
         );
     }
     let Some(best) = result.answers.first() else {
-        let why = result
-            .error
-            .unwrap_or_else(|| "the reader found no span".into());
+        let why = result.error.unwrap_or_else(|| {
+            if min_probability > 0.0 {
+                format!("no answer found with a probability of at least {min_probability}")
+            } else {
+                "the reader found no span".into()
+            }
+        });
         return Err(NotFound(format!("no answer: {why}")).into());
     };
     if args.json {

@@ -6,7 +6,10 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use odqa_core::fsio::write_atomic;
-use odqa_pipeline::tune::{best, evaluate, grid, CacheKey, ReadsCache, TuneResult};
+use odqa_pipeline::calibration::{
+    expected_calibration_error, fit_temperature, reliability, Bin, Outcome,
+};
+use odqa_pipeline::tune::{best, evaluate, grid, outcomes, CacheKey, ReadsCache, TuneResult};
 use odqa_pipeline::{PipelineSettings, Strategy, Timings};
 
 use crate::args::{print_timings, question_bar, stop_flag, with_threads, PipelineArgs, UsageError};
@@ -112,11 +115,13 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
     })?;
     let scoring = started.elapsed().as_secs_f64();
     let top = best(&results).context("no grid point")?;
+    let calibrated = calibrate(&outcomes(&reads, &examples, &top.point));
     let best_settings = PipelineSettings {
         top_k: top.point.top_k,
         strategy: top.point.strategy,
         mu: top.point.mu,
         trim_josa: top.point.trim_josa,
+        temperature: calibrated.temperature,
         ..settings
     };
     if let Some(path) = &args.out {
@@ -136,6 +141,7 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
         let report = TuneReport {
             questions: top.scores.questions,
             best: top,
+            calibration: &calibrated,
             results: &results,
             timings,
         };
@@ -151,6 +157,7 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
             top.scores.korquad_em,
             top.scores.korquad_f1
         );
+        print_calibration(&calibrated);
     }
     if let Some(t) = timings {
         print_timings(&t, examples.len());
@@ -167,11 +174,62 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The best point's fitted temperature and its reliability tables before and after.
+#[derive(serde::Serialize)]
+struct Calibration {
+    temperature: f32,
+    ece_before: f64,
+    ece_after: f64,
+    before: Vec<Bin>,
+    after: Vec<Bin>,
+}
+
+/// Fits the temperature of `outcomes` and tabulates their reliability (10 bins).
+fn calibrate(outcomes: &[Outcome]) -> Calibration {
+    let temperature = fit_temperature(outcomes);
+    let before = reliability(outcomes, 1.0, 10);
+    let after = reliability(outcomes, temperature, 10);
+    Calibration {
+        temperature,
+        ece_before: expected_calibration_error(&before),
+        ece_after: expected_calibration_error(&after),
+        before,
+        after,
+    }
+}
+
+/// The reliability tables: per probability bin, questions, mean probability and accuracy.
+fn print_calibration(c: &Calibration) {
+    println!(
+        "calibration of the best answer's probability: temperature {:.3}, expected calibration \
+         error {:.4} → {:.4}",
+        c.temperature, c.ece_before, c.ece_after
+    );
+    println!(
+        "{:>11}  {:>24}  {:>24}",
+        "probability", "T = 1: n, mean p, EM", "fitted: n, mean p, EM"
+    );
+    for (b, a) in c.before.iter().zip(&c.after) {
+        println!(
+            "{:>4.1}–{:<4.1}   {:>6} {:>8.3} {:>8.3}  {:>6} {:>8.3} {:>8.3}",
+            b.from,
+            b.to,
+            b.questions,
+            b.mean_probability,
+            b.accuracy,
+            a.questions,
+            a.mean_probability,
+            a.accuracy
+        );
+    }
+}
+
 /// `odqa tune --json`.
 #[derive(serde::Serialize)]
 struct TuneReport<'a> {
     questions: usize,
     best: &'a TuneResult,
+    calibration: &'a Calibration,
     results: &'a [TuneResult],
     timings: Option<Timings>,
 }
