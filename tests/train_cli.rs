@@ -110,6 +110,54 @@ fn mismatched_answers_are_reported_by_id_and_skipped() {
 }
 
 #[test]
+fn training_sets_are_mixed_at_their_rates_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let four: Vec<(String, &str, Option<usize>)> =
+        (0..4).map(|i| (format!("a{i}"), "서울", Some(0))).collect();
+    let four: Vec<(&str, &str, Option<usize>)> =
+        four.iter().map(|(i, t, s)| (i.as_str(), *t, *s)).collect();
+    let a = squad(dir.path(), "a.json", &four);
+    let b = squad(
+        dir.path(),
+        "b.json",
+        &[("b0", "한강", Some(26)), ("b1", "서울", Some(0))],
+    );
+    let out = dir.path().join("model");
+    let run = train(
+        TINY_QA,
+        &a,
+        &out,
+        &["--train", path_str(&b), "--train-rate", "0.5", "3"],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let summary = read_json(&out.join("training.json"));
+    let sources = summary["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 2, "{summary:#}");
+    assert_eq!(
+        (&sources[0]["examples"], &sources[0]["used"]),
+        (&4.into(), &2.into())
+    );
+    assert_eq!(
+        (&sources[1]["examples"], &sources[1]["used"]),
+        (&2.into(), &6.into())
+    );
+    assert_eq!(summary["train_examples"], 8);
+    // One rate for two sets is refused before any work.
+    let bad = train(
+        TINY_QA,
+        &a,
+        &dir.path().join("bad"),
+        &["--train", path_str(&b), "--train-rate", "0.5"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("one --train-rate per --train"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
 fn empty_training_set_and_answerless_dev_set_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let bad = squad(

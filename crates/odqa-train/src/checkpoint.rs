@@ -68,6 +68,9 @@ pub struct TrainerState {
     pub steps_per_epoch: usize,
     /// Training examples kept.
     pub train_examples: usize,
+    /// What each training set gave to the mixture (before `max_train_examples`).
+    #[serde(default)]
+    pub sources: Vec<crate::data::SourceCount>,
     /// Training windows.
     pub train_windows: usize,
     /// Examples skipped (with why), e.g. answers not found at `answer_start`.

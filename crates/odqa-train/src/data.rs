@@ -31,13 +31,58 @@ pub struct TrainingSet {
     pub skipped: Vec<Skipped>,
 }
 
-/// Reads every file or folder in `paths`, in order.
-pub fn read_all(paths: &[PathBuf]) -> Result<Vec<QaExample>> {
+/// How many examples one training source gave to the mixture.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SourceCount {
+    /// The file or folder.
+    pub path: PathBuf,
+    /// Its sampling rate.
+    pub rate: f64,
+    /// Examples read from it.
+    pub examples: usize,
+    /// Examples it put in the mixture (`round(rate × examples)`; repeats counted).
+    pub used: usize,
+}
+
+/// Reads every file or folder in `paths`, in order, each sampled at its rate (`rates[i]`, 1 when
+/// `rates` is empty): `round(rate × n)` of its `n` examples, i.e. every example `⌊rate⌋` times
+/// plus a seeded draw without replacement for the fraction.
+pub fn read_mixture(
+    paths: &[PathBuf],
+    rates: &[f64],
+    seed: u64,
+) -> Result<(Vec<QaExample>, Vec<SourceCount>)> {
     let mut all = Vec::new();
-    for path in paths {
-        all.extend(read_examples(path)?);
+    let mut counts = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let rate = rates.get(i).copied().unwrap_or(1.0);
+        let examples = read_examples(path)?;
+        let sampled = sample_at_rate(examples.clone(), rate, seed ^ (i as u64 + 1));
+        counts.push(SourceCount {
+            path: path.clone(),
+            rate,
+            examples: examples.len(),
+            used: sampled.len(),
+        });
+        all.extend(sampled);
     }
-    Ok(all)
+    Ok((all, counts))
+}
+
+/// `round(rate × n)` of `examples`: each one `⌊rate × n⌋ / n` times, then the rest drawn with
+/// `seed` without replacement; in order when the rate is 1.
+fn sample_at_rate(examples: Vec<QaExample>, rate: f64, seed: u64) -> Vec<QaExample> {
+    let n = examples.len();
+    let wanted = (rate * n as f64).round() as usize;
+    if n == 0 || wanted == n {
+        return examples;
+    }
+    let mut out = Vec::with_capacity(wanted);
+    for _ in 0..wanted / n {
+        out.extend(examples.iter().cloned());
+    }
+    out.extend(subset(examples, Some(wanted % n), seed));
+    out
 }
 
 /// `max` examples drawn without replacement with `seed` (all of them, in order, when `max` is
@@ -162,6 +207,50 @@ mod tests {
         let mut none = ok.clone();
         none.answers.clear();
         assert_eq!(checked_answer(&none).unwrap_err(), "no answer");
+    }
+
+    #[test]
+    fn sources_are_sampled_at_their_rates() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, n: usize| {
+            let qas: Vec<serde_json::Value> = (0..n)
+                .map(|i| {
+                    serde_json::json!({"id": format!("{name}{i}"), "question": "q",
+                        "answers": [{"text": "a", "answer_start": 0}]})
+                })
+                .collect();
+            let squad = serde_json::json!({"data": [{"title": "t",
+                "paragraphs": [{"context": "a b", "qas": qas}]}]});
+            let path = dir.path().join(format!("{name}.json"));
+            std::fs::write(&path, squad.to_string()).unwrap();
+            path
+        };
+        let (a, b) = (write("a", 10), write("b", 4));
+        let (mix, counts) = read_mixture(&[a.clone(), b.clone()], &[0.5, 2.5], 3).unwrap();
+        assert_eq!((counts[0].examples, counts[0].used), (10, 5));
+        assert_eq!((counts[1].examples, counts[1].used), (4, 10));
+        assert_eq!(mix.len(), 15);
+        let from_b = mix.iter().filter(|e| e.id.starts_with('b')).count();
+        assert_eq!(from_b, 10);
+        // Every example of b at least twice; a's half drawn without repeats, seeded.
+        for i in 0..4 {
+            let id = format!("b{i}");
+            assert!(mix.iter().filter(|e| e.id == id).count() >= 2);
+        }
+        let mut a_ids: Vec<&str> = mix
+            .iter()
+            .filter(|e| e.id.starts_with('a'))
+            .map(|e| e.id.as_str())
+            .collect();
+        a_ids.sort_unstable();
+        a_ids.dedup();
+        assert_eq!(a_ids.len(), 5);
+        let (again, _) = read_mixture(&[a.clone(), b.clone()], &[0.5, 2.5], 3).unwrap();
+        assert_eq!(again, mix);
+        // No rates: everything once, in order.
+        let (plain, counts) = read_mixture(&[a, b], &[], 3).unwrap();
+        assert_eq!(plain.len(), 14);
+        assert!(counts.iter().all(|c| c.used == c.examples && c.rate == 1.0));
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct TrainSettings {
     pub head: Option<HeadKind>,
     /// Training sets: SQuAD-format JSON files or `save_to_disk` split folders.
     pub train: Vec<PathBuf>,
+    /// Sampling rate of each training set, in the order of `train` (0.5 = a seeded half of its
+    /// examples, 2 = all of them twice); empty = 1 for every set.
+    pub train_rates: Vec<f64>,
     /// Dev set evaluated during training (EM/F1); the best checkpoint is kept.
     pub dev: Option<PathBuf>,
     /// Output model directory.
@@ -103,6 +106,7 @@ impl Default for TrainSettings {
             model: None,
             head: None,
             train: Vec::new(),
+            train_rates: Vec::new(),
             dev: None,
             out: None,
             epochs: 2,
@@ -152,6 +156,20 @@ impl TrainSettings {
         }
         if self.train.is_empty() {
             return bad("no training data: give --train PATH (or `train` in the config file)");
+        }
+        if !self.train_rates.is_empty() && self.train_rates.len() != self.train.len() {
+            return bad(&format!(
+                "{} training sets but {} sampling rates: give one --train-rate per --train",
+                self.train.len(),
+                self.train_rates.len()
+            ));
+        }
+        if let Some(r) = self
+            .train_rates
+            .iter()
+            .find(|r| !(**r > 0.0 && r.is_finite()))
+        {
+            return bad(&format!("a sampling rate must be positive, not {r}"));
         }
         if self.batch_size == 0
             || self.gradient_accumulation_steps == 0

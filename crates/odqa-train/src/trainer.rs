@@ -23,7 +23,7 @@ use crate::checkpoint::{
     find_checkpoint, model_fingerprint, read_state, save_checkpoint, save_model, write_json,
     Evaluation, LogEntry, TrainerState, OPTIMIZER_FILE, TRAINING_FILE,
 };
-use crate::data::{dev_examples, read_all, subset, training_set};
+use crate::data::{dev_examples, read_mixture, subset, training_set};
 use crate::error::{Result, TrainError};
 use crate::evaluate::evaluate;
 use crate::optim::{learning_rate, param_tensor_count, AdamW, AdamWSettings, LearningRates};
@@ -113,11 +113,8 @@ where
     }
 
     // Data.
-    let examples = subset(
-        read_all(&settings.train)?,
-        settings.max_train_examples,
-        settings.seed,
-    );
+    let (mixture, sources) = read_mixture(&settings.train, &settings.train_rates, settings.seed)?;
+    let examples = subset(mixture, settings.max_train_examples, settings.seed);
     let read_count = examples.len();
     let set = training_set(&tokenizer, &examples);
     drop(examples);
@@ -189,6 +186,7 @@ where
                 total_steps,
                 steps_per_epoch,
                 train_examples: set.examples,
+                sources,
                 train_windows: n,
                 skipped: set.skipped.clone(),
                 train_seconds: 0.0,

@@ -14,7 +14,7 @@ use odqa_reader::features::{Feature, FeatureTokenizer, WindowSettings};
 use odqa_reader::model::qa_loss;
 use odqa_reader::read::batch_input;
 use odqa_reader::{HeadKind, QaModel, ReaderConfig};
-use odqa_train::data::{read_all, training_set};
+use odqa_train::data::{read_mixture, training_set};
 use odqa_train::{train, train_model, TrainOptions, TrainSettings};
 
 type B = Flex;
@@ -62,7 +62,7 @@ fn windows(model_dir: &Path) -> (Vec<Feature>, ReaderConfig) {
         config.pad_token_id as u32,
     )
     .unwrap();
-    let examples = read_all(&[repo("corpus/korquad-sample.json")]).unwrap();
+    let (examples, _) = read_mixture(&[repo("corpus/korquad-sample.json")], &[], 0).unwrap();
     (training_set(&tokenizer, &examples).features, config)
 }
 

@@ -24,6 +24,10 @@ pub struct TrainArgs {
     /// Training data: SQuAD-format JSON (KorQuAD, XQuAD) or save_to_disk split folders; repeatable
     #[arg(long, value_name = "PATH", num_args = 1..)]
     train: Vec<PathBuf>,
+    /// Sampling rate of each --train set, in order: 0.5 = a seeded half of its examples, 2 = all
+    /// of them twice [default: 1 each]; the counts go to training.json
+    #[arg(long, value_name = "RATE", num_args = 1..)]
+    train_rate: Vec<f64>,
     /// Dev set with answers, evaluated after every epoch (EM/F1); the best model is kept
     #[arg(long, value_name = "PATH")]
     dev: Option<PathBuf>,
@@ -178,6 +182,9 @@ impl TrainArgs {
         );
         if !self.train.is_empty() {
             s.train = self.train.clone();
+        }
+        if !self.train_rate.is_empty() {
+            s.train_rates = self.train_rate.clone();
         }
         if let Some(h) = self.head {
             s.head = Some(match h {
