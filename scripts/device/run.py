@@ -230,6 +230,9 @@ def speed(run):
         rows.append(row)
         run.report["speed"] = rows
         run.save()
+    if run.seconds_left() < run.train_seconds + 120:
+        rows.append({"work": "train", "skipped": "too close to --deadline-seconds"})
+        return rows
     short = odqa_train_timed(run, 1, train_batch)
     long = odqa_train_timed(run, 1 + train_steps, train_batch)
     row = {"work": f"train b{train_batch}x{run.manifest['windows']['max_seq_len']} (CNN, AdamW)", "odqa_fp32_single_run": ratio(long[0], long[1]),

@@ -102,9 +102,10 @@ fn by_offset(meta: &Metadata) -> Vec<(String, TensorInfo)> {
     tensors
 }
 
-/// Packs the safetensors checkpoint `src` into `dest` (written atomically), with zstd `level`;
-/// tensors equal to those of the same name in `base` (another safetensors file) are stored as
-/// references to it, so that unpacking needs the same base.
+/// Packs the safetensors checkpoint `src` into `dest` (written atomically), with zstd `level`.
+/// Tensors that `base` (another safetensors file) also holds, under the same name or the name
+/// without its first component, are stored as references to it when equal and as their XOR with
+/// it otherwise, so that unpacking needs the same base.
 pub fn pack(
     src: &Path,
     base: Option<&Path>,
