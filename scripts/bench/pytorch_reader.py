@@ -11,71 +11,22 @@ windows_per_s. Inference and training use fp32 and sdpa attention.
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+from transformers import BertConfig, BertModel
 
-
-class CnnHead(nn.Module):
-    """odqa's CNN head: the same block (Conv1d(h→128, 3, pad 1) → Conv1d(128→h, 1) → ReLU →
-    residual → LayerNorm) applied 5 times, then Linear(h → 2)."""
-
-    def __init__(self, hidden, channels=128, blocks=5):
-        super().__init__()
-        self.conv1 = nn.Conv1d(hidden, channels, 3, padding=1)
-        self.conv2 = nn.Conv1d(channels, hidden, 1)
-        self.norm = nn.LayerNorm(hidden, eps=1e-5)
-        self.blocks = blocks
-        self.qa_outputs = nn.Linear(hidden, 2)
-
-    def forward(self, x):
-        for _ in range(self.blocks):
-            y = torch.relu(self.conv2(self.conv1(x.transpose(1, 2)))).transpose(1, 2)
-            x = self.norm(x + y)
-        logits = self.qa_outputs(x)
-        return logits[..., 0], logits[..., 1]
-
-
-def windows(model_dir, data, limit, max_len, stride):
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=f"{model_dir}/tokenizer.json")
-    tokenizer.pad_token = "<pad>"
-    with open(data, encoding="utf-8") as f:
-        squad = json.load(f)
-    questions, contexts = [], []
-    for article in squad["data"]:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                questions.append(qa["question"].lstrip())
-                contexts.append(paragraph["context"])
-    questions, contexts = questions[:limit], contexts[:limit]
-    enc = tokenizer(
-        questions,
-        contexts,
-        truncation="only_second",
-        max_length=max_len,
-        stride=stride,
-        return_overflowing_tokens=True,
-        padding=False,
-        return_token_type_ids=True,
-    )
-    out = []
-    for ids, types in zip(enc["input_ids"], enc["token_type_ids"]):
-        out.append((ids, types))
-    return out, tokenizer.pad_token_id
+# The CNN head, the run_qa windows and the batching are the device reference's (one copy).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "device"))
+from torch_reader import CnnHead, tokenize  # noqa: E402
+from torch_reader import batch as device_batch  # noqa: E402
 
 
 def batch(ws, pad_id, pad_to=None):
-    length = pad_to or max(len(ids) for ids, _ in ws)
-    ids = torch.full((len(ws), length), pad_id, dtype=torch.long)
-    types = torch.zeros((len(ws), length), dtype=torch.long)
-    mask = torch.zeros((len(ws), length), dtype=torch.long)
-    for i, (w, t) in enumerate(ws):
-        ids[i, : len(w)] = torch.tensor(w)
-        types[i, : len(t)] = torch.tensor(t)
-        mask[i, : len(w)] = 1
-    return ids, types, mask
+    return device_batch(ws, pad_id, torch.device("cpu"), pad_to)
 
 
 def main():
@@ -97,7 +48,8 @@ def main():
         a.model, config=config, add_pooling_layer=False, torch_dtype=torch.float32
     )
     head = CnnHead(config.hidden_size)
-    ws, pad_id = windows(a.model, a.data, a.limit, a.max_seq_len, a.doc_stride)
+    spec = tokenize(a.model, a.data, a.limit, a.max_seq_len, a.doc_stride)
+    ws, pad_id = spec["windows"], spec["pad_id"]
 
     def forward(ids, types, mask):
         hidden = encoder(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state

@@ -97,8 +97,8 @@ def host():
 
 def verify(run):
     checks = {}
-    sums = (run.pkg / "SHA256SUMS").read_text().splitlines()
-    bad = [line.split()[1] for line in sums if sha256(run.pkg / line.split()[1]) != line.split()[0]]
+    sums = [line.split() for line in (run.pkg / "SHA256SUMS").read_text().splitlines()]
+    bad = [name for digest, name in sums if sha256(run.pkg / name) != digest]
     checks["package_files"] = {"files": len(sums), "mismatched": bad}
     with lzma.open(run.pkg / run.manifest["binary"]["file"]) as src, open(run.odqa, "wb") as dst:
         shutil.copyfileobj(src, dst)

@@ -27,6 +27,22 @@ pub struct TunePoint {
     pub trim_josa: bool,
 }
 
+impl TunePoint {
+    /// The aggregation of this point keeping `n_best` answers, uncalibrated (temperature 1) and
+    /// never abstaining.
+    fn aggregate(&self, n_best: usize) -> AggregateSettings {
+        AggregateSettings {
+            strategy: self.strategy,
+            mu: self.mu,
+            top_k: self.top_k,
+            n_best,
+            trim_josa: self.trim_josa,
+            temperature: 1.0,
+            min_probability: 0.0,
+        }
+    }
+}
+
 /// A grid point and its scores.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TuneResult {
@@ -77,15 +93,7 @@ pub fn evaluate(
     points
         .par_iter()
         .map(|&point| {
-            let settings = AggregateSettings {
-                strategy: point.strategy,
-                mu: point.mu,
-                top_k: point.top_k,
-                n_best: 1,
-                trim_josa: point.trim_josa,
-                temperature: 1.0,
-                min_probability: 0.0,
-            };
+            let settings = point.aggregate(1);
             let answers: Vec<String> = reads
                 .iter()
                 .map(|q| {
@@ -115,15 +123,7 @@ pub fn outcomes(
     examples: &[QaExample],
     point: &TunePoint,
 ) -> Vec<Outcome> {
-    let settings = AggregateSettings {
-        strategy: point.strategy,
-        mu: point.mu,
-        top_k: point.top_k,
-        n_best: usize::MAX,
-        trim_josa: point.trim_josa,
-        temperature: 1.0,
-        min_probability: 0.0,
-    };
+    let settings = point.aggregate(usize::MAX);
     reads
         .iter()
         .zip(examples)
