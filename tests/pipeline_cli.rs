@@ -557,3 +557,126 @@ fn predict_outputs_do_not_depend_on_batch_size_or_threads() {
         );
     }
 }
+
+/// `{id: answer}` for every sample question: its first gold answer for the first `gold` questions,
+/// `other` for the rest.
+fn answers_file(dir: &Path, name: &str, gold: usize, other: &str) -> PathBuf {
+    let squad = read_json(&questions());
+    let mut map = serde_json::Map::new();
+    let qas = squad["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["paragraphs"].as_array().unwrap())
+        .flat_map(|p| p["qas"].as_array().unwrap());
+    for (i, qa) in qas.enumerate() {
+        let answer = if i < gold {
+            qa["answers"][0]["text"].clone()
+        } else {
+            other.into()
+        };
+        map.insert(qa["id"].as_str().unwrap().to_string(), answer);
+    }
+    write(
+        dir,
+        name,
+        serde_json::to_string(&serde_json::Value::Object(map))
+            .unwrap()
+            .as_bytes(),
+    )
+}
+
+/// `odqa eval breakdown` on the sample questions over their index.
+fn breakdown(open: &Path, reading: &Path, extra: &[&str]) -> std::process::Output {
+    let data = questions();
+    let mut args = vec![
+        "eval",
+        "breakdown",
+        "--index",
+        path_str(index()),
+        "--data",
+        path_str(&data),
+        "--predictions",
+        path_str(open),
+        "--reading",
+        path_str(reading),
+    ];
+    args.extend(extra);
+    odqa(&args)
+}
+
+#[test]
+fn breakdown_splits_the_errors_by_where_they_happen() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = odqa_ids(&questions()).len();
+    let recall = odqa(&[
+        "eval",
+        "retrieval",
+        "--index",
+        path_str(index()),
+        "--data",
+        path_str(&questions()),
+        "--top-k",
+        "1",
+        "--json",
+    ]);
+    assert!(recall.status.success(), "{}", stderr(&recall));
+    let recall: serde_json::Value = serde_json::from_str(&stdout(&recall)).unwrap();
+    let misses = (n as f64 * (1.0 - recall["recall@1"].as_f64().unwrap())).round() as u64;
+    assert!(
+        misses > 0 && misses < n as u64,
+        "a fixture with both: {misses}"
+    );
+
+    // Every open-domain answer wrong, every reading right: the errors are retrieval misses or
+    // distractors, split by answer-recall@1.
+    let wrong = answers_file(dir.path(), "wrong.json", 0, "없는 답");
+    let gold = answers_file(dir.path(), "gold.json", n, "");
+    let lines = dir.path().join("per-question.jsonl");
+    let out = breakdown(
+        &wrong,
+        &gold,
+        &["--top-k", "1", "--json", "--per-question", path_str(&lines)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let b: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let count = |outcome: &str| b["outcomes"][outcome]["questions"].as_u64().unwrap();
+    assert_eq!(b["questions"], n);
+    assert_eq!(b["reading_em"], 100.0);
+    assert_eq!(count("correct"), 0);
+    assert_eq!(count("reader_on_gold"), 0);
+    assert_eq!(count("retrieval_miss"), misses);
+    assert_eq!(count("distractor"), n as u64 - misses);
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&lines)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), n);
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["outcome"] == "retrieval_miss" && r["answer_rank"].is_null())
+            .count() as u64,
+        misses
+    );
+
+    // Ten open-domain answers right, the reading wrong everywhere: the other errors are retrieval
+    // misses or reader errors, and the table says so.
+    let ten = answers_file(dir.path(), "ten.json", 10, "없는 답");
+    let out = breakdown(&ten, &wrong, &["--top-k", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    let row = |name: &str| -> u64 {
+        let line = table.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    assert_eq!(row("correct"), 10);
+    assert_eq!(row("distractor"), 0);
+    assert_eq!(row("retrieval_miss") + row("reader_on_gold"), n as u64 - 10);
+
+    // Bad input names the file and exits 2.
+    let broken = write(dir.path(), "broken.json", b"[1, 2]");
+    let out = breakdown(&wrong, &broken, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("broken.json"), "{}", stderr(&out));
+}

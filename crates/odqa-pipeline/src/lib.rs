@@ -4,6 +4,7 @@
 //!
 //! - [`pipeline`]: [`Pipeline`] (retriever + reader + settings), per-stage timings.
 //! - [`aggregate`]: the four strategies (logit, softmax, fusion, merge) over pooled candidates.
+//! - [`breakdown`]: where open-domain answers are lost (retrieval, reading, aggregation).
 //! - [`calibration`]: the probabilities' temperature, reliability table and calibration error.
 //! - [`evidence()`]: the sentence holding an answer.
 //! - [`josa`]: trimming trailing Korean particles from answers.
@@ -13,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod aggregate;
+pub mod breakdown;
 pub mod calibration;
 mod error;
 mod evidence;

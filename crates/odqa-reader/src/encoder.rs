@@ -86,6 +86,8 @@ pub struct Encoder<B: Backend> {
     /// Padding id: its word embedding row (and RoBERTa's padding position row) gets no gradient.
     pad_token_id: usize,
     roberta_positions: bool,
+    /// Training passes no gradient below the output of this many bottom layers (0 = none).
+    frozen_layers: usize,
 }
 
 pub(crate) fn load_layer_norm<B: Backend>(
@@ -224,6 +226,7 @@ impl<B: Backend> Encoder<B> {
             layers,
             pad_token_id: config.pad_token_id,
             roberta_positions: config.roberta_positions(),
+            frozen_layers: 0,
         })
     }
 
@@ -269,6 +272,19 @@ impl<B: Backend> Encoder<B> {
         self.embeddings.word_embeddings.weight = weight.set_require_grad(!frozen);
         self
     }
+
+    /// Number of layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Freezes the embeddings and the bottom `n` layers (0 = none, at most [`Self::num_layers`]):
+    /// in training their output is detached, so no gradient reaches them (they are not updated)
+    /// and backward passes skip them. Inference is unchanged.
+    pub fn with_frozen_layers(mut self, n: usize) -> Self {
+        self.frozen_layers = n.min(self.layers.len());
+        self
+    }
 }
 
 impl<B: ReaderBackend> Encoder<B> {
@@ -292,8 +308,13 @@ impl<B: ReaderBackend> Encoder<B> {
         let [b, l, hidden] = x.dims();
         // Rows = tokens: every linear layer is one [batch·seq, hidden] product.
         let mut x = x.reshape([b * l, hidden]);
-        for layer in &self.layers {
+        let detach_after =
+            (self.frozen_layers > 0 && B::ad_enabled(&x.device())).then_some(self.frozen_layers);
+        for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x, [b, l], &input.attention_mask, draws.as_ref());
+            if detach_after == Some(i + 1) {
+                x = x.detach();
+            }
         }
         x.reshape([b, l, hidden])
     }

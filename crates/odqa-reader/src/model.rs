@@ -189,6 +189,14 @@ impl<B: Backend> QaModel<B> {
         }
     }
 
+    /// Freezes the embeddings and the bottom `n` encoder layers; see [`Encoder::with_frozen_layers`].
+    pub fn with_frozen_layers(self, n: usize) -> Self {
+        QaModel {
+            encoder: self.encoder.with_frozen_layers(n),
+            head: self.head,
+        }
+    }
+
     /// The encoder.
     pub fn encoder(&self) -> &Encoder<B> {
         &self.encoder

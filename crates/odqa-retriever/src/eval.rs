@@ -88,16 +88,21 @@ struct Ranks {
     millis: f64,
 }
 
-fn ranks_of(example: &QaExample, hits: &[Hit]) -> (Option<usize>, Option<usize>) {
-    let answer = hits
-        .iter()
+/// The 1-based rank of the first passage of `hits` in which a gold answer of `example` occurs
+/// verbatim (the answer-recall rule), or `None`.
+pub fn answer_rank(example: &QaExample, hits: &[Hit]) -> Option<usize> {
+    hits.iter()
         .position(|h| {
             example
                 .answers
                 .iter()
                 .any(|a| !a.text.is_empty() && h.text.contains(a.text.as_str()))
         })
-        .map(|i| i + 1);
+        .map(|i| i + 1)
+}
+
+fn ranks_of(example: &QaExample, hits: &[Hit]) -> (Option<usize>, Option<usize>) {
+    let answer = answer_rank(example, hits);
     let title = if example.title.is_empty() {
         None
     } else {

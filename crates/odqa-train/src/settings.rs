@@ -90,6 +90,8 @@ pub struct TrainSettings {
     pub doc_stride: usize,
     /// Keep the word embedding matrix fixed.
     pub freeze_word_embeddings: bool,
+    /// Keep the embeddings and the bottom N encoder layers fixed (0 = train them all).
+    pub freeze_layers: usize,
     /// Seed of the head initialisation, data order and dropout.
     pub seed: u64,
     /// Also evaluate every N optimizer steps (besides the end of every epoch).
@@ -127,6 +129,7 @@ impl Default for TrainSettings {
             max_seq_len: 384,
             doc_stride: 128,
             freeze_word_embeddings: false,
+            freeze_layers: 0,
             seed: 42,
             eval_steps: None,
             save_steps: 100,

@@ -91,6 +91,12 @@ where
         }
     };
     let base_config = ReaderConfig::read(&model_dir.join("config.json"))?;
+    if settings.freeze_layers > base_config.num_hidden_layers {
+        return Err(TrainError::BadInput(format!(
+            "freeze_layers {} is more than the model's {} layers",
+            settings.freeze_layers, base_config.num_hidden_layers
+        )));
+    }
     let fingerprint = model_fingerprint(model_dir, &base_config)?;
     let head = match settings.head.or(base_config.odqa_head) {
         Some(head) => head,
@@ -201,7 +207,8 @@ where
     let config = loaded.config.clone();
     let mut model = loaded
         .model
-        .with_frozen_word_embeddings(settings.freeze_word_embeddings);
+        .with_frozen_word_embeddings(settings.freeze_word_embeddings)
+        .with_frozen_layers(settings.freeze_layers);
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
     // The head's parameters come after the encoder's in visiting order.
     let head_start = param_tensor_count(model.encoder());

@@ -94,15 +94,25 @@ fn logits(model: &QaModel<B>, config: &ReaderConfig, features: &[Feature]) -> Ve
 
 /// `name → (dtype, shape)` of a model directory's checkpoint (pooler tensors aside).
 fn tensor_shapes(dir: &Path) -> std::collections::BTreeMap<String, Vec<usize>> {
+    tensors(dir)
+        .into_iter()
+        .map(|(n, (dtype, shape, _))| {
+            assert_eq!(dtype, safetensors::Dtype::F32, "{n}");
+            (n, shape)
+        })
+        .collect()
+}
+
+/// Every tensor of `dir/model.safetensors` but the pooler: name → (dtype, shape, raw bytes).
+type Tensors = std::collections::BTreeMap<String, (safetensors::Dtype, Vec<usize>, Vec<u8>)>;
+
+fn tensors(dir: &Path) -> Tensors {
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     st.tensors()
         .into_iter()
         .filter(|(n, _)| !n.contains("pooler"))
-        .map(|(n, v)| {
-            assert_eq!(v.dtype(), safetensors::Dtype::F32, "{n}");
-            (n, v.shape().to_vec())
-        })
+        .map(|(n, v)| (n, (v.dtype(), v.shape().to_vec(), v.data().to_vec())))
         .collect()
 }
 
@@ -281,5 +291,42 @@ fn frozen_word_embeddings_do_not_change() {
     assert_ne!(
         trained.head().qa_outputs_weight().into_data(),
         base.head().qa_outputs_weight().into_data()
+    );
+}
+
+/// `freeze_layers = 1` keeps the embeddings and layer 0 bit for bit; layer 1 and the head train.
+#[test]
+fn frozen_bottom_layers_do_not_change() {
+    let _serial = serial();
+    let model = "tests/fixtures/reader-parity/tiny-bert-qa";
+    let device = Default::default();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut s = settings(model, HeadKind::Linear, &out);
+    s.max_steps = Some(2);
+    s.freeze_layers = 1;
+    train::<B>(&s, &TrainOptions::default(), &device).unwrap();
+    let base = tensors(&repo(model));
+    let trained = tensors(&out);
+    let mut moved = Vec::new();
+    for (name, (_, _, bytes)) in &trained {
+        let frozen = name.contains("embeddings.") || name.contains("layer.0.");
+        if frozen {
+            assert_eq!(bytes, &base[name].2, "{name} is frozen but changed");
+        } else if bytes != &base[name].2 {
+            moved.push(name.clone());
+        }
+    }
+    assert!(
+        moved.iter().any(|n| n.contains("layer.1."))
+            && moved.iter().any(|n| n.contains("qa_outputs")),
+        "layer 1 and the head should train: {moved:?}"
+    );
+
+    s.freeze_layers = 3;
+    let err = train::<B>(&s, &TrainOptions::default(), &device).unwrap_err();
+    assert!(
+        err.to_string().contains("more than the model's 2 layers"),
+        "{err}"
     );
 }

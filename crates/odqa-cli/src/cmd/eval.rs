@@ -17,6 +17,10 @@ pub enum EvalCommand {
     /// EM and F1 of a predictions.json ({id: answer}) as the official KorQuAD v1.0 (character F1)
     /// and SQuAD v1.1 (token F1) scripts compute them, with missing and extra ids counted.
     Answers(AnswersArgs),
+    /// Where open-domain answers are lost: each question is correct, a retrieval miss (no gold
+    /// answer in the top-k passages), a reader error (wrong on its gold paragraph too) or a
+    /// distractor error (read right alone, lost to another passage's span)
+    Breakdown(super::breakdown::BreakdownArgs),
 }
 
 /// Score predicted answers against a question set.
@@ -64,6 +68,7 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
     match command {
         EvalCommand::Retrieval(args) => retrieval(args),
         EvalCommand::Answers(args) => answers(args),
+        EvalCommand::Breakdown(args) => super::breakdown::run(args),
     }
 }
 

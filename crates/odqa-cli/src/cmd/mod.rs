@@ -1,6 +1,7 @@
 //! One module per subcommand: argument struct + `run`.
 
 pub mod ask;
+pub mod breakdown;
 pub mod download;
 pub mod eval;
 pub mod index;

@@ -91,6 +91,10 @@ pub struct TrainArgs {
     /// Keep the word embeddings fixed
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     freeze_word_embeddings: Option<bool>,
+    /// Keep the embeddings and the bottom N encoder layers fixed: fewer parameters to update and
+    /// no backward pass through them [default: 0 = train every layer]
+    #[arg(long, value_name = "N")]
+    freeze_layers: Option<usize>,
     /// Seed of head initialisation, data order and dropout [default: 42]
     #[arg(long)]
     seed: Option<u64>,
@@ -159,6 +163,7 @@ impl TrainArgs {
             max_seq_len,
             doc_stride,
             freeze_word_embeddings,
+            freeze_layers,
             seed,
             save_steps,
             eval_batch_size
