@@ -31,8 +31,19 @@ fn squad(dir: &Path, name: &str, qas: &[(&str, &str, Option<usize>)]) -> PathBuf
     write(dir, name, serde_json::to_string(&doc).unwrap().as_bytes())
 }
 
-/// `odqa train` with short windows and 2 steps (unless `extra` sets --max-steps), plus `extra`.
+/// `odqa train --quiet` with short windows and 2 steps (unless `extra` sets --max-steps), plus
+/// `extra`.
 fn train(model: &str, data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    train_with_progress(model, data, out, &[extra, &["--quiet"]].concat())
+}
+
+/// As [`train`], without `--quiet`.
+fn train_with_progress(
+    model: &str,
+    data: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
     let steps = if extra.contains(&"--max-steps") {
         None
     } else {
@@ -55,7 +66,6 @@ fn train(model: &str, data: &Path, out: &Path, extra: &[&str]) -> std::process::
         "2",
         "--gradient-accumulation-steps",
         "1",
-        "--quiet",
     ];
     if let Some(steps) = steps {
         args.extend(["--max-steps", steps]);
@@ -375,4 +385,53 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     let summary = read_json(&out.join("training.json"));
     assert_eq!(summary["step"], step + 2);
+}
+
+/// Without a terminal the progress comes as lines (the plan, a step line every 5 %, every
+/// evaluation); an evaluation that does not beat the best stops the run with
+/// --early-stopping-patience 1, keeping the best model.
+#[test]
+fn progress_lines_without_a_terminal_and_early_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = squad(
+        dir.path(),
+        "train.json",
+        &[("a", "서울", Some(0)), ("b", "한강", Some(26))],
+    );
+    let out = dir.path().join("model");
+    // A learning rate too small to change any answer: the second evaluation ties the first.
+    let run = train_with_progress(
+        TINY_QA,
+        &data,
+        &out,
+        &[
+            "--dev",
+            path_str(&data),
+            "--max-steps",
+            "20",
+            "--eval-steps",
+            "1",
+            "--early-stopping-patience",
+            "1",
+            "--learning-rate",
+            "1e-12",
+        ],
+    );
+    let err = stderr(&run);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains("training a linear head on"), "{err}");
+    assert!(err.contains("step 1/20: epoch 1 loss"), "{err}");
+    assert_eq!(err.matches("dev EM").count(), 2, "{err}");
+    assert!(err.contains("best so far, saved"), "{err}");
+    assert!(
+        err.contains("stopping early: 1 evaluation(s) in a row without a better dev F1"),
+        "{err}"
+    );
+    let summary = read_json(&out.join("training.json"));
+    assert_eq!(summary["step"], 2, "{summary:#}");
+    assert_eq!(summary["best"]["step"], 1);
+    // --quiet prints none of it.
+    let quiet = train(TINY_QA, &data, &dir.path().join("quiet"), &[]);
+    assert!(quiet.status.success());
+    assert!(!stderr(&quiet).contains("step 1/"), "{}", stderr(&quiet));
 }

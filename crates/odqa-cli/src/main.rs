@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod args;
 mod cmd;
+mod progress;
 
 /// mimalloc, set never to return freed memory to the OS (see [`keep_freed_memory`]).
 #[global_allocator]

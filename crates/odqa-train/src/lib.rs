@@ -6,7 +6,7 @@
 //! - [`optim`]: AdamW with transformers' decay groups, global-norm clipping, schedules.
 //! - [`checkpoint`]: output model directory, resumable checkpoints, trainer state.
 //! - [`evaluate`]: dev EM/F1 during training.
-//! - [`trainer`]: the loop.
+//! - [`trainer`]: the loop; [`events`]: what it reports while it runs.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -14,11 +14,13 @@ pub mod checkpoint;
 pub mod data;
 mod error;
 pub mod evaluate;
+pub mod events;
 pub mod optim;
 pub mod settings;
 mod step;
 pub mod trainer;
 
 pub use error::{Result, TrainError};
+pub use events::{EventSink, RunPlan, StepReport, TrainEvent};
 pub use settings::{Schedule, TrainSettings};
 pub use trainer::{train, train_model, TrainOptions, TrainReport};

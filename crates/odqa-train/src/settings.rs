@@ -96,6 +96,8 @@ pub struct TrainSettings {
     pub seed: u64,
     /// Also evaluate every N optimizer steps (besides the end of every epoch).
     pub eval_steps: Option<usize>,
+    /// Stop when this many evaluations in a row do not beat the best dev F1 (none = never).
+    pub early_stopping_patience: Option<usize>,
     /// Write a resumable checkpoint every N optimizer steps (and at every epoch end).
     pub save_steps: usize,
     /// Windows per forward pass during evaluation.
@@ -132,6 +134,7 @@ impl Default for TrainSettings {
             freeze_layers: 0,
             seed: 42,
             eval_steps: None,
+            early_stopping_patience: None,
             save_steps: 100,
             eval_batch_size: 16,
         }
@@ -204,8 +207,11 @@ impl TrainSettings {
         if self.doc_stride >= self.max_seq_len {
             return bad("doc_stride must be smaller than max_seq_len");
         }
-        if self.save_steps == 0 || self.eval_steps == Some(0) {
-            return bad("save_steps and eval_steps must be at least 1");
+        if self.save_steps == 0
+            || self.eval_steps == Some(0)
+            || self.early_stopping_patience == Some(0)
+        {
+            return bad("save_steps, eval_steps and early_stopping_patience must be at least 1");
         }
         Ok(())
     }

@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use odqa_core::squad::QaExample;
 use odqa_reader::features::{FeatureTokenizer, WindowSettings};
 use odqa_reader::model::stored_head_kind;
@@ -26,18 +25,37 @@ use crate::checkpoint::{
 use crate::data::{dev_examples, read_mixture, subset, training_set};
 use crate::error::{Result, TrainError};
 use crate::evaluate::evaluate;
+use crate::events::{EventSink, RunPlan, StepReport, TrainEvent};
 use crate::optim::{learning_rate, param_tensor_count, AdamW, AdamWSettings, LearningRates};
 use crate::settings::TrainSettings;
 
 /// How to run (not part of the run's settings).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct TrainOptions {
     /// Continue from this checkpoint (or the latest `checkpoint-N` inside this directory).
     pub resume: Option<PathBuf>,
-    /// Show a progress bar and log lines on stderr.
-    pub progress: bool,
+    /// Receives the run's plan, every step, every evaluation (none when `None`).
+    pub events: Option<EventSink>,
     /// Set (e.g. by Ctrl-C) to stop after the current step, saving a checkpoint first.
     pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl std::fmt::Debug for TrainOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainOptions")
+            .field("resume", &self.resume)
+            .field("events", &self.events.as_ref().map(|_| "…"))
+            .field("stop", &self.stop)
+            .finish()
+    }
+}
+
+impl TrainOptions {
+    fn emit(&self, event: TrainEvent<'_>) {
+        if let Some(sink) = &self.events {
+            sink(&event);
+        }
+    }
 }
 
 /// What a run did.
@@ -47,6 +65,8 @@ pub struct TrainReport {
     pub state: TrainerState,
     /// True when stopped early through [`TrainOptions::stop`].
     pub interrupted: bool,
+    /// True when `early_stopping_patience` evaluations in a row did not beat the best.
+    pub stopped_early: bool,
     /// The last checkpoint written.
     pub checkpoint: Option<PathBuf>,
     /// Wall time of this session, evaluation included.
@@ -84,11 +104,6 @@ where
     settings.validate()?;
     let (Some(model_dir), Some(out)) = (settings.model.as_deref(), settings.out.as_deref()) else {
         unreachable!("validate() checks model and out");
-    };
-    let log = |bar: &ProgressBar, line: String| {
-        if options.progress {
-            bar.println(line);
-        }
     };
     let base_config = ReaderConfig::read(&model_dir.join("config.json"))?;
     if settings.freeze_layers > base_config.num_hidden_layers {
@@ -216,26 +231,22 @@ where
         .head_learning_rate
         .map_or(1.0, |h| h / settings.learning_rate);
 
-    let bar = progress_bar(options.progress, total_steps as u64, state.step as u64);
-    log(
-        &bar,
-        format!(
-            "training a {head} head on {} windows of {} examples ({} skipped), {} steps of {} windows \
-             ({steps_per_epoch} per epoch), warm-up {warmup}{}",
-            n,
-            set.examples,
-            set.skipped.len(),
-            total_steps,
-            per_step,
-            resumed_from
-                .as_ref()
-                .map(|p| format!(", resumed from {} at step {}", p.display(), state.step))
-                .unwrap_or_default()
-        ),
-    );
+    let plan = RunPlan {
+        head,
+        windows: n,
+        examples: set.examples,
+        skipped: set.skipped.len(),
+        total_steps,
+        steps_per_epoch,
+        windows_per_step: per_step,
+        warmup_steps: warmup,
+        resumed_from: resumed_from.clone().map(|p| (p, state.step)),
+    };
+    options.emit(TrainEvent::Started(&plan));
 
     let mut checkpoint = resumed_from.clone();
     let mut interrupted = false;
+    let mut stopped_early = false;
     let mut loss_avg: Option<f64> = None;
     while state.step < total_steps {
         let epoch = state.step / steps_per_epoch;
@@ -279,15 +290,17 @@ where
                 learning_rate: lr,
                 grad_norm,
             });
-            loss_avg = Some(loss_avg.map_or(loss, |a| 0.9 * a + 0.1 * loss));
-            bar.set_position(state.step as u64);
-            bar.set_message(format!(
-                "epoch {} loss {:.4} lr {:.2e} {:.2} windows/s",
-                epoch + 1,
-                loss_avg.unwrap_or(loss),
-                lr,
-                state.windows_seen as f64 / state.train_seconds.max(1e-9)
-            ));
+            let smoothed_loss = loss_avg.map_or(loss, |a| 0.9 * a + 0.1 * loss);
+            loss_avg = Some(smoothed_loss);
+            options.emit(TrainEvent::Step(StepReport {
+                step: state.step,
+                total_steps,
+                epoch: epoch + 1,
+                loss,
+                smoothed_loss,
+                learning_rate: lr,
+                windows_per_second: state.windows_seen as f64 / state.train_seconds.max(1e-9),
+            }));
             if !loss.is_finite() {
                 return Err(TrainError::BadInput(format!(
                     "the loss became {loss} at step {} (learning rate {lr:.2e}); lower learning_rate \
@@ -298,7 +311,9 @@ where
             let end_of_epoch = state.step % steps_per_epoch == 0 || state.step == total_steps;
             let eval_now = end_of_epoch || settings.eval_steps.is_some_and(|k| state.step % k == 0);
             if let (Some(dev), true) = (&dev, eval_now) {
-                bar.set_message(format!("evaluating on {} dev questions", dev.len()));
+                options.emit(TrainEvent::Evaluating {
+                    questions: dev.len(),
+                });
                 let t = Instant::now();
                 let reader =
                     Reader::from_parts(model.valid(), config.clone(), tokenizer.clone(), device);
@@ -313,33 +328,32 @@ where
                     .best
                     .as_ref()
                     .is_none_or(|b| scores.korquad_f1 > b.scores.korquad_f1);
-                log(
-                    &bar,
-                    format!(
-                        "step {} (epoch {:.2}): dev EM {:.2} F1 {:.2} (KorQuAD v1.0), EM {:.2} F1 {:.2} \
-                         (SQuAD v1.1) on {} questions in {:.0} s{}",
-                        state.step,
-                        evaluation.epoch,
-                        scores.korquad_em,
-                        scores.korquad_f1,
-                        scores.squad_em,
-                        scores.squad_f1,
-                        scores.questions,
-                        evaluation.seconds,
-                        if better { " — best so far, saved" } else { "" }
-                    ),
-                );
+                options.emit(TrainEvent::Evaluated {
+                    evaluation: &evaluation,
+                    best: better,
+                });
                 state.evaluations.push(evaluation.clone());
                 if better {
                     state.best = Some(evaluation);
                     save_model(out, &model.valid(), &config, &tokenizer_src, Some(&state))?;
+                }
+                let without_gain = evaluations_since_best(&state);
+                if settings
+                    .early_stopping_patience
+                    .is_some_and(|p| without_gain >= p)
+                    && state.step < total_steps
+                {
+                    options.emit(TrainEvent::EarlyStop {
+                        evaluations: without_gain,
+                    });
+                    stopped_early = true;
                 }
             }
             let stop = options
                 .stop
                 .as_ref()
                 .is_some_and(|s| s.load(Ordering::SeqCst));
-            if end_of_epoch || stop || state.step % settings.save_steps == 0 {
+            if end_of_epoch || stop || stopped_early || state.step % settings.save_steps == 0 {
                 let inner = model.valid();
                 checkpoint = Some(save_checkpoint(
                     out,
@@ -354,15 +368,14 @@ where
                 interrupted = true;
                 break;
             }
-            if end_of_epoch || state.step >= total_steps {
+            if end_of_epoch || stopped_early || state.step >= total_steps {
                 break;
             }
         }
-        if interrupted {
+        if interrupted || stopped_early {
             break;
         }
     }
-    bar.finish_and_clear();
     if dev.is_none() && !interrupted {
         save_model(out, &model.valid(), &config, &tokenizer_src, Some(&state))?;
     } else if state.best.is_some() {
@@ -373,6 +386,7 @@ where
         TrainReport {
             state,
             interrupted,
+            stopped_early,
             checkpoint,
             seconds: wall.elapsed().as_secs_f64(),
         },
@@ -380,17 +394,14 @@ where
     ))
 }
 
-fn progress_bar(show: bool, len: u64, pos: u64) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
+/// Evaluations after the best one (all of them when there is no best yet).
+fn evaluations_since_best(state: &TrainerState) -> usize {
+    match &state.best {
+        Some(best) => state
+            .evaluations
+            .iter()
+            .filter(|e| e.step > best.step)
+            .count(),
+        None => state.evaluations.len(),
     }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} steps ({elapsed}, eta {eta})")
-    {
-        bar.set_style(style);
-    }
-    bar.set_position(pos);
-    bar.reset_eta();
-    bar
 }

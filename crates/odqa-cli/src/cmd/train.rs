@@ -101,6 +101,10 @@ pub struct TrainArgs {
     /// Also evaluate every N optimizer steps
     #[arg(long, value_name = "N")]
     eval_steps: Option<usize>,
+    /// Stop when N evaluations in a row (every epoch, every --eval-steps) do not beat the best dev
+    /// F1; the best model is kept [default: never]
+    #[arg(long, value_name = "N")]
+    early_stopping_patience: Option<usize>,
     /// Write a resumable checkpoint every N optimizer steps [default: 100]
     #[arg(long, value_name = "N")]
     save_steps: Option<usize>,
@@ -110,7 +114,8 @@ pub struct TrainArgs {
     /// Worker threads for the CPU backend (0 = one per core)
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// No progress bar
+    /// No progress (a bar on a terminal, otherwise a line every 5 % of the steps) and no
+    /// evaluation lines
     #[arg(long)]
     quiet: bool,
 }
@@ -183,7 +188,8 @@ impl TrainArgs {
             max_steps,
             max_train_examples,
             max_dev_examples,
-            eval_steps
+            eval_steps,
+            early_stopping_patience
         );
         if !self.train.is_empty() {
             s.train = self.train.clone();
@@ -223,9 +229,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             eprintln!("\ninterrupted: saving a checkpoint after this step (Ctrl-C again to abort)");
         });
     }
+    let progress = (!args.quiet).then(crate::progress::TrainProgress::new);
     let options = TrainOptions {
         resume: args.resume.clone(),
-        progress: !args.quiet,
+        events: progress.as_ref().map(|p| p.sink()),
         stop: Some(stop),
     };
     let device = Default::default();
@@ -233,6 +240,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         train::<DefaultBackend>(&settings, &options, &device)
     })?
     .context("training failed")?;
+    if let Some(progress) = &progress {
+        progress.finish();
+    }
     let state = &report.state;
     if !state.skipped.is_empty() {
         eprintln!(

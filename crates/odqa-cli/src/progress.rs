@@ -1,0 +1,151 @@
+//! How `odqa train` shows a run's progress on stderr: a bar on a terminal; otherwise (a log file,
+//! a pipe) one line every 5 % of the steps, so that a run in the background can be followed.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use odqa_train::{EventSink, RunPlan, StepReport, TrainEvent};
+
+/// The renderer of one training run's events.
+pub struct TrainProgress {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `None` when stderr is not a terminal (line mode).
+    bar: Option<ProgressBar>,
+    /// Line mode: a line every this many steps.
+    every: AtomicUsize,
+    /// Windows per optimizer step (for the line mode's estimate of the time left).
+    windows_per_step: AtomicUsize,
+}
+
+impl TrainProgress {
+    /// A bar when stderr is a terminal, lines otherwise.
+    pub fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(
+                "{msg} {wide_bar} {pos}/{len} steps ({elapsed}, eta {eta})",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        TrainProgress {
+            inner: Arc::new(Inner {
+                bar,
+                every: AtomicUsize::new(1),
+                windows_per_step: AtomicUsize::new(1),
+            }),
+        }
+    }
+
+    /// The callback to hand to the trainer.
+    pub fn sink(&self) -> EventSink {
+        let inner = self.inner.clone();
+        Arc::new(move |event| inner.show(event))
+    }
+
+    /// Clears the bar (the summary lines come after it).
+    pub fn finish(&self) {
+        if let Some(bar) = &self.inner.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Inner {
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn show(&self, event: &TrainEvent<'_>) {
+        match event {
+            TrainEvent::Started(plan) => self.started(plan),
+            TrainEvent::Step(report) => self.step(report),
+            TrainEvent::Evaluating { questions } => {
+                let text = format!("evaluating on {questions} dev questions");
+                match &self.bar {
+                    Some(bar) => bar.set_message(text),
+                    None => eprintln!("{text}"),
+                }
+            }
+            TrainEvent::Evaluated { evaluation, best } => {
+                let s = &evaluation.scores;
+                self.line(format!(
+                    "step {} (epoch {:.2}): dev EM {:.2} F1 {:.2} (KorQuAD v1.0), EM {:.2} F1 {:.2} \
+                     (SQuAD v1.1) on {} questions in {:.0} s{}",
+                    evaluation.step,
+                    evaluation.epoch,
+                    s.korquad_em,
+                    s.korquad_f1,
+                    s.squad_em,
+                    s.squad_f1,
+                    s.questions,
+                    evaluation.seconds,
+                    if *best { " — best so far, saved" } else { "" }
+                ));
+            }
+            TrainEvent::EarlyStop { evaluations } => self.line(format!(
+                "stopping early: {evaluations} evaluation(s) in a row without a better dev F1"
+            )),
+        }
+    }
+
+    fn started(&self, plan: &RunPlan) {
+        let resumed = plan
+            .resumed_from
+            .as_ref()
+            .map(|(path, step)| format!(", resumed from {} at step {step}", path.display()));
+        self.line(format!(
+            "training a {} head on {} windows of {} examples ({} skipped), {} steps of {} windows \
+             ({} per epoch), warm-up {}{}",
+            plan.head,
+            plan.windows,
+            plan.examples,
+            plan.skipped,
+            plan.total_steps,
+            plan.windows_per_step,
+            plan.steps_per_epoch,
+            plan.warmup_steps,
+            resumed.unwrap_or_default()
+        ));
+        self.every
+            .store((plan.total_steps / 20).max(1), Ordering::Relaxed);
+        self.windows_per_step
+            .store(plan.windows_per_step.max(1), Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(plan.total_steps as u64);
+            bar.set_position(plan.resumed_from.as_ref().map_or(0, |(_, s)| *s) as u64);
+            bar.reset_eta();
+        }
+    }
+
+    fn step(&self, r: &StepReport) {
+        let message = format!(
+            "epoch {} loss {:.4} lr {:.2e} {:.2} windows/s",
+            r.epoch, r.smoothed_loss, r.learning_rate, r.windows_per_second
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_position(r.step as u64);
+            bar.set_message(message);
+            return;
+        }
+        let every = self.every.load(Ordering::Relaxed);
+        if r.step == 1 || r.step % every == 0 || r.step == r.total_steps {
+            let windows_left =
+                (r.total_steps - r.step) * self.windows_per_step.load(Ordering::Relaxed);
+            let minutes_left = windows_left as f64 / r.windows_per_second.max(1e-9) / 60.0;
+            eprintln!(
+                "step {}/{}: {message}, ≈{minutes_left:.0} min of steps left",
+                r.step, r.total_steps
+            );
+        }
+    }
+}
