@@ -5,8 +5,10 @@
 # per recipe to runs/recipes.tsv: config, train examples, windows, epochs, minutes per epoch,
 # best tuning-split EM/F1 (what chose the epoch), dev EM/F1.
 #
-#   scripts/recipes.sh                                   # every configs/train-e5-small-*-full.toml
+#   scripts/recipes.sh                                   # every recipe of the table, in order
 #   scripts/recipes.sh configs/train-e5-small-cnn-full.toml
+#
+# A stage-2 config starts from its stage 1's output (its `model`), so stage 1 comes first.
 #
 # Needs ../shared (the model and KorQuAD) and a release build (built when missing). THREADS
 # (default 0 = every core) is passed to train and read.
@@ -23,13 +25,18 @@ if [ ! -f runs/split/train.json ] || [ ! -f runs/split/tune.json ]; then
 fi
 
 CONFIGS=("$@")
-[ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(configs/train-e5-small-*-full.toml)
+[ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(
+  configs/train-e5-small-cnn-full.toml
+  configs/train-e5-small-cnn-full-stage2.toml
+  configs/train-e5-small-linear-full.toml
+  configs/train-e5-small-cnn-full-frozen6.toml
+)
 for config in "${CONFIGS[@]}"; do
   out=$(sed -nE 's/^out *= *"(.*)"/\1/p' "$config")
   [ -n "$out" ] || { echo "recipes: $config has no out = \"…\"" >&2; exit 2; }
   if [ ! -f "$out/model.safetensors" ] || [ ! -f "$out/training.json" ]; then
     echo "== training $config → $out"
-    "$ODQA" train --config "$config" --threads "$THREADS" --quiet 2>&1 | tee "$out.train.log"
+    "$ODQA" train --config "$config" --threads "$THREADS" 2>&1 | tee "$out.train.log"
   fi
   echo "== reading KorQuAD dev with $out"
   "$ODQA" read --model "$out" --data "$KORQUAD/dev.json" --out "$out/predictions.json" \

@@ -138,7 +138,7 @@ impl Inner {
             return;
         }
         let every = self.every.load(Ordering::Relaxed);
-        if r.step == 1 || r.step % every == 0 || r.step == r.total_steps {
+        if r.step == 1 || r.step.is_multiple_of(every) || r.step == r.total_steps {
             let windows_left =
                 (r.total_steps - r.step) * self.windows_per_step.load(Ordering::Relaxed);
             let minutes_left = windows_left as f64 / r.windows_per_second.max(1e-9) / 60.0;

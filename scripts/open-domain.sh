@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Open-domain QA with one reader, as the README reports it: index the 200k kowiki passages (once),
+# let `odqa tune` choose k, strategy, μ, josa trimming and the temperature on 120 questions of the
+# tuning split (not on dev), then answer all of KorQuAD dev once with those settings, score it with
+# the official script, and break the loss down (retrieval misses, reader errors on the gold
+# paragraph, distractors) against the reader's own reading of the gold paragraphs.
+#
+#   scripts/open-domain.sh runs/e5-small-cnn-full-stage2 configs/pipeline-e5-small-cnn-full-stage2-kowiki.toml
+#
+# Needs ../shared, the tuning split (scripts/recipes.sh makes it) and the model's reading of dev
+# (MODEL/predictions.json, also from scripts/recipes.sh). An existing CONFIG is used as it is
+# (delete it to tune again). Writes MODEL/od-dev-{predictions,nbest}.json, MODEL/od-dev-breakdown.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -eq 2 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
+MODEL=$1
+CONFIG=$2
+KORQUAD=${KORQUAD:-../shared/data/korquad}
+PASSAGES=${PASSAGES:-../shared/data/kowiki/passages.jsonl}
+INDEX=${INDEX:-runs/kowiki-index}
+THREADS=${THREADS:-0}
+ODQA=${ODQA:-target/release/odqa}
+[ -x "$ODQA" ] || cargo build --release --bin odqa
+[ -f "$MODEL/predictions.json" ] || { echo "open-domain: $MODEL/predictions.json missing (odqa read on dev; scripts/recipes.sh)" >&2; exit 2; }
+
+[ -d "$INDEX" ] || "$ODQA" index --corpus "$PASSAGES" --index "$INDEX" --threads "$THREADS"
+if [ ! -f "$CONFIG" ]; then
+  echo "== tuning on the tuning split → $CONFIG"
+  "$ODQA" tune --index "$INDEX" --model "$MODEL" --data runs/split/tune.json --sample 120 \
+    --top-k 1,5,10 --mu 0.5,0.7,0.8,0.9,0.95 --cache "$MODEL/tune-cache.json" --out "$CONFIG" \
+    --threads "$THREADS" 2>&1 | tee "$MODEL/tune.txt"
+fi
+echo "== answering KorQuAD dev over $INDEX with $CONFIG"
+"$ODQA" predict --index "$INDEX" --model "$MODEL" --questions "$KORQUAD/dev.json" --config "$CONFIG" \
+  --out "$MODEL/od-dev-predictions.json" --nbest-out "$MODEL/od-dev-nbest.json" --threads "$THREADS"
+python3 "$KORQUAD/evaluate-v1.0.py" "$KORQUAD/dev.json" "$MODEL/od-dev-predictions.json"
+echo
+"$ODQA" eval breakdown --index "$INDEX" --data "$KORQUAD/dev.json" --config "$CONFIG" \
+  --predictions "$MODEL/od-dev-predictions.json" --reading "$MODEL/predictions.json" \
+  --per-question "$MODEL/od-dev-breakdown.jsonl"
