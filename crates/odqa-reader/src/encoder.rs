@@ -86,8 +86,6 @@ pub struct Encoder<B: Backend> {
     /// Padding id: its word embedding row (and RoBERTa's padding position row) gets no gradient.
     pad_token_id: usize,
     roberta_positions: bool,
-    /// Training passes no gradient below the output of this many bottom layers (0 = none).
-    frozen_layers: usize,
 }
 
 pub(crate) fn load_layer_norm<B: Backend>(
@@ -226,7 +224,6 @@ impl<B: Backend> Encoder<B> {
             layers,
             pad_token_id: config.pad_token_id,
             roberta_positions: config.roberta_positions(),
-            frozen_layers: 0,
         })
     }
 
@@ -279,10 +276,19 @@ impl<B: Backend> Encoder<B> {
     }
 
     /// Freezes the embeddings and the bottom `n` layers (0 = none, at most [`Self::num_layers`]):
-    /// in training their output is detached, so no gradient reaches them (they are not updated)
-    /// and backward passes skip them. Inference is unchanged.
+    /// their parameters stop requiring gradients, so autodiff records nothing for them (no graph,
+    /// no backward pass) and training leaves them as they are. Inference is unchanged.
     pub fn with_frozen_layers(mut self, n: usize) -> Self {
-        self.frozen_layers = n.min(self.layers.len());
+        if n == 0 {
+            return self;
+        }
+        self.embeddings = self.embeddings.no_grad();
+        self.layers = self
+            .layers
+            .into_iter()
+            .enumerate()
+            .map(|(i, layer)| if i < n { layer.no_grad() } else { layer })
+            .collect();
         self
     }
 }
@@ -308,13 +314,8 @@ impl<B: ReaderBackend> Encoder<B> {
         let [b, l, hidden] = x.dims();
         // Rows = tokens: every linear layer is one [batch·seq, hidden] product.
         let mut x = x.reshape([b * l, hidden]);
-        let detach_after =
-            (self.frozen_layers > 0 && B::ad_enabled(&x.device())).then_some(self.frozen_layers);
-        for (i, layer) in self.layers.iter().enumerate() {
+        for layer in &self.layers {
             x = layer.forward(x, [b, l], &input.attention_mask, draws.as_ref());
-            if detach_after == Some(i + 1) {
-                x = x.detach();
-            }
         }
         x.reshape([b, l, hidden])
     }
