@@ -259,17 +259,23 @@ fn predict_writes_every_id_and_the_nbest_fields() {
     assert!(eval.status.success(), "{}", stderr(&eval));
 }
 
-fn odqa_ids(squad: &Path) -> Vec<String> {
+/// The question objects (`{"id", "question", "answers"}`) of a SQuAD file, in file order.
+fn qas(squad: &Path) -> Vec<serde_json::Value> {
     let v = read_json(squad);
-    let mut ids = Vec::new();
+    let mut qas = Vec::new();
     for article in v["data"].as_array().unwrap() {
         for para in article["paragraphs"].as_array().unwrap() {
-            for qa in para["qas"].as_array().unwrap() {
-                ids.push(qa["id"].as_str().unwrap().to_string());
-            }
+            qas.extend(para["qas"].as_array().unwrap().iter().cloned());
         }
     }
-    ids
+    qas
+}
+
+fn odqa_ids(squad: &Path) -> Vec<String> {
+    qas(squad)
+        .iter()
+        .map(|qa| qa["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -561,15 +567,8 @@ fn predict_outputs_do_not_depend_on_batch_size_or_threads() {
 /// `{id: answer}` for every sample question: its first gold answer for the first `gold` questions,
 /// `other` for the rest.
 fn answers_file(dir: &Path, name: &str, gold: usize, other: &str) -> PathBuf {
-    let squad = read_json(&questions());
     let mut map = serde_json::Map::new();
-    let qas = squad["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|a| a["paragraphs"].as_array().unwrap())
-        .flat_map(|p| p["qas"].as_array().unwrap());
-    for (i, qa) in qas.enumerate() {
+    for (i, qa) in qas(&questions()).iter().enumerate() {
         let answer = if i < gold {
             qa["answers"][0]["text"].clone()
         } else {

@@ -18,8 +18,7 @@ use odqa_core::squad::QaExample;
 use serde::Serialize;
 
 /// The class of one question (see the module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// Open-domain exact match.
     Correct,
@@ -40,7 +39,7 @@ impl Outcome {
         Outcome::Distractor,
     ];
 
-    /// The snake_case name used in JSON.
+    /// The snake_case name used in JSON and tables.
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Correct => "correct",
@@ -48,6 +47,12 @@ impl Outcome {
             Outcome::ReaderOnGold => "reader_on_gold",
             Outcome::Distractor => "distractor",
         }
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
 }
 
@@ -163,19 +168,14 @@ fn classify(
     reading: &HashMap<String, String>,
 ) -> QuestionOutcome {
     let truths: Vec<String> = example.answers.iter().map(|a| a.text.clone()).collect();
-    let open_answer = open.get(&example.id).cloned().unwrap_or_default();
-    let reading_answer = reading.get(&example.id).cloned().unwrap_or_default();
-    let score = |answer: &str, present: bool, metric: fn(&str, &str) -> f64| {
-        if present {
-            max_over(metric, answer, &truths)
-        } else {
-            0.0
-        }
+    let open_answer = open.get(&example.id);
+    let reading_answer = reading.get(&example.id);
+    // A missing answer scores 0.
+    let score = |answer: Option<&String>, metric: fn(&str, &str) -> f64| {
+        answer.map_or(0.0, |a| max_over(metric, a, &truths))
     };
-    let has_open = open.contains_key(&example.id);
-    let has_reading = reading.contains_key(&example.id);
-    let open_em = score(&open_answer, has_open, korquad_em);
-    let reading_em = score(&reading_answer, has_reading, korquad_em);
+    let open_em = score(open_answer, korquad_em);
+    let reading_em = score(reading_answer, korquad_em);
     let outcome = if open_em > 0.0 {
         Outcome::Correct
     } else if answer_rank.is_none() {
@@ -189,10 +189,10 @@ fn classify(
         id: example.id.clone(),
         outcome,
         answer_rank,
-        open_f1: score(&open_answer, has_open, korquad_f1),
-        reading_f1: score(&reading_answer, has_reading, korquad_f1),
-        open_answer,
-        reading_answer,
+        open_f1: score(open_answer, korquad_f1),
+        reading_f1: score(reading_answer, korquad_f1),
+        open_answer: open_answer.cloned().unwrap_or_default(),
+        reading_answer: reading_answer.cloned().unwrap_or_default(),
         open_em,
         reading_em,
     }

@@ -270,14 +270,10 @@ impl<B: Backend> Encoder<B> {
         self
     }
 
-    /// Number of layers.
-    pub fn num_layers(&self) -> usize {
-        self.layers.len()
-    }
-
-    /// Freezes the embeddings and the bottom `n` layers (0 = none, at most [`Self::num_layers`]):
-    /// their parameters stop requiring gradients, so autodiff records nothing for them (no graph,
-    /// no backward pass) and training leaves them as they are. Inference is unchanged.
+    /// Freezes the embeddings and the bottom `n` layers (0 = none; `n` above the layer count
+    /// freezes them all): their parameters stop requiring gradients, so autodiff records nothing
+    /// for them (no graph, no backward pass) and training leaves them as they are. Inference is
+    /// unchanged.
     pub fn with_frozen_layers(mut self, n: usize) -> Self {
         if n == 0 {
             return self;
