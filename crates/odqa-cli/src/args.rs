@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use odqa_pipeline::{Pipeline, PipelineSettings, Strategy, Timings};
 use odqa_reader::DefaultBackend;
 use odqa_retriever::{Bm25Overrides, Idf};
@@ -184,28 +183,21 @@ impl PipelineArgs {
     }
 }
 
-/// A progress bar on stderr over `len` questions (hidden when stderr is not a terminal).
-pub fn question_bar(len: usize, verb: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    let template =
-        format!("{verb} {{wide_bar}} {{pos}}/{{len}} questions ({{per_sec}}, eta {{eta}})");
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// A flag set by Ctrl-C (the first one; a second one exits at once).
-pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+/// A flag set by the first Ctrl-C, which prints `message` (what happens next); a second Ctrl-C
+/// exits at once with status 130. The one Ctrl-C handler of the binary.
+pub fn stop_flag(message: &'static str) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc::set_handler(move || {
+    let installed = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nstopping after the current batch (Ctrl-C again to quit at once)…");
-    })?;
-    Ok(stop)
+        eprintln!("\n{message} (Ctrl-C again to quit at once)");
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: Ctrl-C will stop at once, without cleaning up: {e}");
+    }
+    stop
 }
 
 /// Where the reading time went.

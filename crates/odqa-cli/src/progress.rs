@@ -1,11 +1,14 @@
-//! How `odqa train` shows a run's progress on stderr: a bar on a terminal; otherwise (a log file,
-//! a pipe) one line every 5 % of the steps, so that a run in the background can be followed.
+//! How long commands show their progress on stderr: a bar on a terminal; otherwise (a log file, a
+//! pipe) one line every 5 % of the work, so that a run in the background can be followed.
+//! [`TrainProgress`] renders `odqa train`'s events, [`QuestionProgress`] the questions of
+//! `predict` and `tune`.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use odqa_pipeline::Observer;
 use odqa_train::{EventSink, RunPlan, StepReport, TrainEvent};
 
 /// The renderer of one training run's events.
@@ -147,5 +150,71 @@ impl Inner {
                 r.step, r.total_steps
             );
         }
+    }
+}
+
+/// How `predict` and `tune` show the questions read: a bar on a terminal, otherwise a line every
+/// 5 % of the questions; stops the work once `stop` (Ctrl-C) is set.
+pub struct QuestionProgress {
+    verb: &'static str,
+    bar: Option<ProgressBar>,
+    started: std::time::Instant,
+    /// Line mode: the questions done at the last line.
+    shown: AtomicUsize,
+    stop: Arc<AtomicBool>,
+}
+
+impl QuestionProgress {
+    /// Progress over `total` questions, labelled `verb` ("answering").
+    pub fn new(verb: &'static str, total: usize, stop: Arc<AtomicBool>) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let template =
+                format!("{verb} {{wide_bar}} {{pos}}/{{len}} questions ({{per_sec}}, eta {{eta}})");
+            if let Ok(style) = ProgressStyle::with_template(&template) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        QuestionProgress {
+            verb,
+            bar,
+            started: std::time::Instant::now(),
+            shown: AtomicUsize::new(0),
+            stop,
+        }
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for QuestionProgress {
+    fn progress(&self, done: usize, total: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            return;
+        }
+        let every = (total / 20).max(1);
+        let shown = self.shown.load(Ordering::Relaxed);
+        if done == total || done >= shown + every {
+            self.shown.store(done, Ordering::Relaxed);
+            let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
+            let rate = done as f64 / seconds;
+            let left = (total - done) as f64 / rate.max(1e-9) / 60.0;
+            eprintln!(
+                "{}: {done}/{total} questions ({rate:.2} questions/s), ≈{left:.0} min left",
+                self.verb
+            );
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 }

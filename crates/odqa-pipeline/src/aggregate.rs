@@ -112,6 +112,7 @@ pub fn spans(candidates: Vec<odqa_reader::decode::Candidate>) -> Vec<SpanCandida
 
 /// What reading one retrieved passage gave.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PassageRead {
     /// Retrieval rank, 1-based.
     pub rank: usize,
@@ -151,6 +152,7 @@ pub struct AggregateSettings {
 /// `probability`, logits, `passage_id`, `title`, `start`, `end`); `rank` and `retriever_score` are
 /// for callers that show them (`odqa ask --json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Answer {
     /// Answer text (trimmed when josa trimming is on).
     pub text: String,

@@ -28,6 +28,9 @@ pub enum PipelineError {
         /// What is wrong.
         message: String,
     },
+    /// The question cannot be answered as asked (empty, no searchable word, too long).
+    #[error("{0}")]
+    Question(crate::ask::QuestionError),
     /// A bad argument or setting value.
     #[error("{0}")]
     BadInput(String),
@@ -44,7 +47,7 @@ impl PipelineError {
             PipelineError::Retriever(e) => e.is_bad_input(),
             PipelineError::Reader(e) => e.is_bad_input(),
             PipelineError::Settings { .. } | PipelineError::Cache { .. } => true,
-            PipelineError::BadInput(_) => true,
+            PipelineError::BadInput(_) | PipelineError::Question(_) => true,
             PipelineError::Interrupted => false,
         }
     }

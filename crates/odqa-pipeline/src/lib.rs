@@ -10,12 +10,53 @@
 //! - [`josa`]: trimming trailing Korean particles from answers.
 //! - [`settings`]: [`PipelineSettings`], from defaults, TOML and flags.
 //! - [`tune`]: grid search of k, strategy, μ and trimming on a dev set, with a reads cache.
+//!
+//! Embedding odqa: index a corpus once ([`odqa_retriever::build_index`]), open a [`Pipeline`] on
+//! the index and a reader with a QA head, then [`Pipeline::ask`] (one question, optionally with
+//! [`AskOptions`]) or [`Pipeline::answer`] (a batch, with an [`Observer`] for progress and
+//! cancellation, e.g. a [`CancelToken`]). Nothing here prints or installs signal handlers.
+//!
+//! ```
+//! use std::sync::atomic::AtomicBool;
+//! use odqa_pipeline::{AskOptions, Pipeline, PipelineError, PipelineSettings, QuestionError};
+//! use odqa_reader::DefaultBackend;
+//! use odqa_retriever::{build_index, BuildOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+//! let index = tempfile::tempdir()?;
+//! let corpus = fixtures.join("wikipedia_documents.json");
+//! build_index(&[corpus], index.path(), &BuildOptions::default(), &AtomicBool::new(false))?;
+//!
+//! // A tiny test model (128 positions): its answers are not meant to be right, only well-formed.
+//! let model = fixtures.join("reader-parity/tiny-bert-qa");
+//! let mut settings = PipelineSettings::default();
+//! (settings.max_seq_len, settings.doc_stride) = (128, 32);
+//! let pipeline: Pipeline<DefaultBackend> =
+//!     Pipeline::open(index.path(), &model, settings, &Default::default())?;
+//!
+//! let got = pipeline.ask_with("임종석은 누구인가?", &AskOptions::new().with_top_k(3))?;
+//! let best = &got.answers[0];
+//! assert!(got.passages.len() <= 3);
+//! assert!(got.passages.iter().any(|p| p.passage_id == best.passage_id));
+//! assert!(best.start <= best.end && best.probability <= 1.0);
+//!
+//! // A question at fault is an error that says why.
+//! match pipeline.ask("?!") {
+//!     Err(PipelineError::Question(QuestionError::NoSearchableWords)) => {}
+//!     other => panic!("expected no searchable words, got {other:?}"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod aggregate;
+mod ask;
 pub mod breakdown;
 pub mod calibration;
+mod control;
 mod error;
 mod evidence;
 pub mod josa;
@@ -24,6 +65,8 @@ pub mod settings;
 pub mod tune;
 
 pub use aggregate::{Answer, PassageRead, Strategy};
+pub use ask::{Answers, AskOptions, QuestionError};
+pub use control::{CancelToken, Observer, Unobserved};
 pub use error::{PipelineError, Result};
 pub use evidence::{evidence, Evidence};
 pub use pipeline::{Pipeline, QuestionAnswers, QuestionReads, Timings};

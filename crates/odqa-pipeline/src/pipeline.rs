@@ -1,10 +1,8 @@
 //! Retrieve → read every passage on its own → aggregate, batched across passages and questions.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use indicatif::ProgressBar;
 use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, WindowInput, WindowSettings};
 use odqa_reader::read::{real_len, Reader};
@@ -14,6 +12,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{aggregate, spans, Answer, PassageRead};
+use crate::ask::{Answers, AskOptions, QuestionError};
+use crate::control::{Observer, Unobserved};
 use crate::error::{PipelineError, Result};
 use crate::settings::PipelineSettings;
 
@@ -26,6 +26,7 @@ type WindowLogits = (Vec<f32>, Vec<f32>);
 
 /// Where the time went, in seconds, and how much was read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Timings {
     /// BM25 search.
     pub retrieval: f64,
@@ -50,23 +51,25 @@ impl Timings {
 
 /// What reading one question's passages gave.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct QuestionReads {
     /// One entry per retrieved passage, by rank.
     pub reads: Vec<PassageRead>,
     /// Why the question has no (or fewer) passages read: nothing retrieved, no searchable word, a
     /// question too long for the window.
-    pub error: Option<String>,
+    pub error: Option<QuestionError>,
 }
 
-/// The answers to one question.
+/// The answers to one question of a batch.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct QuestionAnswers {
     /// Ranked answers (empty when nothing was found).
     pub answers: Vec<Answer>,
     /// The passages read, by rank, with their text (for evidence).
     pub reads: Vec<PassageRead>,
     /// See [`QuestionReads::error`].
-    pub error: Option<String>,
+    pub error: Option<QuestionError>,
 }
 
 /// A retriever and a reader with settings.
@@ -117,23 +120,69 @@ impl<B: ReaderBackend> Pipeline<B> {
         &self.retriever
     }
 
-    /// Answers every question with the pipeline's settings. `progress` advances by one per
-    /// question; `stop` set (Ctrl-C) ends the work with [`PipelineError::Interrupted`].
+    /// Answers one question with the pipeline's settings: see [`Pipeline::ask_with`].
+    pub fn ask(&self, question: &str) -> Result<Answers> {
+        self.ask_with(question, &AskOptions::default())
+    }
+
+    /// Answers one question with `options` over the pipeline's settings. A question at fault
+    /// (empty, no searchable word, too long for the window) is [`PipelineError::Question`]; a
+    /// question nothing matches gets no answers and [`QuestionError::NoPassage`].
+    pub fn ask_with(&self, question: &str, options: &AskOptions) -> Result<Answers> {
+        let (answered, timings) = self.answer_with(&[(question, options)], &Unobserved)?;
+        let Some(q) = answered.into_iter().next() else {
+            return Err(PipelineError::BadInput("no question was answered".into()));
+        };
+        match q.error {
+            Some(e) if e.is_bad_question() => Err(PipelineError::Question(e)),
+            error => Ok(Answers {
+                answers: q.answers,
+                passages: q.reads,
+                error,
+                timings,
+            }),
+        }
+    }
+
+    /// Answers every question with the pipeline's settings. `observer` is told the questions
+    /// read so far and can stop the work ([`PipelineError::Interrupted`]).
     pub fn answer(
         &self,
         questions: &[&str],
-        progress: &ProgressBar,
-        stop: &AtomicBool,
+        observer: &dyn Observer,
     ) -> Result<(Vec<QuestionAnswers>, Timings)> {
-        let (reads, mut timings) = self.read(questions, self.settings.top_k, progress, stop)?;
+        let defaults = AskOptions::default();
+        let queries: Vec<(&str, &AskOptions)> = questions.iter().map(|q| (*q, &defaults)).collect();
+        self.answer_with(&queries, observer)
+    }
+
+    /// Answers every question with its own options, in one batch: the top max(k) passages of all
+    /// of them are read together (windows of several questions share forward passes), then each
+    /// question keeps its own top k and is aggregated with its own settings. The answers are those
+    /// of answering each question alone. A bad option value is [`PipelineError::BadInput`].
+    pub fn answer_with(
+        &self,
+        queries: &[(&str, &AskOptions)],
+        observer: &dyn Observer,
+    ) -> Result<(Vec<QuestionAnswers>, Timings)> {
+        let settings: Vec<PipelineSettings> = queries
+            .iter()
+            .map(|(_, o)| o.apply(&self.settings).map_err(PipelineError::BadInput))
+            .collect::<Result<_>>()?;
+        let top_k = settings.iter().map(|s| s.top_k).max().unwrap_or(1);
+        let questions: Vec<&str> = queries.iter().map(|(q, _)| *q).collect();
+        let (reads, mut timings) = self.read(&questions, top_k, observer)?;
         let start = Instant::now();
-        let settings = self.settings.aggregate();
         let answers = reads
             .into_par_iter()
-            .map(|q| QuestionAnswers {
-                answers: aggregate(&q.reads, &settings),
-                reads: q.reads,
-                error: q.error,
+            .zip(settings.par_iter())
+            .map(|(mut q, settings)| {
+                q.reads.retain(|r| r.rank <= settings.top_k);
+                QuestionAnswers {
+                    answers: aggregate(&q.reads, &settings.aggregate()),
+                    reads: q.reads,
+                    error: q.error,
+                }
             })
             .collect();
         timings.decoding += start.elapsed().as_secs_f64();
@@ -141,21 +190,35 @@ impl<B: ReaderBackend> Pipeline<B> {
     }
 
     /// Retrieves the top `top_k` passages of every question and reads each of them: the spans of
-    /// every passage, before aggregation.
+    /// every passage, before aggregation. `observer` as for [`Pipeline::answer`].
     pub fn read(
         &self,
         questions: &[&str],
         top_k: usize,
-        progress: &ProgressBar,
-        stop: &AtomicBool,
+        observer: &dyn Observer,
     ) -> Result<(Vec<QuestionReads>, Timings)> {
         let mut timings = Timings::default();
         let mut out = Vec::with_capacity(questions.len());
         for chunk in questions.chunks(QUESTIONS_PER_CHUNK) {
-            out.extend(self.read_chunk(chunk, top_k, &mut timings, stop)?);
-            progress.inc(chunk.len() as u64);
+            out.extend(self.read_chunk(chunk, top_k, &mut timings, observer)?);
+            observer.progress(out.len(), questions.len());
         }
         Ok((out, timings))
+    }
+
+    /// The error of a question whose search failed.
+    fn search_error(
+        &self,
+        question: &str,
+        error: &odqa_retriever::RetrieverError,
+    ) -> QuestionError {
+        if question.trim().is_empty() {
+            QuestionError::Empty
+        } else if self.retriever.analyzer().terms(question).is_empty() {
+            QuestionError::NoSearchableWords
+        } else {
+            QuestionError::Search(error.to_string())
+        }
     }
 
     fn read_chunk(
@@ -163,7 +226,7 @@ impl<B: ReaderBackend> Pipeline<B> {
         questions: &[&str],
         top_k: usize,
         timings: &mut Timings,
-        stop: &AtomicBool,
+        observer: &dyn Observer,
     ) -> Result<Vec<QuestionReads>> {
         let start = Instant::now();
         let hits = self.retriever.search_batch(questions, top_k);
@@ -174,11 +237,9 @@ impl<B: ReaderBackend> Pipeline<B> {
         for (q, found) in hits.into_iter().enumerate() {
             let mut result = QuestionReads::default();
             match found {
-                Ok(hits) if hits.is_empty() => {
-                    result.error = Some("no passage matches the question".into());
-                }
+                Ok(hits) if hits.is_empty() => result.error = Some(QuestionError::NoPassage),
                 Ok(hits) => pairs.extend(hits.into_iter().map(|h| (q, h))),
-                Err(e) => result.error = Some(e.to_string()),
+                Err(e) => result.error = Some(self.search_error(questions[q], &e)),
             }
             results.push(result);
         }
@@ -197,7 +258,7 @@ impl<B: ReaderBackend> Pipeline<B> {
             .filter_map(|f| f.as_ref().ok())
             .flatten()
             .collect();
-        let logits = self.logits_by_length(&windows, stop)?;
+        let logits = self.logits_by_length(&windows, observer)?;
         timings.encoder += start.elapsed().as_secs_f64();
         timings.passages += pairs.len();
         timings.windows += windows.len();
@@ -213,12 +274,14 @@ impl<B: ReaderBackend> Pipeline<B> {
             first_window.push(next);
             next += f.as_ref().map_or(0, Vec::len);
         }
-        let reads: Vec<std::result::Result<PassageRead, String>> = pairs
+        let reads: Vec<std::result::Result<PassageRead, QuestionError>> = pairs
             .par_iter()
             .zip(features.par_iter())
             .zip(first_window.par_iter())
             .map(|(((_, hit), windows), &first)| {
-                let windows = windows.as_ref().map_err(|e| e.to_string())?;
+                let windows = windows
+                    .as_ref()
+                    .map_err(|e| QuestionError::Unreadable(e.to_string()))?;
                 let with_logits: Vec<(&Feature, &[f32], &[f32])> = windows
                     .iter()
                     .zip(&logits[first..first + windows.len()])
@@ -254,7 +317,7 @@ impl<B: ReaderBackend> Pipeline<B> {
     fn logits_by_length(
         &self,
         windows: &[&Feature],
-        stop: &AtomicBool,
+        observer: &dyn Observer,
     ) -> Result<Vec<WindowLogits>> {
         let mut order: Vec<usize> = (0..windows.len()).collect();
         order.sort_by_key(|&i| real_len(windows[i]));
@@ -262,7 +325,7 @@ impl<B: ReaderBackend> Pipeline<B> {
         let computed: Vec<Option<Vec<WindowLogits>>> = batches
             .par_iter()
             .map(|batch| {
-                if stop.load(Ordering::Relaxed) {
+                if observer.should_stop() {
                     return None;
                 }
                 let features: Vec<&Feature> = batch.iter().map(|&i| windows[i]).collect();

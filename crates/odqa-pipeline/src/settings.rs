@@ -12,6 +12,7 @@ use crate::error::{PipelineError, Result};
 /// 200k Korean Wikipedia passages (fusion, μ = 0.9; josa trimming lowered EM, so it is off).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PipelineSettings {
     /// Passages retrieved and read per question.
     pub top_k: usize,

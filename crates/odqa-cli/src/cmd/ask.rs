@@ -1,11 +1,9 @@
 //! `odqa ask`: one question → the answer, its probability and its evidence.
 
 use std::io::IsTerminal;
-use std::sync::atomic::AtomicBool;
 
 use clap::Args;
-use indicatif::ProgressBar;
-use odqa_pipeline::{evidence, Answer, Evidence, PassageRead};
+use odqa_pipeline::{evidence, Answer, Evidence, PassageRead, QuestionError};
 use serde_json::json;
 
 use crate::args::{with_threads, AnswerArgs, NotFound, PipelineArgs};
@@ -46,17 +44,9 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
     }
     let min_probability = settings.min_probability;
     let pipeline = args.pipeline.open(settings)?;
-    // Empty or wordless questions are usage errors (exit 2), as for `odqa retrieve`.
-    pipeline.retriever().search(&args.question, 1)?;
-    let (mut results, timings) = with_threads(args.pipeline.threads, || {
-        pipeline.answer(
-            &[args.question.as_str()],
-            &ProgressBar::hidden(),
-            &AtomicBool::new(false),
-        )
-    })??;
-    let result = results.remove(0);
-    let passage = |a: &Answer| result.reads.iter().find(|r| r.rank == a.rank);
+    // Empty, wordless or too long questions are usage errors (exit 2), as for `odqa retrieve`.
+    let result = with_threads(args.pipeline.threads, || pipeline.ask(&args.question))??;
+    let passage = |a: &Answer| result.passages.iter().find(|r| r.rank == a.rank);
     if args.json {
         let answers: Vec<_> = result
             .answers
@@ -73,7 +63,7 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
             })
             .collect();
         let passages: Vec<_> = result
-            .reads
+            .passages
             .iter()
             .map(|p: &PassageRead| {
                 json!({"rank": p.rank, "id": p.passage_id, "title": p.title, "score": p.retriever_score})
@@ -87,18 +77,22 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
                 "answers": answers,
                 "passages": passages,
                 "error": result.error,
-                "timings": timings,
+                "timings": result.timings,
             }))?
         );
     }
     let Some(best) = result.answers.first() else {
-        let why = result.error.unwrap_or_else(|| {
-            if min_probability > 0.0 {
-                format!("no answer found with a probability of at least {min_probability}")
-            } else {
-                "the reader found no span".into()
-            }
-        });
+        let why = result
+            .error
+            .as_ref()
+            .map(QuestionError::to_string)
+            .unwrap_or_else(|| {
+                if min_probability > 0.0 {
+                    format!("no answer found with a probability of at least {min_probability}")
+                } else {
+                    "the reader found no span".into()
+                }
+            });
         return Err(NotFound(format!("no answer: {why}")).into());
     };
     if args.json {

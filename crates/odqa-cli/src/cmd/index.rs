@@ -1,8 +1,6 @@
 //! `odqa index`: build a BM25 index.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -103,15 +101,10 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
         bm25: args.bm25.overrides(),
         progress: !args.json,
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
     // First Ctrl-C: stop cleanly (the temporary index is removed). Second: exit at once.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupting: finishing the current record, then removing the partial index…");
-    });
+    let cancel = crate::args::stop_flag(
+        "interrupting: finishing the current record, then removing the partial index…",
+    );
     let summary = build_index(&args.corpus, &args.index, &opts, &cancel)
         .with_context(|| format!("cannot build the index {}", args.index.display()))?;
     for warning in &summary.warnings {

@@ -8,9 +8,8 @@ use clap::Args;
 use odqa_core::fsio::write_atomic;
 use serde_json::{Map, Value};
 
-use crate::args::{
-    print_timings, question_bar, stop_flag, with_threads, AnswerArgs, PipelineArgs, UsageError,
-};
+use crate::args::{print_timings, stop_flag, with_threads, AnswerArgs, PipelineArgs, UsageError};
+use crate::progress::QuestionProgress;
 
 /// Arguments of `odqa predict` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -57,7 +56,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         check_writable(path)?;
     }
     // Ctrl-C from here on stops cleanly: nothing is written before the end.
-    let stop = stop_flag()?;
+    let stop = stop_flag("stopping after the current batch; nothing will be written");
     let settings = args.pipeline.settings(Some(&args.answer))?;
     let examples = odqa_core::questions::read_questions(&args.questions)
         .context("cannot read the questions")?;
@@ -68,12 +67,12 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         .context("cannot open the index or the model")?;
     let loaded = started.elapsed().as_secs_f64();
     let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
-    let bar = question_bar(questions.len(), "answering");
+    let progress = QuestionProgress::new("answering", questions.len(), stop);
     // Ctrl-C → PipelineError::Interrupted, exit 130.
     let (answers, timings) = with_threads(args.pipeline.threads, || {
-        pipeline.answer(&questions, &bar, &stop)
+        pipeline.answer(&questions, &progress)
     })??;
-    bar.finish_and_clear();
+    progress.finish();
 
     let mut predictions = Map::new();
     let mut nbest = Map::new();
@@ -87,8 +86,8 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         if best.is_empty() {
             let why = result
                 .error
-                .clone()
-                .unwrap_or_else(|| "no span found".into());
+                .as_ref()
+                .map_or_else(|| "no span found".to_string(), ToString::to_string);
             empty.push(format!("{}: {why}", example.id));
         }
         predictions.insert(example.id.clone(), Value::String(best));

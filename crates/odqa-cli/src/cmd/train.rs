@@ -1,8 +1,6 @@
 //! `odqa train`: fine-tune a reader (linear or CNN head) on SQuAD-format or `save_to_disk` data.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -217,18 +215,9 @@ impl TrainArgs {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // The first Ctrl-C asks for a checkpoint after the current step; a second one exits at
-        // once (status 130; the last complete checkpoint is untouched).
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupted: saving a checkpoint after this step (Ctrl-C again to abort)");
-        });
-    }
+    // The first Ctrl-C asks for a checkpoint after the current step; a second one exits at once
+    // (status 130; the last complete checkpoint is untouched).
+    let stop = crate::args::stop_flag("interrupted: saving a checkpoint after this step");
     let progress = (!args.quiet).then(crate::progress::TrainProgress::new);
     let options = TrainOptions {
         resume: args.resume.clone(),

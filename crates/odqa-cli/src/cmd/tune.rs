@@ -12,7 +12,8 @@ use odqa_pipeline::calibration::{
 use odqa_pipeline::tune::{best, evaluate, grid, outcomes, CacheKey, ReadsCache, TuneResult};
 use odqa_pipeline::{PipelineSettings, Strategy, Timings};
 
-use crate::args::{print_timings, question_bar, stop_flag, with_threads, PipelineArgs, UsageError};
+use crate::args::{print_timings, stop_flag, with_threads, PipelineArgs, UsageError};
+use crate::progress::QuestionProgress;
 
 /// Arguments of `odqa tune` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -89,14 +90,14 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
             (cache.reads, None)
         }
         None => {
-            let stop = stop_flag()?;
+            let stop = stop_flag("stopping after the current batch; nothing will be written");
             let pipeline = args.pipeline.open(settings.clone())?;
             let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
-            let bar = question_bar(questions.len(), "reading");
+            let progress = QuestionProgress::new("reading", questions.len(), stop);
             let (reads, timings) = with_threads(args.pipeline.threads, || {
-                pipeline.read(&questions, max_k, &bar, &stop)
+                pipeline.read(&questions, max_k, &progress)
             })??;
-            bar.finish_and_clear();
+            progress.finish();
             if let Some(path) = &args.cache {
                 ReadsCache {
                     key: key.clone(),
@@ -116,14 +117,12 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
     let scoring = started.elapsed().as_secs_f64();
     let top = best(&results).context("no grid point")?;
     let calibrated = calibrate(&outcomes(&reads, &examples, &top.point));
-    let best_settings = PipelineSettings {
-        top_k: top.point.top_k,
-        strategy: top.point.strategy,
-        mu: top.point.mu,
-        trim_josa: top.point.trim_josa,
-        temperature: calibrated.temperature,
-        ..settings
-    };
+    let mut best_settings = settings.clone();
+    best_settings.top_k = top.point.top_k;
+    best_settings.strategy = top.point.strategy;
+    best_settings.mu = top.point.mu;
+    best_settings.trim_josa = top.point.trim_josa;
+    best_settings.temperature = calibrated.temperature;
     if let Some(path) = &args.out {
         let text = format!(
             "# odqa tune on {} ({} questions): KorQuAD EM {:.2} F1 {:.2}\n{}",

@@ -1,0 +1,68 @@
+//! Progress and cancellation of long calls, as the caller wants them shown: the library draws
+//! nothing and installs no signal handler.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Watches a batch of questions: told how far it got, asked whether to stop. Both methods are
+/// called from worker threads, between forward passes; the defaults do nothing and never stop.
+pub trait Observer: Sync {
+    /// `done` of `total` questions have been read.
+    fn progress(&self, done: usize, total: usize) {
+        let _ = (done, total);
+    }
+
+    /// True to stop the batch early: the call then returns [`crate::PipelineError::Interrupted`].
+    fn should_stop(&self) -> bool {
+        false
+    }
+}
+
+/// Watches nothing and never stops.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unobserved;
+
+impl Observer for Unobserved {}
+
+/// A cancellation flag shared between the code that runs a batch and the code that stops it (a
+/// Ctrl-C handler, a closed connection). Clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token not cancelled yet.
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    /// Asks every holder to stop; returns true when it had already been asked.
+    pub fn cancel(&self) -> bool {
+        self.0.swap(true, Ordering::SeqCst)
+    }
+
+    /// True once [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Observer for CancelToken {
+    fn should_stop(&self) -> bool {
+        self.is_cancelled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_share_the_flag() {
+        let token = CancelToken::new();
+        let other = token.clone();
+        assert!(!other.should_stop());
+        assert!(!token.cancel());
+        assert!(other.should_stop());
+        assert!(other.cancel());
+    }
+}

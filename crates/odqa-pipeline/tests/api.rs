@@ -1,0 +1,152 @@
+//! The embedding API on the committed fixtures: a tiny index and the tiny QA model.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use odqa_pipeline::{
+    AskOptions, CancelToken, Observer, Pipeline, PipelineError, PipelineSettings, QuestionError,
+    Strategy, Unobserved,
+};
+use odqa_reader::DefaultBackend;
+use odqa_retriever::{build_index, BuildOptions};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn pipeline(index: &Path) -> Pipeline<DefaultBackend> {
+    let corpus = fixtures().join("wikipedia_documents.json");
+    build_index(
+        &[corpus],
+        index,
+        &BuildOptions::default(),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let mut settings = PipelineSettings::default();
+    (settings.max_seq_len, settings.doc_stride) = (128, 32);
+    settings.batch_size = 3;
+    let model = fixtures().join("reader-parity/tiny-bert-qa");
+    Pipeline::open(index, &model, settings, &Default::default()).unwrap()
+}
+
+const QUESTIONS: [&str; 3] = [
+    "임종석은 누구인가?",
+    "대통령비서실장은 누구였나?",
+    "민중가요 노래동아리의 이름은?",
+];
+
+#[test]
+fn a_batch_answers_each_question_as_if_alone_with_its_own_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(dir.path());
+    let options = [
+        AskOptions::new().with_top_k(1),
+        AskOptions::new()
+            .with_top_k(4)
+            .with_strategy(Strategy::Merge),
+        AskOptions::new().with_n_best(2).with_mu(0.5),
+    ];
+    let queries: Vec<(&str, &AskOptions)> = QUESTIONS.iter().copied().zip(&options).collect();
+    let (batch, _) = pipeline.answer_with(&queries, &Unobserved).unwrap();
+    assert_eq!(batch.len(), 3);
+    for ((question, options), got) in queries.iter().zip(&batch) {
+        let alone = pipeline.ask_with(question, options).unwrap();
+        let texts = |a: &[odqa_pipeline::Answer]| -> Vec<(String, String, usize)> {
+            a.iter()
+                .map(|a| (a.text.clone(), a.passage_id.clone(), a.start))
+                .collect()
+        };
+        assert_eq!(texts(&got.answers), texts(&alone.answers), "{question}");
+        for (a, b) in got.answers.iter().zip(&alone.answers) {
+            assert!((a.probability - b.probability).abs() < 1e-4, "{question}");
+        }
+        assert_eq!(got.reads.len(), alone.passages.len());
+    }
+    assert!(batch[0].reads.len() <= 1, "top_k 1 keeps one passage");
+    assert!(batch[1].reads.len() > 1, "top_k 4 keeps more");
+    assert!(batch[2].answers.len() <= 2, "n_best 2");
+}
+
+#[test]
+fn bad_questions_and_options_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(dir.path());
+    for (question, want) in [
+        ("   ", QuestionError::Empty),
+        ("?!…", QuestionError::NoSearchableWords),
+    ] {
+        match pipeline.ask(question) {
+            Err(PipelineError::Question(e)) => assert_eq!(e, want, "{question:?}"),
+            other => panic!("{question:?}: {other:?}"),
+        }
+    }
+    let long = "임종석 ".repeat(200);
+    match pipeline.ask(&long) {
+        Err(PipelineError::Question(QuestionError::Unreadable(message))) => {
+            assert!(message.contains("question"), "{message}")
+        }
+        other => panic!("a question longer than the window: {other:?}"),
+    }
+    let got = pipeline.ask("zzzqqq").unwrap();
+    assert!(got.answers.is_empty());
+    assert_eq!(got.error, Some(QuestionError::NoPassage));
+    let err = pipeline
+        .ask_with(QUESTIONS[0], &AskOptions::new().with_mu(2.0))
+        .unwrap_err();
+    assert!(
+        matches!(err, PipelineError::BadInput(ref m) if m.contains("mu")),
+        "{err}"
+    );
+}
+
+/// Records the progress calls; stops after the first one when asked to.
+#[derive(Default)]
+struct Recorder {
+    calls: Mutex<Vec<(usize, usize)>>,
+    stop_after_first: bool,
+    asked: AtomicUsize,
+}
+
+impl Observer for Recorder {
+    fn progress(&self, done: usize, total: usize) {
+        self.calls.lock().unwrap().push((done, total));
+    }
+
+    fn should_stop(&self) -> bool {
+        self.asked.fetch_add(1, Ordering::Relaxed);
+        self.stop_after_first && !self.calls.lock().unwrap().is_empty()
+    }
+}
+
+#[test]
+fn observers_see_progress_and_can_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(dir.path());
+    // 40 questions: two chunks of at most 32.
+    let questions: Vec<&str> = QUESTIONS.iter().copied().cycle().take(40).collect();
+    let recorder = Recorder::default();
+    let (answers, _) = pipeline.answer(&questions, &recorder).unwrap();
+    assert_eq!(answers.len(), 40);
+    assert_eq!(*recorder.calls.lock().unwrap(), vec![(32, 40), (40, 40)]);
+    assert!(
+        recorder.asked.load(Ordering::Relaxed) > 0,
+        "asked whether to stop"
+    );
+
+    let stopping = Recorder {
+        stop_after_first: true,
+        ..Recorder::default()
+    };
+    let err = pipeline.answer(&questions, &stopping).unwrap_err();
+    assert!(matches!(err, PipelineError::Interrupted), "{err}");
+    assert_eq!(*stopping.calls.lock().unwrap(), vec![(32, 40)]);
+
+    let token = CancelToken::new();
+    token.cancel();
+    let err = pipeline.answer(&questions, &token).unwrap_err();
+    assert!(matches!(err, PipelineError::Interrupted), "{err}");
+}
