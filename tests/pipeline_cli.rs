@@ -679,3 +679,177 @@ fn breakdown_splits_the_errors_by_where_they_happen() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("broken.json"), "{}", stderr(&out));
 }
+
+#[test]
+fn sharded_predictions_merge_into_the_unsharded_files_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = path_str(&questions()).to_string();
+    let predict = |name: &str, shard: Option<&str>| -> (PathBuf, PathBuf) {
+        let (out, nbest) = (
+            dir.path().join(format!("{name}.json")),
+            dir.path().join(format!("{name}.nbest.json")),
+        );
+        let mut extra = vec!["--questions", &q, "--top-k", "3", "--out", path_str(&out)];
+        extra.extend(["--nbest-out", path_str(&nbest)]);
+        if let Some(shard) = shard {
+            extra.extend(["--shard", shard]);
+        }
+        let o = run("predict", &extra);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (out, nbest)
+    };
+    let (whole, whole_nbest) = predict("whole", None);
+    let parts: Vec<(PathBuf, PathBuf)> = (0..4)
+        .map(|i| predict(&format!("part{i}"), Some(&format!("{i}/4"))))
+        .collect();
+    let total = read_json(&whole).as_object().unwrap().len();
+    let sizes: Vec<usize> = parts
+        .iter()
+        .map(|(p, _)| read_json(p).as_object().unwrap().len())
+        .collect();
+    assert_eq!(sizes.iter().sum::<usize>(), total, "{sizes:?}");
+    assert!(sizes.iter().all(|&n| n >= total / 4), "{sizes:?}");
+
+    let merge = |out: &Path, files: &[&PathBuf]| {
+        let mut args = vec![
+            "merge-predictions",
+            "--questions",
+            &q,
+            "--out",
+            path_str(out),
+        ];
+        args.extend(files.iter().map(|p| path_str(p)));
+        odqa(&args)
+    };
+    let merged = dir.path().join("merged.json");
+    let merged_nbest = dir.path().join("merged.nbest.json");
+    // Parts in any order.
+    let o = merge(
+        &merged,
+        &[&parts[2].0, &parts[0].0, &parts[3].0, &parts[1].0],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&merged).unwrap(),
+        std::fs::read(&whole).unwrap()
+    );
+    let nbest: Vec<&PathBuf> = parts.iter().map(|(_, n)| n).collect();
+    let o = merge(&merged_nbest, &nbest);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&merged_nbest).unwrap(),
+        std::fs::read(&whole_nbest).unwrap()
+    );
+
+    // A missing shard, a shard given twice, a file of another question set: exit 2, named.
+    let bad = dir.path().join("bad.json");
+    let o = merge(&bad, &[&parts[0].0, &parts[1].0, &parts[2].0]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("in no part"), "{}", stderr(&o));
+    let o = merge(
+        &bad,
+        &[
+            &parts[0].0,
+            &parts[1].0,
+            &parts[2].0,
+            &parts[3].0,
+            &parts[1].0,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("answered twice"), "{}", stderr(&o));
+    let stranger = write(dir.path(), "stranger.json", br#"{"not-a-question": "x"}"#);
+    let o = merge(
+        &bad,
+        &[
+            &parts[0].0,
+            &parts[1].0,
+            &parts[2].0,
+            &parts[3].0,
+            &stranger,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("stranger.json"), "{}", stderr(&o));
+    assert!(!bad.exists(), "nothing written on error");
+    let o = run(
+        "predict",
+        &["--questions", &q, "--out", path_str(&bad), "--shard", "4/4"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// Sends one HTTP/1.1 request and returns the whole response.
+fn http(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn serve_answers_over_http_and_stops_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    let model = model();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_odqa"))
+        .args(["serve", "--index", path_str(index()), "--model", &model])
+        .args(WINDOW)
+        .args(["--addr", "127.0.0.1:0", "--top-k", "3"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The server says where it listens once the index and the model are loaded.
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server exited before listening")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("listening on http://") {
+            break url.to_string();
+        }
+    };
+    let body = serde_json::json!({"question": QUESTION}).to_string();
+    let response = http(
+        &addr,
+        &format!(
+            "POST /v1/ask HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let json: serde_json::Value =
+        serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert!(!json["answers"].as_array().unwrap().is_empty(), "{json}");
+    assert!(json["passages"].as_array().unwrap().len() <= 3, "{json}");
+    let health = http(
+        &addr,
+        "GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.contains(r#""status":"ok""#),
+        "{health}"
+    );
+
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("POST") && l.contains("/v1/ask") && l.contains("200")),
+        "request log: {rest:?}"
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("every request answered")),
+        "{rest:?}"
+    );
+}

@@ -80,6 +80,14 @@ enum Command {
     /// the end, so Ctrl-C or a failure leaves any previous file untouched. Prints where the time
     /// went (retrieval, tokenization, encoder, decoding).
     Predict(Box<cmd::predict::PredictArgs>),
+    /// Join the partial files of `odqa predict --shard I/N` into one.
+    ///
+    /// Checks that every question of --questions is answered by exactly one part (a repeated,
+    /// unknown or missing id is an error naming the files) and writes the ids in the question
+    /// file's order, so the merged predictions.json (or nbest_predictions.json, merged the same
+    /// way) is the unsharded one byte for byte. Any scheduler can run the shards: Slurm arrays
+    /// (`--shard $SLURM_ARRAY_TASK_ID/N`), Kubernetes indexed jobs, Ray tasks.
+    MergePredictions(cmd::merge::MergeArgs),
     /// Find the best pipeline settings (k, strategy, μ, josa trimming) on a dev set.
     ///
     /// Retrieves and reads the top max(--top-k) passages of every question once, then scores every
@@ -92,6 +100,18 @@ enum Command {
     /// report on. With --cache FILE the reading is kept and reused by later runs on the same
     /// model, index and questions.
     Tune(cmd::tune::TuneArgs),
+    /// Serve an HTTP API and a web page for asking questions.
+    ///
+    /// Loads the index and the model, then listens (127.0.0.1:8080 by default) for:
+    /// `GET /` (a page with a question box), `GET /health`, `POST /v1/ask` {"question", "top_k"?,
+    /// "nbest"?, "strategy"?, "mu"?} → answers with their evidence sentence and character offsets,
+    /// the passages read and timings, `POST /v1/retrieve` {"question", "top_k"?} → passages, and
+    /// `GET /openapi.json`. Errors are JSON {"error": {"code", "message"}}: 400 bad JSON, 413 too
+    /// long, 422 empty question or bad option, 503 + Retry-After when --queue questions are
+    /// already waiting. Questions arriving together are read in one batch (up to --max-batch).
+    /// Ctrl-C or SIGTERM stops accepting and finishes the requests in flight. Request logs go to
+    /// stderr (RUST_LOG=warn for fewer).
+    Serve(Box<cmd::serve::ServeArgs>),
     /// Download a model directory (config.json, tokenizer.json, model.safetensors) from the
     /// Hugging Face hub; needs internet and a build with `--features hub`.
     Download(cmd::download::DownloadArgs),
@@ -114,7 +134,9 @@ fn main() -> ExitCode {
         Command::Train(args) => cmd::train::run(*args),
         Command::Ask(args) => cmd::ask::run(*args),
         Command::Predict(args) => cmd::predict::run(*args),
+        Command::MergePredictions(args) => cmd::merge::run(args),
         Command::Tune(args) => cmd::tune::run(args),
+        Command::Serve(args) => cmd::serve::run(*args),
         Command::Download(args) => cmd::download::run(args),
         Command::Eval(command) => cmd::eval::run(command),
         Command::Model(command) => cmd::model::run(command),
@@ -145,6 +167,12 @@ fn exit_status(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<odqa_pack::PackError>() {
             return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<odqa_serve::ServeError>() {
+            return match e {
+                odqa_serve::ServeError::BadOption(_) => 2,
+                odqa_serve::ServeError::Io { .. } => 1,
+            };
         }
         if let Some(e) = cause.downcast_ref::<odqa_pipeline::PipelineError>() {
             return match e {

@@ -91,6 +91,9 @@ pub enum CoreError {
         /// What was found.
         message: String,
     },
+    /// A set of files that should cover every question does not (a shard missing).
+    #[error("{0}")]
+    Incomplete(String),
     /// Reading stopped because the consumer of the passages failed or asked to stop.
     #[error("{0}")]
     Aborted(String),

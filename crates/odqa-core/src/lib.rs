@@ -5,6 +5,7 @@
 //! - [`hf_dataset`]: Hugging Face `save_to_disk` folders (competition Arrow datasets).
 //! - [`squad`]: SQuAD v1.1-format question sets (KorQuAD, XQuAD) for evaluation and training.
 //! - [`questions`]: question files for `predict` (test_dataset Arrow, SQuAD JSON, JSONL), checked.
+//! - [`shard`]: `predict --shard I/N` and the byte-exact merge of the partial files.
 //! - [`metrics`]: KorQuAD v1.0 and SQuAD v1.1 EM/F1, as the official scripts.
 //! - [`text`]: small text helpers shared by the crates (character offsets, normalisation).
 
@@ -17,6 +18,7 @@ pub mod hf_dataset;
 pub mod metrics;
 pub mod predictions;
 pub mod questions;
+pub mod shard;
 pub mod split;
 pub mod squad;
 pub mod text;

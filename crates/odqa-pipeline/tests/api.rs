@@ -2,8 +2,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use odqa_pipeline::{
@@ -11,26 +13,11 @@ use odqa_pipeline::{
     Strategy, Unobserved,
 };
 use odqa_reader::DefaultBackend;
-use odqa_retriever::{build_index, BuildOptions};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
 
 fn pipeline(index: &Path) -> Pipeline<DefaultBackend> {
-    let corpus = fixtures().join("wikipedia_documents.json");
-    build_index(
-        &[corpus],
-        index,
-        &BuildOptions::default(),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
     let mut settings = PipelineSettings::default();
-    (settings.max_seq_len, settings.doc_stride) = (128, 32);
     settings.batch_size = 3;
-    let model = fixtures().join("reader-parity/tiny-bert-qa");
-    Pipeline::open(index, &model, settings, &Default::default()).unwrap()
+    common::tiny_pipeline(index, settings)
 }
 
 const QUESTIONS: [&str; 3] = [

@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use odqa_core::fsio::write_atomic;
+use odqa_core::shard::Shard;
 use serde_json::{Map, Value};
 
 use crate::args::{print_timings, stop_flag, with_threads, AnswerArgs, PipelineArgs, UsageError};
@@ -29,10 +30,14 @@ pub struct PredictArgs {
     /// title, start, end}, …]}
     #[arg(long, value_name = "FILE")]
     nbest_out: Option<PathBuf>,
+    /// Answer only shard I of N (0 <= I < N): the questions at positions I, I+N, I+2N, … of the
+    /// file; `odqa merge-predictions` joins the N partial files into the unsharded ones
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
 }
 
 /// Refuses an output path whose folder does not exist before any work is done.
-fn check_writable(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn check_writable(path: &Path) -> anyhow::Result<()> {
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
     if let Some(dir) = parent {
         if !dir.is_dir() {
@@ -58,8 +63,13 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     // Ctrl-C from here on stops cleanly: nothing is written before the end.
     let stop = stop_flag("stopping after the current batch; nothing will be written");
     let settings = args.pipeline.settings(Some(&args.answer))?;
-    let examples = odqa_core::questions::read_questions(&args.questions)
+    let mut examples = odqa_core::questions::read_questions(&args.questions)
         .context("cannot read the questions")?;
+    if let Some(shard) = args.shard {
+        let all = examples.len();
+        examples = shard.select(examples);
+        eprintln!("shard {shard}: {} of {all} questions", examples.len());
+    }
     let started = Instant::now();
     let pipeline = args
         .pipeline

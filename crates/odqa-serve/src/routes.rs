@@ -1,0 +1,202 @@
+//! The handlers, the router and the OpenAPI description.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use odqa_pipeline::PipelineError;
+use odqa_retriever::RetrieverError;
+use tokio::sync::oneshot;
+use utoipa::OpenApi;
+
+use crate::api::{
+    check_question, check_top_k, AnswerJson, AskRequest, AskResponse, ErrorResponse,
+    HealthResponse, PassageJson, RetrieveRequest, RetrieveResponse, TimingsJson,
+};
+use crate::batch::{Job, Queue, Refused};
+use crate::{ApiError, Engine, ServeOptions, ServerInfo};
+
+/// The web page (`GET /`).
+const PAGE: &str = include_str!("page.html");
+
+/// What every handler shares.
+pub(crate) struct Shared {
+    pub engine: Arc<dyn Engine>,
+    pub info: ServerInfo,
+    pub queue: Queue,
+    pub options: ServeOptions,
+}
+
+type AppState = State<Arc<Shared>>;
+
+/// The OpenAPI description of the API, generated from the handlers and the types of
+/// [`crate::api`].
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "odqa",
+        description = "Open-domain question answering over a BM25 index and an extractive reader."
+    ),
+    paths(health, ask, retrieve),
+    components(schemas(ErrorResponse))
+)]
+pub struct ApiDoc;
+
+/// The routes over `shared`.
+pub(crate) fn router(shared: Shared) -> Router {
+    let body_limit = shared.options.limits.max_body_bytes;
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/health", get(health))
+        .route("/v1/ask", post(ask))
+        .route("/v1/retrieve", post(retrieve))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(log_request))
+        .with_state(Arc::new(shared))
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(uri.path())
+}
+
+async fn openapi() -> Response {
+    match ApiDoc::openapi().to_json() {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+/// Logs every request: method, path, status, milliseconds.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let status = response.status().as_u16();
+    if response.status().is_server_error() {
+        tracing::warn!(%method, %path, status, ms, "request");
+    } else {
+        tracing::info!(%method, %path, status, ms, "request");
+    }
+    response
+}
+
+/// Whether the server is up, and what it serves.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = HealthResponse)))]
+async fn health(State(s): AppState) -> Json<HealthResponse> {
+    Json(HealthResponse {
+        status: "ok".into(),
+        index: s.info.index.clone(),
+        model: s.info.model.clone(),
+        passages: s.engine.passages(),
+        queued: s.queue.queued(),
+    })
+}
+
+/// Answers a question: retrieves the top-k passages, reads them (batched with the other questions
+/// waiting) and ranks the spans.
+#[utoipa::path(
+    post,
+    path = "/v1/ask",
+    request_body = AskRequest,
+    responses(
+        (status = 200, body = AskResponse),
+        (status = 400, description = "malformed JSON, wrong types, unknown fields", body = ErrorResponse),
+        (status = 413, description = "question or body too long", body = ErrorResponse),
+        (status = 422, description = "empty question, no searchable word, bad option", body = ErrorResponse),
+        (status = 503, description = "queue full (see Retry-After) or shutting down", body = ErrorResponse),
+        (status = 504, description = "no answer within the request timeout", body = ErrorResponse),
+    )
+)]
+async fn ask(
+    State(s): AppState,
+    body: Result<Json<AskRequest>, JsonRejection>,
+) -> Result<Json<AskResponse>, ApiError> {
+    let arrived = Instant::now();
+    let Json(request) = body?;
+    let question = check_question(&request.question, &s.options.limits)?.to_string();
+    let options = request.options(&s.options.limits)?;
+    let (reply, answer) = oneshot::channel();
+    let job = Job {
+        question: question.clone(),
+        options,
+        enqueued: arrived,
+        reply,
+    };
+    s.queue.submit(job).map_err(|refused| match refused {
+        Refused::Full => ApiError::queue_full(s.queue.capacity()),
+        Refused::Closed => ApiError::shutting_down(),
+    })?;
+    let timeout = s.options.request_timeout;
+    let done = tokio::time::timeout(timeout, answer)
+        .await
+        .map_err(|_| ApiError::timeout(timeout.as_secs_f64()))?
+        .map_err(|_| ApiError::internal("the worker dropped the question".into()))?;
+    let answered = done.result?;
+    if let Some(e) = &answered.error {
+        if e.is_bad_question() {
+            return Err(PipelineError::Question(e.clone()).into());
+        }
+    }
+    let total_ms = arrived.elapsed().as_secs_f64() * 1e3;
+    Ok(Json(AskResponse {
+        question,
+        answers: answered
+            .answers
+            .iter()
+            .map(|a| AnswerJson::new(a, &answered.reads))
+            .collect(),
+        passages: answered.reads.iter().map(PassageJson::from).collect(),
+        note: answered.error.as_ref().map(ToString::to_string),
+        timings: TimingsJson::new(&done.timings, done.batch, done.queue_ms, total_ms),
+    }))
+}
+
+/// The best passages for a question by BM25, with their text.
+#[utoipa::path(
+    post,
+    path = "/v1/retrieve",
+    request_body = RetrieveRequest,
+    responses(
+        (status = 200, body = RetrieveResponse),
+        (status = 400, description = "malformed JSON, wrong types, unknown fields", body = ErrorResponse),
+        (status = 413, description = "question or body too long", body = ErrorResponse),
+        (status = 422, description = "empty question, no searchable word, bad top_k", body = ErrorResponse),
+    )
+)]
+async fn retrieve(
+    State(s): AppState,
+    body: Result<Json<RetrieveRequest>, JsonRejection>,
+) -> Result<Json<RetrieveResponse>, ApiError> {
+    let Json(request) = body?;
+    let question = check_question(&request.question, &s.options.limits)?.to_string();
+    check_top_k(request.top_k, &s.options.limits)?;
+    let k = request.top_k.unwrap_or(s.engine.settings().top_k);
+    let started = Instant::now();
+    let engine = s.engine.clone();
+    let searched = {
+        let question = question.clone();
+        tokio::task::spawn_blocking(move || engine.retrieve(&question, k))
+            .await
+            .map_err(|e| ApiError::internal(format!("the search failed: {e}")))?
+    };
+    let hits = searched.map_err(|e| match e {
+        RetrieverError::InvalidArgument(m) => ApiError::unprocessable("no_searchable_words", m),
+        other => ApiError::internal(other.to_string()),
+    })?;
+    Ok(Json(RetrieveResponse {
+        question,
+        passages: hits.into_iter().map(PassageJson::from).collect(),
+        retrieval_ms: started.elapsed().as_secs_f64() * 1e3,
+    }))
+}
