@@ -1,7 +1,7 @@
 //! How long commands show their progress on stderr: a bar on a terminal; otherwise (a log file, a
 //! pipe) one line every 5 % of the work, so that a run in the background can be followed.
-//! [`TrainProgress`] renders `odqa train`'s events, [`QuestionProgress`] the questions of
-//! `predict` and `tune`.
+//! [`TrainProgress`] renders `odqa train`'s events, [`CountProgress`] the questions of `predict`
+//! and `tune` and the windows of `read`.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -153,10 +153,11 @@ impl Inner {
     }
 }
 
-/// How `predict` and `tune` show the questions read: a bar on a terminal, otherwise a line every
-/// 5 % of the questions; stops the work once `stop` (Ctrl-C) is set.
-pub struct QuestionProgress {
+/// How `predict`, `tune` and `read` show the questions (windows) read: a bar on a terminal,
+/// otherwise a line every 5 % of them; stops the pipeline's work once `stop` (Ctrl-C) is set.
+pub struct CountProgress {
     verb: &'static str,
+    unit: &'static str,
     bar: Option<ProgressBar>,
     started: std::time::Instant,
     /// Line mode: the questions done at the last line.
@@ -164,21 +165,32 @@ pub struct QuestionProgress {
     stop: Arc<AtomicBool>,
 }
 
-impl QuestionProgress {
+impl CountProgress {
     /// Progress over `total` questions, labelled `verb` ("answering").
-    pub fn new(verb: &'static str, total: usize, stop: Arc<AtomicBool>) -> Self {
+    pub fn questions(verb: &'static str, total: usize, stop: Arc<AtomicBool>) -> Self {
+        CountProgress::new(verb, "questions", total, stop)
+    }
+
+    /// Progress over `total` `unit`s ("windows"), labelled `verb` ("reading").
+    pub fn new(
+        verb: &'static str,
+        unit: &'static str,
+        total: usize,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar =
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             let template =
-                format!("{verb} {{wide_bar}} {{pos}}/{{len}} questions ({{per_sec}}, eta {{eta}})");
+                format!("{verb} {{wide_bar}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})");
             if let Ok(style) = ProgressStyle::with_template(&template) {
                 bar.set_style(style);
             }
             bar
         });
-        QuestionProgress {
+        CountProgress {
             verb,
+            unit,
             bar,
             started: std::time::Instant::now(),
             shown: AtomicUsize::new(0),
@@ -194,7 +206,7 @@ impl QuestionProgress {
     }
 }
 
-impl Observer for QuestionProgress {
+impl Observer for CountProgress {
     fn progress(&self, done: usize, total: usize) {
         if let Some(bar) = &self.bar {
             bar.set_position(done as u64);
@@ -202,15 +214,19 @@ impl Observer for QuestionProgress {
         }
         let every = (total / 20).max(1);
         let shown = self.shown.load(Ordering::Relaxed);
-        if done == total || done >= shown + every {
-            self.shown.store(done, Ordering::Relaxed);
+        // Worker threads report concurrently: one of them wins each line.
+        let due = done == total || done >= shown + every;
+        if due
+            && self
+                .shown
+                .compare_exchange(shown, done, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
             let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
             let rate = done as f64 / seconds;
-            let left = (total - done) as f64 / rate.max(1e-9) / 60.0;
-            eprintln!(
-                "{}: {done}/{total} questions ({rate:.2} questions/s), ≈{left:.0} min left",
-                self.verb
-            );
+            let left = total.saturating_sub(done) as f64 / rate.max(1e-9) / 60.0;
+            let (verb, unit) = (self.verb, self.unit);
+            eprintln!("{verb}: {done}/{total} {unit} ({rate:.2} {unit}/s), ≈{left:.0} min left");
         }
     }
 

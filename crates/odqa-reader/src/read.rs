@@ -1,9 +1,9 @@
 //! Reading comprehension: a model directory + SQuAD-format examples → n-best answers.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::prelude::*;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use odqa_core::squad::QaExample;
 use rayon::prelude::*;
 
@@ -145,12 +145,13 @@ impl<B: ReaderBackend> Reader<B> {
 
     /// Reads every example: windows tokenized in parallel, `batch_size` windows per forward pass,
     /// n-best decoding per example. Examples that cannot be tokenized get an empty answer and an error.
+    /// `progress(done, total)` is called from worker threads after every batch, in windows.
     pub fn read(
         &self,
         examples: &[QaExample],
         decode: DecodeSettings,
         batch_size: usize,
-        progress: bool,
+        progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Vec<ExamplePrediction> {
         let inputs: Vec<WindowInput<'_>> = examples
             .iter()
@@ -162,34 +163,21 @@ impl<B: ReaderBackend> Reader<B> {
             .filter_map(|r| r.as_ref().ok())
             .flatten()
             .collect();
-        let bar = if progress {
-            let bar = ProgressBar::with_draw_target(
-                Some(features.len() as u64),
-                ProgressDrawTarget::stderr(),
-            );
-            if let Ok(style) = ProgressStyle::with_template(
-                "reading {wide_bar} {pos}/{len} windows ({per_sec}, eta {eta})",
-            ) {
-                bar.set_style(style);
-            }
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
+        let done = AtomicUsize::new(0);
         // Batches run side by side on the rayon pool: on the CPU backend this uses the cores
         // better than one batch's kernels alone (odqa predict: 4.0 → 6.8 windows/s on 2 cores).
         let logits: Vec<(Vec<f32>, Vec<f32>)> = features
             .par_chunks(batch_size.max(1))
             .map(|chunk| {
                 let l = self.logits(chunk);
-                bar.inc(chunk.len() as u64);
+                let now = done.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
+                progress(now, features.len());
                 l
             })
             .collect::<Vec<_>>()
             .into_iter()
             .flatten()
             .collect();
-        bar.finish_and_clear();
         let mut next = 0;
         examples
             .iter()

@@ -13,7 +13,7 @@ pub fn evaluate<B: ReaderBackend>(
     examples: &[QaExample],
     batch_size: usize,
 ) -> (AnswerScores, Vec<ExamplePrediction>) {
-    let predictions = reader.read(examples, DecodeSettings::default(), batch_size, false);
+    let predictions = reader.read(examples, DecodeSettings::default(), batch_size, &|_, _| {});
     let truths: Vec<Vec<String>> = examples
         .iter()
         .map(|e| e.answers.iter().map(|a| a.text.clone()).collect())

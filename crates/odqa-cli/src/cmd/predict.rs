@@ -10,7 +10,7 @@ use odqa_core::shard::Shard;
 use serde_json::{Map, Value};
 
 use crate::args::{print_timings, stop_flag, with_threads, AnswerArgs, PipelineArgs, UsageError};
-use crate::progress::QuestionProgress;
+use crate::progress::CountProgress;
 
 /// Arguments of `odqa predict` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -77,7 +77,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         .context("cannot open the index or the model")?;
     let loaded = started.elapsed().as_secs_f64();
     let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
-    let progress = QuestionProgress::new("answering", questions.len(), stop);
+    let progress = CountProgress::questions("answering", questions.len(), stop);
     // Ctrl-C → PipelineError::Interrupted, exit 130.
     let (answers, timings) = with_threads(args.pipeline.threads, || {
         pipeline.answer(&questions, &progress)

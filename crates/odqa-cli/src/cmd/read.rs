@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use odqa_core::fsio::write_atomic;
+use odqa_pipeline::Observer;
 use odqa_reader::decode::DecodeSettings;
 use odqa_reader::features::WindowSettings;
 use odqa_reader::read::Reader;
@@ -13,6 +14,7 @@ use odqa_reader::DefaultBackend;
 use serde_json::{Map, Value};
 
 use crate::args::UsageError;
+use crate::progress::CountProgress;
 
 /// Arguments of `odqa read` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -90,9 +92,20 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
         max_answer_len: args.max_answer_len as usize,
     };
     let read_started = Instant::now();
+    let no_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The total is known once the examples are tokenized: the first report sets it.
+    let progress = std::sync::OnceLock::new();
+    let report = |done: usize, total: usize| {
+        progress
+            .get_or_init(|| CountProgress::new("reading", "windows", total, no_stop.clone()))
+            .progress(done, total);
+    };
     let predictions = crate::args::with_threads(args.threads, || {
-        reader.read(&examples, decode, args.batch_size as usize, true)
+        reader.read(&examples, decode, args.batch_size as usize, &report)
     })?;
+    if let Some(p) = progress.get() {
+        p.finish();
+    }
     let seconds = read_started.elapsed().as_secs_f64();
 
     let mut answers = Map::new();

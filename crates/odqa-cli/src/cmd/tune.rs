@@ -13,7 +13,7 @@ use odqa_pipeline::tune::{best, evaluate, grid, outcomes, CacheKey, ReadsCache, 
 use odqa_pipeline::{PipelineSettings, Strategy, Timings};
 
 use crate::args::{print_timings, stop_flag, with_threads, PipelineArgs, UsageError};
-use crate::progress::QuestionProgress;
+use crate::progress::CountProgress;
 
 /// Arguments of `odqa tune` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -93,7 +93,7 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
             let stop = stop_flag("stopping after the current batch; nothing will be written");
             let pipeline = args.pipeline.open(settings.clone())?;
             let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
-            let progress = QuestionProgress::new("reading", questions.len(), stop);
+            let progress = CountProgress::questions("reading", questions.len(), stop);
             let (reads, timings) = with_threads(args.pipeline.threads, || {
                 pipeline.read(&questions, max_k, &progress)
             })??;
