@@ -398,7 +398,7 @@ fn an_interrupted_predict_leaves_the_old_file_untouched() {
     let q = write(dir.path(), "q.jsonl", lines.as_bytes());
     let preds = write(dir.path(), "predictions.json", b"OLD");
     let model = model();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_odqa"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_odqa"))
         .args(["predict", "--index", path_str(index()), "--model", &model])
         .args(WINDOW)
         .args([
@@ -412,17 +412,33 @@ fn an_interrupted_predict_leaves_the_old_file_untouched() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The handler is installed before the model loads; reading the first batch checks it.
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Ready: the handler is installed before the model loads, and the first progress line (stderr
+    // is not a terminal) comes after the first chunk of questions, long before the 3,000th.
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let ready = line.starts_with("answering: ");
+        seen.push(line);
+        if ready {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.starts_with("answering: ")),
+        "{seen:?}"
+    );
     let pid = child.id().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-INT", &pid])
         .status()
         .unwrap()
         .success());
-    let out = child.wait_with_output().unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(130), "{err}");
+    seen.extend(lines.map(Result::unwrap));
+    let status = child.wait().unwrap();
+    let err = seen.join("\n");
+    assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted: nothing written"), "{err}");
     assert_eq!(std::fs::read(&preds).unwrap(), b"OLD");
     let names: Vec<_> = std::fs::read_dir(dir.path())
