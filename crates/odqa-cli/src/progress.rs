@@ -215,7 +215,9 @@ impl Observer for CountProgress {
         let every = (total / 20).max(1);
         let shown = self.shown.load(Ordering::Relaxed);
         // Worker threads report concurrently: one of them wins each line.
-        let due = done == total || done >= shown + every;
+        // Work shorter than a second gets only the final line.
+        let early = self.started.elapsed() < std::time::Duration::from_secs(1);
+        let due = done == total || (done >= shown + every && !early);
         if due
             && self
                 .shown

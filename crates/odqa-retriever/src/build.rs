@@ -5,11 +5,12 @@
 //! removes the temporary directory; an existing index at the destination is replaced only at the
 //! very end (and never when the destination is a directory that is not an odqa index).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use odqa_core::corpus::{self, ReadOptions, ReadSummary, Record};
 use odqa_core::split::SplitMode;
 use odqa_core::CoreError;
@@ -53,8 +54,42 @@ pub struct BuildOptions {
     /// Changes to the language's default BM25 parameters ([`Bm25Params::for_language`]) recorded
     /// in the index as its retrieval defaults.
     pub bm25: Bm25Overrides,
-    /// Draw a progress bar on stderr (hidden when stderr is not a terminal).
-    pub progress: bool,
+}
+
+/// How far a build got ([`build_index_with_progress`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildProgress {
+    /// Reading the corpora: `bytes` of `total_bytes` read, `passages` indexed so far.
+    Reading {
+        /// Bytes of the corpus files read.
+        bytes: u64,
+        /// Their total size.
+        total_bytes: u64,
+        /// Passages indexed.
+        passages: u64,
+    },
+    /// Every record read; tantivy commits the `passages`.
+    Committing {
+        /// Passages indexed.
+        passages: u64,
+    },
+    /// Merging the index segments into one.
+    Merging,
+}
+
+/// A reader counting the bytes read through it into a shared counter.
+struct Counted<R> {
+    inner: R,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 impl Default for BuildOptions {
@@ -70,7 +105,6 @@ impl Default for BuildOptions {
                 .min(8),
             memory_budget: 512 << 20,
             bm25: Bm25Overrides::default(),
-            progress: false,
         }
     }
 }
@@ -105,6 +139,17 @@ pub fn build_index(
     dir: &Path,
     opts: &BuildOptions,
     cancel: &AtomicBool,
+) -> Result<BuildSummary> {
+    build_index_with_progress(corpora, dir, opts, cancel, &|_| {})
+}
+
+/// [`build_index`], calling `progress` every 512 passages and at each stage.
+pub fn build_index_with_progress(
+    corpora: &[PathBuf],
+    dir: &Path,
+    opts: &BuildOptions,
+    cancel: &AtomicBool,
+    progress: &dyn Fn(BuildProgress),
 ) -> Result<BuildSummary> {
     let started = Instant::now();
     check_request(corpora, dir, opts)?;
@@ -145,7 +190,12 @@ pub fn build_index(
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
-    let bar = progress_bar(opts.progress, total_bytes);
+    let read_bytes = Arc::new(AtomicU64::new(0));
+    let reading = |passages: u64| BuildProgress::Reading {
+        bytes: read_bytes.load(Ordering::Relaxed),
+        total_bytes,
+        passages,
+    };
     let mut state = State::new(fields, opts.split);
     let mut read_total = ReadSummary::default();
     let mut skip_warnings = Vec::new();
@@ -166,7 +216,7 @@ pub fn build_index(
                 message
             })?;
             if state.passages.is_multiple_of(512) {
-                bar.set_message(rate_message(state.passages, started));
+                progress(reading(state.passages));
             }
             Ok(())
         };
@@ -177,11 +227,15 @@ pub fn build_index(
         };
         let read = corpus::read_corpus_from(
             path,
-            bar.wrap_read(file),
+            Counted {
+                inner: file,
+                bytes: read_bytes.clone(),
+            },
             read_opts,
             &mut sink,
             &mut on_skip,
         );
+        progress(reading(state.passages));
         match read {
             Ok(s) => read_total.add(&s),
             Err(err) => return Err(state.failure.take().unwrap_or(RetrieverError::Input(err))),
@@ -193,18 +247,16 @@ pub fn build_index(
             read_total.records, read_total.empty, read_total.skipped
         )));
     }
-    bar.set_message(format!(
-        "{}, committing",
-        rate_message(state.passages, started)
-    ));
+    progress(BuildProgress::Committing {
+        passages: state.passages,
+    });
     writer.commit()?;
     let segments = index.searchable_segment_ids()?;
     if segments.len() > 1 {
-        bar.set_message("merging segments");
+        progress(BuildProgress::Merging);
         writer.merge(&segments).wait()?;
     }
     writer.wait_merging_threads()?;
-    bar.finish_and_clear();
     if cancel.load(Ordering::Relaxed) {
         return Err(RetrieverError::Interrupted);
     }
@@ -313,25 +365,6 @@ fn sample_language(path: &Path) -> Language {
         &mut |_| {},
     );
     analysis::guess_language(texts.iter().map(String::as_str))
-}
-
-fn progress_bar(enabled: bool, total_bytes: u64) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} indexing [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} (eta {eta}) {msg}",
-    ) {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
-}
-
-fn rate_message(passages: u64, started: Instant) -> String {
-    let secs = started.elapsed().as_secs_f64().max(1e-3);
-    format!("{passages} passages, {:.0}/s", passages as f64 / secs)
 }
 
 /// Moves the finished index `built` to `dir`, replacing what is there only once `built` is ready.

@@ -6,9 +6,9 @@
 //! lowercasing and reading `_` as a space (KorQuAD writes `대한민국_임시정부`).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use indicatif::{ParallelProgressIterator, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use odqa_core::squad::QaExample;
 use rayon::prelude::*;
 use unicode_normalization::UnicodeNormalization;
@@ -120,36 +120,24 @@ fn ranks_of(example: &QaExample, hits: &[Hit]) -> (Option<usize>, Option<usize>)
 }
 
 /// Evaluates `retriever` on `examples` at every k of `ks` (retrieving max(ks) passages per
-/// question), in parallel on the current rayon pool.
+/// question), in parallel on the current rayon pool. `progress(done, total)` is called from the
+/// worker threads as questions are searched.
 pub fn evaluate_recall(
     retriever: &Retriever,
     examples: &[QaExample],
     ks: &[usize],
-    progress: bool,
+    progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RecallReport> {
     let max_k = ks.iter().copied().max().unwrap_or(0);
-    let bar = if progress {
-        let bar = ProgressBar::with_draw_target(
-            Some(examples.len() as u64),
-            ProgressDrawTarget::stderr(),
-        );
-        if let Ok(style) =
-            ProgressStyle::with_template("retrieving {wide_bar} {pos}/{len} ({per_sec}, eta {eta})")
-        {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let done = AtomicUsize::new(0);
     let started = Instant::now();
     let ranks: Vec<Ranks> = examples
         .par_iter()
-        .progress_with(bar.clone())
         .map(|example| {
             let t = Instant::now();
             let result = retriever.search(&example.question, max_k);
             let millis = t.elapsed().as_secs_f64() * 1e3;
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1, examples.len());
             match result {
                 Ok(hits) => {
                     let (answer, title) = ranks_of(example, &hits);
@@ -169,7 +157,6 @@ pub fn evaluate_recall(
         })
         .collect();
     let wall = started.elapsed().as_secs_f64();
-    bar.finish_and_clear();
 
     let answered = examples
         .iter()

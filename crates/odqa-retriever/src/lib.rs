@@ -18,7 +18,10 @@ mod search;
 
 pub use analysis::{AnalyzerConfig, Language};
 pub use bm25::{Bm25Overrides, Bm25Params, Idf};
-pub use build::{build_index, BuildOptions, BuildSummary, LanguageChoice};
+pub use build::{
+    build_index, build_index_with_progress, BuildOptions, BuildProgress, BuildSummary,
+    LanguageChoice,
+};
 pub use error::{Result, RetrieverError};
 pub use layout::IndexMeta;
 pub use search::{Hit, Retriever};

@@ -4,10 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use odqa_pipeline::Observer;
 use odqa_retriever::eval::evaluate_recall;
 use odqa_retriever::Retriever;
 
 use crate::args::{with_threads, Bm25Args, UsageError};
+use crate::progress::CountProgress;
 
 /// What to evaluate.
 #[derive(Debug, Subcommand)]
@@ -148,10 +150,18 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
     if examples.is_empty() {
         return Err(UsageError(format!("{}: no questions", args.data.display())).into());
     }
-    let progress = !args.json;
+    let progress = (!args.json)
+        .then(|| CountProgress::questions("retrieving", examples.len(), Default::default()));
     let report = with_threads(args.threads, || {
-        evaluate_recall(&retriever, &examples, &args.top_k, progress)
+        evaluate_recall(&retriever, &examples, &args.top_k, &|done, total| {
+            if let Some(p) = &progress {
+                p.progress(done, total);
+            }
+        })
     })??;
+    if let Some(p) = &progress {
+        p.finish();
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report.to_json())?);
         return Ok(());

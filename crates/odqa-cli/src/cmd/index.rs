@@ -5,9 +5,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use odqa_core::split::SplitMode;
-use odqa_retriever::{build_index, BuildOptions, Language, LanguageChoice};
+use odqa_pipeline::Observer;
+use odqa_retriever::{
+    build_index_with_progress, BuildOptions, BuildProgress, Language, LanguageChoice,
+};
 
 use crate::args::{Bm25Args, UsageError};
+use crate::progress::CountProgress;
 
 /// Build a BM25 index from corpus files.
 ///
@@ -99,13 +103,36 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
         threads: args.threads.unwrap_or(defaults.threads),
         memory_budget: args.memory_mb << 20,
         bm25: args.bm25.overrides(),
-        progress: !args.json,
     };
     // First Ctrl-C: stop cleanly (the temporary index is removed). Second: exit at once.
     let cancel = crate::args::stop_flag(
         "interrupting: finishing the current record, then removing the partial index…",
     );
-    let summary = build_index(&args.corpus, &args.index, &opts, &cancel)
+    let bar = std::sync::OnceLock::new();
+    let show = |event: BuildProgress| {
+        if args.json {
+            return;
+        }
+        match event {
+            BuildProgress::Reading {
+                bytes, total_bytes, ..
+            } => {
+                let mb = |b: u64| (b >> 20) as usize;
+                let total = mb(total_bytes).max(1);
+                bar.get_or_init(|| CountProgress::new("indexing", "MB", total, Default::default()))
+                    .progress(mb(bytes).min(total), total);
+            }
+            BuildProgress::Committing { passages } => {
+                if let Some(bar) = bar.get() {
+                    bar.finish();
+                }
+                eprintln!("committing {passages} passages…");
+            }
+            BuildProgress::Merging => eprintln!("merging the index segments…"),
+            _ => {}
+        }
+    };
+    let summary = build_index_with_progress(&args.corpus, &args.index, &opts, &cancel, &show)
         .with_context(|| format!("cannot build the index {}", args.index.display()))?;
     for warning in &summary.warnings {
         eprintln!("warning: {warning}");
