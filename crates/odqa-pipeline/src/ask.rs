@@ -1,6 +1,7 @@
 //! The types of the question-level API: per-question options, per-question errors and the
 //! answers to one question.
 
+use odqa_retriever::RetrieverError;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Answer, PassageRead, Strategy};
@@ -111,6 +112,17 @@ impl QuestionError {
             QuestionError::NoPassage => "no_passage",
             QuestionError::Unreadable(_) => "unreadable",
             QuestionError::Search(_) => "search",
+        }
+    }
+}
+
+impl From<&RetrieverError> for QuestionError {
+    /// A failed search: the retriever's question errors keep their kind.
+    fn from(error: &RetrieverError) -> QuestionError {
+        match error {
+            RetrieverError::EmptyQuestion => QuestionError::Empty,
+            RetrieverError::NoSearchableWords { .. } => QuestionError::NoSearchableWords,
+            other => QuestionError::Search(other.to_string()),
         }
     }
 }

@@ -206,21 +206,6 @@ impl<B: ReaderBackend> Pipeline<B> {
         Ok((out, timings))
     }
 
-    /// The error of a question whose search failed.
-    fn search_error(
-        &self,
-        question: &str,
-        error: &odqa_retriever::RetrieverError,
-    ) -> QuestionError {
-        if question.trim().is_empty() {
-            QuestionError::Empty
-        } else if self.retriever.analyzer().terms(question).is_empty() {
-            QuestionError::NoSearchableWords
-        } else {
-            QuestionError::Search(error.to_string())
-        }
-    }
-
     fn read_chunk(
         &self,
         questions: &[&str],
@@ -239,7 +224,7 @@ impl<B: ReaderBackend> Pipeline<B> {
             match found {
                 Ok(hits) if hits.is_empty() => result.error = Some(QuestionError::NoPassage),
                 Ok(hits) => pairs.extend(hits.into_iter().map(|h| (q, h))),
-                Err(e) => result.error = Some(self.search_error(questions[q], &e)),
+                Err(e) => result.error = Some(QuestionError::from(&e)),
             }
             results.push(result);
         }

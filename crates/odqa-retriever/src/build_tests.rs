@@ -83,11 +83,11 @@ fn any_question_text_works() {
     }
     assert!(matches!(
         retriever.search("   ", 2),
-        Err(RetrieverError::InvalidArgument(_))
+        Err(RetrieverError::EmptyQuestion)
     ));
     assert!(matches!(
         retriever.search("?!", 2),
-        Err(RetrieverError::InvalidArgument(_))
+        Err(RetrieverError::NoSearchableWords { ref question }) if question == "?!"
     ));
     let batch = retriever.search_batch(&["일본", "부산", ""], 1);
     assert_eq!(batch[0].as_ref().unwrap()[0].id, "p2");

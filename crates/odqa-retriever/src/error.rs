@@ -25,7 +25,16 @@ pub enum RetrieverError {
         /// What is wrong.
         message: String,
     },
-    /// An invalid request: empty question, bad parameters, nothing to index.
+    /// An empty (or blank) question.
+    #[error("the question is empty")]
+    EmptyQuestion,
+    /// A question that analyses to no term (only punctuation or symbols).
+    #[error("the question {question:?} has no searchable words (only punctuation or symbols)")]
+    NoSearchableWords {
+        /// The question.
+        question: String,
+    },
+    /// An invalid request: bad parameters, nothing to index.
     #[error("{0}")]
     InvalidArgument(String),
     /// Indexing was interrupted (Ctrl-C); nothing was changed.
@@ -48,7 +57,10 @@ impl RetrieverError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             RetrieverError::Input(e) => e.is_bad_input(),
-            RetrieverError::BadIndex { .. } | RetrieverError::InvalidArgument(_) => true,
+            RetrieverError::BadIndex { .. }
+            | RetrieverError::InvalidArgument(_)
+            | RetrieverError::EmptyQuestion
+            | RetrieverError::NoSearchableWords { .. } => true,
             _ => false,
         }
     }

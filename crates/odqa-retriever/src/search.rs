@@ -100,15 +100,13 @@ impl Retriever {
     /// An empty question, or one without a single word, is an error.
     pub fn search(&self, question: &str, k: usize) -> Result<Vec<Hit>> {
         if question.trim().is_empty() {
-            return Err(RetrieverError::InvalidArgument(
-                "the question is empty".into(),
-            ));
+            return Err(RetrieverError::EmptyQuestion);
         }
         let terms = self.meta.analyzer.terms(question);
         if terms.is_empty() {
-            return Err(RetrieverError::InvalidArgument(format!(
-                "the question {question:?} has no searchable words (only punctuation or symbols)"
-            )));
+            return Err(RetrieverError::NoSearchableWords {
+                question: question.to_string(),
+            });
         }
         let searcher = self.reader.searcher();
         // Never ask the collector for more slots than there are passages.

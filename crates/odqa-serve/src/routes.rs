@@ -10,7 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use odqa_pipeline::PipelineError;
+use odqa_pipeline::{PipelineError, QuestionError};
 use odqa_retriever::RetrieverError;
 use tokio::sync::oneshot;
 use utoipa::OpenApi;
@@ -191,7 +191,9 @@ async fn retrieve(
             .map_err(|e| ApiError::internal(format!("the search failed: {e}")))?
     };
     let hits = searched.map_err(|e| match e {
-        RetrieverError::InvalidArgument(m) => ApiError::unprocessable("no_searchable_words", m),
+        RetrieverError::EmptyQuestion | RetrieverError::NoSearchableWords { .. } => {
+            PipelineError::Question(QuestionError::from(&e)).into()
+        }
         other => ApiError::internal(other.to_string()),
     })?;
     Ok(Json(RetrieveResponse {
