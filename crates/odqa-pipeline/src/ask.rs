@@ -142,6 +142,13 @@ pub struct Answers {
     pub timings: Timings,
 }
 
+impl Answers {
+    /// The passage `answer` was read in.
+    pub fn passage_of(&self, answer: &Answer) -> Option<&PassageRead> {
+        self.passages.iter().find(|p| p.rank == answer.rank)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,22 @@ pub struct QuestionAnswers {
     pub error: Option<QuestionError>,
 }
 
+impl QuestionAnswers {
+    /// This question's answers, with the `timings` of its batch; a question at fault (empty, no
+    /// searchable word, too long for the window) is [`PipelineError::Question`].
+    pub fn into_answers(self, timings: Timings) -> Result<Answers> {
+        match self.error {
+            Some(e) if e.is_bad_question() => Err(PipelineError::Question(e)),
+            error => Ok(Answers {
+                answers: self.answers,
+                passages: self.reads,
+                error,
+                timings,
+            }),
+        }
+    }
+}
+
 /// A retriever and a reader with settings.
 pub struct Pipeline<B: ReaderBackend> {
     retriever: Retriever,
@@ -133,15 +149,7 @@ impl<B: ReaderBackend> Pipeline<B> {
         let Some(q) = answered.into_iter().next() else {
             return Err(PipelineError::BadInput("no question was answered".into()));
         };
-        match q.error {
-            Some(e) if e.is_bad_question() => Err(PipelineError::Question(e)),
-            error => Ok(Answers {
-                answers: q.answers,
-                passages: q.reads,
-                error,
-                timings,
-            }),
-        }
+        q.into_answers(timings)
     }
 
     /// Answers every question with the pipeline's settings. `observer` is told the questions

@@ -1,7 +1,9 @@
 //! The JSON bodies of the HTTP API, their checks, and their OpenAPI schemas (generated from these
 //! types by `utoipa`).
 
-use odqa_pipeline::{evidence, Answer, AskOptions, PassageRead, Strategy, Timings};
+use odqa_pipeline::{
+    evidence, Answer, Answers, AskOptions, PassageRead, PipelineSettings, Strategy, Timings,
+};
 use odqa_retriever::Hit;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -69,8 +71,13 @@ pub(crate) fn check_top_k(top_k: Option<usize>, limits: &Limits) -> Result<(), A
 }
 
 impl AskRequest {
-    /// The pipeline options of the request; a value out of range is a 422.
-    pub(crate) fn options(&self, limits: &Limits) -> Result<AskOptions, ApiError> {
+    /// The pipeline options of the request, checked against the server's `limits` and, applied to
+    /// the server's `settings`, by [`AskOptions::apply`]; a value out of range is a 422.
+    pub(crate) fn options(
+        &self,
+        limits: &Limits,
+        settings: &PipelineSettings,
+    ) -> Result<AskOptions, ApiError> {
         let mut options = AskOptions::new();
         check_top_k(self.top_k, limits)?;
         if let Some(k) = self.top_k {
@@ -92,14 +99,11 @@ impl AskRequest {
             options = options.with_strategy(strategy);
         }
         if let Some(mu) = self.mu {
-            if !(0.0..=1.0).contains(&mu) {
-                return Err(ApiError::unprocessable(
-                    "bad_option",
-                    format!("mu must be between 0 and 1, not {mu}"),
-                ));
-            }
             options = options.with_mu(mu);
         }
+        options
+            .apply(settings)
+            .map_err(|m| ApiError::unprocessable("bad_option", m))?;
         Ok(options)
     }
 }
@@ -205,12 +209,9 @@ pub struct AskResponse {
 }
 
 impl AnswerJson {
-    /// An answer with its evidence sentence from `passages`.
-    pub(crate) fn new(answer: &Answer, passages: &[PassageRead]) -> AnswerJson {
-        let text = passages
-            .iter()
-            .find(|p| p.rank == answer.rank)
-            .map_or("", |p| p.text.as_str());
+    /// One of `answers`, with its evidence sentence.
+    pub(crate) fn new(answer: &Answer, answers: &Answers) -> AnswerJson {
+        let text = answers.passage_of(answer).map_or("", |p| p.text.as_str());
         let e = evidence(text, answer.start, answer.end);
         AnswerJson {
             text: answer.text.clone(),
@@ -316,7 +317,7 @@ mod tests {
 
         let ask = |json: serde_json::Value| -> Result<AskOptions, ApiError> {
             let request: AskRequest = serde_json::from_value(json).unwrap();
-            request.options(&limits)
+            request.options(&limits, &PipelineSettings::default())
         };
         let options = ask(serde_json::json!({"question": "q", "top_k": 3, "strategy": "merge"}));
         let options = options.unwrap();

@@ -125,7 +125,7 @@ async fn ask(
     let arrived = Instant::now();
     let Json(request) = body?;
     let question = check_question(&request.question, &s.options.limits)?.to_string();
-    let options = request.options(&s.options.limits)?;
+    let options = request.options(&s.options.limits, s.engine.settings())?;
     let (reply, answer) = oneshot::channel();
     let job = Job {
         question: question.clone(),
@@ -142,23 +142,18 @@ async fn ask(
         .await
         .map_err(|_| ApiError::timeout(timeout.as_secs_f64()))?
         .map_err(|_| ApiError::internal("the worker dropped the question".into()))?;
-    let answered = done.result?;
-    if let Some(e) = &answered.error {
-        if e.is_bad_question() {
-            return Err(PipelineError::Question(e.clone()).into());
-        }
-    }
+    let answered = done.result?.into_answers(done.timings)?;
     let total_ms = arrived.elapsed().as_secs_f64() * 1e3;
     Ok(Json(AskResponse {
         question,
         answers: answered
             .answers
             .iter()
-            .map(|a| AnswerJson::new(a, &answered.reads))
+            .map(|a| AnswerJson::new(a, &answered))
             .collect(),
-        passages: answered.reads.iter().map(PassageJson::from).collect(),
+        passages: answered.passages.iter().map(PassageJson::from).collect(),
         note: answered.error.as_ref().map(ToString::to_string),
-        timings: TimingsJson::new(&done.timings, done.batch, done.queue_ms, total_ms),
+        timings: TimingsJson::new(&answered.timings, done.batch, done.queue_ms, total_ms),
     }))
 }
 

@@ -46,7 +46,7 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
     let pipeline = args.pipeline.open(settings)?;
     // Empty, wordless or too long questions are usage errors (exit 2), as for `odqa retrieve`.
     let result = with_threads(args.pipeline.threads, || pipeline.ask(&args.question))??;
-    let passage = |a: &Answer| result.passages.iter().find(|r| r.rank == a.rank);
+    let passage = |a: &Answer| result.passage_of(a);
     if args.json {
         let answers: Vec<_> = result
             .answers
