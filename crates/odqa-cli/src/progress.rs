@@ -153,34 +153,29 @@ impl Inner {
     }
 }
 
-/// How `predict`, `tune` and `read` show the questions (windows) read: a bar on a terminal,
-/// otherwise a line every 5 % of them; stops the pipeline's work once `stop` (Ctrl-C) is set.
+/// How `predict`, `tune`, `read`, `index` and `eval retrieval` show the work done: a bar on a
+/// terminal, otherwise a line every 5 % of it; the total comes with every report. With
+/// [`CountProgress::stopping_on`], it stops the pipeline's work once the flag (Ctrl-C) is set.
 pub struct CountProgress {
     verb: &'static str,
     unit: &'static str,
     bar: Option<ProgressBar>,
     started: std::time::Instant,
-    /// Line mode: the questions done at the last line.
+    /// Line mode: the count done at the last line.
     shown: AtomicUsize,
-    stop: Arc<AtomicBool>,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl CountProgress {
-    /// Progress over `total` questions, labelled `verb` ("answering").
-    pub fn questions(verb: &'static str, total: usize, stop: Arc<AtomicBool>) -> Self {
-        CountProgress::new(verb, "questions", total, stop)
+    /// Progress over questions, labelled `verb` ("answering").
+    pub fn questions(verb: &'static str) -> Self {
+        CountProgress::new(verb, "questions")
     }
 
-    /// Progress over `total` `unit`s ("windows"), labelled `verb` ("reading").
-    pub fn new(
-        verb: &'static str,
-        unit: &'static str,
-        total: usize,
-        stop: Arc<AtomicBool>,
-    ) -> Self {
+    /// Progress over `unit`s ("windows"), labelled `verb` ("reading").
+    pub fn new(verb: &'static str, unit: &'static str) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             let template =
                 format!("{verb} {{wide_bar}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})");
             if let Ok(style) = ProgressStyle::with_template(&template) {
@@ -194,8 +189,14 @@ impl CountProgress {
             bar,
             started: std::time::Instant::now(),
             shown: AtomicUsize::new(0),
-            stop,
+            stop: None,
         }
+    }
+
+    /// Asks the work to stop once `stop` is set.
+    pub fn stopping_on(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// Clears the bar.
@@ -209,6 +210,7 @@ impl CountProgress {
 impl Observer for CountProgress {
     fn progress(&self, done: usize, total: usize) {
         if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
             bar.set_position(done as u64);
             return;
         }
@@ -217,7 +219,8 @@ impl Observer for CountProgress {
         // Worker threads report concurrently: one of them wins each line.
         // Work shorter than a second gets only the final line.
         let early = self.started.elapsed() < std::time::Duration::from_secs(1);
-        let due = done == total || (done >= shown + every && !early);
+        // A count is shown once, however often it is reported.
+        let due = done > shown && (done == total || (done >= shown + every && !early));
         if due
             && self
                 .shown
@@ -233,6 +236,8 @@ impl Observer for CountProgress {
     }
 
     fn should_stop(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 }

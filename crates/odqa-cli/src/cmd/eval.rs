@@ -150,8 +150,7 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
     if examples.is_empty() {
         return Err(UsageError(format!("{}: no questions", args.data.display())).into());
     }
-    let progress = (!args.json)
-        .then(|| CountProgress::questions("retrieving", examples.len(), Default::default()));
+    let progress = (!args.json).then(|| CountProgress::questions("retrieving"));
     let report = with_threads(args.threads, || {
         evaluate_recall(&retriever, &examples, &args.top_k, &|done, total| {
             if let Some(p) = &progress {

@@ -108,24 +108,21 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     let cancel = crate::args::stop_flag(
         "interrupting: finishing the current record, then removing the partial index…",
     );
-    let bar = std::sync::OnceLock::new();
+    let bar = (!args.json).then(|| CountProgress::new("indexing", "MB"));
     let show = |event: BuildProgress| {
-        if args.json {
+        let Some(bar) = &bar else {
             return;
-        }
+        };
         match event {
             BuildProgress::Reading {
                 bytes, total_bytes, ..
             } => {
                 let mb = |b: u64| (b >> 20) as usize;
                 let total = mb(total_bytes).max(1);
-                bar.get_or_init(|| CountProgress::new("indexing", "MB", total, Default::default()))
-                    .progress(mb(bytes).min(total), total);
+                bar.progress(mb(bytes).min(total), total);
             }
             BuildProgress::Committing { passages } => {
-                if let Some(bar) = bar.get() {
-                    bar.finish();
-                }
+                bar.finish();
                 eprintln!("committing {passages} passages…");
             }
             BuildProgress::Merging => eprintln!("merging the index segments…"),

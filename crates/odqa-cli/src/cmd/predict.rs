@@ -77,7 +77,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         .context("cannot open the index or the model")?;
     let loaded = started.elapsed().as_secs_f64();
     let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
-    let progress = CountProgress::questions("answering", questions.len(), stop);
+    let progress = CountProgress::questions("answering").stopping_on(stop);
     // Ctrl-C → PipelineError::Interrupted, exit 130.
     let (answers, timings) = with_threads(args.pipeline.threads, || {
         pipeline.answer(&questions, &progress)

@@ -92,20 +92,16 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
         max_answer_len: args.max_answer_len as usize,
     };
     let read_started = Instant::now();
-    let no_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // The total is known once the examples are tokenized: the first report sets it.
-    let progress = std::sync::OnceLock::new();
-    let report = |done: usize, total: usize| {
-        progress
-            .get_or_init(|| CountProgress::new("reading", "windows", total, no_stop.clone()))
-            .progress(done, total);
-    };
+    let progress = CountProgress::new("reading", "windows");
     let predictions = crate::args::with_threads(args.threads, || {
-        reader.read(&examples, decode, args.batch_size as usize, &report)
+        reader.read(
+            &examples,
+            decode,
+            args.batch_size as usize,
+            &|done, total| progress.progress(done, total),
+        )
     })?;
-    if let Some(p) = progress.get() {
-        p.finish();
-    }
+    progress.finish();
     let seconds = read_started.elapsed().as_secs_f64();
 
     let mut answers = Map::new();

@@ -93,7 +93,7 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
             let stop = stop_flag("stopping after the current batch; nothing will be written");
             let pipeline = args.pipeline.open(settings.clone())?;
             let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
-            let progress = CountProgress::questions("reading", questions.len(), stop);
+            let progress = CountProgress::questions("reading").stopping_on(stop);
             let (reads, timings) = with_threads(args.pipeline.threads, || {
                 pipeline.read(&questions, max_k, &progress)
             })??;
