@@ -9,7 +9,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{eval_answers, odqa, path_str, read_json, repo, stderr, stdout, write};
+use common::{
+    eval_answers, lines_until, odqa, path_str, read_json, repo, send_signal, stderr, stdout, write,
+};
 
 const TINY_QA: &str = "tests/fixtures/reader-parity/tiny-bert-qa";
 /// The tiny model has 128 positions.
@@ -416,25 +418,8 @@ fn an_interrupted_predict_leaves_the_old_file_untouched() {
     // is not a terminal) comes after the first chunk of questions, long before the 3,000th.
     use std::io::BufRead;
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let ready = line.starts_with("answering: ");
-        seen.push(line);
-        if ready {
-            break;
-        }
-    }
-    assert!(
-        seen.last().is_some_and(|l| l.starts_with("answering: ")),
-        "{seen:?}"
-    );
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let mut seen = lines_until(&mut lines, "answering: ");
+    send_signal(&child, "INT");
     seen.extend(lines.map(Result::unwrap));
     let status = child.wait().unwrap();
     let err = seen.join("\n");
@@ -818,15 +803,8 @@ fn serve_answers_over_http_and_stops_cleanly_on_sigterm() {
         .unwrap();
     // The server says where it listens once the index and the model are loaded.
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server exited before listening")
-            .unwrap();
-        if let Some(url) = line.strip_prefix("listening on http://") {
-            break url.to_string();
-        }
-    };
+    let listening = lines_until(&mut lines, "listening on http://");
+    let addr = listening[listening.len() - 1]["listening on http://".len()..].to_string();
     let body = serde_json::json!({"question": QUESTION}).to_string();
     let response = http(
         &addr,
@@ -850,12 +828,7 @@ fn serve_answers_over_http_and_stops_cleanly_on_sigterm() {
         "{health}"
     );
 
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    send_signal(&child, "TERM");
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}: {rest:?}");

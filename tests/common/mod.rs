@@ -52,3 +52,30 @@ pub fn eval_answers(data: &Path, predictions: &Path, extra: &[&str]) -> Output {
     args.extend(extra);
     odqa(&args)
 }
+
+/// Sends `signal` (`INT`, `TERM`) to `child`.
+pub fn send_signal(child: &std::process::Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -{signal} {}", child.id());
+}
+
+/// The lines read from `lines` up to and including the first that starts with `prefix`; panics,
+/// showing them, when the stream ends before one does.
+pub fn lines_until(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    prefix: &str,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    for line in lines {
+        let line = line.expect("read a line of stderr");
+        let found = line.starts_with(prefix);
+        seen.push(line);
+        if found {
+            return seen;
+        }
+    }
+    panic!("no line starting with {prefix:?}: {seen:?}");
+}
