@@ -32,13 +32,8 @@ else
   [ -n "${CONFIG:-}" ] && ARGS=(--config "$CONFIG")
 fi
 
-"$ODQA" serve --index "$INDEX" --model "$MODEL" "${ARGS[@]}" --addr "127.0.0.1:$PORT" 2> "$OUT/server.log" &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
-until grep -q "listening on" "$OUT/server.log"; do
-  kill -0 $SERVER 2>/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
-  sleep 0.2
-done
+. scripts/lib/serve.sh
+start_server "$OUT/server.log" --index "$INDEX" --model "$MODEL" "${ARGS[@]}" --addr "127.0.0.1:$PORT"
 URL="http://127.0.0.1:$PORT/?q=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$QUESTION")"
 curl -sf -X POST "http://127.0.0.1:$PORT/v1/ask" -H 'content-type: application/json' \
   -d "$(python3 -c 'import json, sys; print(json.dumps({"question": sys.argv[1]}))' "$QUESTION")" > "$OUT/api.json"

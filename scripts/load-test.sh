@@ -43,14 +43,9 @@ for article in data:
 json.dump({"version": "load-test", "data": out}, open(sys.argv[3], "w", encoding="utf-8"), ensure_ascii=False)
 PY
 
-"$ODQA" serve --index "$INDEX" --model "$MODEL" --config "$CONFIG" --threads "$THREADS" \
-  --addr "127.0.0.1:$PORT" 2> "$OUT/server.log" &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
-until grep -q "listening on" "$OUT/server.log"; do
-  kill -0 $SERVER 2>/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
-  sleep 0.5
-done
+. scripts/lib/serve.sh
+start_server "$OUT/server.log" --index "$INDEX" --model "$MODEL" --config "$CONFIG" \
+  --threads "$THREADS" --addr "127.0.0.1:$PORT"
 echo "== odqa serve (pid $SERVER): $COUNT questions per level"
 status=0
 python3 scripts/load-test.py --url "http://127.0.0.1:$PORT" --questions "$OUT/questions.json" \
