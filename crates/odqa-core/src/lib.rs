@@ -7,6 +7,7 @@
 //! - [`questions`]: question files for `predict` (test_dataset Arrow, SQuAD JSON, JSONL), checked.
 //! - [`shard`]: `predict --shard I/N` and the byte-exact merge of the partial files.
 //! - [`metrics`]: KorQuAD v1.0 and SQuAD v1.1 EM/F1, as the official scripts.
+//! - [`josa`]: the Korean particles and endings stripped from answers and retrieval terms.
 //! - [`text`]: small text helpers shared by the crates (character offsets, normalisation).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -15,6 +16,7 @@ pub mod corpus;
 mod error;
 pub mod fsio;
 pub mod hf_dataset;
+pub mod josa;
 pub mod metrics;
 pub mod predictions;
 pub mod questions;

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::apply_temperature;
-use crate::josa::trim_josa;
+use odqa_core::josa::{self, Strip};
 
 /// How candidates from different passages are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -140,7 +140,8 @@ pub struct AggregateSettings {
     pub top_k: usize,
     /// Answers to return.
     pub n_best: usize,
-    /// Trim trailing Korean particles from answers ([`trim_josa`]).
+    /// Trim a trailing Korean particle from answers ([`odqa_core::josa::strip`] with
+    /// [`Strip::Particles`]).
     pub trim_josa: bool,
     /// Calibration temperature of the probabilities ([`crate::calibration`]; 1 = none).
     pub temperature: f32,
@@ -256,7 +257,10 @@ pub fn aggregate(reads: &[PassageRead], settings: &AggregateSettings) -> Vec<Ans
 }
 
 fn answer(read: &PassageRead, c: &SpanCandidate, probability: f32, trim: bool) -> Answer {
-    let text = if trim { trim_josa(&c.text) } else { &c.text };
+    let text = match trim {
+        true => josa::strip(&c.text, Strip::Particles).unwrap_or(&c.text),
+        false => &c.text,
+    };
     let removed = c.text.chars().count() - text.chars().count();
     Answer {
         text: text.to_string(),

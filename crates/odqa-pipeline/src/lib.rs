@@ -7,7 +7,6 @@
 //! - [`breakdown`]: where open-domain answers are lost (retrieval, reading, aggregation).
 //! - [`calibration`]: the probabilities' temperature, reliability table and calibration error.
 //! - [`evidence()`]: the sentence holding an answer.
-//! - [`josa`]: trimming trailing Korean particles from answers.
 //! - [`settings`]: [`PipelineSettings`], from defaults, TOML and flags.
 //! - [`tune`]: grid search of k, strategy, μ and trimming on a dev set, with a reads cache.
 //!
@@ -59,7 +58,6 @@ pub mod calibration;
 mod control;
 mod error;
 mod evidence;
-pub mod josa;
 pub mod pipeline;
 pub mod settings;
 pub mod tune;

@@ -6,7 +6,9 @@
 //! - **ko**: each word, plus the character bigrams of every run of two or more Hangul syllables
 //!   inside it (CJK-bigram style: `대한민국의` → `대한민국의`, `대한`, `한민`, `민국`, `국의`), plus, when
 //!   [`AnalyzerConfig::strip_josa`] is set, the word with a trailing particle or common
-//!   predicate ending removed (`대한민국의` → `대한민국`, `설립되었다` → `설립`). Latin words are kept
+//!   predicate ending removed (`대한민국의` → `대한민국`, `설립되었다` → `설립`) by the rules of
+//!   [`odqa_core::josa`] (the particle must fit the syllable before it; nouns such as `고양이`
+//!   stay whole). Latin words are kept
 //!   lowercased. (A dictionary morphological analyser such as lindera's ko-dic cannot be built
 //!   offline; this light stemming measured +2.2 points of answer-recall@1 on KorQuAD.)
 //! - **en**: each word, stemmed with the Snowball English stemmer.
@@ -17,6 +19,7 @@
 //! tantivy does not persist custom analyzers: the configuration is stored in the index's
 //! `odqa-index.json` and [`register`] is called again every time an index is opened.
 
+use odqa_core::josa::{self, is_hangul, Strip};
 use serde::{Deserialize, Serialize};
 use tantivy::tokenizer::{
     Language as StemLanguage, Stemmer, TextAnalyzer, Token, TokenStream, Tokenizer,
@@ -124,102 +127,10 @@ pub fn guess_language<'a>(texts: impl IntoIterator<Item = &'a str>) -> Language 
     }
 }
 
-fn is_hangul(c: char) -> bool {
-    matches!(c, '\u{AC00}'..='\u{D7A3}')
-}
-
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric()
         // Combining marks (accents after NFKC leftovers, Indic and Thai vowel signs) stay in words.
         || matches!(c, '\u{0300}'..='\u{036F}' | '\u{0900}'..='\u{0DFF}' | '\u{0E00}'..='\u{0E7F}')
-}
-
-/// Korean particles (josa) and common predicate endings removed by [`AnalyzerConfig::strip_josa`]:
-/// the first suffix of this list that matches is removed, so longer ones come first.
-const JOSA: &[&str] = &[
-    "에서부터",
-    "으로부터",
-    "로부터",
-    "에게서",
-    "한테서",
-    "이라고",
-    "이라는",
-    "에서는",
-    "에서도",
-    "에서의",
-    "으로는",
-    "으로도",
-    "으로서",
-    "으로써",
-    "까지",
-    "부터",
-    "에게",
-    "한테",
-    "에서",
-    "으로",
-    "라고",
-    "라는",
-    "이나",
-    "이랑",
-    "처럼",
-    "보다",
-    "마다",
-    "조차",
-    "에는",
-    "에도",
-    "에의",
-    "로서",
-    "로써",
-    "로는",
-    "와의",
-    "과의",
-    "하였다",
-    "되었다",
-    "이었다",
-    "했다",
-    "한다",
-    "하는",
-    "하고",
-    "하여",
-    "해서",
-    "했던",
-    "되는",
-    "되어",
-    "됐다",
-    "된다",
-    "이다",
-    "였다",
-    "이며",
-    "이고",
-    "한",
-    "된",
-    "인",
-    "은",
-    "는",
-    "이",
-    "가",
-    "을",
-    "를",
-    "의",
-    "에",
-    "로",
-    "와",
-    "과",
-    "도",
-    "만",
-    "나",
-    "랑",
-];
-
-/// `word` without a trailing particle, when what remains is at least two syllables.
-fn strip_josa(word: &str) -> Option<&str> {
-    if !word.chars().all(is_hangul) {
-        return None;
-    }
-    JOSA.iter().find_map(|josa| {
-        let stem = word.strip_suffix(josa)?;
-        (stem.chars().count() >= 2).then_some(stem)
-    })
 }
 
 /// The tokenizer behind every odqa analyzer (stemming for English is a filter on top).
@@ -263,9 +174,14 @@ impl Tokenizer for OdqaTokenizer {
     }
 }
 
+/// What every analyzer reads: `text` in NFKC, lowercased. Token offsets refer to this string.
+pub fn normalize(text: &str) -> String {
+    text.nfkc().flat_map(char::to_lowercase).collect()
+}
+
 /// Normalises `text` and appends its tokens. Offsets refer to the normalised text.
 fn analyze_into(config: &AnalyzerConfig, text: &str, out: &mut Vec<Token>) {
-    let normalized: String = text.nfkc().flat_map(char::to_lowercase).collect();
+    let normalized = normalize(text);
     let korean = config.language == Language::Ko;
     let mut position = 0;
     let mut push = |out: &mut Vec<Token>, from: usize, to: usize, term: &str| {
@@ -289,7 +205,7 @@ fn analyze_into(config: &AnalyzerConfig, text: &str, out: &mut Vec<Token>) {
         if word.chars().count() <= MAX_WORD_CHARS {
             push(out, from, to, word);
             if korean && config.strip_josa {
-                if let Some(stem) = strip_josa(word) {
+                if let Some(stem) = josa::strip(word, Strip::ParticlesAndEndings) {
                     push(out, from, from + stem.len(), stem);
                 }
             }
@@ -343,10 +259,18 @@ mod tests {
     }
 
     #[test]
-    fn particle_stripping_keeps_two_syllables() {
-        assert_eq!(strip_josa("서울에서"), Some("서울"));
-        assert_eq!(strip_josa("나는"), None, "one syllable left");
-        assert_eq!(strip_josa("abc는"), None, "only all-Hangul words");
+    fn particle_stripping_follows_the_josa_rules() {
+        let terms = ko().terms("고양이가 민주주의 서울에서 나는 kbs의 음악작곡가");
+        for want in ["고양이", "서울", "kbs"] {
+            assert!(terms.iter().any(|t| t == want), "{want} in {terms:?}");
+        }
+        // Nouns that end like a particle, one syllable left, a batchim the particle cannot follow.
+        for unwanted in ["민주주", "나", "음악작곡"] {
+            assert!(
+                !terms.iter().any(|t| t == unwanted),
+                "{unwanted} in {terms:?}"
+            );
+        }
     }
 
     #[test]

@@ -23,8 +23,9 @@ use crate::error::{Result, RetrieverError};
 pub const META_FILE: &str = "odqa-index.json";
 /// Name of the alias table in an index directory.
 pub const ALIASES_FILE: &str = "aliases.jsonl";
-/// Version of the index layout written by this build.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the index layout written by this build (2: Korean particles stripped by the rules of
+/// `odqa_core::josa`, so a format-1 index would be queried with other terms than it holds).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The metadata odqa keeps beside the tantivy index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
