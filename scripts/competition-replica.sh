@@ -5,7 +5,8 @@
 # same ids with answers in this replica). Needs a trained reader (READER, default runs/e5-small-cnn).
 #
 #   scripts/competition-replica.sh              # K=10: ~20 minutes on 2 cores
-#   K=5 CONFIG=configs/pipeline-kowiki-tuned.toml scripts/competition-replica.sh
+#   READER=runs/e5-small-cnn-full-stage2 CONFIG=configs/pipeline-e5-small-cnn-full-stage2-kowiki.toml \
+#     scripts/competition-replica.sh      # the best reader with its tuned settings
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COMPETITION=${COMPETITION:-../shared/data/competition}
@@ -13,6 +14,9 @@ READER=${READER:-runs/e5-small-cnn}
 INDEX=${INDEX:-runs/competition-index}
 OUT=${OUT:-runs/competition}
 K=${K:-10}
+for need in "$COMPETITION/wikipedia_documents.json" "$READER/config.json" ${CONFIG:+"$CONFIG"}; do
+  [ -e "$need" ] || { echo "competition-replica: $need not found (see the usage above)" >&2; exit 2; }
+done
 mkdir -p "$OUT"
 cargo build --release --bin odqa
 ODQA=target/release/odqa

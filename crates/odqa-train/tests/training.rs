@@ -236,7 +236,10 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
     );
 }
 
-/// With a dev set: one evaluation per epoch, and the output directory holds the best one.
+/// With a dev set: evaluations at every epoch and every `eval_steps`, and the output directory
+/// holds the best one, not the last. The run is seeded, so its scores are the same every time; the
+/// test first checks that they let a wrong choice show (the best evaluation is not the last one and
+/// scores differently from it).
 #[test]
 fn the_best_dev_checkpoint_is_kept() {
     let model = "tests/fixtures/reader-parity/tiny-bert-qa";
@@ -245,16 +248,24 @@ fn the_best_dev_checkpoint_is_kept() {
     let _serial = serial();
     let mut s = settings(model, HeadKind::Linear, &out);
     s.dev = Some(repo("corpus/korquad-sample.json"));
+    s.eval_steps = Some(EVAL_STEPS);
     let report = train::<B>(&s, &TrainOptions::default(), &Default::default()).unwrap();
     let evals = &report.state.evaluations;
-    assert_eq!(evals.len(), 3);
+    let f1s: Vec<f64> = evals.iter().map(|e| e.scores.korquad_f1).collect();
+    // The best is the first evaluation with the highest F1.
+    let top = f1s.iter().copied().fold(f64::MIN, f64::max);
+    let first_top = evals.iter().find(|e| e.scores.korquad_f1 == top).unwrap();
+    let last = evals.last().unwrap();
+    assert!(
+        first_top.step != last.step && first_top.scores != last.scores,
+        "test setup: the best evaluation must differ from the last one to show which is kept: {f1s:?}"
+    );
     let best = report.state.best.clone().unwrap();
-    let top = evals
-        .iter()
-        .map(|e| e.scores.korquad_f1)
-        .fold(f64::MIN, f64::max);
-    assert_eq!(best.scores.korquad_f1, top);
-    assert!(best.scores.korquad_f1 > evals[0].scores.korquad_f1 || best.step == evals[0].step);
+    assert_eq!(
+        best.step, first_top.step,
+        "the kept evaluation is not the best: {f1s:?}"
+    );
+    assert_eq!(best.scores, first_top.scores);
     // The model in the output directory is the best one: reading the dev set again gives its scores.
     let reader = odqa_reader::read::Reader::<B>::load(
         &out,
@@ -267,12 +278,19 @@ fn the_best_dev_checkpoint_is_kept() {
     .unwrap();
     let dev = odqa_train::data::dev_examples(&repo("corpus/korquad-sample.json"), None).unwrap();
     let (again, _) = odqa_train::evaluate::evaluate(&reader, &dev, 16);
-    assert_eq!(again, best.scores);
+    assert_eq!(again, best.scores, "{f1s:?}");
+    assert_ne!(again, last.scores, "{f1s:?}");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap();
     assert_eq!(summary["best"]["step"], best.step);
-    assert_eq!(summary["evaluations"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        summary["evaluations"].as_array().unwrap().len(),
+        evals.len()
+    );
 }
+
+/// Optimizer steps between evaluations in [`the_best_dev_checkpoint_is_kept`].
+const EVAL_STEPS: usize = 3;
 
 /// `freeze_word_embeddings` leaves the word embedding matrix as it was; everything else moves.
 #[test]
