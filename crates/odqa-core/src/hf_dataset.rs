@@ -70,16 +70,35 @@ pub fn read_hf_split(path: &Path) -> Result<Vec<QaExample>, CoreError> {
         .map(|f| path.join(f));
     let mut out = Vec::new();
     for file in files {
-        let reader = std::fs::File::open(&file).map_err(|e| CoreError::io(&file, e))?;
-        let stream =
-            arrow_ipc::reader::StreamReader::try_new(std::io::BufReader::new(reader), None)
-                .map_err(|e| bad(&file, format!("not an Arrow IPC stream: {e}")))?;
-        for batch in stream {
-            let batch = batch.map_err(|e| bad(&file, format!("corrupt Arrow data: {e}")))?;
+        for batch in read_batches(&file)? {
             rows(&file, &batch, &mut out)?;
         }
     }
     Ok(out)
+}
+
+/// The record batches of one Arrow IPC stream file. arrow-ipc panics on some corrupt files (a
+/// buffer offset past the message body reaches `Buffer::slice_with_length`'s assertion), so the
+/// decoding runs under `catch_unwind` and such a panic becomes the same "corrupt Arrow data" error
+/// as the ones arrow reports. Nothing outlives the closure, so no broken state can be observed.
+fn read_batches(file: &Path) -> Result<Vec<RecordBatch>, CoreError> {
+    let reader = std::fs::File::open(file).map_err(|e| CoreError::io(file, e))?;
+    let decode = || -> Result<Vec<RecordBatch>, CoreError> {
+        let stream =
+            arrow_ipc::reader::StreamReader::try_new(std::io::BufReader::new(reader), None)
+                .map_err(|e| bad(file, format!("not an Arrow IPC stream: {e}")))?;
+        stream
+            .map(|batch| batch.map_err(|e| bad(file, format!("corrupt Arrow data: {e}"))))
+            .collect()
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("the Arrow reader failed");
+        Err(bad(file, format!("corrupt Arrow data: {message}")))
+    })
 }
 
 fn strings(
@@ -292,6 +311,31 @@ mod tests {
             }]
         );
         assert_eq!(examples[0].title, "서울");
+    }
+
+    /// Found by tests/fuzz.rs: one byte of a buffer offset in the committed test split changed
+    /// (byte 434, 0 → 1) points a buffer 64 KiB past the message body, and arrow-ipc 60 panicked
+    /// in `Buffer::slice_with_length` instead of returning an error.
+    #[test]
+    fn a_buffer_offset_past_the_body_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["dataset_info.json", "state.json"] {
+            std::fs::copy(
+                fixture().join("validation").join(name),
+                dir.path().join(name),
+            )
+            .unwrap();
+        }
+        let mut bytes = std::fs::read(fixture().join("validation/dataset.arrow")).unwrap();
+        assert_eq!(bytes[434], 0);
+        bytes[434] = 1;
+        let file = dir.path().join("dataset.arrow");
+        std::fs::write(&file, bytes).unwrap();
+        let err = read_hf_split(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("corrupt Arrow data") && err.contains(&file.display().to_string()),
+            "{err}"
+        );
     }
 
     /// Opt-in (needs ../shared): the competition train split holds the KorQuAD train questions.

@@ -244,32 +244,38 @@ impl FeatureTokenizer {
     }
 }
 
-/// run_qa's `prepare_train_features` labelling, including its loops' exact behaviour.
+/// run_qa's `prepare_train_features` labelling: the answer's first and last token, or CLS when
+/// the window does not hold the whole answer. Its two loops stop at the window's context tokens,
+/// where run_qa's walk on: an answer starting in the last context token got run_qa's start label
+/// on the last padding token, past the end label. Where run_qa's labels lie inside the context
+/// (every feature of the parity fixtures), they are the same. An empty answer is labelled CLS, and
+/// a start after the end (two byte-level pieces of one character carry the same offsets) is moved
+/// back to the end.
 fn label(
     offsets: &[(usize, usize)],
     sequence_ids: &[Option<usize>],
     (start_char, end_char): (usize, usize),
 ) -> (usize, usize) {
-    let cls_index = 0;
-    let Some(mut token_start) = sequence_ids.iter().position(|s| *s == Some(1)) else {
-        return (cls_index, cls_index);
+    let cls = (0, 0);
+    let first = sequence_ids.iter().position(|s| *s == Some(1));
+    let last = sequence_ids.iter().rposition(|s| *s == Some(1));
+    let (Some(first), Some(last)) = (first, last) else {
+        return cls;
     };
-    let Some(mut token_end) = sequence_ids.iter().rposition(|s| *s == Some(1)) else {
-        return (cls_index, cls_index);
-    };
-    if !(offsets[token_start].0 <= start_char && offsets[token_end].1 >= end_char) {
-        return (cls_index, cls_index);
+    if end_char <= start_char || !(offsets[first].0 <= start_char && offsets[last].1 >= end_char) {
+        return cls;
     }
-    while token_start < offsets.len() && offsets[token_start].0 <= start_char {
-        token_start += 1;
+    // The last context token starting at or before the answer…
+    let mut start = first;
+    while start < last && offsets[start + 1].0 <= start_char {
+        start += 1;
     }
-    while offsets[token_end].1 >= end_char {
-        if token_end == 0 {
-            break;
-        }
-        token_end -= 1;
+    // …and the first one from which every context token ends at or after it.
+    let mut end = last;
+    while end > first && offsets[end - 1].1 >= end_char {
+        end -= 1;
     }
-    (token_start - 1, token_end + 1)
+    (start.min(end), end)
 }
 
 /// Whether transformers would pass segment ids: the pair template gives the second sequence type
