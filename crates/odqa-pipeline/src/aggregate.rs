@@ -257,9 +257,10 @@ pub fn aggregate(reads: &[PassageRead], settings: &AggregateSettings) -> Vec<Ans
 }
 
 fn answer(read: &PassageRead, c: &SpanCandidate, probability: f32, trim: bool) -> Answer {
-    let text = match trim {
-        true => josa::strip(&c.text, Strip::Particles).unwrap_or(&c.text),
-        false => &c.text,
+    let text = if trim {
+        josa::strip(&c.text, Strip::Particles).unwrap_or(&c.text)
+    } else {
+        &c.text
     };
     let removed = c.text.chars().count() - text.chars().count();
     Answer {

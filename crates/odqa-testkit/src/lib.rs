@@ -54,7 +54,10 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
 /// Fails the case unless the error message names `path`, as every reader's errors must.
 pub fn names_file(message: &str, path: &Path) -> Result<(), TestCaseError> {
     let shown = path.display().to_string();
-    prop_assert!(message.contains(&shown), "{message:?} does not name {shown}");
+    prop_assert!(
+        message.contains(&shown),
+        "{message:?} does not name {shown}"
+    );
     Ok(())
 }
 
