@@ -78,15 +78,16 @@ pub fn read_hf_split(path: &Path) -> Result<Vec<QaExample>, CoreError> {
 }
 
 /// The record batches of one Arrow IPC stream file. arrow-ipc panics on some corrupt files (a
-/// buffer offset past the message body reaches `Buffer::slice_with_length`'s assertion), so the
-/// decoding runs under `catch_unwind` and such a panic becomes the same "corrupt Arrow data" error
-/// as the ones arrow reports. Nothing outlives the closure, so no broken state can be observed.
+/// buffer offset past the message body reaches `Buffer::slice_with_length`'s assertion):
+/// [`check_buffer_bounds`] refuses those first, and the decoding still runs under `catch_unwind`,
+/// so that any other such panic becomes the same "corrupt Arrow data" error as the ones arrow
+/// reports. Nothing outlives the closure, so no broken state can be observed.
 fn read_batches(file: &Path) -> Result<Vec<RecordBatch>, CoreError> {
-    let reader = std::fs::File::open(file).map_err(|e| CoreError::io(file, e))?;
+    let bytes = std::fs::read(file).map_err(|e| CoreError::io(file, e))?;
+    check_buffer_bounds(file, &bytes)?;
     let decode = || -> Result<Vec<RecordBatch>, CoreError> {
-        let stream =
-            arrow_ipc::reader::StreamReader::try_new(std::io::BufReader::new(reader), None)
-                .map_err(|e| bad(file, format!("not an Arrow IPC stream: {e}")))?;
+        let stream = arrow_ipc::reader::StreamReader::try_new(bytes.as_slice(), None)
+            .map_err(|e| bad(file, format!("not an Arrow IPC stream: {e}")))?;
         stream
             .map(|batch| batch.map_err(|e| bad(file, format!("corrupt Arrow data: {e}"))))
             .collect()
@@ -99,6 +100,66 @@ fn read_batches(file: &Path) -> Result<Vec<RecordBatch>, CoreError> {
             .unwrap_or("the Arrow reader failed");
         Err(bad(file, format!("corrupt Arrow data: {message}")))
     })
+}
+
+/// Walks the messages of an Arrow IPC stream (`[0xFFFFFFFF] length metadata body`) and refuses a
+/// record or dictionary batch with a buffer outside its message body. Anything else that is wrong
+/// (an unreadable message, a cut file) is left for arrow-ipc to report.
+fn check_buffer_bounds(file: &Path, bytes: &[u8]) -> Result<(), CoreError> {
+    let word = |at: usize| {
+        bytes
+            .get(at..at.checked_add(4)?)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map(u32::from_le_bytes)
+    };
+    let mut at = 0usize;
+    while let Some(first) = word(at) {
+        // A continuation marker, then the metadata length (older streams start with the length).
+        let (length, metadata_at) = match first {
+            u32::MAX => match word(at + 4) {
+                Some(length) => (length as usize, at + 8),
+                None => return Ok(()),
+            },
+            length => (length as usize, at + 4),
+        };
+        let Some(metadata) = metadata_at
+            .checked_add(length)
+            .and_then(|end| bytes.get(metadata_at..end))
+        else {
+            return Ok(());
+        };
+        if length == 0 {
+            return Ok(());
+        }
+        let Ok(message) = arrow_ipc::root_as_message(metadata) else {
+            return Ok(());
+        };
+        let body = u64::try_from(message.bodyLength()).unwrap_or(u64::MAX);
+        let batch = message
+            .header_as_record_batch()
+            .or_else(|| message.header_as_dictionary_batch().and_then(|d| d.data()));
+        for buffer in batch.and_then(|b| b.buffers()).into_iter().flatten() {
+            let start = u64::try_from(buffer.offset()).unwrap_or(u64::MAX);
+            let end = start.saturating_add(u64::try_from(buffer.length()).unwrap_or(u64::MAX));
+            if end > body {
+                return Err(bad(
+                    file,
+                    format!(
+                        "corrupt Arrow data: a buffer at bytes {start}..{end} of a {body}-byte \
+                         message body"
+                    ),
+                ));
+            }
+        }
+        let Some(next) = usize::try_from(body)
+            .ok()
+            .and_then(|b| (metadata_at + length).checked_add(b))
+        else {
+            return Ok(());
+        };
+        at = next;
+    }
+    Ok(())
 }
 
 fn strings(
@@ -333,7 +394,8 @@ mod tests {
         std::fs::write(&file, bytes).unwrap();
         let err = read_hf_split(dir.path()).unwrap_err().to_string();
         assert!(
-            err.contains("corrupt Arrow data") && err.contains(&file.display().to_string()),
+            err.contains("corrupt Arrow data: a buffer at bytes 65536..65536 of a")
+                && err.contains(&file.display().to_string()),
             "{err}"
         );
     }
