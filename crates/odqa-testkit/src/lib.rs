@@ -160,7 +160,7 @@ pub fn apply(mut bytes: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
     bytes
 }
 
-/// One of `seeds` after 0 to 6 random edits (0 keeps the valid input in the mix).
+/// One of `seeds` after 0 to 5 random edits (0 keeps the valid input in the mix).
 pub fn mutated(seeds: &'static [&'static [u8]]) -> impl Strategy<Value = Vec<u8>> {
     (any::<Index>(), prop::collection::vec(edit(), 0..6))
         .prop_map(move |(which, edits)| apply(seeds[which.index(seeds.len())].to_vec(), &edits))
