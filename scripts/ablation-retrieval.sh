@@ -3,7 +3,7 @@
 # train questions (the tuning split) for each analyzer and BM25 setting, on the 200k-passage Korean
 # Wikipedia corpus. Two indexes (with and without particle/ending stripping); every BM25 setting is
 # a query-time flag, so the other rows need no re-indexing. Prints a Markdown table and writes
-# $OUT/ablation.json.
+# $OUT/ablation.jsonl (each row's flags and the whole `eval retrieval --json` result).
 #
 #   scripts/ablation-retrieval.sh             # ≈ 3 minutes on 2 cores
 #   DATA=../shared/data/korquad/dev.json scripts/ablation-retrieval.sh   # the report split
@@ -52,16 +52,9 @@ for row in "${ROWS[@]}"; do
 import json, sys
 label, flags = sys.argv[1], sys.argv[2]
 r = json.load(sys.stdin)
-def recall(k):
-    for key in (f"recall@{k}", f"answer_recall@{k}"):
-        if key in r:
-            return r[key]
-    return r["answer_recall"][str(k)]
-print("| %s | %s |" % (label, " | ".join("%.3f" % recall(k) for k in (1, 5, 20, 100))))
+print("| %s | %s |" % (label, " | ".join("%.3f" % r[f"recall@{k}"] for k in (1, 5, 20, 100))))
 with open(sys.argv[3], "a") as f:
     f.write(json.dumps({"row": label, "flags": flags, "result": r}, ensure_ascii=False) + "\n")
 ' "$label" "$flags" "$OUT/ablation.jsonl"
 done
-python3 -c 'import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; json.dump(rows, open(sys.argv[2],"w"), ensure_ascii=False, indent=1)' \
-  "$OUT/ablation.jsonl" "$OUT/ablation.json"
-echo "(questions: $DATA; results in $OUT/ablation.json)" >&2
+echo "(questions: $DATA; one JSON line per row in $OUT/ablation.jsonl)" >&2

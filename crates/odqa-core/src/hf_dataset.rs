@@ -122,15 +122,16 @@ fn check_buffer_bounds(file: &Path, bytes: &[u8]) -> Result<(), CoreError> {
             },
             length => (length as usize, at + 4),
         };
+        // A zero length ends the stream.
+        if length == 0 {
+            return Ok(());
+        }
         let Some(metadata) = metadata_at
             .checked_add(length)
             .and_then(|end| bytes.get(metadata_at..end))
         else {
             return Ok(());
         };
-        if length == 0 {
-            return Ok(());
-        }
         let Ok(message) = arrow_ipc::root_as_message(metadata) else {
             return Ok(());
         };

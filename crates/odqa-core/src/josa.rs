@@ -161,7 +161,7 @@ pub fn split(word: &str, which: Strip) -> Option<(&str, &str)> {
 
 /// Whether `word` ends in a noun of the list: the word itself, or its last three or more Hangul
 /// syllables (`자유민주주의` ends in `민주주의`).
-pub fn ends_in_listed_noun(word: &str) -> bool {
+fn ends_in_listed_noun(word: &str) -> bool {
     let nouns = nouns();
     // Listed nouns have three or more syllables (a two-character stem and the particle-like end).
     word.char_indices()
