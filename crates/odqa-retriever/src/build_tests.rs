@@ -247,3 +247,37 @@ fn huge_document_is_indexed_whole_with_a_warning_or_split() {
     assert!(hit.id.starts_with("big#") && hit.doc_id == "big" && hit.char_offset > 0);
     assert!(hit.text.ends_with("유일무이한바늘"));
 }
+
+/// Passages of equal score come in corpus order, however the build's threads divided the corpus
+/// into segments (before `corpus_order`, the order of a merged segment's documents decided).
+#[test]
+fn equal_scores_rank_in_corpus_order_with_any_number_of_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every passage holds "apple" once among two words: the same score for the query "apple".
+    let n = 3000;
+    let corpus: String = (0..n)
+        .map(|i| format!("{{\"id\": \"p{i}\", \"text\": \"apple w{i}x\"}}\n"))
+        .collect();
+    let corpus = write(dir.path(), "c.jsonl", corpus.as_bytes());
+    let expected: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+    for threads in [1, 4] {
+        let opts = BuildOptions {
+            language: LanguageChoice::Fixed(Language::En),
+            threads,
+            memory_budget: 80 << 20,
+            ..opts()
+        };
+        let index = dir.path().join(format!("idx-{threads}"));
+        build_index(
+            std::slice::from_ref(&corpus),
+            &index,
+            &opts,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let hits = Retriever::open(&index).unwrap().search("apple", n).unwrap();
+        assert!(hits.windows(2).all(|w| w[0].score == w[1].score));
+        let ids: Vec<String> = hits.into_iter().map(|h| h.id).collect();
+        assert!(ids == expected, "{threads} threads: {:?}", &ids[..20]);
+    }
+}

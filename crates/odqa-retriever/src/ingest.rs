@@ -111,6 +111,7 @@ impl State {
             doc.add_text(f.text, &passage.text);
             doc.add_text(f.doc_id, &passage.doc_id);
             doc.add_u64(f.char_offset, passage.char_offset as u64);
+            doc.add_u64(f.corpus_order, self.unique);
             if !passage.meta.is_empty() {
                 doc.add_text(f.meta, serde_json::Value::Object(passage.meta).to_string());
             }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STORED,
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, STORED,
     STRING,
 };
 
@@ -24,8 +24,12 @@ pub const META_FILE: &str = "odqa-index.json";
 /// Name of the alias table in an index directory.
 pub const ALIASES_FILE: &str = "aliases.jsonl";
 /// Version of the index layout written by this build (2: Korean particles stripped by the rules of
-/// `odqa_core::josa`, so a format-1 index would be queried with other terms than it holds).
-pub const FORMAT_VERSION: u32 = 2;
+/// `odqa_core::josa`, so a format-1 index would be queried with other terms than it holds; 3: the
+/// `corpus_order` fast field, which orders passages of equal score the same way in every build).
+pub const FORMAT_VERSION: u32 = 3;
+
+/// Name of the [`Fields::corpus_order`] field.
+pub const CORPUS_ORDER_FIELD: &str = "corpus_order";
 
 /// The metadata odqa keeps beside the tantivy index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,6 +194,10 @@ pub struct Fields {
     pub char_offset: Field,
     /// Extra record fields, as a stored JSON object string (empty when none).
     pub meta: Field,
+    /// The passage's place among the indexed passages, in corpus order (a fast field): it ranks
+    /// passages of equal score, so that hits do not depend on how the build's threads divided the
+    /// corpus into segments.
+    pub corpus_order: Field,
 }
 
 impl Fields {
@@ -209,6 +217,7 @@ impl Fields {
             char_offset: builder
                 .add_u64_field("char_offset", NumericOptions::default().set_stored()),
             meta: builder.add_text_field("meta", STORED),
+            corpus_order: builder.add_u64_field(CORPUS_ORDER_FIELD, FAST),
         };
         (builder.build(), fields)
     }
@@ -230,6 +239,7 @@ impl Fields {
             doc_id: get("doc_id")?,
             char_offset: get("char_offset")?,
             meta: get("meta")?,
+            corpus_order: get(CORPUS_ORDER_FIELD)?,
         })
     }
 }

@@ -4,14 +4,15 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::Serialize;
+use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue};
 use tantivy::collector::TopDocs;
 use tantivy::schema::Value;
-use tantivy::{IndexReader, ReloadPolicy, TantivyDocument};
+use tantivy::{IndexReader, Order, ReloadPolicy, TantivyDocument};
 
 use crate::analysis::AnalyzerConfig;
 use crate::bm25::{Bm25Params, Bm25Query};
 use crate::error::{Result, RetrieverError};
-use crate::layout::{self, Alias, AliasTable, Fields, IndexMeta};
+use crate::layout::{self, Alias, AliasTable, Fields, IndexMeta, CORPUS_ORDER_FIELD};
 
 /// A retrieved passage.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -119,10 +120,21 @@ impl Retriever {
             (self.fields.title, self.params.title_weight),
         ];
         let query = Bm25Query::new(fields, &terms, self.params);
-        let top = searcher.search(&query, &TopDocs::with_limit(k).order_by_score())?;
+        // Equal scores rank in corpus order, the same in every build of the index.
+        let by_score_then_corpus_order = (
+            (SortBySimilarityScore, Order::Desc),
+            (
+                SortByStaticFastValue::<u64>::for_field(CORPUS_ORDER_FIELD),
+                Order::Asc,
+            ),
+        );
+        let top = searcher.search(
+            &query,
+            &TopDocs::with_limit(k).order_by(by_score_then_corpus_order),
+        )?;
         top.into_iter()
             .enumerate()
-            .map(|(i, (score, address))| {
+            .map(|(i, ((score, _), address))| {
                 let doc: TantivyDocument = searcher.doc(address)?;
                 Ok(self.hit(i + 1, score, &doc))
             })
