@@ -3,7 +3,7 @@
 //! passage splitter, on valid files after random edits (odqa-testkit). Every input either reads or
 //! fails with an error naming the file: no panic, and what is read is consistent.
 //!
-//! `PROPTEST_CASES=100000 cargo test --release -p odqa-core --test fuzz` is the long run.
+//! `scripts/fuzz-long.sh` is the long run (100,000 cases per target, in release).
 
 #![allow(clippy::unwrap_used)]
 
@@ -184,7 +184,7 @@ proptest! {
 
     #[test]
     fn arrow_question_folders_read_or_fail_naming_the_file(bytes in odqa_testkit::mutated(arrow_seed())) {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = odqa_testkit::temp_dir();
         let source = repo("tests/fixtures/competition-test-dataset");
         let split = dir.path().join("validation");
         std::fs::create_dir(&split).unwrap();

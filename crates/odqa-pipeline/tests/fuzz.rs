@@ -2,7 +2,7 @@
 //! settings file either loads — then its values pass the range checks and `to_toml` reads back to
 //! the same settings — or fails with an error naming the file. Never a panic.
 //!
-//! `PROPTEST_CASES=100000 cargo test --release -p odqa-pipeline --test fuzz` is the long run.
+//! `scripts/fuzz-long.sh` is the long run (100,000 cases per target, in release).
 
 #![allow(clippy::unwrap_used)]
 

@@ -3,7 +3,7 @@
 //! back — every one of the window length, context offsets inside the context and in order,
 //! labels inside the window — or an error; never a panic of the tokenizers library.
 //!
-//! `PROPTEST_CASES=100000 cargo test --release -p odqa-reader --test fuzz` is the long run.
+//! `scripts/fuzz-long.sh` is the long run (100,000 cases per target, in release).
 
 #![allow(clippy::unwrap_used)]
 

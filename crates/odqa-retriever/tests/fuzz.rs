@@ -3,7 +3,7 @@
 //! text against a small index (hits or a typed error, never a panic), and indexing passages of any
 //! text (the index builds, and each passage is found again by its own words).
 //!
-//! `PROPTEST_CASES=100000 cargo test --release -p odqa-retriever --test fuzz` is the long run.
+//! `scripts/fuzz-long.sh` is the long run (100,000 cases per target, in release, indexing included).
 
 #![allow(clippy::unwrap_used)]
 
@@ -135,14 +135,14 @@ proptest! {
 }
 
 proptest! {
-    // Each case builds an index on disk: a twentieth of the cases.
-    #![proptest_config(odqa_testkit::config_fraction(20))]
+    // Each case builds an index: 100 cases in the default run, all of them in the long run.
+    #![proptest_config(odqa_testkit::config_reduced(20))]
 
     #[test]
     fn passages_of_any_text_are_indexed_and_found_by_their_words(
         texts in prop::collection::vec(odqa_testkit::text(), 1..4),
     ) {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = odqa_testkit::temp_dir();
         let corpus: PathBuf = dir.path().join("corpus.jsonl");
         let lines: Vec<String> = texts
             .iter()

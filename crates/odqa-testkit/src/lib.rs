@@ -1,7 +1,9 @@
 //! Test support for odqa's property tests (`tests/fuzz.rs` of the crates that parse input).
 //!
 //! - [`config`]: the case count, 2,000 per target unless `PROPTEST_CASES` says otherwise
-//!   (`PROPTEST_CASES=100000 cargo test --release --test fuzz` is the long run);
+//!   (`scripts/fuzz-long.sh`, i.e. `PROPTEST_CASES=100000` in release, is the long run);
+//! - [`temp_dir`]: a scratch directory in memory where the system has one (an index build syncs
+//!   every file it writes);
 //! - [`mutated`]: bytes of a valid seed file after a few random edits (JSON and TOML punctuation,
 //!   invalid UTF-8, control characters, cuts), which reach far deeper into a parser than random
 //!   bytes do;
@@ -34,18 +36,29 @@ pub fn config() -> Config {
     }
 }
 
-/// [`config`] with a `1/divisor` share of the cases (at least 10), for targets whose cases are
-/// slow (building an index on disk, loading a model).
-pub fn config_fraction(divisor: u32) -> Config {
+/// The cases of a slow target (one index build per case) in the default run: [`DEFAULT_CASES`]
+/// divided by `divisor`, at least 10. It reduces the default run only: proptest's macro applies
+/// `PROPTEST_CASES` over any configuration, so a long run gives every target the cases it names.
+pub fn config_reduced(divisor: u32) -> Config {
     let mut c = config();
-    c.cases = (c.cases / divisor.max(1)).max(10);
+    c.cases = (DEFAULT_CASES / divisor.max(1)).max(10);
     c
 }
 
-/// `bytes` written to a new file `name` in a fresh temporary directory (removed when the guard
-/// drops).
+/// A fresh temporary directory (removed when the guard drops), under `/dev/shm` where that is a
+/// writable directory (no disk syncs), else under the system's temporary directory.
+pub fn temp_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let in_memory = shm
+        .is_dir()
+        .then(|| tempfile::tempdir_in(shm).ok())
+        .flatten();
+    in_memory.unwrap_or_else(|| tempfile::tempdir().expect("temporary directory"))
+}
+
+/// `bytes` written to a new file `name` in a fresh [`temp_dir`].
 pub fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir = temp_dir();
     let path = dir.path().join(name);
     std::fs::write(&path, bytes).expect("write the input file");
     (dir, path)
@@ -176,4 +189,36 @@ pub fn text() -> impl Strategy<Value = String> {
         1 => ("[가-힣a-z]", 1usize..5_000).prop_map(|(c, n)| c.repeat(n)),
         1 => Just(String::new()),
     ]
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// A reduced target runs `DEFAULT_CASES / 20` cases by default and exactly `PROPTEST_CASES`
+    /// when that is set (the long run is not reduced).
+    #[test]
+    fn a_reduced_target_runs_the_cases_the_environment_names() {
+        let run = Cell::new(0u32);
+        proptest!(config_reduced(20), |(_x in any::<u8>())| {
+            run.set(run.get() + 1);
+        });
+        let expected = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_CASES / 20);
+        assert_eq!(run.get(), expected);
+    }
+
+    #[test]
+    fn temp_files_hold_their_bytes_and_go_with_their_guard() {
+        let (dir, path) = temp_file("x.json", b"{}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"{}");
+        let root = dir.path().to_path_buf();
+        drop(dir);
+        assert!(!root.exists());
+    }
 }

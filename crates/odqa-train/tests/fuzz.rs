@@ -1,7 +1,7 @@
 //! Property tests of the training settings TOML (`odqa train --config`): any edit of a committed
 //! recipe either reads or fails with an error naming the file; never a panic.
 //!
-//! `PROPTEST_CASES=100000 cargo test --release -p odqa-train --test fuzz` is the long run.
+//! `scripts/fuzz-long.sh` is the long run (100,000 cases per target, in release).
 
 #![allow(clippy::unwrap_used)]
 
