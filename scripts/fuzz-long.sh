@@ -5,7 +5,7 @@
 # Plain tests in those files (the kept regression inputs, the committed seeds) run once; their
 # cases column says "plain".
 #
-#   scripts/fuzz-long.sh                       # ≈ 1 hour on 2 cores, after the release build
+#   scripts/fuzz-long.sh                       # ≈ 40 minutes on 2 cores (27 of them indexing)
 #   CASES=5000 CRATES="odqa-core" scripts/fuzz-long.sh
 #
 # Writes $OUT/summary.md (a table) and $OUT/<crate>.<test>.log (each test's output). Exits 1 if a

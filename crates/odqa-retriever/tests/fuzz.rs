@@ -70,7 +70,7 @@ fn index() -> &'static Retriever {
     static INDEX: OnceLock<(tempfile::TempDir, Retriever)> = OnceLock::new();
     &INDEX
         .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = odqa_testkit::temp_dir();
             let corpus = dir.path().join("corpus.jsonl");
             std::fs::write(
                 &corpus,
