@@ -7,7 +7,7 @@ use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, WindowInput, WindowSettings};
 use odqa_reader::read::{real_len, Reader};
 use odqa_reader::ReaderBackend;
-use odqa_retriever::{Hit, Retriever};
+use odqa_retriever::{Hit, Retriever, RetrieverError};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +134,17 @@ impl<B: ReaderBackend> Pipeline<B> {
     /// The retriever.
     pub fn retriever(&self) -> &Retriever {
         &self.retriever
+    }
+
+    /// The top `k` passages of `question` by BM25, without reading them. A question at fault
+    /// (empty, no searchable word) is [`PipelineError::Question`], as for [`Pipeline::ask_with`].
+    pub fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>> {
+        self.retriever.search(question, k).map_err(|e| match e {
+            RetrieverError::EmptyQuestion | RetrieverError::NoSearchableWords { .. } => {
+                PipelineError::Question(QuestionError::from(&e))
+            }
+            other => PipelineError::Retriever(other),
+        })
     }
 
     /// Answers one question with the pipeline's settings: see [`Pipeline::ask_with`].

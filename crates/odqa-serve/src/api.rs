@@ -2,9 +2,8 @@
 //! types by `utoipa`).
 
 use odqa_pipeline::{
-    evidence, Answer, Answers, AskOptions, PassageRead, PipelineSettings, Strategy, Timings,
+    evidence, Answer, Answers, AskOptions, Hit, PassageRead, PipelineSettings, Strategy, Timings,
 };
-use odqa_retriever::Hit;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -268,8 +267,11 @@ pub struct RetrieveResponse {
 /// `GET /health` answer.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HealthResponse {
-    /// `ok` once the index and the model are loaded.
+    /// `ok` once the index and the model are loaded; `stale` once the index directory was
+    /// replaced or removed (the server still answers from the index it opened).
     pub status: String,
+    /// Why the status is not `ok`.
+    pub warning: Option<String>,
     /// The index directory.
     pub index: String,
     /// The reader model directory.
@@ -278,6 +280,10 @@ pub struct HealthResponse {
     pub passages: u64,
     /// Questions waiting for a worker.
     pub queued: usize,
+    /// Questions dropped unread since the start because their clients had left.
+    pub abandoned: usize,
+    /// Connections open now.
+    pub connections: usize,
 }
 
 /// Every error: `{"error": {"code", "message"}}`.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use odqa_pipeline::{AskOptions, QuestionAnswers, Timings};
+use odqa_pipeline::{AskOptions, Observer, QuestionAnswers, Timings};
 use tokio::sync::oneshot;
 
 use crate::{ApiError, Engine};
@@ -46,8 +46,17 @@ pub(crate) enum Refused {
 #[derive(Clone)]
 pub(crate) struct Queue {
     sender: SyncSender<Job>,
-    queued: Arc<AtomicUsize>,
+    counts: Arc<Counts>,
     capacity: usize,
+}
+
+/// What the queue and the workers count.
+#[derive(Default)]
+struct Counts {
+    /// Jobs waiting for a worker.
+    queued: AtomicUsize,
+    /// Jobs dropped unread because their clients had left.
+    abandoned: AtomicUsize,
 }
 
 /// The worker threads.
@@ -63,18 +72,18 @@ pub(crate) fn start(
 ) -> std::io::Result<(Queue, Workers)> {
     let (sender, receiver) = mpsc::sync_channel::<Job>(capacity);
     let receiver = Arc::new(Mutex::new(receiver));
-    let queued = Arc::new(AtomicUsize::new(0));
+    let counts = Arc::new(Counts::default());
     let handles = (0..workers.max(1))
         .map(|i| {
-            let (engine, receiver, queued) = (engine.clone(), receiver.clone(), queued.clone());
+            let (engine, receiver, counts) = (engine.clone(), receiver.clone(), counts.clone());
             std::thread::Builder::new()
                 .name(format!("odqa-reader-{i}"))
-                .spawn(move || work(&*engine, &receiver, &queued, max_batch.max(1)))
+                .spawn(move || work(&*engine, &receiver, &counts, max_batch.max(1)))
         })
         .collect::<std::io::Result<_>>()?;
     let queue = Queue {
         sender,
-        queued,
+        counts,
         capacity,
     };
     Ok((queue, Workers(handles)))
@@ -83,10 +92,10 @@ pub(crate) fn start(
 impl Queue {
     /// Queues a job without waiting.
     pub fn submit(&self, job: Job) -> Result<(), Refused> {
-        self.queued.fetch_add(1, Ordering::SeqCst);
+        self.counts.queued.fetch_add(1, Ordering::SeqCst);
         let sent = self.sender.try_send(job);
         if sent.is_err() {
-            self.queued.fetch_sub(1, Ordering::SeqCst);
+            self.counts.queued.fetch_sub(1, Ordering::SeqCst);
         }
         sent.map_err(|e| match e {
             TrySendError::Full(_) => Refused::Full,
@@ -96,7 +105,12 @@ impl Queue {
 
     /// Jobs waiting for a worker.
     pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::SeqCst)
+        self.counts.queued.load(Ordering::SeqCst)
+    }
+
+    /// Jobs dropped unread so far because their clients had left.
+    pub fn abandoned(&self) -> usize {
+        self.counts.abandoned.load(Ordering::SeqCst)
     }
 
     /// Most jobs waiting.
@@ -115,21 +129,22 @@ impl Workers {
     }
 }
 
-/// A worker: takes a batch, reads it, replies, until the queue is closed and empty.
-fn work(
-    engine: &dyn Engine,
-    receiver: &Mutex<Receiver<Job>>,
-    queued: &AtomicUsize,
-    max_batch: usize,
-) {
+/// A worker: takes a batch, reads it, replies, until the queue is closed and empty. Questions
+/// whose clients have left (disconnected, or answered 504) are dropped unread, and a batch stops
+/// early once nobody waits for any of its answers.
+fn work(engine: &dyn Engine, receiver: &Mutex<Receiver<Job>>, counts: &Counts, max_batch: usize) {
     while let Some(jobs) = next_batch(receiver, max_batch) {
-        queued.fetch_sub(jobs.len(), Ordering::SeqCst);
+        counts.queued.fetch_sub(jobs.len(), Ordering::SeqCst);
+        let jobs = still_awaited(jobs, counts);
+        if jobs.is_empty() {
+            continue;
+        }
         let started = Instant::now();
         let queries: Vec<(&str, &AskOptions)> = jobs
             .iter()
             .map(|j| (j.question.as_str(), &j.options))
             .collect();
-        match answer(engine, &queries) {
+        match answer(engine, &queries, &Abandoned(&jobs)) {
             Ok((answers, timings)) => {
                 let batch = jobs.len();
                 for (job, answer) in jobs.into_iter().zip(answers) {
@@ -138,10 +153,11 @@ fn work(
             }
             // One question's failure must not fail the others: read them one by one.
             Err(_) if jobs.len() > 1 => {
-                for job in jobs {
+                for job in still_awaited(jobs, counts) {
                     let started = Instant::now();
                     let one = [(job.question.as_str(), &job.options)];
-                    let (result, timings) = match answer(engine, &one) {
+                    let only = std::slice::from_ref(&job);
+                    let (result, timings) = match answer(engine, &one, &Abandoned(only)) {
                         Ok((answers, timings)) => match answers.into_iter().next() {
                             Some(answer) => (Ok(answer), timings),
                             None => (Err(ApiError::internal("no answer".into())), timings),
@@ -160,12 +176,30 @@ fn work(
     }
 }
 
+/// The jobs someone still waits for; the others are counted as abandoned.
+fn still_awaited(jobs: Vec<Job>, counts: &Counts) -> Vec<Job> {
+    let before = jobs.len();
+    let kept: Vec<Job> = jobs.into_iter().filter(|j| !j.reply.is_closed()).collect();
+    counts.abandoned.fetch_add(before - kept.len(), Ordering::SeqCst);
+    kept
+}
+
+/// Stops a batch once every one of its clients has left.
+struct Abandoned<'a>(&'a [Job]);
+
+impl Observer for Abandoned<'_> {
+    fn should_stop(&self) -> bool {
+        self.0.iter().all(|j| j.reply.is_closed())
+    }
+}
+
 /// [`Engine::answer`], a panic turned into an error (the worker lives on, the clients get a 500).
 fn answer(
     engine: &dyn Engine,
     queries: &[(&str, &AskOptions)],
+    observer: &dyn Observer,
 ) -> Result<(Vec<QuestionAnswers>, Timings), ApiError> {
-    match catch_unwind(AssertUnwindSafe(|| engine.answer(queries))) {
+    match catch_unwind(AssertUnwindSafe(|| engine.answer(queries, observer))) {
         Ok(answered) => answered.map_err(ApiError::from),
         Err(panic) => {
             let message = panic

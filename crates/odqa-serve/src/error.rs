@@ -107,6 +107,36 @@ impl ApiError {
         )
     }
 
+    /// 408 when the request body did not arrive within the body timeout.
+    pub fn body_timeout(seconds: f64) -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the request body did not arrive within {seconds:.1} s"),
+        )
+    }
+
+    /// 403 for a `Host` header that is not one of the server's names.
+    pub fn host_not_allowed(host: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            format!("this server does not answer for host {host:?}"),
+        )
+    }
+
+    /// 503 when as many searches as the server runs at once are already waiting.
+    pub fn busy(capacity: usize) -> ApiError {
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("{capacity} searches are already running or waiting; retry later"),
+            )
+        }
+    }
+
     /// 500 for a failure of the server itself.
     pub fn internal(message: String) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)

@@ -13,10 +13,10 @@
 //! subscriber).
 //!
 //! ```no_run
-//! # async fn run(pipeline: odqa_pipeline::Pipeline<odqa_reader::DefaultBackend>) -> Result<(), odqa_serve::ServeError> {
+//! # async fn run(pipeline: odqa_pipeline::Pipeline<odqa_pipeline::DefaultBackend>) -> Result<(), odqa_serve::ServeError> {
 //! use std::sync::Arc;
 //! use odqa_serve::{App, ServeOptions, ServerInfo};
-//! let info = ServerInfo { index: "index".into(), model: "model".into() };
+//! let info = ServerInfo { index: "index".into(), model: "model".into(), index_dir: None };
 //! let app = App::new(Arc::new(pipeline), info, ServeOptions::default())?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.map_err(|e| {
 //!     odqa_serve::ServeError::Io { addr: "127.0.0.1:8080".into(), source: e }
@@ -30,29 +30,33 @@
 pub mod api;
 mod batch;
 mod error;
+mod guards;
+mod health;
 mod routes;
+mod server;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use odqa_pipeline::{AskOptions, Pipeline, PipelineError, PipelineSettings, QuestionAnswers};
-use odqa_pipeline::{Timings, Unobserved};
-use odqa_reader::ReaderBackend;
-use odqa_retriever::{Hit, RetrieverError};
+use odqa_pipeline::{AskOptions, Hit, Observer, Pipeline, PipelineError, PipelineSettings};
+use odqa_pipeline::{QuestionAnswers, ReaderBackend, Timings};
 
 pub use error::{ApiError, ServeError};
 pub use routes::ApiDoc;
 
 /// What the server reads with: a [`Pipeline`] of any backend.
 pub trait Engine: Send + Sync + 'static {
-    /// Answers a batch of questions, each with its options ([`Pipeline::answer_with`]).
+    /// Answers a batch of questions, each with its options ([`Pipeline::answer_with`]);
+    /// `observer` stops the batch when nobody waits for its answers any more.
     fn answer(
         &self,
         queries: &[(&str, &AskOptions)],
+        observer: &dyn Observer,
     ) -> Result<(Vec<QuestionAnswers>, Timings), PipelineError>;
-    /// The top `k` passages of a question.
-    fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>, RetrieverError>;
+    /// The top `k` passages of a question ([`Pipeline::retrieve`]).
+    fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>, PipelineError>;
     /// The settings requests override.
     fn settings(&self) -> &PipelineSettings;
     /// Passages in the index.
@@ -66,12 +70,13 @@ where
     fn answer(
         &self,
         queries: &[(&str, &AskOptions)],
+        observer: &dyn Observer,
     ) -> Result<(Vec<QuestionAnswers>, Timings), PipelineError> {
-        self.answer_with(queries, &Unobserved)
+        self.answer_with(queries, observer)
     }
 
-    fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>, RetrieverError> {
-        self.retriever().search(question, k)
+    fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>, PipelineError> {
+        Pipeline::retrieve(self, question, k)
     }
 
     fn settings(&self) -> &PipelineSettings {
@@ -116,12 +121,20 @@ pub struct ServeOptions {
     pub workers: usize,
     /// Most questions read in one call.
     pub max_batch: usize,
-    /// Most questions waiting; more are refused with 503.
+    /// Most questions waiting; more are refused with 503. Also the most searches
+    /// (`/v1/retrieve`) waiting for one of the `max_searches`.
     pub queue: usize,
+    /// Most searches running at once (each on a blocking thread).
+    pub max_searches: usize,
     /// A request without an answer after this long gets 504.
     pub request_timeout: Duration,
     /// Per-request limits.
     pub limits: Limits,
+    /// Per-connection limits and the shutdown grace period.
+    pub connections: ConnectionLimits,
+    /// Host names accepted in the `Host` header. `None`: the loopback names (`localhost`,
+    /// `127.0.0.1`, `::1`) when the server listens on a loopback address, any name otherwise.
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 impl Default for ServeOptions {
@@ -130,8 +143,11 @@ impl Default for ServeOptions {
             workers: 1,
             max_batch: 32,
             queue: 128,
+            max_searches: std::thread::available_parallelism().map_or(2, |n| n.get()),
             request_timeout: Duration::from_secs(120),
             limits: Limits::default(),
+            connections: ConnectionLimits::default(),
+            allowed_hosts: None,
         }
     }
 }
@@ -139,28 +155,84 @@ impl Default for ServeOptions {
 impl ServeOptions {
     /// Checks the values.
     pub fn validate(&self) -> Result<(), ServeError> {
-        if self.workers == 0 || self.max_batch == 0 || self.queue == 0 {
+        if self.workers == 0 || self.max_batch == 0 || self.queue == 0 || self.max_searches == 0 {
             return Err(ServeError::BadOption(
-                "workers, max_batch and queue must be at least 1".into(),
+                "workers, max_batch, queue and max_searches must be at least 1".into(),
             ));
         }
+        let c = &self.connections;
+        if c.max_connections == 0 {
+            return Err(ServeError::BadOption(
+                "max_connections must be at least 1".into(),
+            ));
+        }
+        for (name, value) in [
+            ("request_timeout", self.request_timeout),
+            ("header_timeout", c.header_timeout),
+            ("body_timeout", c.body_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ServeError::BadOption(format!(
+                    "{name} must be more than 0 seconds"
+                )));
+            }
+        }
         Ok(())
+    }
+}
+
+/// How long a connection may take to send its request, how many may be open, and how long
+/// shutdown waits for the requests in flight.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectionLimits {
+    /// Most connections open at once. At the bound, connections idle for half a second are
+    /// closed to make room; new ones wait in the listen backlog. The default, 1,024, is lowered
+    /// to the open-files limit less 32 files kept for the index, the model and the runtime.
+    pub max_connections: usize,
+    /// A request head (and an idle keep-alive connection's next one) must arrive within this;
+    /// otherwise the connection is closed.
+    pub header_timeout: Duration,
+    /// A request body must arrive within this (408 otherwise).
+    pub body_timeout: Duration,
+    /// After the shutdown signal, requests in flight get this long to be answered; connections
+    /// without one are closed at once.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        let by_files = server::open_files_limit()
+            .map_or(usize::MAX, |n| n.saturating_sub(server::RESERVED_FILES) as usize);
+        ConnectionLimits {
+            max_connections: by_files.clamp(4, 1_024),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(20),
+        }
     }
 }
 
 /// What `/health` reports about the server.
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
-    /// The index directory.
+    /// The index, as shown (a name, not a path: `/health` is public).
     pub index: String,
-    /// The reader model directory.
+    /// The reader model, as shown.
     pub model: String,
+    /// The index directory, watched: once it is replaced (re-indexed) or removed, `/health`
+    /// says the server answers from the index it opened at start-up (`status: "stale"`).
+    pub index_dir: Option<PathBuf>,
 }
 
 /// The routes and the reading workers.
 pub struct App {
     router: axum::Router,
     workers: batch::Workers,
+    connections: ConnectionLimits,
+    /// A permit per connection allowed (shared with `/health`, which counts the open ones).
+    slots: Arc<tokio::sync::Semaphore>,
+    hosts: guards::AllowedHosts,
 }
 
 impl App {
@@ -178,13 +250,18 @@ impl App {
             options.queue,
         )
         .map_err(|e| ServeError::BadOption(format!("cannot start the workers: {e}")))?;
-        let router = routes::router(routes::Shared {
-            engine,
-            info,
-            queue,
-            options,
-        });
-        Ok(App { router, workers })
+        let hosts = guards::AllowedHosts::new(options.allowed_hosts.clone());
+        let connections = options.connections.clone();
+        let slots = Arc::new(tokio::sync::Semaphore::new(connections.max_connections));
+        let shared = routes::Shared::new(engine, info, queue, slots.clone(), options);
+        let router = routes::router(shared, &hosts);
+        Ok(App {
+            router,
+            workers,
+            connections,
+            slots,
+            hosts,
+        })
     }
 
     /// The routes (for tests: `tower::ServiceExt::oneshot`).
@@ -192,20 +269,27 @@ impl App {
         self.router.clone()
     }
 
-    /// Serves on `listener` until `shutdown` completes; then stops accepting, lets in-flight
-    /// requests finish, and waits for the workers to drain the queue.
+    /// Serves on `listener` until `shutdown` completes; then stops accepting, closes the
+    /// connections without a request in flight, gives the others the shutdown grace period, and
+    /// waits for the workers (questions whose clients have left are not read).
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let addr = listener
-            .local_addr()
-            .map_or_else(|_| "?".to_string(), |a| a.to_string());
-        let App { router, workers } = self;
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let local = listener.local_addr();
+        let addr = local.as_ref().map_or_else(|_| "?".to_string(), ToString::to_string);
+        if let Ok(local) = local {
+            self.hosts.resolve_for(local);
+        }
+        let App {
+            router,
+            workers,
+            connections,
+            slots,
+            ..
+        } = self;
+        let served = server::run(listener, router, slots, &connections, shutdown).await;
         // The routes (and their queue senders) are gone: the workers finish and exit.
         tokio::task::spawn_blocking(move || workers.join())
             .await

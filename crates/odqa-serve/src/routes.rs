@@ -1,18 +1,17 @@
 //! The handlers, the router and the OpenAPI description.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, Uri};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use odqa_pipeline::{PipelineError, QuestionError};
-use odqa_retriever::RetrieverError;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 use utoipa::OpenApi;
 
 use crate::api::{
@@ -20,6 +19,8 @@ use crate::api::{
     HealthResponse, PassageJson, RetrieveRequest, RetrieveResponse, TimingsJson,
 };
 use crate::batch::{Job, Queue, Refused};
+use crate::guards::{check_host, log_request, read_body_in_time, AllowedHosts, BodyRead};
+use crate::health::IndexWatch;
 use crate::{ApiError, Engine, ServeOptions, ServerInfo};
 
 /// The web page (`GET /`).
@@ -27,10 +28,39 @@ const PAGE: &str = include_str!("page.html");
 
 /// What every handler shares.
 pub(crate) struct Shared {
-    pub engine: Arc<dyn Engine>,
-    pub info: ServerInfo,
-    pub queue: Queue,
-    pub options: ServeOptions,
+    engine: Arc<dyn Engine>,
+    info: ServerInfo,
+    index: IndexWatch,
+    queue: Queue,
+    /// One permit per search allowed to run (`max_searches`).
+    searches: Arc<Semaphore>,
+    /// Searches running or waiting for a permit.
+    searching: AtomicUsize,
+    /// A permit per connection allowed; those taken are the open connections.
+    connection_slots: Arc<Semaphore>,
+    options: ServeOptions,
+}
+
+impl Shared {
+    /// The state of the handlers.
+    pub fn new(
+        engine: Arc<dyn Engine>,
+        info: ServerInfo,
+        queue: Queue,
+        connection_slots: Arc<Semaphore>,
+        options: ServeOptions,
+    ) -> Shared {
+        Shared {
+            connection_slots,
+            engine,
+            index: IndexWatch::new(info.index_dir.clone()),
+            info,
+            queue,
+            searches: Arc::new(Semaphore::new(options.max_searches)),
+            searching: AtomicUsize::new(0),
+            options,
+        }
+    }
 }
 
 type AppState = State<Arc<Shared>>;
@@ -48,9 +78,13 @@ type AppState = State<Arc<Shared>>;
 )]
 pub struct ApiDoc;
 
-/// The routes over `shared`.
-pub(crate) fn router(shared: Shared) -> Router {
+/// The routes over `shared`, for the hosts `hosts` allows.
+pub(crate) fn router(shared: Shared, hosts: &AllowedHosts) -> Router {
     let body_limit = shared.options.limits.max_body_bytes;
+    let body_read = BodyRead {
+        timeout: shared.options.connections.body_timeout,
+        max_bytes: body_limit,
+    };
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/health", get(health))
@@ -60,6 +94,8 @@ pub(crate) fn router(shared: Shared) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(body_read, read_body_in_time))
+        .layer(middleware::from_fn_with_state(hosts.clone(), check_host))
         .layer(middleware::from_fn(log_request))
         .with_state(Arc::new(shared))
 }
@@ -75,31 +111,20 @@ async fn openapi() -> Response {
     }
 }
 
-/// Logs every request: method, path, status, milliseconds.
-async fn log_request(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let ms = started.elapsed().as_secs_f64() * 1e3;
-    let status = response.status().as_u16();
-    if response.status().is_server_error() {
-        tracing::warn!(%method, %path, status, ms, "request");
-    } else {
-        tracing::info!(%method, %path, status, ms, "request");
-    }
-    response
-}
-
 /// Whether the server is up, and what it serves.
 #[utoipa::path(get, path = "/health", responses((status = 200, body = HealthResponse)))]
 async fn health(State(s): AppState) -> Json<HealthResponse> {
+    let stale = s.index.stale();
     Json(HealthResponse {
-        status: "ok".into(),
+        status: if stale.is_some() { "stale" } else { "ok" }.into(),
+        warning: stale,
         index: s.info.index.clone(),
         model: s.info.model.clone(),
         passages: s.engine.passages(),
         queued: s.queue.queued(),
+        abandoned: s.queue.abandoned(),
+        connections: s.options.connections.max_connections
+            - s.connection_slots.available_permits().min(s.options.connections.max_connections),
     })
 }
 
@@ -178,22 +203,49 @@ async fn retrieve(
     check_top_k(request.top_k, &s.options.limits)?;
     let k = request.top_k.unwrap_or(s.engine.settings().top_k);
     let started = Instant::now();
+    let _waiting = Searching::enter(&s)?;
+    let permit = s
+        .searches
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::shutting_down())?;
     let engine = s.engine.clone();
     let searched = {
         let question = question.clone();
-        tokio::task::spawn_blocking(move || engine.retrieve(&question, k))
-            .await
-            .map_err(|e| ApiError::internal(format!("the search failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            engine.retrieve(&question, k)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the search failed: {e}")))?
     };
-    let hits = searched.map_err(|e| match e {
-        RetrieverError::EmptyQuestion | RetrieverError::NoSearchableWords { .. } => {
-            PipelineError::Question(QuestionError::from(&e)).into()
-        }
-        other => ApiError::internal(other.to_string()),
-    })?;
+    let hits = searched?;
     Ok(Json(RetrieveResponse {
         question,
         passages: hits.into_iter().map(PassageJson::from).collect(),
         retrieval_ms: started.elapsed().as_secs_f64() * 1e3,
     }))
+}
+
+/// A search running or waiting for a permit; at most `max_searches + queue` at once, more are
+/// refused with 503 (as the question queue does).
+struct Searching<'a>(&'a AtomicUsize);
+
+impl<'a> Searching<'a> {
+    fn enter(s: &'a Shared) -> Result<Searching<'a>, ApiError> {
+        let capacity = s.options.max_searches + s.options.queue;
+        let before = s.searching.fetch_add(1, Ordering::SeqCst);
+        let searching = Searching(&s.searching);
+        if before >= capacity {
+            return Err(ApiError::busy(capacity));
+        }
+        Ok(searching)
+    }
+}
+
+impl Drop for Searching<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }

@@ -3,37 +3,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../odqa-pipeline/tests/common/mod.rs"]
-mod common;
+mod support;
 
-use std::path::Path;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use odqa_pipeline::Timings;
-use odqa_pipeline::{AskOptions, Pipeline, PipelineError, PipelineSettings, QuestionAnswers};
-use odqa_reader::DefaultBackend;
-use odqa_retriever::{Hit, RetrieverError};
-use odqa_serve::{App, Engine, ServeOptions, ServerInfo};
+use odqa_serve::{App, ServeOptions};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{gated, info, pipeline};
 use tower::ServiceExt;
-
-fn pipeline(index: &Path) -> Pipeline<DefaultBackend> {
-    let mut settings = PipelineSettings::default();
-    settings.top_k = 4;
-    common::tiny_pipeline(index, settings)
-}
-
-fn info() -> ServerInfo {
-    ServerInfo {
-        index: "tiny-index".into(),
-        model: "tiny-bert-qa".into(),
-    }
-}
 
 async fn call(app: &App, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Value) {
     let mut request = Request::builder().method(method).uri(path);
@@ -236,47 +218,6 @@ async fn endpoints_answer_and_errors_are_json() {
     assert!(page.as_str().unwrap().contains("/v1/ask"));
 }
 
-/// The real pipeline behind a gate: every `answer` call is recorded (its batch size) and waits
-/// until the test lets it through.
-struct Gated {
-    inner: Pipeline<DefaultBackend>,
-    batches: Mutex<Vec<usize>>,
-    gate: Mutex<mpsc::Receiver<()>>,
-}
-
-impl Engine for Gated {
-    fn answer(
-        &self,
-        queries: &[(&str, &AskOptions)],
-    ) -> Result<(Vec<QuestionAnswers>, Timings), PipelineError> {
-        self.batches.lock().unwrap().push(queries.len());
-        let _ = self.gate.lock().unwrap().recv();
-        self.inner.answer_with(queries, &odqa_pipeline::Unobserved)
-    }
-
-    fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>, RetrieverError> {
-        Engine::retrieve(&self.inner, question, k)
-    }
-
-    fn settings(&self) -> &PipelineSettings {
-        self.inner.settings()
-    }
-
-    fn passages(&self) -> u64 {
-        Engine::passages(&self.inner)
-    }
-}
-
-fn gated(index: &Path) -> (Arc<Gated>, mpsc::Sender<()>) {
-    let (open, gate) = mpsc::channel();
-    let engine = Gated {
-        inner: pipeline(index),
-        batches: Mutex::new(Vec::new()),
-        gate: Mutex::new(gate),
-    };
-    (Arc::new(engine), open)
-}
-
 async fn wait_for_queued(app: &App, n: u64) {
     for _ in 0..2_000 {
         let (_, health) = call(app, "GET", "/health", None).await;
@@ -291,7 +232,7 @@ async fn wait_for_queued(app: &App, n: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn waiting_questions_are_read_in_one_batch_and_a_full_queue_answers_503() {
     let dir = tempfile::tempdir().unwrap();
-    let (engine, open) = gated(dir.path());
+    let (engine, gates) = gated(dir.path());
     let mut options = ServeOptions::default();
     options.max_batch = 8;
     options.queue = 3;
@@ -305,7 +246,7 @@ async fn waiting_questions_are_read_in_one_batch_and_a_full_queue_answers_503() 
     };
     // The first question holds the worker at the gate...
     let first = ask("임종석은 누구인가?");
-    while engine.batches.lock().unwrap().is_empty() {
+    while engine.asked.lock().unwrap().is_empty() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // ...while three more fill the queue, and a fifth is refused.
@@ -327,8 +268,8 @@ async fn waiting_questions_are_read_in_one_batch_and_a_full_queue_answers_503() 
     let response = app.router().oneshot(request).await.unwrap();
     assert_eq!(response.headers()["retry-after"], "1");
 
-    open.send(()).unwrap();
-    open.send(()).unwrap();
+    gates.answer.send(()).unwrap();
+    gates.answer.send(()).unwrap();
     let (status, got) = first.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{got}");
     for task in waiting {
@@ -336,7 +277,7 @@ async fn waiting_questions_are_read_in_one_batch_and_a_full_queue_answers_503() 
         assert_eq!(status, StatusCode::OK, "{got}");
         assert_eq!(got["timings"]["batch_questions"], 3, "{got}");
     }
-    assert_eq!(*engine.batches.lock().unwrap(), vec![1, 3]);
+    assert_eq!(*engine.asked.lock().unwrap(), vec![1, 3]);
 }
 
 /// Sends one HTTP/1.1 request on a fresh connection and returns the status line.
@@ -356,7 +297,7 @@ async fn status_line(addr: std::net::SocketAddr, body: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_finishes_the_requests_in_flight() {
     let dir = tempfile::tempdir().unwrap();
-    let (engine, open) = gated(dir.path());
+    let (engine, gates) = gated(dir.path());
     let app = App::new(engine.clone(), info(), ServeOptions::default()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -365,7 +306,7 @@ async fn shutdown_finishes_the_requests_in_flight() {
         let _ = stopped.await;
     }));
     let in_flight = tokio::spawn(status_line(addr, r#"{"question": "임종석은 누구인가?"}"#));
-    while engine.batches.lock().unwrap().is_empty() {
+    while engine.asked.lock().unwrap().is_empty() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     stop.send(()).unwrap();
@@ -374,7 +315,7 @@ async fn shutdown_finishes_the_requests_in_flight() {
         !server.is_finished(),
         "the server waits for the request in flight"
     );
-    open.send(()).unwrap();
+    gates.answer.send(()).unwrap();
     assert_eq!(in_flight.await.unwrap(), "HTTP/1.1 200 OK");
     server.await.unwrap().unwrap();
     assert!(

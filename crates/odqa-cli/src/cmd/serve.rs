@@ -35,6 +35,71 @@ pub struct ServeArgs {
     /// Longest question accepted, in characters
     #[arg(long, default_value_t = 2_000, value_name = "N")]
     max_question_chars: usize,
+    /// Searches (/v1/retrieve) run at once; `--queue` more may wait, the rest get 503
+    /// [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    max_searches: Option<usize>,
+    /// Most connections open at once; at the bound idle ones are closed to make room
+    /// [default: 1024, or the open-files limit less 32]
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Seconds a connection may take to send a request head (idle keep-alive included)
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    header_timeout: f64,
+    /// Seconds a request body may take to arrive (408 after)
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    body_timeout: f64,
+    /// Seconds the requests in flight get to finish after Ctrl-C or SIGTERM
+    #[arg(long, default_value_t = 20.0, value_name = "SECONDS")]
+    shutdown_grace: f64,
+    /// A host name clients may use in their Host header (repeat for several)
+    /// [default: localhost, 127.0.0.1 and ::1 on a loopback address; any name otherwise]
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_hosts: Vec<String>,
+}
+
+/// `seconds` as a duration; `name` is the flag, for the message.
+fn seconds(name: &str, seconds: f64) -> Result<Duration, UsageError> {
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(UsageError(format!(
+            "--{name} must be more than 0 and at most 86400 seconds, not {seconds}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// The server options the flags give.
+fn options(args: &ServeArgs) -> Result<ServeOptions, UsageError> {
+    let mut limits = Limits::default();
+    limits.max_question_chars = args.max_question_chars;
+    let mut options = ServeOptions::default();
+    options.workers = args.workers;
+    options.max_batch = args.max_batch;
+    options.queue = args.queue;
+    if let Some(n) = args.max_searches {
+        options.max_searches = n;
+    }
+    if let Some(n) = args.max_connections {
+        options.connections.max_connections = n;
+    }
+    options.request_timeout = seconds("timeout", args.timeout as f64)?;
+    options.connections.header_timeout = seconds("header-timeout", args.header_timeout)?;
+    options.connections.body_timeout = seconds("body-timeout", args.body_timeout)?;
+    options.connections.shutdown_grace = seconds("shutdown-grace", args.shutdown_grace)?;
+    if !args.allow_hosts.is_empty() {
+        options.allowed_hosts = Some(args.allow_hosts.clone());
+    }
+    options.limits = limits;
+    options.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok(options)
+}
+
+/// The last component of `path`, as `/health` shows it (not the whole path: it is public).
+fn shown_name(path: &std::path::Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    absolute
+        .file_name()
+        .map_or_else(|| "index".into(), |n| n.to_string_lossy().into_owned())
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -47,15 +112,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let settings = args.pipeline.settings(Some(&args.answer))?;
-    let mut limits = Limits::default();
-    limits.max_question_chars = args.max_question_chars;
-    let mut options = ServeOptions::default();
-    options.workers = args.workers;
-    options.max_batch = args.max_batch;
-    options.queue = args.queue;
-    options.request_timeout = Duration::from_secs(args.timeout.max(1));
-    options.limits = limits;
-    options.validate().map_err(|e| UsageError(e.to_string()))?;
+    let options = options(&args)?;
     rayon::ThreadPoolBuilder::new()
         .num_threads(args.pipeline.threads)
         .build_global()
@@ -65,8 +122,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .open(settings)
         .context("cannot open the index or the model")?;
     let info = ServerInfo {
-        index: args.pipeline.index.display().to_string(),
-        model: args.pipeline.model.display().to_string(),
+        index: shown_name(&args.pipeline.index),
+        model: shown_name(&args.pipeline.model),
+        index_dir: Some(args.pipeline.index.clone()),
     };
     let app = App::new(std::sync::Arc::new(pipeline), info, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

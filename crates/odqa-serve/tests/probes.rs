@@ -1,0 +1,287 @@
+//! The server under the hostile probes of issue 23: clients stuck in their request head, clients
+//! that leave before their answer, floods of searches. Each test fails on a server without the
+//! bound it checks (a hang is turned into a failure by a generous deadline, never a timing claim).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use odqa_serve::{App, ServeOptions};
+use support::{gated, info, pipeline, HUNG};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
+
+async fn post(app: &App, path: &str, body: &str) -> (u16, String) {
+    let request = Request::post(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.router().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_is_not_held_by_a_client_stuck_in_its_request_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(Arc::new(pipeline(dir.path())), info(), ServeOptions::default()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    // A client that sends half a request head and then nothing.
+    let mut stuck = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stuck
+        .write_all(b"POST /v1/ask HTTP/1.1\r\nhost: localhost\r\n")
+        .await
+        .unwrap();
+    // A full request on another connection proves the server accepted both before the signal.
+    let mut probe = tokio::net::TcpStream::connect(addr).await.unwrap();
+    probe
+        .write_all(b"GET /health HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut health = String::new();
+    probe.read_to_string(&mut health).await.unwrap();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+
+    stop.send(()).unwrap();
+    let finished = tokio::time::timeout(HUNG, server).await;
+    assert!(
+        finished.is_ok(),
+        "the server was still running {HUNG:?} after the signal, held by a half-sent request"
+    );
+    finished.unwrap().unwrap().unwrap();
+    // The stuck client sees its connection closed.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(HUNG, stuck.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the stuck connection was left open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn questions_whose_clients_left_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, gates) = gated(dir.path());
+    let mut options = ServeOptions::default();
+    options.request_timeout = Duration::from_millis(300);
+    let app = Arc::new(App::new(engine.clone(), info(), options).unwrap());
+    // The first question holds the worker at the gate; it times out (504) meanwhile.
+    let first = {
+        let app = app.clone();
+        tokio::spawn(async move { post(&app, "/v1/ask", r#"{"question": "임종석은 누구인가?"}"#).await })
+    };
+    while engine.asked.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Five more wait in the queue and time out: their clients have their 504 and are gone.
+    let waiting: Vec<_> = (0..5)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                post(&app, "/v1/ask", &format!(r#"{{"question": "민중가요 {i}"}}"#)).await
+            })
+        })
+        .collect();
+    for task in waiting {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 504, "{body}");
+    }
+    assert_eq!(first.await.unwrap().0, 504);
+    // Let the worker go: nobody waits for the five, so none of them is read.
+    gates.answer.send(()).unwrap();
+    gates.answer.send(()).unwrap();
+    // A new question is answered, alone in its batch.
+    let (status, body) = post(&app, "/v1/ask", r#"{"question": "노래동아리"}"#).await;
+    let _ = (status, body);
+    assert_eq!(
+        *engine.asked.lock().unwrap(),
+        vec![1, 1],
+        "only the first question and the last were read"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn searches_run_a_bounded_number_at_once_and_the_rest_wait_in_a_bounded_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, gates) = gated(dir.path());
+    let mut options = ServeOptions::default();
+    options.queue = 3;
+    let app = Arc::new(App::new(engine.clone(), info(), options).unwrap());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let searches: Vec<_> = (0..cores + 10)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                post(&app, "/v1/retrieve", r#"{"question": "임종석", "top_k": 2}"#).await
+            })
+        })
+        .collect();
+    // Wait until every request is running its search or answered, but for the `queue` that may
+    // wait for a free search.
+    let total = cores + 10;
+    let mut answered = Vec::new();
+    let mut pending = searches;
+    let deadline = tokio::time::Instant::now() + HUNG;
+    loop {
+        let (done, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|t| t.is_finished());
+        for task in done {
+            answered.push(task.await.unwrap());
+        }
+        pending = rest;
+        let running = engine.searching.load(Ordering::SeqCst);
+        if running + answered.len() >= total - 3 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for _ in 0..total {
+        let _ = gates.search.send(());
+    }
+    for task in pending {
+        answered.push(task.await.unwrap());
+    }
+    let most = engine.most_searching.load(Ordering::SeqCst);
+    assert!(
+        most <= cores,
+        "{most} searches ran at once on {cores} cores"
+    );
+    let refused = answered.iter().filter(|(s, _)| *s == 503).count();
+    assert!(refused >= 10 - 3, "{refused} of {total} refused: {answered:?}");
+    assert!(answered.iter().all(|(s, _)| *s == 200 || *s == 503), "{answered:?}");
+}
+
+/// A server on a loopback port with `options`, stopped by the returned sender.
+async fn start(
+    app: App,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), odqa_serve::ServeError>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, server)
+}
+
+/// Sends `request` on a fresh connection and reads until the server closes it (or `HUNG`).
+async fn exchange(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(HUNG, stream.read_to_end(&mut response)).await;
+    assert!(read.is_ok(), "the connection was never closed after {request:?}");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+fn short_timeouts() -> ServeOptions {
+    let mut options = ServeOptions::default();
+    options.connections.header_timeout = Duration::from_millis(300);
+    options.connections.body_timeout = Duration::from_millis(300);
+    options
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_slow_and_stalled_connections_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(Arc::new(pipeline(dir.path())), info(), short_timeouts()).unwrap();
+    let (addr, stop, server) = start(app).await;
+    // Nothing sent, half a head, and a keep-alive connection idle after its answer: all closed.
+    assert_eq!(exchange(addr, "").await, "");
+    assert_eq!(exchange(addr, "GET /health HTTP/1.1\r\nhost: loc").await, "");
+    let kept = exchange(addr, "GET /health HTTP/1.1\r\nhost: localhost\r\n\r\n").await;
+    assert!(kept.starts_with("HTTP/1.1 200"), "{kept}");
+    // A body that stops arriving: 408.
+    let stalled = "POST /v1/ask HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+                   content-length: 100\r\n\r\n{\"question\":";
+    let answer = exchange(addr, stalled).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn at_the_connection_bound_idle_connections_make_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = ServeOptions::default();
+    options.connections.max_connections = 4;
+    // Only shedding can free a slot: the header timeout is far away.
+    options.connections.header_timeout = Duration::from_secs(600);
+    let app = App::new(Arc::new(pipeline(dir.path())), info(), options).unwrap();
+    let (addr, stop, server) = start(app).await;
+    let mut idle = Vec::new();
+    for _ in 0..12 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let health = exchange(
+        addr,
+        "GET /health HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let body: serde_json::Value =
+        serde_json::from_str(health.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let open = body["connections"].as_u64().unwrap();
+    assert!((1..=4).contains(&open), "{open} connections open: {body}");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_loopback_server_answers_only_its_own_host_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(Arc::new(pipeline(dir.path())), info(), ServeOptions::default()).unwrap();
+    let (addr, stop, server) = start(app).await;
+    let get = |host: String| {
+        format!("GET /health HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n")
+    };
+    let rebound = exchange(addr, &get(format!("attacker.example:{}", addr.port()))).await;
+    assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+    assert!(rebound.contains("host_not_allowed"), "{rebound}");
+    for host in [format!("localhost:{}", addr.port()), addr.to_string()] {
+        let ok = exchange(addr, &get(host)).await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    }
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_says_when_the_index_directory_was_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let pipeline = pipeline(&index);
+    let mut info = info();
+    info.index_dir = Some(index.clone());
+    let app = App::new(Arc::new(pipeline), info, ServeOptions::default()).unwrap();
+    let health = |app: &App| {
+        let request = Request::get("/health").body(Body::empty()).unwrap();
+        let router = app.router();
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+        }
+    };
+    assert_eq!(health(&app).await["status"], "ok");
+    std::fs::rename(&index, dir.path().join("index.old")).unwrap();
+    std::fs::create_dir(&index).unwrap();
+    let stale = health(&app).await;
+    assert_eq!(stale["status"], "stale", "{stale}");
+    assert!(stale["warning"].as_str().unwrap().contains("replaced"), "{stale}");
+}
