@@ -577,3 +577,50 @@ fn read_outputs_do_not_depend_on_batch_size_or_threads() {
         }
     }
 }
+
+/// `Some(program)` when the tests run as root and `setpriv` can drop to the user `nobody`.
+fn setpriv_as_nobody() -> Option<&'static str> {
+    let uid = std::process::Command::new("id").arg("-u").output().ok()?;
+    let root = String::from_utf8_lossy(&uid.stdout).trim() == "0";
+    let setpriv = std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    (root && setpriv).then_some("setpriv")
+}
+
+/// An index built by root, made read-only, is searched by another user (`nobody`): opening it
+/// for search writes nothing (tantivy's lock file used to be opened for writing: "Failed to
+/// acquire Lockfile … Permission denied"). Needs root and `setpriv`; says so and passes otherwise
+/// (the unit test `opening_for_search_takes_no_lock_and_writes_nothing` covers the same ground
+/// for any user).
+#[test]
+fn another_user_searches_a_read_only_index() {
+    let Some(setpriv) = setpriv_as_nobody() else {
+        eprintln!("skipped: needs root and setpriv to run odqa as another user");
+        return;
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let corpus = write(
+        dir.path(),
+        "c.jsonl",
+        "{\"id\":\"g\",\"title\":\"서울\",\"text\":\"서울은 대한민국의 수도이다.\"}\n".as_bytes(),
+    );
+    let index = dir.path().join("idx");
+    index_json(&[&corpus], &index, &[]);
+    for entry in std::fs::read_dir(&index).unwrap().flatten() {
+        std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    std::fs::set_permissions(&index, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = std::process::Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_odqa"))
+        .args(["retrieve", "--index", path_str(&index), "--json", "수도"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("\"g\""), "{}", stdout(&out));
+    std::fs::set_permissions(&index, std::fs::Permissions::from_mode(0o755)).unwrap();
+}

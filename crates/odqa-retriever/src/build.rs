@@ -273,6 +273,7 @@ pub fn build_index_with_progress(
     };
     layout::write_aliases(tmp.path(), &state.aliases)?;
     meta.write(tmp.path())?;
+    layout::share_files(tmp.path())?;
     let built = tmp.keep();
     if let Err(e) = swap_into_place(&built, dir) {
         let _ = std::fs::remove_dir_all(&built);

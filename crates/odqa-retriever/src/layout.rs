@@ -244,13 +244,39 @@ impl Fields {
     }
 }
 
-/// Opens the tantivy index in `dir` with the analyzer of `meta` registered.
+/// Opens the tantivy index in `dir` read-only (no lock file, no write: any user who can read the
+/// files can search them) with the analyzer of `meta` registered.
 pub(crate) fn open_tantivy(dir: &Path, meta: &IndexMeta) -> Result<(tantivy::Index, Fields)> {
-    let index = tantivy::Index::open_in_dir(dir).map_err(|e| RetrieverError::BadIndex {
-        path: dir.to_path_buf(),
-        message: format!("unreadable index: {e}"),
-    })?;
+    let (index, _) = crate::readonly::open_index(dir)?;
     crate::analysis::register(&index, &meta.analyzer);
     let fields = Fields::from_schema(&index.schema(), dir)?;
     Ok((index, fields))
+}
+
+/// Gives every file of the index being built in `dir` the mode a new file gets under the
+/// process's umask. tantivy writes `meta.json` and `.managed.json` through temporary files (mode
+/// 0600), which other users could not read.
+#[cfg(unix)]
+pub(crate) fn share_files(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let probe = dir.join(".odqa-mode-probe");
+    std::fs::File::create(&probe).map_err(|e| RetrieverError::io(&probe, e))?;
+    let mode = std::fs::metadata(&probe).map(|m| m.permissions().mode() & 0o777);
+    std::fs::remove_file(&probe).map_err(|e| RetrieverError::io(&probe, e))?;
+    let mode = mode.map_err(|e| RetrieverError::io(&probe, e))?;
+    for entry in std::fs::read_dir(dir).map_err(|e| RetrieverError::io(dir, e))? {
+        let path = entry.map_err(|e| RetrieverError::io(dir, e))?.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| RetrieverError::io(&path, e))?;
+        if meta.is_file() && meta.permissions().mode() & 0o777 != mode {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| RetrieverError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// File modes are Unix's: nothing to do elsewhere.
+#[cfg(not(unix))]
+pub(crate) fn share_files(_dir: &Path) -> Result<()> {
+    Ok(())
 }

@@ -14,6 +14,7 @@ mod error;
 pub mod eval;
 mod ingest;
 pub mod layout;
+mod readonly;
 mod search;
 
 pub use analysis::{AnalyzerConfig, Language};
@@ -25,3 +26,6 @@ pub use build::{
 pub use error::{Result, RetrieverError};
 pub use layout::IndexMeta;
 pub use search::{Hit, Retriever};
+
+#[cfg(test)]
+mod sharing_tests;
