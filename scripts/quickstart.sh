@@ -79,7 +79,7 @@ if [ "${HEAD_TENSORS:-0}" = 0 ]; then
     echo "   corpus/korquad-train-excerpt.json, $EPOCHS epoch(s) — about $MINUTES min on $CORES cores"
     echo "   for a small model like multilingual-e5-small (longer for base/large models)."
     echo "   Ctrl-C saves a checkpoint; rerun to start over, or see configs/README.md for real runs."
-    $ODQA train --model "$MODEL" --head cnn --train corpus/korquad-train-excerpt.json \
+    $ODQA train --model "$MODEL" --head cnn --train corpus/korquad-train-excerpt.json --overwrite \
       --out "$READER" --epochs "$EPOCHS" --batch-size 8 --gradient-accumulation-steps 1 \
       --learning-rate 1e-4 --warmup-ratio 0.1 --freeze-word-embeddings true --save-steps 1000
     echo "$MODEL" > "$READER/.source"

@@ -431,3 +431,105 @@ fn progress_lines_without_a_terminal_and_early_stopping() {
     assert!(quiet.status.success());
     assert!(!stderr(&quiet).contains("step 1/"), "{}", stderr(&quiet));
 }
+
+/// Every file under `dir` (relative path → bytes), to tell whether a directory was touched.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    files
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A second `train --out` onto a finished run (no --resume) is refused with exit 2 naming
+/// --resume and --overwrite, and leaves the run as it was; with --overwrite the new run replaces
+/// it and nothing is left beside it.
+#[test]
+fn train_onto_a_finished_run_is_refused_unless_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = squad(dir.path(), "train.json", &[("good-1", "서울", Some(0))]);
+    let out = dir.path().join("run");
+    let first = train(
+        TINY_QA,
+        &data,
+        &out,
+        &["--max-steps", "50", "--save-steps", "10"],
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(out.join("checkpoint-50").join("trainer_state.json").is_file());
+    let before = snapshot(&out);
+
+    let again = train(TINY_QA, &data, &out, &["--max-steps", "1"]);
+    let err = stderr(&again);
+    assert_eq!(again.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(path_str(&out)) && err.contains("--resume") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&out), before, "the finished run was changed");
+
+    let replaced = train(TINY_QA, &data, &out, &["--max-steps", "1", "--overwrite"]);
+    assert!(replaced.status.success(), "{}", stderr(&replaced));
+    assert_eq!(read_json(&out.join("training.json"))["step"], 1);
+    assert!(out.join("checkpoint-1").is_dir() && !out.join("checkpoint-50").exists());
+    assert_eq!(names(dir.path()), ["run", "train.json"], "a staging or old copy was left");
+}
+
+/// `--out` that is the `--model` directory (under any spelling), or that holds it, is refused with
+/// exit 2 even with --overwrite, and the model is untouched.
+#[test]
+fn train_out_onto_its_own_model_is_refused_even_with_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = squad(dir.path(), "train.json", &[("good-1", "서울", Some(0))]);
+    let base = dir.path().join("base");
+    std::fs::create_dir(&base).unwrap();
+    for name in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(repo().join(TINY_QA).join(name), base.join(name)).unwrap();
+    }
+    let before = snapshot(&base);
+    let base_str = path_str(&base).to_string();
+    let same = dir.path().join("base/../base");
+    for extra in [&[][..], &["--overwrite"][..]] {
+        let run = train(&base_str, &data, &same, extra);
+        let err = stderr(&run);
+        assert_eq!(run.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains("--model") && err.contains("another --out"), "{extra:?}: {err}");
+        assert_eq!(snapshot(&base), before, "{extra:?}: the model was changed");
+    }
+    // A new run started from a checkpoint of an old one, into that old run's directory: the
+    // checkpoint would be deleted when the first new one is saved.
+    let out = dir.path().join("run");
+    let first = train(&base_str, &data, &out, &["--save-steps", "1"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let checkpoint = out.join("checkpoint-2");
+    let before = snapshot(&out);
+    let run = train(
+        path_str(&checkpoint),
+        &data,
+        &out,
+        &["--overwrite", "--max-steps", "1"],
+    );
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("checkpoint-2"), "{err}");
+    assert_eq!(snapshot(&out), before);
+}

@@ -1,7 +1,7 @@
 //! File-system helpers.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use crate::CoreError;
 
@@ -49,6 +49,29 @@ fn temporary(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, CoreE
     Ok(tmp)
 }
 
+/// The absolute path `path` names, with `.` and `..` applied and symbolic links resolved as far as
+/// the path exists (what does not exist yet is kept as written): two spellings of one file, or a
+/// link and its target, resolve to the same path.
+pub fn resolve(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            part => {
+                out.push(part);
+                if let Ok(canonical) = std::fs::canonicalize(&out) {
+                    out = canonical;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The folder `path` is in (`.` for a bare file name).
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
@@ -70,6 +93,22 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         assert!(write_atomic(&dir.path().join("missing/out.json"), b"x").is_err());
+    }
+
+    #[test]
+    fn resolve_names_a_file_one_way_whether_it_exists_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::create_dir(&a).unwrap();
+        let canonical = std::fs::canonicalize(&a).unwrap();
+        assert_eq!(resolve(&dir.path().join("a/./../a")), canonical);
+        let new = canonical.join("x.json");
+        assert_eq!(resolve(&dir.path().join("a/not-yet/../x.json")), new);
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&a, dir.path().join("link")).unwrap();
+            assert_eq!(resolve(&dir.path().join("link/x.json")), new);
+        }
     }
 
     /// A new file gets the mode a plain `File::create` gets under the same umask (0644 under 022,

@@ -31,6 +31,23 @@ pub enum TrainError {
         /// Why it cannot be resumed.
         message: String,
     },
+    /// The output directory holds something (an earlier run, a model) that the run would replace,
+    /// while the run neither resumes from a checkpoint in it nor may overwrite it
+    /// ([`crate::TrainOptions::overwrite`]).
+    #[error("{dir} already holds a model or a training run")]
+    OutputExists {
+        /// The output directory.
+        dir: PathBuf,
+    },
+    /// The output directory is, or holds, an input of the run (the starting model; with
+    /// overwrite, a data set), which the run would overwrite or delete.
+    #[error("{dir} is or holds {input}, an input of this run, which training would overwrite or delete")]
+    OutputHoldsInput {
+        /// The output directory.
+        dir: PathBuf,
+        /// The input inside it.
+        input: PathBuf,
+    },
     /// The model could not be loaded or saved.
     #[error(transparent)]
     Reader(#[from] odqa_reader::ReaderError),
@@ -53,7 +70,9 @@ impl TrainError {
             TrainError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             TrainError::BadConfig { .. }
             | TrainError::BadInput(_)
-            | TrainError::BadResume { .. } => true,
+            | TrainError::BadResume { .. }
+            | TrainError::OutputExists { .. }
+            | TrainError::OutputHoldsInput { .. } => true,
             TrainError::Reader(e) => e.is_bad_input(),
             TrainError::Data(e) => e.is_bad_input(),
         }

@@ -4,7 +4,9 @@
 //! - [`settings`]: every hyperparameter, from TOML and flags.
 //! - [`data`]: examples, answer checks, labelled windows.
 //! - [`optim`]: AdamW with transformers' decay groups, global-norm clipping, schedules.
-//! - [`checkpoint`]: output model directory, resumable checkpoints, trainer state.
+//! - [`checkpoint`]: output model directory, resumable checkpoints, trainer state. Before any work
+//!   a run refuses an output directory that holds its model, or anything at all unless the run
+//!   resumes from it or may replace it ([`TrainOptions::overwrite`]).
 //! - [`evaluate`]: dev EM/F1 during training.
 //! - [`trainer`]: the loop; [`events`]: what it reports while it runs.
 
@@ -16,6 +18,7 @@ mod error;
 pub mod evaluate;
 pub mod events;
 pub mod optim;
+mod output;
 pub mod settings;
 mod step;
 pub mod trainer;

@@ -34,6 +34,12 @@ use crate::settings::TrainSettings;
 pub struct TrainOptions {
     /// Continue from this checkpoint (or the latest `checkpoint-N` inside this directory).
     pub resume: Option<PathBuf>,
+    /// Replace what the output directory holds (an earlier run, a model). The run is trained in a
+    /// hidden sibling directory that takes the old one's place when the run ends without an
+    /// error (finished, stopped early, or stopped with a checkpoint); a run that fails leaves the
+    /// old one as it was. Without it a non-empty output directory is refused
+    /// ([`TrainError::OutputExists`]) unless the run resumes from a checkpoint in it.
+    pub overwrite: bool,
     /// Receives the run's plan, every step, every evaluation (none when `None`).
     pub events: Option<EventSink>,
     /// Set (e.g. by Ctrl-C) to stop after the current step, saving a checkpoint first.
@@ -44,6 +50,7 @@ impl std::fmt::Debug for TrainOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TrainOptions")
             .field("resume", &self.resume)
+            .field("overwrite", &self.overwrite)
             .field("events", &self.events.as_ref().map(|_| "…"))
             .field("stop", &self.stop)
             .finish()
@@ -102,8 +109,8 @@ where
 {
     let wall = Instant::now();
     settings.validate()?;
-    let (Some(model_dir), Some(out)) = (settings.model.as_deref(), settings.out.as_deref()) else {
-        unreachable!("validate() checks model and out");
+    let Some(model_dir) = settings.model.as_deref() else {
+        unreachable!("validate() checks the model");
     };
     let base_config = ReaderConfig::read(&model_dir.join("config.json"))?;
     if settings.freeze_layers > base_config.num_hidden_layers {
@@ -132,6 +139,7 @@ where
             base_config.max_sequence_len()
         )));
     }
+    let mut output = crate::output::Output::check(settings, options)?;
 
     // Data.
     let (mixture, sources) = read_mixture(&settings.train, &settings.train_rates, settings.seed)?;
@@ -224,7 +232,9 @@ where
         .model
         .with_frozen_word_embeddings(settings.freeze_word_embeddings)
         .with_frozen_layers(settings.freeze_layers);
-    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+    // The output directory, or the hidden one that replaces it at the end (see Output).
+    let out_dir = output.create()?;
+    let out = out_dir.as_path();
     // The head's parameters come after the encoder's in visiting order.
     let head_start = param_tensor_count(model.encoder());
     let head_factor = settings
@@ -382,6 +392,7 @@ where
         // The model files are the best evaluation's; training.json covers the whole run.
         write_json(&out.join(TRAINING_FILE), &state)?;
     }
+    let checkpoint = output.finish(checkpoint)?;
     Ok((
         TrainReport {
             state,

@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use odqa_reader::{DefaultBackend, HeadKind};
-use odqa_train::{train, Schedule, TrainOptions, TrainSettings};
+use odqa_train::{train, Schedule, TrainError, TrainOptions, TrainSettings};
+
+use crate::args::UsageError;
 
 /// Arguments of `odqa train` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -35,6 +36,11 @@ pub struct TrainArgs {
     /// Continue an interrupted run from DIR (a checkpoint-N directory, or --out to take its latest)
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
+    /// Replace what --out holds (an earlier run or model; without this it is refused): the new
+    /// run is trained in a hidden directory beside it that takes its place when the run ends, so
+    /// a run that fails leaves the old one as it was. Never allowed when --out holds --model
+    #[arg(long)]
+    overwrite: bool,
     /// Passes over the training windows [default: 2]
     #[arg(long)]
     epochs: Option<usize>,
@@ -213,6 +219,37 @@ impl TrainArgs {
     }
 }
 
+/// A refused output directory as a usage error naming the flags that lead on; any other error as
+/// it is.
+fn refused(err: TrainError, settings: &TrainSettings) -> anyhow::Error {
+    match err {
+        TrainError::OutputExists { dir } => UsageError(format!(
+            "--out {0} already holds a model or a training run: continue that run with --resume \
+             {0}, or replace it with --overwrite (the old one is deleted only when the new run \
+             ends without an error)",
+            dir.display()
+        ))
+        .into(),
+        TrainError::OutputHoldsInput { dir, input } => {
+            let is_model = settings.model.as_ref() == Some(&input);
+            let (dir, input) = (dir.display(), input.display());
+            UsageError(if is_model {
+                format!(
+                    "--out {dir} is or holds the --model directory {input}, which training would \
+                     overwrite or delete; choose another --out"
+                )
+            } else {
+                format!(
+                    "--out {dir} holds {input}, an input of this run, which --overwrite would \
+                     delete; choose another --out"
+                )
+            })
+            .into()
+        }
+        err => anyhow::Error::new(err).context("training failed"),
+    }
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
     // The first Ctrl-C asks for a checkpoint after the current step; a second one exits at once
@@ -221,6 +258,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let progress = (!args.quiet).then(crate::progress::TrainProgress::new);
     let options = TrainOptions {
         resume: args.resume.clone(),
+        overwrite: args.overwrite,
         events: progress.as_ref().map(|p| p.sink()),
         stop: Some(stop),
     };
@@ -228,7 +266,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let report = crate::args::with_threads(args.threads, || {
         train::<DefaultBackend>(&settings, &options, &device)
     })?
-    .context("training failed")?;
+    .map_err(|e| refused(e, &settings))?;
     if let Some(progress) = &progress {
         progress.finish();
     }
