@@ -73,11 +73,26 @@ pub struct QuestionAnswers {
 }
 
 impl QuestionAnswers {
-    /// This question's answers, with the `timings` of its batch; a question at fault (empty, no
-    /// searchable word, too long for the window) is [`PipelineError::Question`].
+    /// The error that makes this question at fault, if it is: empty, no searchable word, or too
+    /// long to be read with any of its passages. A question read with some of its passages is
+    /// answered from those (the others are noted in the error), by `ask`, `predict` and the
+    /// server alike.
+    pub fn fault(&self) -> Option<&QuestionError> {
+        let error = self.error.as_ref()?;
+        let some_read = !self.reads.is_empty();
+        match error {
+            QuestionError::Unreadable(_) if some_read => None,
+            e if e.is_bad_question() => Some(e),
+            _ => None,
+        }
+    }
+
+    /// This question's answers, with the `timings` of its batch; a question at fault
+    /// ([`QuestionAnswers::fault`]) is [`PipelineError::Question`].
     pub fn into_answers(self, timings: Timings) -> Result<Answers> {
+        let at_fault = self.fault().is_some();
         match self.error {
-            Some(e) if e.is_bad_question() => Err(PipelineError::Question(e)),
+            Some(e) if at_fault => Err(PipelineError::Question(e)),
             error => Ok(Answers {
                 answers: self.answers,
                 passages: self.reads,

@@ -137,3 +137,56 @@ fn observers_see_progress_and_can_cancel() {
     let err = pipeline.answer(&questions, &token).unwrap_err();
     assert!(matches!(err, PipelineError::Interrupted), "{err}");
 }
+
+/// A question long enough that a passage needing several windows cannot be read with it, while
+/// a short passage can: the question is answered from the passages that could be read (as
+/// `predict` does), with the others noted; only a question none of whose passages could be read
+/// is at fault.
+#[test]
+fn one_unreadable_passage_does_not_fail_the_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    let long = "임종석은 대한민국의 정치인이다. ".repeat(60);
+    let lines = [
+        serde_json::json!({"id": "short", "title": "임종석", "text": "임종석은 정치인이다."}),
+        serde_json::json!({"id": "long", "title": "임종석", "text": long}),
+    ];
+    let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    std::fs::write(&corpus, text.join("\n")).unwrap();
+    let index = dir.path().join("index");
+    odqa_retriever::build_index(
+        &[corpus],
+        &index,
+        &odqa_retriever::BuildOptions::default(),
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
+    let mut settings = PipelineSettings::default();
+    (settings.max_seq_len, settings.doc_stride, settings.top_k) = (128, 32, 2);
+    let model = common::fixtures().join("reader-parity/tiny-bert-qa");
+    let pipeline: Pipeline<DefaultBackend> =
+        Pipeline::open(&index, &model, settings, &Default::default()).unwrap();
+    // The shortest question of this shape that the long passage cannot be read with.
+    let defaults = AskOptions::new();
+    let question = (1..80)
+        .map(|n| format!("{}임종석은 누구인가?", "정치인 ".repeat(n)))
+        .find(|q| {
+            let (got, _) = pipeline.answer_with(&[(q, &defaults)], &Unobserved).unwrap();
+            matches!(got[0].error, Some(QuestionError::Unreadable(_)))
+        })
+        .expect("a question too long for the long passage");
+    let (got, _) = pipeline.answer_with(&[(&question, &defaults)], &Unobserved).unwrap();
+    let ids: Vec<&str> = got[0].reads.iter().map(|r| r.passage_id.as_str()).collect();
+    assert_eq!(ids, ["short"], "only the short passage could be read");
+
+    let answered = pipeline.ask(&question);
+    let answered = answered.unwrap_or_else(|e| panic!("one unreadable passage failed it: {e}"));
+    let read: Vec<&str> = answered.passages.iter().map(|p| p.passage_id.as_str()).collect();
+    assert_eq!(read, ["short"]);
+    assert!(answered.answers.iter().all(|a| a.passage_id == "short"));
+    assert!(
+        matches!(answered.error, Some(QuestionError::Unreadable(_))),
+        "the unread passage is noted: {:?}",
+        answered.error
+    );
+}

@@ -32,6 +32,7 @@ mod batch;
 mod error;
 mod guards;
 mod health;
+mod queue;
 mod routes;
 mod server;
 

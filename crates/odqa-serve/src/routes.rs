@@ -18,7 +18,7 @@ use crate::api::{
     check_question, check_top_k, AnswerJson, AskRequest, AskResponse, ErrorResponse,
     HealthResponse, PassageJson, RetrieveRequest, RetrieveResponse, TimingsJson,
 };
-use crate::batch::{Job, Queue, Refused};
+use crate::queue::{Job, Queue, Refused};
 use crate::guards::{check_host, log_request, read_body_in_time, AllowedHosts, BodyRead};
 use crate::health::IndexWatch;
 use crate::{ApiError, Engine, ServeOptions, ServerInfo};
