@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod hostile;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -124,7 +124,8 @@ pub struct ReaderConfig {
 }
 
 impl ReaderConfig {
-    /// Reads `config.json`.
+    /// Reads `config.json`: sizes beyond [`ReaderConfig::limits`] are refused here, before
+    /// anything is allocated from them.
     pub fn read(path: &Path) -> Result<ReaderConfig> {
         let bytes = std::fs::read(path).map_err(|e| ReaderError::io(path, e))?;
         let config: ReaderConfig =
@@ -132,6 +133,18 @@ impl ReaderConfig {
                 path: path.to_path_buf(),
                 message: format!("config.json: {e}"),
             })?;
+        if let Some((field, value, limit)) = config
+            .limits()
+            .into_iter()
+            .find(|(_, value, limit)| value > limit)
+        {
+            return Err(ReaderError::ConfigLimit {
+                path: path.to_path_buf(),
+                field,
+                value,
+                limit,
+            });
+        }
         config.validate().map_err(|message| ReaderError::BadModel {
             path: path.to_path_buf(),
             message,
@@ -143,6 +156,30 @@ impl ReaderConfig {
     pub fn write(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(|e| ReaderError::io(path, e.into()))?;
         std::fs::write(path, json).map_err(|e| ReaderError::io(path, e))
+    }
+
+    /// Every size field with its value and the largest value odqa accepts. The limits are far above
+    /// any released BERT/RoBERTa (24 layers, hidden 1,024, 250,002 word pieces, 8,192 positions)
+    /// and the odqa head's defaults (5 blocks of 128 channels), and far below what would exhaust
+    /// memory (a 10¹²-layer config asked for 5 PB) or loop for ever (10⁹ CNN blocks).
+    pub fn limits(&self) -> [(&'static str, usize, usize); 11] {
+        [
+            ("num_hidden_layers", self.num_hidden_layers, 512),
+            ("hidden_size", self.hidden_size, 65_536),
+            ("num_attention_heads", self.num_attention_heads, 1_024),
+            ("intermediate_size", self.intermediate_size, 262_144),
+            ("vocab_size", self.vocab_size, 4_194_304),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                1_048_576,
+            ),
+            ("type_vocab_size", self.type_vocab_size, 1_024),
+            ("cnn_blocks", self.cnn_blocks, 64),
+            ("cnn_channels", self.cnn_channels, 16_384),
+            ("cnn_kernel_size", self.cnn_kernel_size, 65),
+            ("cnn_padding", self.cnn_padding, 32),
+        ]
     }
 
     /// The head: `odqa_head`, or `linear` when absent.

@@ -20,6 +20,19 @@ pub enum ReaderError {
         /// What is wrong.
         message: String,
     },
+    /// A `config.json` size beyond what odqa accepts: it would allocate without bound or loop for
+    /// ever before the checkpoint could disagree.
+    #[error("{path}: {field} = {value} is beyond the limit of {limit}")]
+    ConfigLimit {
+        /// The `config.json`.
+        path: PathBuf,
+        /// The field at fault (Hugging Face's name).
+        field: &'static str,
+        /// Its value.
+        value: usize,
+        /// The largest value accepted.
+        limit: usize,
+    },
     /// An input that cannot be read (e.g. a question longer than the window).
     #[error("{0}")]
     BadInput(String),
@@ -51,7 +64,9 @@ impl ReaderError {
         match self {
             ReaderError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             ReaderError::Data(e) => e.is_bad_input(),
-            ReaderError::BadModel { .. } | ReaderError::BadInput(_) => true,
+            ReaderError::BadModel { .. }
+            | ReaderError::ConfigLimit { .. }
+            | ReaderError::BadInput(_) => true,
             ReaderError::NoGpu(_) => false,
         }
     }

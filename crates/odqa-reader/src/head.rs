@@ -53,7 +53,7 @@ fn conv_configs(config: &ReaderConfig) -> (Conv1dConfig, Conv1dConfig) {
     )
 }
 
-fn block_prefix(config: &ReaderConfig, i: usize) -> String {
+pub(crate) fn block_prefix(config: &ReaderConfig, i: usize) -> String {
     if config.cnn_shared {
         String::new()
     } else {
@@ -61,7 +61,7 @@ fn block_prefix(config: &ReaderConfig, i: usize) -> String {
     }
 }
 
-fn block_count(config: &ReaderConfig) -> usize {
+pub(crate) fn block_count(config: &ReaderConfig) -> usize {
     match config.head() {
         HeadKind::Linear => 0,
         HeadKind::Cnn if config.cnn_shared => 1,

@@ -1,7 +1,8 @@
 //! The odqa reader: a BERT/RoBERTa encoder with a linear or CNN span head, in burn.
 //!
 //! - [`config`]: the Hugging Face `config.json` plus the head settings.
-//! - [`weights`]: safetensors checkpoints by Hugging Face tensor name (f32/f16/bf16).
+//! - [`weights`]: safetensors checkpoints by Hugging Face tensor name (f32/f16/bf16); the
+//!   tensors a `config.json` needs are checked against the header before anything is allocated.
 //! - [`encoder`], [`head`], [`model`]: the network, its loading/saving and the QA loss.
 //! - [`features`]: run_qa-exact windows (384/128), offsets, labels.
 //! - [`decode`]: utils_qa-exact n-best span decoding.
@@ -13,6 +14,7 @@ pub mod config;
 pub mod decode;
 pub mod encoder;
 mod error;
+mod expected;
 pub mod features;
 pub mod fused;
 pub mod gpu;

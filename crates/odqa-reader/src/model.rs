@@ -9,6 +9,7 @@ use burn::tensor::activation::log_softmax;
 use crate::config::{HeadKind, ReaderConfig};
 use crate::encoder::{Encoder, EncoderInput};
 use crate::error::{ReaderError, Result};
+use crate::expected;
 use crate::fused::ReaderBackend;
 use crate::head::QaHead;
 use crate::weights::{Checkpoint, CheckpointWriter, StoredType};
@@ -96,6 +97,54 @@ pub fn stored_head_kind(dir: &Path) -> Result<Option<HeadKind>> {
     Ok(head_kind_of(header.keys().map(String::as_str)))
 }
 
+/// A stored head of another kind than the configured one (or than `asked`, when a kind was
+/// forced) is an error naming both kinds.
+fn check_head_kind(
+    stored: Option<HeadKind>,
+    config: &ReaderConfig,
+    asked: Option<HeadKind>,
+    path: &Path,
+) -> Result<()> {
+    let Some(stored) = stored.filter(|k| *k != config.head()) else {
+        return Ok(());
+    };
+    Err(ReaderError::bad_model(
+        path,
+        match asked {
+            Some(asked) => format!(
+                "the checkpoint holds a trained {stored} head but a {asked} head was asked \
+                 for; use --head {stored} (or start from an encoder-only checkpoint)"
+            ),
+            None => format!(
+                "the checkpoint holds a {stored} head but config.json asks for a {} head \
+                 (\"odqa_head\"); set \"odqa_head\": \"{stored}\"",
+                config.head()
+            ),
+        },
+    ))
+}
+
+/// Tensors left after loading (other than other heads') are an error listing the first five.
+fn check_unused(ckpt: &Checkpoint, unused: &[String], head: HeadKind) -> Result<()> {
+    if unused.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = unused
+        .iter()
+        .take(5)
+        .map(|n| format!("{n} {:?}", ckpt.shape_of(n).unwrap_or_default()))
+        .collect();
+    Err(ReaderError::bad_model(
+        ckpt.path(),
+        format!(
+            "{} unexpected tensor(s) for a {head} head: {}{}",
+            unused.len(),
+            listed.join(", "),
+            if unused.len() > 5 { ", …" } else { "" }
+        ),
+    ))
+}
+
 impl<B: Backend> QaModel<B> {
     /// Loads `config.json` and `model.safetensors` from `dir`. Missing, mis-shaped or unexpected
     /// tensors are errors naming the tensor; a checkpoint without any head tensor gets a fresh head
@@ -107,7 +156,9 @@ impl<B: Backend> QaModel<B> {
 
     /// As [`QaModel::load_dir`], with the head kind forced to `head` (when given; fine-tuning an
     /// encoder-only checkpoint with a chosen head) and a fresh head seeded from `head_seed`. A
-    /// checkpoint that already holds a head of another kind is an error naming both kinds.
+    /// checkpoint that already holds a head of another kind is an error naming both kinds. Every
+    /// tensor the configuration needs is checked against the checkpoint's header before anything
+    /// is allocated.
     pub fn load_dir_with_head(
         dir: &Path,
         head: Option<HeadKind>,
@@ -121,54 +172,26 @@ impl<B: Backend> QaModel<B> {
         }
         let mut ckpt = Checkpoint::open(&dir.join("model.safetensors"))?;
         let prefix = ckpt.encoder_prefix.clone();
-        let encoder = Encoder::load(&config, &mut ckpt, &prefix, device)?;
+        expected::check_encoder(&config, &ckpt, &prefix)?;
+        // Head tensor names never start like encoder ones, so the whole header tells the head.
         let stored_head = head_kind_of(ckpt.unused().iter().map(String::as_str));
-        let has_head = stored_head.is_some();
-        if let Some(stored) = stored_head.filter(|k| *k != config.head()) {
-            return Err(ReaderError::bad_model(
-                ckpt.path(),
-                match head {
-                    Some(asked) => format!(
-                        "the checkpoint holds a trained {stored} head but a {asked} head was asked \
-                         for; use --head {stored} (or start from an encoder-only checkpoint)"
-                    ),
-                    None => format!(
-                        "the checkpoint holds a {stored} head but config.json asks for a {} head \
-                         (\"odqa_head\"); set \"odqa_head\": \"{stored}\"",
-                        config.head()
-                    ),
-                },
-            ));
+        check_head_kind(stored_head, &config, head, ckpt.path())?;
+        if stored_head.is_some() {
+            expected::check_head(&config, &ckpt)?;
         }
-        let head = if has_head {
-            QaHead::load(&config, &mut ckpt, device)?
-        } else {
-            QaHead::init(&config, head_seed, device)
+        let encoder = Encoder::load(&config, &mut ckpt, &prefix, device)?;
+        let head = match stored_head {
+            Some(_) => QaHead::load(&config, &mut ckpt, device)?,
+            None => QaHead::init(&config, head_seed, device),
         };
         let (ignored, unused): (Vec<String>, Vec<String>) = ckpt
             .unused()
             .into_iter()
             .partition(|n| is_other_head_tensor(n));
-        if !unused.is_empty() {
-            let listed: Vec<String> = unused
-                .iter()
-                .take(5)
-                .map(|n| format!("{n} {:?}", ckpt.shape_of(n).unwrap_or_default()))
-                .collect();
-            return Err(ReaderError::bad_model(
-                ckpt.path(),
-                format!(
-                    "{} unexpected tensor(s) for a {} head: {}{}",
-                    unused.len(),
-                    config.head(),
-                    listed.join(", "),
-                    if unused.len() > 5 { ", …" } else { "" }
-                ),
-            ));
-        }
+        check_unused(&ckpt, &unused, config.head())?;
         Ok(LoadedModel {
             model: QaModel { encoder, head },
-            fresh_head: !has_head,
+            fresh_head: stored_head.is_none(),
             stored_type: ckpt.stored_type,
             encoder_prefix: prefix,
             ignored,

@@ -147,8 +147,18 @@ impl Checkpoint {
         self.tensors.get(name).map(|s| s.shape.as_slice())
     }
 
-    /// Moves tensor `name` out of the checkpoint after checking its shape.
-    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    /// True when some tensor's name starts with `prefix`.
+    pub fn holds_prefix(&self, prefix: &str) -> bool {
+        self.tensors.keys().any(|k| k.starts_with(prefix))
+    }
+
+    /// Checks that tensor `name` is there (not taken yet) with `shape`, from the header alone.
+    pub fn expect(&self, name: &str, shape: &[usize]) -> Result<()> {
+        self.stored(name, shape).map(|_| ())
+    }
+
+    /// Where tensor `name` lies, after checking its shape.
+    fn stored(&self, name: &str, shape: &[usize]) -> Result<&Stored> {
         let stored = self.tensors.get(name).ok_or_else(|| {
             ReaderError::bad_model(
                 &self.path,
@@ -164,6 +174,12 @@ impl Checkpoint {
                 ),
             ));
         }
+        Ok(stored)
+    }
+
+    /// Moves tensor `name` out of the checkpoint after checking its shape.
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let stored = self.stored(name, shape)?;
         let raw = self.map.get(stored.bytes.clone()).ok_or_else(|| {
             ReaderError::bad_model(&self.path, format!("tensor {name}: data outside the file"))
         })?;

@@ -3,72 +3,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use burn::backend::Flex;
 use odqa_reader::features::WindowSettings;
 use odqa_reader::read::Reader;
 use odqa_reader::weights::StoredType;
 use odqa_reader::{QaModel, ReaderError};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
+
+use common::{copy_model, edit, fixture, read_tensors, truncate};
 
 type B = Flex;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/reader-parity")
-        .join(name)
-}
-
-/// A writable copy of a fixture model directory.
-fn copy_model(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
-        std::fs::copy(fixture(name).join(file), dir.path().join(file)).unwrap();
-    }
-    dir
-}
-
-type Tensors = BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
-
-fn read_tensors(path: &Path) -> Tensors {
-    let bytes = std::fs::read(path).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(n, v)| (n, (v.dtype(), v.shape().to_vec(), v.data().to_vec())))
-        .collect()
-}
-
-fn write_tensors(path: &Path, tensors: &Tensors) {
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
-        .iter()
-        .map(|(n, (d, s, b))| {
-            (
-                n.clone(),
-                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
-            )
-        })
-        .collect();
-    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
-}
-
-fn edit(dir: &Path, f: impl FnOnce(&mut Tensors)) {
-    let path = dir.join("model.safetensors");
-    let mut tensors = read_tensors(&path);
-    f(&mut tensors);
-    write_tensors(&path, &tensors);
-}
-
-/// Replaces the f32 tensor `name` by its first elements, reshaped to `shape`.
-fn truncate(dir: &Path, name: &str, shape: Vec<usize>) {
-    edit(dir, |t| {
-        let (d, _, bytes) = t[name].clone();
-        let len = shape.iter().product::<usize>() * 4;
-        t.insert(name.into(), (d, shape, bytes[..len].to_vec()));
-    });
-}
 
 fn load_err(dir: &Path) -> String {
     match QaModel::<B>::load_dir(dir, &Default::default()) {

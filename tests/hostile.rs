@@ -1,0 +1,69 @@
+//! Hostile inputs found by probing the release binary: each is refused up front with exit status 2
+//! and a message naming what is wrong, instead of aborting, hanging, answering NaN or failing
+//! halfway with status 1. (A module of `tests/cli.rs`.)
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::{odqa, path_str, repo, stderr};
+
+/// A writable copy of the fixture model `name` in `dir`.
+fn model_copy(dir: &Path, name: &str) -> PathBuf {
+    let model = dir.join(name);
+    std::fs::create_dir(&model).unwrap();
+    let fixture = repo().join("tests/fixtures/reader-parity").join(name);
+    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixture.join(file), model.join(file)).unwrap();
+    }
+    model
+}
+
+/// Sets `key` of `model/config.json` to the JSON literal `value`.
+fn set_config(model: &Path, key: &str, value: &str) {
+    let path = model.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config[key] = serde_json::from_str(value).unwrap();
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+}
+
+/// `odqa read --model MODEL` of the fixture questions into `dir/p.json`, with `extra` flags.
+fn read(model: &Path, dir: &Path, extra: &[&str]) -> Output {
+    let data = repo().join("tests/fixtures/read-cases.json");
+    let out = dir.join("p.json");
+    #[rustfmt::skip]
+    let mut args = vec!["read", "--model", path_str(model), "--data", path_str(&data),
+        "--out", path_str(&out), "--max-seq-len", "64", "--doc-stride", "16"];
+    args.extend(extra);
+    odqa(&args)
+}
+
+/// Asserts exit status 2, a message containing every one of `needles`, and no panic.
+fn assert_refused(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{needle:?} not in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn huge_config_sizes_exit_2_naming_config_json_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1e12 layers aborted on a 5 PB allocation (status 134); 100 shared CNN blocks were read
+    // (1e9 ran for ever).
+    for (name, field, value) in [
+        ("tiny-bert-qa", "num_hidden_layers", "1000000000000"),
+        ("tiny-bert-qa", "hidden_size", "1099511627776"),
+        ("tiny-bert-qa", "vocab_size", "1000000000000"),
+        ("tiny-bert-cnn", "cnn_blocks", "100"),
+    ] {
+        let model = model_copy(dir.path(), name);
+        set_config(&model, field, value);
+        let out = read(&model, dir.path(), &[]);
+        assert_refused(&out, &["config.json", &format!("{field} = {value}")]);
+        std::fs::remove_dir_all(&model).unwrap();
+    }
+    assert!(!dir.path().join("p.json").exists());
+}
