@@ -67,3 +67,28 @@ fn huge_config_sizes_exit_2_naming_config_json_and_the_field() {
     }
     assert!(!dir.path().join("p.json").exists());
 }
+
+#[test]
+fn more_threads_than_the_limit_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = repo().join("tests/fixtures/reader-parity/tiny-bert-qa");
+    // 100000 spawned threads for minutes; 5000 is past the limit too.
+    let out = read(&model, dir.path(), &["--threads", "5000"]);
+    assert_refused(&out, &["--threads 5000", "at most 1024"]);
+    assert!(!dir.path().join("p.json").exists());
+    // The pipeline commands parse it in one place (args.rs) before opening anything.
+    let out = odqa(&[
+        "ask",
+        "--index",
+        "nowhere",
+        "--model",
+        "nowhere",
+        "--threads",
+        "100000",
+        "q",
+    ]);
+    assert_refused(&out, &["--threads", "100000", "at most 1024"]);
+    // The limit itself is accepted.
+    let out = read(&model, dir.path(), &["--threads", "1024"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -79,8 +79,35 @@ impl From<IdfArg> for Idf {
     }
 }
 
-/// Builds a rayon pool of `threads` threads (0 = one per core) and runs `f` on it.
+/// The most worker threads `--threads` accepts: far more than any machine's cores, far fewer than
+/// the 100,000 that kept odqa spawning threads for minutes.
+pub const MAX_THREADS: usize = 1024;
+
+/// `threads` itself, or why it is refused (more than [`MAX_THREADS`]).
+fn within_thread_limit(threads: usize) -> Result<usize, String> {
+    if threads > MAX_THREADS {
+        return Err(format!(
+            "at most {MAX_THREADS} worker threads (0 = one per core)"
+        ));
+    }
+    Ok(threads)
+}
+
+/// clap's parser of `--threads N` (0 = one per core): a count up to [`MAX_THREADS`].
+pub fn parse_threads(arg: &str) -> Result<usize, String> {
+    within_thread_limit(arg.parse::<usize>().map_err(|e| e.to_string())?)
+}
+
+/// A `--threads` count parsed without [`parse_threads`], checked the same way: a usage error
+/// naming the limit beyond it.
+pub fn check_threads(threads: usize) -> Result<usize, UsageError> {
+    within_thread_limit(threads).map_err(|e| UsageError(format!("--threads {threads}: {e}")))
+}
+
+/// Builds a rayon pool of `threads` threads (0 = one per core, at most [`MAX_THREADS`]) and runs
+/// `f` on it.
 pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> anyhow::Result<T> {
+    let threads = check_threads(threads)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
@@ -112,8 +139,9 @@ pub struct PipelineArgs {
     /// Overlap between consecutive windows of a long passage, in tokens [default: 128]
     #[arg(long, value_name = "N")]
     pub doc_stride: Option<usize>,
-    /// Worker threads for the CPU backend, retrieval and tokenization (0 = one per core)
-    #[arg(long, default_value_t = 0)]
+    /// Worker threads for the CPU backend, retrieval and tokenization (0 = one per core, at most
+    /// 1024)
+    #[arg(long, default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
 }
 
