@@ -10,10 +10,8 @@ use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::segments::{
-    base_as, base_names, choose, decode_q4, element_bytes, encode_q4, from_planes, to_planes, xor,
-    BaseTensor, Encoding, Segment,
-};
+use crate::segments::{base_as, decode_q4, element_bytes, from_planes, xor, Encoding, Segment};
+use crate::packer::{base_tensor, tensors_of, Packer};
 use crate::PackError;
 
 /// First bytes of a packed file.
@@ -119,104 +117,29 @@ pub fn pack(
         (Some(path), Some(b)) => Some(metadata(path, b)?),
         _ => None,
     };
-    let base_tensors: HashMap<String, BaseTensor<'_>> = match (&base_meta, &base_bytes) {
-        (Some((start, meta)), Some(b)) => meta
-            .tensors()
-            .into_iter()
-            .map(|(name, info)| {
-                let (s, e) = info.data_offsets;
-                let tensor = BaseTensor {
-                    dtype: info.dtype,
-                    shape: &info.shape,
-                    bytes: &b[start + s..start + e],
-                };
-                (name, tensor)
-            })
-            .collect(),
+    let base_tensors = match (&base_meta, &base_bytes) {
+        (Some((start, meta)), Some(b)) => tensors_of(meta, &b[*start..]),
         _ => HashMap::new(),
     };
     let data = &bytes[header_bytes..];
-    let mut summary = PackSummary {
-        original_bytes: bytes.len(),
-        packed_bytes: 0,
-        sha256: sha256_hex(&bytes),
-        base_tensors: 0,
-        xor_tensors: 0,
-        q4_tensors: 0,
-        coded_blocks: 0,
-        raw_blocks: 0,
-        raw_tensors: 0,
-    };
-    let mut body = bytes[..header_bytes].to_vec();
-    let mut segments = Vec::new();
+    let mut packer = Packer::new(&bytes, header_bytes);
     let mut cursor = 0;
-    let mut add = |body: &mut Vec<u8>, segment: Segment, payload: &[u8]| {
-        body.extend_from_slice(payload);
-        segments.push(Segment {
-            payload: payload.len(),
-            ..segment
-        });
-    };
-    let gap = |start, end| Segment {
-        name: String::new(),
-        start,
-        end,
-        encoding: Encoding::Raw,
-        payload: 0,
-        dtype: None,
-        shape: None,
-        base_name: None,
-    };
     for (name, info) in by_offset(&meta) {
         let (start, end) = info.data_offsets;
         if start > cursor {
-            add(&mut body, gap(cursor, start), &data[cursor..start]);
+            packer.gap(cursor, start, &data[cursor..start]);
         }
-        let tensor = &data[start..end];
-        let base_name = base_names(&name).find(|n| base_tensors.contains_key(*n));
-        let base_tensor = base_name.and_then(|n| base_tensors.get(n));
-        let encoding = choose(&info, tensor, base_tensor);
-        let from_base = matches!(encoding, Encoding::Base | Encoding::BaseXor);
-        let segment = Segment {
-            base_name: from_base.then(|| base_name.unwrap_or_default().to_string()),
-            name,
-            start,
-            end,
-            encoding,
-            payload: 0,
-            dtype: Some(info.dtype),
-            shape: Some(info.shape.clone()),
-        };
-        match encoding {
-            Encoding::Base => {
-                summary.base_tensors += 1;
-                add(&mut body, segment, &[]);
-            }
-            Encoding::BaseXor => {
-                let widened = base_tensor
-                    .and_then(|b| base_as(b, info.dtype, &info.shape))
-                    .unwrap_or_default();
-                summary.xor_tensors += 1;
-                let planes = to_planes(&xor(tensor, &widened), element_bytes(segment.dtype));
-                add(&mut body, segment, &planes);
-            }
-            Encoding::Q4F16 => {
-                let coded = encode_q4(tensor);
-                summary.q4_tensors += 1;
-                summary.coded_blocks += coded.coded;
-                summary.raw_blocks += coded.raw;
-                add(&mut body, segment, &coded.bytes);
-            }
-            Encoding::Raw => {
-                summary.raw_tensors += 1;
-                add(&mut body, segment, tensor);
-            }
-        }
+        packer.tensor(name, &info, &data[start..end], &base_tensors);
         cursor = end;
     }
     if data.len() > cursor {
-        add(&mut body, gap(cursor, data.len()), &data[cursor..]);
+        packer.gap(cursor, data.len(), &data[cursor..]);
     }
+    let Packer {
+        body,
+        segments,
+        mut summary,
+    } = packer;
     let manifest = Manifest {
         bytes: bytes.len(),
         sha256: summary.sha256.clone(),
@@ -359,13 +282,7 @@ fn restore(
                     .info(segment.base_name.as_deref().unwrap_or(&segment.name))
                     .zip(segment.dtype.zip(segment.shape.as_deref()))
                     .and_then(|(info, (dtype, shape))| {
-                        let (s, e) = info.data_offsets;
-                        let tensor = BaseTensor {
-                            dtype: info.dtype,
-                            shape: &info.shape,
-                            bytes: &data[s..e],
-                        };
-                        base_as(&tensor, dtype, shape)
+                        base_as(&base_tensor(info, data), dtype, shape)
                     })
                     .filter(|bytes| bytes.len() == len)
                     .ok_or_else(|| {

@@ -29,6 +29,7 @@ pub mod segments;
 
 mod error;
 mod file;
+mod packer;
 
 pub use error::PackError;
 pub use file::{pack, sha256_hex, unpack, PackSummary, UnpackSummary};
