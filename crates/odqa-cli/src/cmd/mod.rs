@@ -4,6 +4,7 @@ pub mod ask;
 pub mod breakdown;
 pub mod download;
 pub mod eval;
+mod help_defaults;
 pub mod index;
 pub mod merge;
 pub mod model;
