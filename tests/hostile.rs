@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::common::{odqa, path_str, repo, stderr};
+use crate::common::{odqa, path_str, repo, stderr, write};
 
 /// A writable copy of the fixture model `name` in `dir`.
 fn model_copy(dir: &Path, name: &str) -> PathBuf {
@@ -91,4 +91,30 @@ fn more_threads_than_the_limit_is_a_usage_error() {
     // The limit itself is accepted.
     let out = read(&model, dir.path(), &["--threads", "1024"]);
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_garbage_tokenizer_or_a_model_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_copy(dir.path(), "tiny-bert-qa");
+    write(&model, "tokenizer.json", b"\xff\xfe\x00 not a tokenizer");
+    let out = read(&model, dir.path(), &[]);
+    assert_refused(&out, &["tokenizer.json", "not UTF-8"]);
+    let file = model.join("config.json");
+    let out = read(&file, dir.path(), &[]);
+    assert_refused(&out, &["config.json: not a directory"]);
+    assert!(!dir.path().join("p.json").exists());
+}
+
+#[test]
+fn an_error_and_its_source_are_printed_once() {
+    // ReaderError::Io prints "{path}: {source}" and returns the same I/O error as its source;
+    // anyhow's chain printed "No such file or directory (os error 2)" twice.
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("empty-model");
+    std::fs::create_dir(&model).unwrap();
+    let out = read(&model, dir.path(), &[]);
+    assert_refused(&out, &["config.json: No such file or directory"]);
+    let err = stderr(&out);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }

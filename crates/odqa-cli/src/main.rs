@@ -144,10 +144,30 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", message(&err));
             ExitCode::from(exit_status(&err))
         }
     }
+}
+
+/// The error and its causes joined by ": ", as anyhow's `{:#}`, leaving out a cause already
+/// shown: its text, or its `Debug` form, is in the message so far. Errors that print their
+/// source and also return it (`"{path}: {source}"` with `#[source]`; `RetrieverError::Tantivy`,
+/// `"index error: {0}"`, whose tantivy error embeds its own source's `Debug` form) had the same
+/// cause printed two or three times.
+fn message(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) || out.contains(&format!("{cause:?}")) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// 2 for bad input (files, arguments, an unusable index), 1 otherwise.
@@ -189,4 +209,44 @@ fn exit_status(err: &anyhow::Error) -> u8 {
         }
     }
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message;
+
+    /// Shaped like tantivy's `OpenReadError`.
+    #[derive(Debug, thiserror::Error)]
+    enum OpenRead {
+        #[error("Files does not exist: {0:?}")]
+        FileDoesNotExist(&'static str),
+    }
+
+    /// Shaped like `TantivyError::OpenReadError`: `Display` embeds the source's `Debug` form.
+    #[derive(Debug, thiserror::Error)]
+    #[error("Failed to open file for read: '{0:?}'")]
+    struct Tantivy(#[from] OpenRead);
+
+    /// Shaped like `RetrieverError::Tantivy`: `Display` embeds the source's `Display`.
+    #[derive(Debug, thiserror::Error)]
+    #[error("index error: {0}")]
+    struct Retriever(#[from] Tantivy);
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let missing = OpenRead::FileDoesNotExist("/i/x.store");
+        let err = anyhow::Error::new(Retriever(Tantivy(missing))).context("cannot open the index");
+        // anyhow's `{:#}` shows the file three times: the tantivy error twice, then its source.
+        assert_eq!(format!("{err:#}").matches("x.store").count(), 3, "{err:#}");
+        assert_eq!(
+            message(&err),
+            "cannot open the index: index error: Failed to open file for read: \
+             'FileDoesNotExist(\"/i/x.store\")'"
+        );
+        // A chain without repetition is printed as anyhow prints it.
+        let gone = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let err = anyhow::Error::new(gone).context("cannot read the questions");
+        assert_eq!(message(&err), "cannot read the questions: gone");
+        assert_eq!(message(&err), format!("{err:#}"));
+    }
 }

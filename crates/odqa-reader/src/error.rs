@@ -33,6 +33,24 @@ pub enum ReaderError {
         /// The largest value accepted.
         limit: usize,
     },
+    /// `tokenizer.json` cannot be used: not UTF-8, not JSON, not a `tokenizers` file, or without
+    /// the model's padding token.
+    #[error("{path}: {message}")]
+    BadTokenizer {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The model path is not a directory (e.g. a file inside one).
+    #[error(
+        "{path}: not a directory (a model is a directory holding config.json, model.safetensors \
+         and tokenizer.json)"
+    )]
+    NotADirectory {
+        /// The path given as the model.
+        path: PathBuf,
+    },
     /// An input that cannot be read (e.g. a question longer than the window).
     #[error("{0}")]
     BadInput(String),
@@ -62,10 +80,15 @@ impl ReaderError {
     /// True for errors caused by what the user gave: exit status 2.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            ReaderError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            ReaderError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ),
             ReaderError::Data(e) => e.is_bad_input(),
             ReaderError::BadModel { .. }
             | ReaderError::ConfigLimit { .. }
+            | ReaderError::BadTokenizer { .. }
+            | ReaderError::NotADirectory { .. }
             | ReaderError::BadInput(_) => true,
             ReaderError::NoGpu(_) => false,
         }

@@ -79,11 +79,17 @@ pub struct FeatureTokenizer {
 }
 
 impl FeatureTokenizer {
-    /// Loads `tokenizer.json`; `pad_id` is the model's padding id.
+    /// Loads `tokenizer.json`; `pad_id` is the model's padding id. A file that is not a
+    /// `tokenizers` JSON file is [`ReaderError::BadTokenizer`].
     pub fn from_file(path: &Path, settings: WindowSettings, pad_id: u32) -> Result<Self> {
-        let bad = |m: String| ReaderError::bad_model(path, m);
-        let json = std::fs::read_to_string(path).map_err(|e| ReaderError::io(path, e))?;
-        let segment_ids = uses_segment_ids(&json);
+        let bad = |message: String| ReaderError::BadTokenizer {
+            path: path.to_path_buf(),
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|e| ReaderError::io(path, e))?;
+        let json = std::str::from_utf8(&bytes)
+            .map_err(|e| bad(format!("not a tokenizer file (not UTF-8 text: {e})")))?;
+        let segment_ids = uses_segment_ids(json);
         let mut tokenizer = Tokenizer::from_bytes(json.as_bytes())
             .map_err(|e| bad(format!("cannot load tokenizer: {e}")))?;
         if settings.doc_stride >= settings.max_seq_len {

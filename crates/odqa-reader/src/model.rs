@@ -97,6 +97,17 @@ pub fn stored_head_kind(dir: &Path) -> Result<Option<HeadKind>> {
     Ok(head_kind_of(header.keys().map(String::as_str)))
 }
 
+/// A model path that exists but is not a directory (a file given as the model) is refused by
+/// name; a missing one is left to the `config.json` read, which names the file.
+pub fn check_model_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(ReaderError::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 /// A stored head of another kind than the configured one (or than `asked`, when a kind was
 /// forced) is an error naming both kinds.
 fn check_head_kind(
@@ -166,6 +177,7 @@ impl<B: Backend> QaModel<B> {
         device: &B::Device,
     ) -> Result<LoadedModel<B>> {
         crate::gpu::check_cuda()?;
+        check_model_dir(dir)?;
         let mut config = ReaderConfig::read(&dir.join("config.json"))?;
         if let Some(head) = head {
             config.odqa_head = Some(head);

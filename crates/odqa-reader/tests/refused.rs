@@ -1,15 +1,17 @@
 //! Model directories that must be refused with a clear error before any work: sizes in
-//! `config.json` that would allocate petabytes or loop for ever, and layers the checkpoint does
-//! not hold.
+//! `config.json` that would allocate petabytes or loop for ever, layers the checkpoint does not
+//! hold, an unreadable tokenizer file and a model path that is a file.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use burn::backend::Flex;
+use odqa_reader::features::WindowSettings;
+use odqa_reader::read::Reader;
 use odqa_reader::{QaModel, ReaderError};
 
-use common::{copy_model, set_config};
+use common::{copy_model, fixture, set_config};
 
 type B = Flex;
 
@@ -69,4 +71,26 @@ fn layers_missing_from_the_checkpoint_are_named_with_the_configured_count() {
         err.contains("missing tensor cnn_blocks.0.conv1.weight"),
         "{err}"
     );
+}
+
+#[test]
+fn an_unreadable_tokenizer_and_a_model_path_that_is_a_file_are_bad_input() {
+    let windows = WindowSettings {
+        max_seq_len: 64,
+        doc_stride: 16,
+    };
+    let device = Default::default();
+    // Not UTF-8, then not JSON, then JSON that is not a tokenizer.
+    for garbage in [&b"\xff\xfe\x00garbage"[..], b"{not json", b"[1, 2, 3]"] {
+        let dir = copy_model("tiny-bert-qa");
+        std::fs::write(dir.path().join("tokenizer.json"), garbage).unwrap();
+        let err = Reader::<B>::load(dir.path(), windows, &device)
+            .err()
+            .unwrap();
+        assert!(err.is_bad_input(), "{err}");
+        assert!(err.to_string().contains("tokenizer.json"), "{err}");
+    }
+    let file = fixture("tiny-bert-qa").join("config.json");
+    let err = load_error(&file).to_string();
+    assert!(err.contains("config.json: not a directory"), "{err}");
 }
