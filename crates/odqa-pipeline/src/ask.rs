@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Answer, PassageRead, Strategy};
 use crate::pipeline::Timings;
-use crate::settings::PipelineSettings;
+use crate::settings::{PipelineSettings, SettingError};
 
 /// Per-question overrides of the pipeline's settings; `None` keeps the pipeline's value.
 ///
@@ -58,9 +58,9 @@ impl AskOptions {
         self
     }
 
-    /// `settings` with these overrides, checked ([`PipelineSettings::validate`]'s message when a
+    /// `settings` with these overrides, checked ([`PipelineSettings::validate`]'s error when a
     /// value is out of range).
-    pub fn apply(&self, settings: &PipelineSettings) -> Result<PipelineSettings, String> {
+    pub fn apply(&self, settings: &PipelineSettings) -> Result<PipelineSettings, SettingError> {
         let mut s = settings.clone();
         s.top_k = self.top_k.unwrap_or(s.top_k);
         s.n_best = self.n_best.unwrap_or(s.n_best);
@@ -161,7 +161,7 @@ mod tests {
         assert_eq!(s.mu, base.mu);
         assert_eq!(s.strategy, base.strategy);
         let err = AskOptions::new().with_mu(1.5).apply(&base).unwrap_err();
-        assert!(err.contains("mu"), "{err}");
+        assert_eq!((err.name, err.value.as_str()), ("mu", "1.5"), "{err}");
         assert!(AskOptions::new().with_top_k(0).apply(&base).is_err());
     }
 

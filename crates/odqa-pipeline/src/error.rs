@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 /// Errors of the open-domain pipeline. File errors name the file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PipelineError {
     /// Reading a question set, a corpus or a predictions file failed.
     #[error(transparent)]
@@ -31,7 +32,10 @@ pub enum PipelineError {
     /// The question cannot be answered as asked (empty, no searchable word, too long).
     #[error("{0}")]
     Question(crate::ask::QuestionError),
-    /// A bad argument or setting value.
+    /// A setting (or a per-question option) out of its range.
+    #[error(transparent)]
+    Setting(#[from] crate::settings::SettingError),
+    /// A bad argument.
     #[error("{0}")]
     BadInput(String),
     /// Stopped on request (Ctrl-C) before finishing; nothing has been written.
@@ -48,6 +52,7 @@ impl PipelineError {
             PipelineError::Reader(e) => e.is_bad_input(),
             PipelineError::Settings { .. } | PipelineError::Cache { .. } => true,
             PipelineError::BadInput(_) | PipelineError::Question(_) => true,
+            PipelineError::Setting(_) => true,
             PipelineError::Interrupted => false,
         }
     }

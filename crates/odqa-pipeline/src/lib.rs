@@ -68,7 +68,7 @@ pub use control::{CancelToken, Observer, Unobserved};
 pub use error::{PipelineError, Result};
 pub use evidence::{evidence, Evidence};
 pub use pipeline::{Pipeline, QuestionAnswers, QuestionReads, Timings};
-pub use settings::PipelineSettings;
+pub use settings::{PipelineSettings, SettingError};
 /// A retrieved passage (the retriever's type, so callers need not depend on it).
 pub use odqa_retriever::Hit;
 /// The reader's backends, for naming a [`Pipeline`]'s type.

@@ -119,7 +119,7 @@ impl<B: ReaderBackend> Pipeline<B> {
         settings: PipelineSettings,
         device: &B::Device,
     ) -> Result<Pipeline<B>> {
-        settings.validate().map_err(PipelineError::BadInput)?;
+        settings.validate()?;
         let retriever = Retriever::open(index)?;
         let windows = WindowSettings {
             max_seq_len: settings.max_seq_len,
@@ -193,7 +193,7 @@ impl<B: ReaderBackend> Pipeline<B> {
     /// Answers every question with its own options, in one batch: the top max(k) passages of all
     /// of them are read together (windows of several questions share forward passes), then each
     /// question keeps its own top k and is aggregated with its own settings. The answers are those
-    /// of answering each question alone. A bad option value is [`PipelineError::BadInput`].
+    /// of answering each question alone. A bad option value is [`PipelineError::Setting`].
     pub fn answer_with(
         &self,
         queries: &[(&str, &AskOptions)],
@@ -201,7 +201,7 @@ impl<B: ReaderBackend> Pipeline<B> {
     ) -> Result<(Vec<QuestionAnswers>, Timings)> {
         let settings: Vec<PipelineSettings> = queries
             .iter()
-            .map(|(_, o)| o.apply(&self.settings).map_err(PipelineError::BadInput))
+            .map(|(_, o)| o.apply(&self.settings).map_err(PipelineError::from))
             .collect::<Result<_>>()?;
         let top_k = settings.iter().map(|s| s.top_k).max().unwrap_or(1);
         let questions: Vec<&str> = queries.iter().map(|(q, _)| *q).collect();

@@ -68,7 +68,7 @@ impl PipelineSettings {
         };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let settings: PipelineSettings = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        settings.validate().map_err(bad)?;
+        settings.validate().map_err(|e| bad(e.to_string()))?;
         Ok(settings)
     }
 
@@ -78,33 +78,28 @@ impl PipelineSettings {
     }
 
     /// Checks value ranges.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.top_k == 0 || self.n_best == 0 || self.passage_n_best == 0 {
-            return Err("top_k, n_best and passage_n_best must be at least 1".into());
+    pub fn validate(&self) -> std::result::Result<(), SettingError> {
+        let at_least_one = [
+            ("top_k", self.top_k),
+            ("n_best", self.n_best),
+            ("passage_n_best", self.passage_n_best),
+            ("batch_size", self.batch_size),
+            ("max_answer_len", self.max_answer_len),
+        ];
+        if let Some((name, value)) = at_least_one.into_iter().find(|(_, v)| *v == 0) {
+            return Err(SettingError::new(name, value, "at least 1"));
         }
-        if !(0.0..=1.0).contains(&self.mu) {
-            return Err(format!("mu must be between 0 and 1, not {}", self.mu));
-        }
-        if self.batch_size == 0 || self.max_answer_len == 0 {
-            return Err("batch_size and max_answer_len must be at least 1".into());
+        for (name, value) in [("mu", self.mu), ("min_probability", self.min_probability)] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(SettingError::new(name, value, "between 0 and 1"));
+            }
         }
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(format!(
-                "temperature must be positive, not {}",
-                self.temperature
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.min_probability) {
-            return Err(format!(
-                "min_probability must be between 0 and 1, not {}",
-                self.min_probability
-            ));
+            return Err(SettingError::new("temperature", self.temperature, "positive"));
         }
         if self.doc_stride >= self.max_seq_len {
-            return Err(format!(
-                "doc_stride {} must be smaller than max_seq_len {}",
-                self.doc_stride, self.max_seq_len
-            ));
+            let rule = format!("smaller than max_seq_len {}", self.max_seq_len);
+            return Err(SettingError::new("doc_stride", self.doc_stride, rule));
         }
         Ok(())
     }
@@ -119,6 +114,30 @@ impl PipelineSettings {
             trim_josa: self.trim_josa,
             temperature: self.temperature,
             min_probability: self.min_probability,
+        }
+    }
+}
+
+/// A setting out of its range: which, its value, and what it must be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name} must be {rule}, not {value}")]
+#[non_exhaustive]
+pub struct SettingError {
+    /// The setting's name (its TOML key).
+    pub name: &'static str,
+    /// The value given.
+    pub value: String,
+    /// What it must be.
+    pub rule: String,
+}
+
+impl SettingError {
+    /// `name` = `value` breaks `rule`.
+    pub fn new(name: &'static str, value: impl ToString, rule: impl Into<String>) -> SettingError {
+        SettingError {
+            name,
+            value: value.to_string(),
+            rule: rule.into(),
         }
     }
 }

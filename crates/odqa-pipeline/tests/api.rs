@@ -85,7 +85,7 @@ fn bad_questions_and_options_are_typed_errors() {
         .ask_with(QUESTIONS[0], &AskOptions::new().with_mu(2.0))
         .unwrap_err();
     assert!(
-        matches!(err, PipelineError::BadInput(ref m) if m.contains("mu")),
+        matches!(err, PipelineError::Setting(ref e) if e.name == "mu"),
         "{err}"
     );
 }

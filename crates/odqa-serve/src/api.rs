@@ -102,7 +102,7 @@ impl AskRequest {
         }
         options
             .apply(settings)
-            .map_err(|m| ApiError::unprocessable("bad_option", m))?;
+            .map_err(|e| ApiError::unprocessable("bad_option", e.to_string()))?;
         Ok(options)
     }
 }

@@ -160,6 +160,7 @@ impl From<PipelineError> for ApiError {
         match error {
             PipelineError::Question(e) => ApiError::unprocessable(e.code(), e.to_string()),
             PipelineError::BadInput(m) => ApiError::unprocessable("bad_option", m),
+            PipelineError::Setting(e) => ApiError::unprocessable("bad_option", e.to_string()),
             other => ApiError::internal(other.to_string()),
         }
     }
