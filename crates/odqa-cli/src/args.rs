@@ -196,7 +196,7 @@ impl PipelineArgs {
             s.temperature = a.temperature.unwrap_or(s.temperature);
             s.min_probability = a.min_probability.unwrap_or(s.min_probability);
         }
-        s.validate().map_err(UsageError)?;
+        s.validate().map_err(|e| UsageError(e.to_string()))?;
         Ok(s)
     }
 
