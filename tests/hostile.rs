@@ -118,3 +118,30 @@ fn an_error_and_its_source_are_printed_once() {
     let err = stderr(&out);
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+#[test]
+fn nan_weights_exit_2_naming_the_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_copy(dir.path(), "tiny-bert-qa");
+    let path = model.join("model.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The data of the checkpoint's first tensor (the header sorts them by name) starts right
+    // after the header: its first element becomes NaN.
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let (name, info) = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, v)| v["data_offsets"][0] == 0)
+        .unwrap();
+    assert_eq!(info["dtype"], "F32");
+    bytes[8 + header_len..12 + header_len].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let out = read(&model, dir.path(), &[]);
+    assert_refused(
+        &out,
+        &["model.safetensors", &format!("tensor {name}"), "NaN"],
+    );
+    assert!(!dir.path().join("p.json").exists());
+}

@@ -33,6 +33,21 @@ pub enum ReaderError {
         /// The largest value accepted.
         limit: usize,
     },
+    /// A weight that is NaN or infinite: every answer read with it would be NaN.
+    #[error(
+        "{path}: tensor {tensor} holds {value} at element {index} (a corrupt checkpoint or a \
+         diverged training run)"
+    )]
+    NonFiniteWeight {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The tensor's name in the checkpoint.
+        tensor: String,
+        /// Index of its first non-finite element (row-major).
+        index: usize,
+        /// That element (`NaN`, `inf` or `-inf`).
+        value: f32,
+    },
     /// `tokenizer.json` cannot be used: not UTF-8, not JSON, not a `tokenizers` file, or without
     /// the model's padding token.
     #[error("{path}: {message}")]
@@ -87,6 +102,7 @@ impl ReaderError {
             ReaderError::Data(e) => e.is_bad_input(),
             ReaderError::BadModel { .. }
             | ReaderError::ConfigLimit { .. }
+            | ReaderError::NonFiniteWeight { .. }
             | ReaderError::BadTokenizer { .. }
             | ReaderError::NotADirectory { .. }
             | ReaderError::BadInput(_) => true,

@@ -14,6 +14,10 @@
 //! in the checkpoint's type, so load → save is bit-exact. The file is memory-mapped and each tensor
 //! decoded only when the model takes it, so loading holds the mapping and the model's f32 tensors
 //! but never a second decoded copy of the whole checkpoint.
+//!
+//! A tensor holding a NaN or an infinity is refused when it is decoded
+//! ([`ReaderError::NonFiniteWeight`](crate::ReaderError::NonFiniteWeight), naming it): every
+//! answer read with it would be NaN.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -177,13 +181,22 @@ impl Checkpoint {
         Ok(stored)
     }
 
-    /// Moves tensor `name` out of the checkpoint after checking its shape.
+    /// Moves tensor `name` out of the checkpoint after checking its shape; a NaN or infinite
+    /// element is an error naming the tensor (one pass over values just decoded).
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let stored = self.stored(name, shape)?;
         let raw = self.map.get(stored.bytes.clone()).ok_or_else(|| {
             ReaderError::bad_model(&self.path, format!("tensor {name}: data outside the file"))
         })?;
         let data = decode(raw, stored.ty);
+        if let Some(index) = data.iter().position(|x| !x.is_finite()) {
+            return Err(ReaderError::NonFiniteWeight {
+                path: self.path.clone(),
+                tensor: name.to_string(),
+                index,
+                value: data[index],
+            });
+        }
         self.tensors.remove(name);
         Ok(data)
     }

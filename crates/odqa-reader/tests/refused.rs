@@ -1,6 +1,6 @@
 //! Model directories that must be refused with a clear error before any work: sizes in
 //! `config.json` that would allocate petabytes or loop for ever, layers the checkpoint does not
-//! hold, an unreadable tokenizer file and a model path that is a file.
+//! hold, non-finite weights, an unreadable tokenizer file and a model path that is a file.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +11,7 @@ use odqa_reader::features::WindowSettings;
 use odqa_reader::read::Reader;
 use odqa_reader::{QaModel, ReaderError};
 
-use common::{copy_model, fixture, set_config};
+use common::{copy_model, fixture, set_config, set_element};
 
 type B = Flex;
 
@@ -93,4 +93,34 @@ fn an_unreadable_tokenizer_and_a_model_path_that_is_a_file_are_bad_input() {
     let file = fixture("tiny-bert-qa").join("config.json");
     let err = load_error(&file).to_string();
     assert!(err.contains("config.json: not a directory"), "{err}");
+}
+
+#[test]
+fn non_finite_weights_are_refused_naming_the_tensor() {
+    for (model, tensor, index, value) in [
+        (
+            "tiny-bert-qa",
+            "bert.encoder.layer.1.output.dense.weight",
+            7,
+            f32::NAN,
+        ),
+        ("tiny-bert-qa", "qa_outputs.bias", 1, f32::INFINITY),
+        ("tiny-bert-cnn", "conv1.weight", 0, f32::NEG_INFINITY),
+        (
+            "tiny-roberta-qa",
+            "roberta.embeddings.word_embeddings.weight",
+            100,
+            f32::NAN,
+        ),
+    ] {
+        let dir = copy_model(model);
+        set_element(dir.path(), tensor, index, value);
+        let err = load_error(dir.path()).to_string();
+        assert!(
+            err.contains("model.safetensors")
+                && err.contains(&format!("tensor {tensor}"))
+                && err.contains(&format!("element {index}")),
+            "{err}"
+        );
+    }
 }
