@@ -1,7 +1,8 @@
 //! Building an index from corpus files, atomically.
 //!
 //! The index is built in a hidden temporary directory beside the destination and moved into place
-//! only after tantivy has committed and the metadata is written. A failure or an interruption
+//! only after tantivy has committed, the metadata (with the checksums of every file) is written
+//! and the whole index passes the checks of [`verify_index`]. A failure or an interruption
 //! removes the temporary directory; an existing index at the destination is replaced only at the
 //! very end (and never when the destination is a directory that is not an odqa index).
 
@@ -9,74 +10,21 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use odqa_core::corpus::{self, ReadOptions, ReadSummary, Record};
-use odqa_core::split::SplitMode;
 use odqa_core::CoreError;
 use tantivy::{Index, IndexWriter};
 
 use crate::analysis::{self, AnalyzerConfig, Language};
-use crate::bm25::{Bm25Overrides, Bm25Params};
+use crate::bm25::Bm25Params;
 use crate::error::{Result, RetrieverError};
 use crate::ingest::State;
+use crate::integrity;
 use crate::layout::{self, Fields, IndexMeta, META_FILE};
-
-/// Most warnings kept in a [`BuildSummary`] (the counts are always complete).
-pub(crate) const MAX_WARNINGS: usize = 20;
-
-/// How to choose the analyzer language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LanguageChoice {
-    /// A fixed language.
-    Fixed(Language),
-    /// Guess from the first records of the first corpus file.
-    Auto,
-}
-
-/// Options of [`build_index`].
-#[derive(Debug, Clone)]
-pub struct BuildOptions {
-    /// Analyzer language.
-    pub language: LanguageChoice,
-    /// Emit Hangul bigrams (Korean).
-    pub hangul_bigrams: bool,
-    /// Also index Korean words without their trailing particle.
-    pub strip_josa: bool,
-    /// Split long documents into passages.
-    pub split: Option<SplitMode>,
-    /// Skip invalid records and duplicate ids (with warnings) instead of failing.
-    pub skip_invalid: bool,
-    /// Indexing threads.
-    pub threads: usize,
-    /// tantivy's total indexing memory budget in bytes.
-    pub memory_budget: usize,
-    /// Changes to the language's default BM25 parameters ([`Bm25Params::for_language`]) recorded
-    /// in the index as its retrieval defaults.
-    pub bm25: Bm25Overrides,
-}
-
-/// How far a build got ([`build_index_with_progress`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BuildProgress {
-    /// Reading the corpora: `bytes` of `total_bytes` read, `passages` indexed so far.
-    Reading {
-        /// Bytes of the corpus files read.
-        bytes: u64,
-        /// Their total size.
-        total_bytes: u64,
-        /// Passages indexed.
-        passages: u64,
-    },
-    /// Every record read; tantivy commits the `passages`.
-    Committing {
-        /// Passages indexed.
-        passages: u64,
-    },
-    /// Merging the index segments into one.
-    Merging,
-}
+use crate::options::MAX_WARNINGS;
+pub use crate::options::{BuildOptions, BuildProgress, BuildSummary, LanguageChoice};
+use crate::verify::verify_index;
 
 /// A reader counting the bytes read through it into a shared counter.
 struct Counted<R> {
@@ -90,46 +38,6 @@ impl<R: Read> Read for Counted<R> {
         self.bytes.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
-}
-
-impl Default for BuildOptions {
-    fn default() -> Self {
-        BuildOptions {
-            language: LanguageChoice::Auto,
-            hangul_bigrams: true,
-            strip_josa: true,
-            split: None,
-            skip_invalid: false,
-            threads: std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
-                .min(8),
-            memory_budget: 512 << 20,
-            bm25: Bm25Overrides::default(),
-        }
-    }
-}
-
-/// What a build did.
-#[derive(Debug, Clone)]
-pub struct BuildSummary {
-    /// The metadata written into the index.
-    pub meta: IndexMeta,
-    /// Records read from the corpus files.
-    pub records: u64,
-    /// Records skipped as invalid or as a duplicate id (with `skip_invalid`).
-    pub skipped: u64,
-    /// Records with an empty text (never indexed).
-    pub empty: u64,
-    /// Records repeated verbatim (same id and text), indexed once.
-    pub repeated: u64,
-    /// Passages whose text duplicated an earlier passage (kept as aliases).
-    pub duplicate_texts: u64,
-    /// The first warnings.
-    pub warnings: Vec<String>,
-    /// Size of the index on disk, in bytes.
-    pub index_bytes: u64,
-    /// Wall time.
-    pub elapsed: Duration,
 }
 
 /// Builds the index of `corpora` into `dir`, replacing an existing odqa index there only when the
@@ -153,16 +61,7 @@ pub fn build_index_with_progress(
 ) -> Result<BuildSummary> {
     let started = Instant::now();
     check_request(corpora, dir, opts)?;
-    let language = match opts.language {
-        LanguageChoice::Fixed(l) => l,
-        LanguageChoice::Auto => sample_language(&corpora[0]),
-    };
-    let analyzer = AnalyzerConfig {
-        language,
-        hangul_bigrams: opts.hangul_bigrams,
-        strip_josa: opts.strip_josa,
-    };
-
+    let analyzer = choose_analyzer(corpora, opts);
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -181,10 +80,98 @@ pub fn build_index_with_progress(
     let (schema, fields) = Fields::schema();
     let index = Index::create_in_dir(tmp.path(), schema)?;
     analysis::register(&index, &analyzer);
+    let ingested = write_segments(&index, fields, corpora, opts, cancel, progress)?;
+    let meta = finish(tmp.path(), corpora, opts, analyzer, &ingested.state)?;
+    let built = tmp.keep();
+    if let Err(e) = swap_into_place(&built, dir) {
+        let _ = std::fs::remove_dir_all(&built);
+        return Err(e);
+    }
+    let Ingested {
+        state,
+        read,
+        skip_warnings: mut warnings,
+    } = ingested;
+    warnings.extend(state.warnings);
+    warnings.truncate(MAX_WARNINGS);
+    Ok(BuildSummary {
+        index_bytes: dir_size(dir),
+        meta,
+        records: read.records,
+        skipped: read.skipped + state.skipped_ids,
+        empty: read.empty,
+        repeated: state.repeated,
+        duplicate_texts: state.aliases.len() as u64,
+        warnings,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The analyzer `opts` asks for (its language guessed from the first corpus for `Auto`).
+fn choose_analyzer(corpora: &[PathBuf], opts: &BuildOptions) -> AnalyzerConfig {
+    AnalyzerConfig {
+        language: match opts.language {
+            LanguageChoice::Fixed(l) => l,
+            LanguageChoice::Auto => sample_language(&corpora[0]),
+        },
+        hangul_bigrams: opts.hangul_bigrams,
+        strip_josa: opts.strip_josa,
+    }
+}
+
+/// What reading the corpora gave.
+struct Ingested {
+    state: State,
+    read: ReadSummary,
+    skip_warnings: Vec<String>,
+}
+
+/// Reads the corpora into `index` through a writer of its own, commits and merges the segments
+/// into one. The writer is gone when this returns: nothing changes tantivy's files after.
+fn write_segments(
+    index: &Index,
+    fields: Fields,
+    corpora: &[PathBuf],
+    opts: &BuildOptions,
+    cancel: &AtomicBool,
+    progress: &dyn Fn(BuildProgress),
+) -> Result<Ingested> {
     let threads = opts.threads.clamp(1, 8);
     let budget = opts.memory_budget.max((threads * 20) << 20);
     let mut writer: IndexWriter = index.writer_with_num_threads(threads, budget)?;
+    let ingested = read_corpora(corpora, opts, cancel, progress, &writer, fields)?;
+    let (state, read) = (&ingested.state, &ingested.read);
+    if state.unique == 0 {
+        return Err(RetrieverError::InvalidArgument(format!(
+            "nothing to index: {} records read, {} empty, {} skipped",
+            read.records, read.empty, read.skipped
+        )));
+    }
+    progress(BuildProgress::Committing {
+        passages: state.passages,
+    });
+    writer.commit()?;
+    let segments = index.searchable_segment_ids()?;
+    if segments.len() > 1 {
+        progress(BuildProgress::Merging);
+        writer.merge(&segments).wait()?;
+    }
+    writer.wait_merging_threads()?;
+    if cancel.load(Ordering::Relaxed) {
+        return Err(RetrieverError::Interrupted);
+    }
+    Ok(ingested)
+}
 
+/// Streams every corpus file into `writer`.
+fn read_corpora(
+    corpora: &[PathBuf],
+    opts: &BuildOptions,
+    cancel: &AtomicBool,
+    progress: &dyn Fn(BuildProgress),
+    writer: &IndexWriter,
+    fields: Fields,
+) -> Result<Ingested> {
     let total_bytes: u64 = corpora
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
@@ -210,7 +197,7 @@ pub fn build_index_with_progress(
                 state.failure = Some(RetrieverError::Interrupted);
                 return Err("interrupted".to_string());
             }
-            state.add(record, &writer, opts.skip_invalid).map_err(|e| {
+            state.add(record, writer, opts.skip_invalid).map_err(|e| {
                 let message = e.to_string();
                 state.failure = Some(e);
                 message
@@ -225,74 +212,56 @@ pub fn build_index_with_progress(
                 skip_warnings.push(format!("skipped: {err}"));
             }
         };
-        let read = corpus::read_corpus_from(
-            path,
-            Counted {
-                inner: file,
-                bytes: read_bytes.clone(),
-            },
-            read_opts,
-            &mut sink,
-            &mut on_skip,
-        );
+        let counted = Counted {
+            inner: file,
+            bytes: read_bytes.clone(),
+        };
+        let read = corpus::read_corpus_from(path, counted, read_opts, &mut sink, &mut on_skip);
         progress(reading(state.passages));
         match read {
             Ok(s) => read_total.add(&s),
             Err(err) => return Err(state.failure.take().unwrap_or(RetrieverError::Input(err))),
         }
     }
-    if state.unique == 0 {
-        return Err(RetrieverError::InvalidArgument(format!(
-            "nothing to index: {} records read, {} empty, {} skipped",
-            read_total.records, read_total.empty, read_total.skipped
-        )));
-    }
-    progress(BuildProgress::Committing {
-        passages: state.passages,
-    });
-    writer.commit()?;
-    let segments = index.searchable_segment_ids()?;
-    if segments.len() > 1 {
-        progress(BuildProgress::Merging);
-        writer.merge(&segments).wait()?;
-    }
-    writer.wait_merging_threads()?;
-    if cancel.load(Ordering::Relaxed) {
-        return Err(RetrieverError::Interrupted);
-    }
+    Ok(Ingested {
+        state,
+        read: read_total,
+        skip_warnings,
+    })
+}
 
+/// Writes odqa's files beside tantivy's committed ones in `dir`: the alias table, then
+/// `odqa-index.json` with the checksums of every other file; then checks the whole index as
+/// [`verify_index`] does, so that a damaged new index never replaces a good one.
+fn finish(
+    dir: &Path,
+    corpora: &[PathBuf],
+    opts: &BuildOptions,
+    analyzer: AnalyzerConfig,
+    state: &State,
+) -> Result<IndexMeta> {
+    layout::write_aliases(dir, &state.aliases)?;
+    layout::share_files(dir)?;
     let meta = IndexMeta {
         format: layout::FORMAT_VERSION,
         odqa_version: env!("CARGO_PKG_VERSION").to_string(),
+        bm25: opts.bm25.apply(Bm25Params::for_language(analyzer.language)),
         analyzer,
-        bm25: opts.bm25.apply(Bm25Params::for_language(language)),
         split: opts.split,
         sources: corpora.to_vec(),
         passages: state.passages,
         unique_texts: state.unique,
+        files: integrity::record(dir)?,
     };
-    layout::write_aliases(tmp.path(), &state.aliases)?;
-    meta.write(tmp.path())?;
-    layout::share_files(tmp.path())?;
-    let built = tmp.keep();
-    if let Err(e) = swap_into_place(&built, dir) {
-        let _ = std::fs::remove_dir_all(&built);
-        return Err(e);
-    }
-    let mut warnings = skip_warnings;
-    warnings.extend(state.warnings);
-    warnings.truncate(MAX_WARNINGS);
-    Ok(BuildSummary {
-        index_bytes: dir_size(dir),
-        meta,
-        records: read_total.records,
-        skipped: read_total.skipped + state.skipped_ids,
-        empty: read_total.empty,
-        repeated: state.repeated,
-        duplicate_texts: state.aliases.len() as u64,
-        warnings,
-        elapsed: started.elapsed(),
-    })
+    meta.write(dir)?;
+    verify_index(dir).map_err(|e| match e {
+        RetrieverError::Corrupt { path, message } => RetrieverError::io(
+            path,
+            std::io::Error::other(format!("the new index fails its check: {message}")),
+        ),
+        other => other,
+    })?;
+    Ok(meta)
 }
 
 /// Rejects what cannot work before anything is written.

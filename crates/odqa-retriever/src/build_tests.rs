@@ -1,5 +1,7 @@
 use std::io::Write;
 
+use odqa_core::split::SplitMode;
+
 use super::*;
 use crate::search::Retriever;
 

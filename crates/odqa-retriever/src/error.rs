@@ -25,6 +25,15 @@ pub enum RetrieverError {
         /// What is wrong.
         message: String,
     },
+    /// A file of the index is damaged: a checksum mismatch, a missing file, data tantivy cannot
+    /// read.
+    #[error("{path}: damaged index: {message}")]
+    Corrupt {
+        /// The damaged file (the index directory when the file is not known).
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// An empty (or blank) question.
     #[error("the question is empty")]
     EmptyQuestion,
@@ -58,6 +67,7 @@ impl RetrieverError {
         match self {
             RetrieverError::Input(e) => e.is_bad_input(),
             RetrieverError::BadIndex { .. }
+            | RetrieverError::Corrupt { .. }
             | RetrieverError::InvalidArgument(_)
             | RetrieverError::EmptyQuestion
             | RetrieverError::NoSearchableWords { .. } => true,

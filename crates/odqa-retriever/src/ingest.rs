@@ -8,9 +8,9 @@ use odqa_core::split::SplitMode;
 use odqa_core::CoreError;
 use tantivy::{IndexWriter, TantivyDocument};
 
-use crate::build::MAX_WARNINGS;
 use crate::error::{Result, RetrieverError};
 use crate::layout::{Alias, Fields};
+use crate::options::MAX_WARNINGS;
 
 /// Passages longer than this (in characters) draw a warning suggesting `--split-chars`.
 pub const LONG_PASSAGE_CHARS: usize = 100_000;

@@ -18,6 +18,7 @@ use tantivy::schema::{
 use crate::analysis::{AnalyzerConfig, TOKENIZER_NAME};
 use crate::bm25::Bm25Params;
 use crate::error::{Result, RetrieverError};
+use crate::integrity::FileSums;
 
 /// Name of the metadata file in an index directory.
 pub const META_FILE: &str = "odqa-index.json";
@@ -50,10 +51,14 @@ pub struct IndexMeta {
     pub passages: u64,
     /// Distinct passage texts, i.e. documents in the tantivy index.
     pub unique_texts: u64,
+    /// The length and xxh3-64 of every other file of the index, by name (empty in indexes built
+    /// before odqa recorded them).
+    #[serde(default, skip_serializing_if = "FileSums::is_empty")]
+    pub files: FileSums,
 }
 
 impl IndexMeta {
-    /// Reads `odqa-index.json` of `dir`.
+    /// Reads `odqa-index.json` of `dir`, checking its seal (the checksum of its own text) when it has one.
     pub fn read(dir: &Path) -> Result<IndexMeta> {
         let path = dir.join(META_FILE);
         let bytes = std::fs::read(&path).map_err(|e| RetrieverError::BadIndex {
@@ -68,6 +73,7 @@ impl IndexMeta {
                 format!("cannot read {META_FILE}: {e}")
             },
         })?;
+        crate::integrity::check_seal(&path, &bytes)?;
         let meta: IndexMeta =
             serde_json::from_slice(&bytes).map_err(|e| RetrieverError::BadIndex {
                 path: path.clone(),
@@ -85,12 +91,12 @@ impl IndexMeta {
         Ok(meta)
     }
 
-    /// Writes `odqa-index.json` into `dir`.
+    /// Writes `odqa-index.json` into `dir`, sealed with the checksum of its text.
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join(META_FILE);
         let json =
             serde_json::to_vec_pretty(self).map_err(|e| RetrieverError::io(&path, e.into()))?;
-        std::fs::write(&path, json).map_err(|e| RetrieverError::io(&path, e))
+        write_synced(&path, &crate::integrity::seal(&json))
     }
 }
 
@@ -109,6 +115,14 @@ pub struct Alias {
     pub canonical: String,
 }
 
+/// Writes `bytes` to the new file `path` and syncs it (it is renamed into place with its folder).
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = std::fs::File::create(path).map_err(|e| RetrieverError::io(path, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| RetrieverError::io(path, e))
+}
+
 /// Writes aliases as JSON lines.
 pub(crate) fn write_aliases(dir: &Path, aliases: &[Alias]) -> Result<()> {
     let path = dir.join(ALIASES_FILE);
@@ -119,7 +133,10 @@ pub(crate) fn write_aliases(dir: &Path, aliases: &[Alias]) -> Result<()> {
         out.write_all(b"\n")
             .map_err(|e| RetrieverError::io(&path, e))?;
     }
-    out.flush().map_err(|e| RetrieverError::io(&path, e))
+    let file = out
+        .into_inner()
+        .map_err(|e| RetrieverError::io(&path, e.into_error()))?;
+    file.sync_all().map_err(|e| RetrieverError::io(&path, e))
 }
 
 /// The alias table of an index: by canonical id, and alias id → canonical id.
@@ -127,6 +144,7 @@ pub(crate) fn write_aliases(dir: &Path, aliases: &[Alias]) -> Result<()> {
 pub struct AliasTable {
     by_canonical: HashMap<String, Vec<Alias>>,
     canonical_of: HashMap<String, String>,
+    entries: u64,
 }
 
 impl AliasTable {
@@ -146,6 +164,7 @@ impl AliasTable {
                     path: path.clone(),
                     message: format!("line {}: {e}", i + 1),
                 })?;
+            table.entries += 1;
             table
                 .canonical_of
                 .insert(alias.id.clone(), alias.canonical.clone());
@@ -166,6 +185,11 @@ impl AliasTable {
     /// The indexed passage id that holds the text of `id` (itself when `id` is not an alias).
     pub fn resolve<'a>(&'a self, id: &'a str) -> &'a str {
         self.canonical_of.get(id).map_or(id, String::as_str)
+    }
+
+    /// Number of lines read (one alias each).
+    pub fn entries(&self) -> u64 {
+        self.entries
     }
 
     /// Number of aliases.

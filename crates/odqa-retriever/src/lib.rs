@@ -3,6 +3,7 @@
 //! - [`build_index`] streams corpus files into a new index, atomically.
 //! - [`Retriever`] opens an index (re-registering its analyzer) and answers questions, one at a
 //!   time or in parallel batches.
+//! - [`verify_index`] checks an index for damage (every opening checks most of it too).
 //! - [`eval`] measures answer- and title-recall@k on SQuAD-format question sets.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -12,10 +13,14 @@ pub mod bm25;
 mod build;
 mod error;
 pub mod eval;
+mod guard;
 mod ingest;
+mod integrity;
 pub mod layout;
+mod options;
 mod readonly;
 mod search;
+mod verify;
 
 pub use analysis::{AnalyzerConfig, Language};
 pub use bm25::{Bm25Overrides, Bm25Params, Idf};
@@ -24,8 +29,10 @@ pub use build::{
     LanguageChoice,
 };
 pub use error::{Result, RetrieverError};
+pub use integrity::{FileSum, FileSums};
 pub use layout::IndexMeta;
 pub use search::{Hit, Retriever};
+pub use verify::{verify_index, VerifyReport};
 
 #[cfg(test)]
 mod sharing_tests;

@@ -7,12 +7,13 @@ use serde::Serialize;
 use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue};
 use tantivy::collector::TopDocs;
 use tantivy::schema::Value;
-use tantivy::{IndexReader, Order, ReloadPolicy, TantivyDocument};
+use tantivy::{DocAddress, IndexReader, Order, Searcher, TantivyDocument};
 
 use crate::analysis::AnalyzerConfig;
 use crate::bm25::{Bm25Params, Bm25Query};
 use crate::error::{Result, RetrieverError};
 use crate::layout::{self, Alias, AliasTable, Fields, IndexMeta, CORPUS_ORDER_FIELD};
+use crate::{guard, verify};
 
 /// A retrieved passage.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,14 +52,17 @@ pub struct Retriever {
 
 impl Retriever {
     /// Opens the index in `dir`, registering its analyzer again.
+    ///
+    /// The index is opened read-only and checked on the way, as [`crate::verify_index`] does
+    /// (only the recorded checksums of tantivy's segment files are left to it, their own CRC32
+    /// footers are checked): a damaged file is a [`RetrieverError::Corrupt`] naming it.
     pub fn open(dir: &Path) -> Result<Retriever> {
         let meta = IndexMeta::read(dir)?;
+        verify::check_read_whole(dir, &meta)?;
         let (index, fields) = layout::open_tantivy(dir, &meta)?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        let aliases = AliasTable::read(dir)?;
+        verify::check_segments(dir, &index)?;
+        let reader = verify::open_reader(dir, &index)?;
+        let aliases = verify::read_aliases(dir, &meta)?;
         Ok(Retriever {
             dir: dir.to_path_buf(),
             params: meta.bm25,
@@ -128,14 +132,13 @@ impl Retriever {
                 Order::Asc,
             ),
         );
-        let top = searcher.search(
-            &query,
-            &TopDocs::with_limit(k).order_by(by_score_then_corpus_order),
-        )?;
+        let collector = TopDocs::with_limit(k).order_by(by_score_then_corpus_order);
+        let top = guard::catch(|| searcher.search(&query, &collector))
+            .map_err(|panic| verify::damaged_index(&self.dir, &panic))??;
         top.into_iter()
             .enumerate()
             .map(|(i, ((score, _), address))| {
-                let doc: TantivyDocument = searcher.doc(address)?;
+                let doc = self.fetch(&searcher, address)?;
                 Ok(self.hit(i + 1, score, &doc))
             })
             .collect()
@@ -159,11 +162,13 @@ impl Retriever {
         let searcher = self.reader.searcher();
         let term = tantivy::Term::from_field_text(self.fields.id, canonical);
         let query = tantivy::query::TermQuery::new(term, tantivy::schema::IndexRecordOption::Basic);
-        let found = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
+        let collector = TopDocs::with_limit(1).order_by_score();
+        let found = guard::catch(|| searcher.search(&query, &collector))
+            .map_err(|panic| verify::damaged_index(&self.dir, &panic))??;
         let Some((_, address)) = found.into_iter().next() else {
             return Ok(None);
         };
-        let doc: TantivyDocument = searcher.doc(address)?;
+        let doc = self.fetch(&searcher, address)?;
         let mut hit = self.hit(1, 0.0, &doc);
         if let Some(alias) = hit.duplicates.iter().find(|a| a.id == id).cloned() {
             // Present the alias as itself, with the indexed passage listed as its duplicate.
@@ -184,6 +189,26 @@ impl Retriever {
             hit.char_offset = alias.char_offset;
         }
         Ok(Some(hit))
+    }
+
+    /// The stored passage at `address`; a failure to read it (or a panic of tantivy's, the
+    /// backstop behind the checksums checked at opening) names the segment's document store.
+    fn fetch(&self, searcher: &Searcher, address: DocAddress) -> Result<TantivyDocument> {
+        let store = || {
+            let segment = searcher.segment_reader(address.segment_ord).segment_id();
+            self.dir.join(format!("{}.store", segment.uuid_string()))
+        };
+        let corrupt = |message: String| RetrieverError::Corrupt {
+            path: store(),
+            message,
+        };
+        match guard::catch(|| searcher.doc::<TantivyDocument>(address)) {
+            Ok(Ok(doc)) => Ok(doc),
+            Ok(Err(e)) => Err(corrupt(format!("unreadable passage: {e}"))),
+            Err(panic) => Err(corrupt(format!(
+                "tantivy failed reading a passage ({panic})"
+            ))),
+        }
     }
 
     fn hit(&self, rank: usize, score: f32, doc: &TantivyDocument) -> Hit {

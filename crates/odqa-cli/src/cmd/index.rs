@@ -1,13 +1,13 @@
 //! `odqa index`: build a BM25 index.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use odqa_core::split::SplitMode;
 use odqa_pipeline::Observer;
 use odqa_retriever::{
-    build_index_with_progress, BuildOptions, BuildProgress, Language, LanguageChoice,
+    build_index_with_progress, verify_index, BuildOptions, BuildProgress, Language, LanguageChoice,
 };
 
 use crate::args::{Bm25Args, UsageError};
@@ -19,16 +19,23 @@ use crate::progress::CountProgress;
 /// line (other fields are kept as metadata); `.json` holding the competition's
 /// wikipedia_documents.json ({"0": {"text", "title", "document_id", ...}, ...}) or a SQuAD file
 /// (each paragraph's context is a passage). Identical texts are indexed once; every id stays
-/// resolvable. The index is built in a temporary directory and replaces DIR only when complete:
-/// a failed or interrupted run leaves DIR as it was.
+/// resolvable. The index is built in a temporary directory, checked, and replaces DIR only when
+/// complete: a failed or interrupted run leaves DIR as it was.
+///
+/// `odqa index --verify --index DIR` checks an existing index instead: the checksum of every
+/// file (tantivy's own and those recorded by odqa) and the counts; a damaged file is named,
+/// exit status 2.
 #[derive(Debug, Args)]
 pub struct IndexArgs {
     /// Corpus files to index
-    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    #[arg(long, required_unless_present = "verify", num_args = 1.., value_name = "PATH")]
     corpus: Vec<PathBuf>,
-    /// Index directory to create or replace
+    /// Index directory to create or replace (with --verify: to check)
     #[arg(long, value_name = "DIR")]
     index: PathBuf,
+    /// Check the existing index DIR for damage instead of building one
+    #[arg(long, conflicts_with = "corpus")]
+    verify: bool,
     /// Analyzer: ko (words + Hangul bigrams + particle stripping), en (stemmed words), auto (guess from the corpus)
     #[arg(long, value_enum, default_value_t = LangArg::Auto)]
     lang: LangArg,
@@ -73,6 +80,9 @@ enum LangArg {
 }
 
 pub fn run(args: IndexArgs) -> anyhow::Result<()> {
+    if args.verify {
+        return verify(&args.index, args.json);
+    }
     let split = match (args.split_chars, args.split_words) {
         (Some(size), _) => Some(SplitMode::Chars {
             size,
@@ -173,6 +183,35 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
             secs,
             rate,
             summary.index_bytes as f64 / (1 << 20) as f64
+        );
+    }
+    Ok(())
+}
+
+/// `odqa index --verify`: checks the index `dir` and says what was checked.
+fn verify(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let report = verify_index(dir)
+        .with_context(|| format!("the index {} fails verification", dir.display()))?;
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
+    if json {
+        let json = serde_json::json!({
+            "index": dir,
+            "intact": true,
+            "passages": report.passages,
+            "files": report.files,
+            "bytes": report.bytes,
+            "notes": report.notes,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        println!(
+            "index {} is intact: {}; {} match their checksums ({:.1} MiB)",
+            dir.display(),
+            plural(report.passages, "passage"),
+            plural(report.files.len() as u64, "file"),
+            report.bytes as f64 / (1 << 20) as f64
         );
     }
     Ok(())
