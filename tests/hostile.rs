@@ -2,8 +2,10 @@
 //! and a message naming what is wrong, instead of aborting, hanging, answering NaN or failing
 //! halfway with status 1. (A module of `tests/cli.rs`.)
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use crate::common::{odqa, path_str, repo, stderr, write};
 
@@ -144,4 +146,47 @@ fn nan_weights_exit_2_naming_the_tensor() {
         &["model.safetensors", &format!("tensor {name}"), "NaN"],
     );
     assert!(!dir.path().join("p.json").exists());
+}
+
+/// `odqa ARGS…` with arguments that need not be UTF-8.
+fn odqa_os(args: &[&OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_odqa"))
+        .args(args)
+        .output()
+        .expect("run odqa")
+}
+
+#[test]
+fn non_utf8_paths_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::fs::read(repo().join("corpus/kowiki-sample-2k.jsonl")).unwrap();
+    // A corpus file whose name is not UTF-8 (Latin-1 "é"): it exists and is valid, but the index
+    // records corpus paths as text.
+    let corpus = dir.path().join(OsStr::from_bytes(b"caf\xe9.jsonl"));
+    std::fs::write(&corpus, sample).unwrap();
+    let index = dir.path().join("index");
+    let out = odqa_os(&[
+        "index".as_ref(),
+        "--corpus".as_ref(),
+        corpus.as_os_str(),
+        "--index".as_ref(),
+        index.as_os_str(),
+    ]);
+    assert_refused(&out, &["not valid UTF-8", "caf\u{fffd}.jsonl"]);
+    assert!(!index.exists());
+    // train --out: refused before training (it left `.checkpoint-1.tmp` behind).
+    let model = repo().join("tests/fixtures/reader-parity/tiny-bert-qa");
+    let data = repo().join("tests/fixtures/read-cases.json");
+    let out_dir = dir.path().join(OsStr::from_bytes(b"run\xff"));
+    #[rustfmt::skip]
+    let args: Vec<&OsStr> = vec![
+        "train".as_ref(), "--model".as_ref(), model.as_os_str(), "--train".as_ref(),
+        data.as_os_str(), "--out".as_ref(), out_dir.as_os_str(), "--max-steps".as_ref(),
+        "1".as_ref(), "--max-seq-len".as_ref(), "64".as_ref(), "--doc-stride".as_ref(),
+        "16".as_ref(), "--quiet".as_ref(),
+    ];
+    let out = odqa_os(&args);
+    assert_refused(&out, &["not valid UTF-8", "run\u{fffd}"]);
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "only the corpus file: {left:?}");
 }

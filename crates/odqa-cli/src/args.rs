@@ -1,5 +1,6 @@
 //! Argument types shared by several subcommands.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -102,6 +103,25 @@ pub fn parse_threads(arg: &str) -> Result<usize, String> {
 /// naming the limit beyond it.
 pub fn check_threads(threads: usize) -> Result<usize, UsageError> {
     within_thread_limit(threads).map_err(|e| UsageError(format!("--threads {threads}: {e}")))
+}
+
+/// The command line as text. odqa records paths as UTF-8 (index metadata, predictions, checkpoint
+/// names), so an argument that is not valid UTF-8 (a file name in another encoding) is a usage
+/// error naming it, before any work; clap refuses the same for text arguments.
+pub fn utf8_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<String>, UsageError> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, arg)| match arg.into_string() {
+            Ok(arg) => Ok(arg),
+            // The program's own name is never read.
+            Err(arg) if i == 0 => Ok(arg.to_string_lossy().into_owned()),
+            Err(arg) => Err(UsageError(format!(
+                "argument '{}' is not valid UTF-8 (invalid bytes shown as \u{fffd}); odqa \
+                 records paths as UTF-8 text: rename the file or directory",
+                arg.to_string_lossy()
+            ))),
+        })
+        .collect()
 }
 
 /// Builds a rayon pool of `threads` threads (0 = one per core, at most [`MAX_THREADS`]) and runs

@@ -126,7 +126,14 @@ enum Command {
 
 fn main() -> ExitCode {
     keep_freed_memory();
-    let cli = Cli::parse();
+    let args = match args::utf8_args(std::env::args_os()) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Index(args) => cmd::index::run(args),
         Command::Retrieve(args) => cmd::retrieve::run(args),
