@@ -743,3 +743,30 @@ fn verify_reports_an_intact_index_and_names_a_truncated_alias_table() {
         stderr(&out)
     );
 }
+
+/// A build first removes the hidden directory a killed build left beside the index (its process
+/// id is in its name and the process is gone), and says so in its summary.
+#[test]
+fn a_build_removes_what_a_killed_build_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write(
+        dir.path(),
+        "c.jsonl",
+        b"{\"id\":\"a\",\"text\":\"apple\"}\n",
+    );
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let leftover = dir.path().join(format!(".idx.building-{dead}-0"));
+    std::fs::create_dir(&leftover).unwrap();
+    std::fs::write(leftover.join("x.store"), vec![0u8; 1 << 20]).unwrap();
+    let (summary, _) = index_json(&[&corpus], &dir.path().join("idx"), &[]);
+    assert!(!leftover.exists(), "{} is left", leftover.display());
+    let cleaned = summary["cleaned"].as_array().unwrap();
+    assert_eq!(cleaned.len(), 1, "{cleaned:?}");
+    let line = cleaned[0].as_str().unwrap();
+    assert!(
+        line.starts_with("removed ") && line.contains(&format!("building-{dead}-0")),
+        "{line}"
+    );
+}

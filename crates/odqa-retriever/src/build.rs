@@ -1,10 +1,12 @@
 //! Building an index from corpus files, atomically.
 //!
-//! The index is built in a hidden temporary directory beside the destination and moved into place
-//! only after tantivy has committed, the metadata (with the checksums of every file) is written
-//! and the whole index passes the checks of [`verify_index`]. A failure or an interruption
-//! removes the temporary directory; an existing index at the destination is replaced only at the
-//! very end (and never when the destination is a directory that is not an odqa index).
+//! The index is built in a hidden directory beside the destination and moved into place only
+//! after tantivy has committed, the metadata (with the checksums of every file) is written and the
+//! whole index passes the checks of [`verify_index`]. A failure or an interruption removes the
+//! hidden directory; an existing index at the destination is replaced only at the very end, in
+//! one atomic exchange where the file system offers it (and never when the destination is a
+//! directory that is not an odqa index). What a killed build left behind is cleaned up by the next
+//! one (`swap.rs`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use crate::integrity;
 use crate::layout::{self, Fields, IndexMeta, META_FILE};
 use crate::options::MAX_WARNINGS;
 pub use crate::options::{BuildOptions, BuildProgress, BuildSummary, LanguageChoice};
+use crate::swap;
 use crate::verify::verify_index;
 
 /// A reader counting the bytes read through it into a shared counter.
@@ -62,31 +65,18 @@ pub fn build_index_with_progress(
     let started = Instant::now();
     check_request(corpora, dir, opts)?;
     let analyzer = choose_analyzer(corpora, opts);
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let (parent, name) = swap::parent_and_name(dir);
     std::fs::create_dir_all(&parent).map_err(|e| RetrieverError::io(&parent, e))?;
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "index".into());
+    let cleaned = swap::clean_leftovers(dir)?;
     // Dropped (and so removed) on every early return below.
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.building-"))
-        .tempdir_in(&parent)
-        .map_err(|e| RetrieverError::io(&parent, e))?;
+    let building = swap::Building::create(&parent, &name)?;
 
     let (schema, fields) = Fields::schema();
-    let index = Index::create_in_dir(tmp.path(), schema)?;
+    let index = Index::create_in_dir(building.path(), schema)?;
     analysis::register(&index, &analyzer);
     let ingested = write_segments(&index, fields, corpora, opts, cancel, progress)?;
-    let meta = finish(tmp.path(), corpora, opts, analyzer, &ingested.state)?;
-    let built = tmp.keep();
-    if let Err(e) = swap_into_place(&built, dir) {
-        let _ = std::fs::remove_dir_all(&built);
-        return Err(e);
-    }
+    let meta = finish(building.path(), corpora, opts, analyzer, &ingested.state)?;
+    building.install(dir)?;
     let Ingested {
         state,
         read,
@@ -103,6 +93,7 @@ pub fn build_index_with_progress(
         repeated: state.repeated,
         duplicate_texts: state.aliases.len() as u64,
         warnings,
+        cleaned,
         elapsed: started.elapsed(),
     })
 }
@@ -335,23 +326,6 @@ fn sample_language(path: &Path) -> Language {
         &mut |_| {},
     );
     analysis::guess_language(texts.iter().map(String::as_str))
-}
-
-/// Moves the finished index `built` to `dir`, replacing what is there only once `built` is ready.
-fn swap_into_place(built: &Path, dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        return std::fs::rename(built, dir).map_err(|e| RetrieverError::io(dir, e));
-    }
-    let mut old = dir.as_os_str().to_owned();
-    old.push(format!(".old-{}", std::process::id()));
-    let old = PathBuf::from(old);
-    std::fs::rename(dir, &old).map_err(|e| RetrieverError::io(dir, e))?;
-    if let Err(e) = std::fs::rename(built, dir) {
-        let _ = std::fs::rename(&old, dir);
-        return Err(RetrieverError::io(dir, e));
-    }
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
 }
 
 fn dir_size(dir: &Path) -> u64 {

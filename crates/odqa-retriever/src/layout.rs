@@ -66,6 +66,11 @@ impl IndexMeta {
             message: if e.kind() == std::io::ErrorKind::NotFound {
                 if dir.exists() {
                     format!("not an odqa index (no {META_FILE}); build one with `odqa index`")
+                } else if let Some(aside) = crate::swap::moved_aside(dir) {
+                    format!(
+                        "no such index directory, but {} holds the index that a killed `odqa index` was replacing: rename it back (the next `odqa index` does)",
+                        aside.display()
+                    )
                 } else {
                     "no such index directory; build one with `odqa index`".to_string()
                 }

@@ -20,6 +20,7 @@ pub mod layout;
 mod options;
 mod readonly;
 mod search;
+mod swap;
 mod verify;
 
 pub use analysis::{AnalyzerConfig, Language};

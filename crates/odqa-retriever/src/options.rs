@@ -98,6 +98,10 @@ pub struct BuildSummary {
     pub duplicate_texts: u64,
     /// The first warnings.
     pub warnings: Vec<String>,
+    /// What the build cleaned up before it started, one line each: hidden directories that
+    /// killed builds left beside the index, removed; a previous index they had moved aside, put
+    /// back.
+    pub cleaned: Vec<String>,
     /// Size of the index on disk, in bytes.
     pub index_bytes: u64,
     /// Wall time.

@@ -161,6 +161,7 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
             "seconds": (secs * 1000.0).round() / 1000.0,
             "passages_per_second": rate.round(),
             "index_bytes": summary.index_bytes,
+            "cleaned": summary.cleaned,
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
@@ -184,6 +185,9 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
             rate,
             summary.index_bytes as f64 / (1 << 20) as f64
         );
+        for line in &summary.cleaned {
+            println!("  {line}");
+        }
     }
     Ok(())
 }
