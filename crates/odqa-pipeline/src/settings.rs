@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use odqa_reader::window::WindowSettings;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{AggregateSettings, Strategy};
@@ -97,7 +98,11 @@ impl PipelineSettings {
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
             return Err(SettingError::new("temperature", self.temperature, "positive"));
         }
-        if self.doc_stride >= self.max_seq_len {
+        let windows = WindowSettings {
+            max_seq_len: self.max_seq_len,
+            doc_stride: self.doc_stride,
+        };
+        if windows.validate().is_err() {
             let rule = format!("smaller than max_seq_len {}", self.max_seq_len);
             return Err(SettingError::new("doc_stride", self.doc_stride, rule));
         }

@@ -17,24 +17,7 @@ use tokenizers::{
 };
 
 use crate::error::{ReaderError, Result};
-
-/// Window settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowSettings {
-    /// Window length in tokens (padded to it).
-    pub max_seq_len: usize,
-    /// Overlap between consecutive windows, in tokens.
-    pub doc_stride: usize,
-}
-
-impl Default for WindowSettings {
-    fn default() -> Self {
-        WindowSettings {
-            max_seq_len: 384,
-            doc_stride: 128,
-        }
-    }
-}
+pub use crate::window::WindowSettings;
 
 /// One model window of one example.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,12 +75,9 @@ impl FeatureTokenizer {
         let segment_ids = uses_segment_ids(json);
         let mut tokenizer = Tokenizer::from_bytes(json.as_bytes())
             .map_err(|e| bad(format!("cannot load tokenizer: {e}")))?;
-        if settings.doc_stride >= settings.max_seq_len {
-            return Err(ReaderError::BadInput(format!(
-                "doc_stride {} must be smaller than max_seq_len {}",
-                settings.doc_stride, settings.max_seq_len
-            )));
-        }
+        settings
+            .validate()
+            .map_err(|e| ReaderError::BadInput(e.to_string()))?;
         let plain = tokenizer.clone();
         let pad_token = tokenizer.id_to_token(pad_id).ok_or_else(|| {
             bad(format!(
@@ -177,8 +157,8 @@ impl FeatureTokenizer {
         Err(ReaderError::BadInput(format!(
             "question {question:?} is too long for {max_seq_len}-token windows overlapping by \
              {doc_stride}: its {fixed} tokens (with the special ones) leave {room} context \
-             tokens per window, fewer than the overlap; use a larger --max-seq-len or a \
-             smaller --doc-stride"
+             tokens per window, fewer than the overlap; use longer windows (max_seq_len) or a \
+             smaller overlap (doc_stride)"
         )))
     }
 

@@ -22,6 +22,7 @@ pub mod head;
 pub mod model;
 pub mod read;
 pub mod weights;
+pub mod window;
 
 pub use config::{HeadKind, ReaderConfig};
 pub use error::{ReaderError, Result};

@@ -60,14 +60,9 @@ impl<B: ReaderBackend> Reader<B> {
                 ),
             ));
         }
-        if windows.max_seq_len > config.max_sequence_len() {
-            return Err(ReaderError::BadInput(format!(
-                "max_seq_len {} exceeds what the model's {} position embeddings allow ({})",
-                windows.max_seq_len,
-                config.max_position_embeddings,
-                config.max_sequence_len()
-            )));
-        }
+        windows
+            .fits(&config)
+            .map_err(|e| ReaderError::BadInput(e.to_string()))?;
         Ok(Reader {
             model: loaded.model,
             config,

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use odqa_reader::window::WindowSettings;
 use odqa_reader::HeadKind;
 use serde::{Deserialize, Serialize};
 
@@ -204,8 +205,12 @@ impl TrainSettings {
         if self.weight_decay < 0.0 || self.max_grad_norm < 0.0 || self.adam_epsilon <= 0.0 {
             return bad("weight_decay and max_grad_norm must be ≥ 0 and adam_epsilon > 0");
         }
-        if self.doc_stride >= self.max_seq_len {
-            return bad("doc_stride must be smaller than max_seq_len");
+        let windows = WindowSettings {
+            max_seq_len: self.max_seq_len,
+            doc_stride: self.doc_stride,
+        };
+        if let Err(e) = windows.validate() {
+            return bad(&e.to_string());
         }
         if self.save_steps == 0
             || self.eval_steps == Some(0)

@@ -131,14 +131,9 @@ where
     let tokenizer_src = model_dir.join("tokenizer.json");
     let tokenizer =
         FeatureTokenizer::from_file(&tokenizer_src, windows, base_config.pad_token_id as u32)?;
-    if settings.max_seq_len > base_config.max_sequence_len() {
-        return Err(TrainError::BadInput(format!(
-            "max_seq_len {} exceeds what the model's {} position embeddings allow ({})",
-            settings.max_seq_len,
-            base_config.max_position_embeddings,
-            base_config.max_sequence_len()
-        )));
-    }
+    windows
+        .fits(&base_config)
+        .map_err(|e| TrainError::BadInput(e.to_string()))?;
     let mut output = crate::output::Output::check(settings, options)?;
 
     // Data.
