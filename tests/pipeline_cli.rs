@@ -842,3 +842,112 @@ fn serve_answers_over_http_and_stops_cleanly_on_sigterm() {
         "{rest:?}"
     );
 }
+
+/// A folder where no file can be created, even by root: a 0555 folder in `dir`, or /sys where the
+/// tests run as root.
+#[cfg(unix)]
+fn unwritable_dir(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let ro = dir.join("read-only");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    for candidate in [ro, PathBuf::from("/sys")] {
+        let probe = candidate.join("odqa-probe");
+        match std::fs::File::create(&probe) {
+            Ok(_) => std::fs::remove_file(&probe).unwrap(),
+            Err(_) => return candidate,
+        }
+    }
+    panic!("no folder here refuses a new file");
+}
+
+/// A JSONL question file with one answerable question, in `dir`.
+fn one_question(dir: &Path) -> PathBuf {
+    write(dir, "q.jsonl", one_question_text().as_bytes())
+}
+
+/// Exit 2 before any work (no progress line), with every `words` in the message.
+fn assert_refused_first(out: &std::process::Output, words: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(words.iter().all(|w| err.contains(w)), "{words:?}: {err}");
+    assert!(!err.contains("answering:") && !err.contains("reading:"), "refused after the work: {err}");
+}
+
+/// `predict --out` naming the question file (spelled differently) is refused before any work; the
+/// questions stay as they were.
+#[test]
+fn predict_out_equal_to_the_questions_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = one_question(dir.path());
+    let same = dir.path().join(".").join("q.jsonl");
+    let out = run("predict", &["--questions", path_str(&q), "--out", path_str(&same), "--top-k", "2"]);
+    assert_eq!(std::fs::read_to_string(&q).unwrap(), one_question_text(), "the questions were replaced");
+    assert_refused_first(&out, &["q.jsonl", "input"]);
+}
+
+/// The text [`one_question`] writes.
+fn one_question_text() -> String {
+    format!("{{\"id\": \"a\", \"question\": \"{QUESTION}\"}}\n")
+}
+
+/// `predict --out F --nbest-out F` is refused before any work; nothing is written.
+#[test]
+fn predict_out_equal_to_nbest_out_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = one_question(dir.path());
+    let preds = dir.path().join("p.json");
+    #[rustfmt::skip]
+    let out = run("predict", &["--questions", path_str(&q), "--out", path_str(&preds),
+        "--nbest-out", path_str(&preds), "--top-k", "2"]);
+    assert!(!preds.exists(), "written: {}", stderr(&out));
+    assert_refused_first(&out, &["p.json", "output"]);
+}
+
+/// `predict --out` in a folder where no file can be created fails at once (exit 2, naming the
+/// path), not after answering every question.
+#[cfg(unix)]
+#[test]
+fn predict_out_in_an_unwritable_folder_fails_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = one_question(dir.path());
+    let target = unwritable_dir(dir.path()).join("p.json");
+    let out = run("predict", &["--questions", path_str(&q), "--out", path_str(&target), "--top-k", "2"]);
+    assert_refused_first(&out, &[path_str(&target), "cannot write"]);
+}
+
+/// The same rule in `read`, `merge-predictions`, `tune`, `eval breakdown` and `model pack/unpack`:
+/// an output that is an input (or another output) is refused with exit 2, the input untouched.
+#[test]
+fn every_command_refuses_an_output_that_is_one_of_its_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.json");
+    std::fs::copy(questions(), &data).unwrap();
+    let original = std::fs::read(&data).unwrap();
+    let model = model();
+    let d = path_str(&data);
+    let part = write(dir.path(), "part.json", b"{}");
+    let cache = dir.path().join("reads.json");
+    let checkpoint = dir.path().join("model.safetensors");
+    std::fs::copy(repo().join(TINY_QA).join("model.safetensors"), &checkpoint).unwrap();
+    let weights = std::fs::read(&checkpoint).unwrap();
+    let c = path_str(&checkpoint);
+    #[rustfmt::skip]
+    let runs = [
+        odqa(&["read", "--model", &model, "--data", d, "--out", d, "--max-seq-len", "128", "--doc-stride", "32"]),
+        odqa(&["merge-predictions", "--questions", d, "--out", path_str(&part), path_str(&part)]),
+        run("tune", &["--data", d, "--top-k", "1", "--mu", "0.5", "--cache", d]),
+        run("tune", &["--data", d, "--top-k", "1", "--mu", "0.5", "--cache", path_str(&cache), "--out", path_str(&cache)]),
+        odqa(&["eval", "breakdown", "--index", path_str(index()), "--data", d, "--predictions", path_str(&part),
+            "--reading", path_str(&part), "--per-question", path_str(&part)]),
+        odqa(&["model", "pack", c, "--out", c]),
+        odqa(&["model", "unpack", path_str(&part), "--out", c, "--base", path_str(dir.path())]),
+    ];
+    for (i, out) in runs.iter().enumerate() {
+        assert_refused_first(out, &["cannot write"]);
+        assert_eq!(std::fs::read(&data).unwrap(), original, "run {i} replaced the data");
+        assert_eq!(std::fs::read(&part).unwrap(), b"{}", "run {i} replaced the part");
+        assert!(!cache.exists(), "run {i} wrote the cache");
+        assert!(std::fs::read(&checkpoint).unwrap() == weights, "run {i} replaced the checkpoint");
+    }
+}

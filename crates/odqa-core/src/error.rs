@@ -94,6 +94,31 @@ pub enum CoreError {
     /// A set of files that should cover every question does not (a shard missing).
     #[error("{0}")]
     Incomplete(String),
+    /// An output that cannot be written: its folder is missing or takes no new file, or it is a
+    /// directory.
+    #[error("cannot write {path}: {reason}")]
+    Unwritable {
+        /// The output.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An output that is the same file as an input: writing it would replace the input.
+    #[error("cannot write {output}: it is the same file as the input {input}")]
+    OutputIsInput {
+        /// The output.
+        output: PathBuf,
+        /// The input it would replace.
+        input: PathBuf,
+    },
+    /// Two outputs that are the same file: one would replace the other.
+    #[error("cannot write {output}: it is the same file as the output {other}")]
+    SameOutput {
+        /// The second output.
+        output: PathBuf,
+        /// The first one.
+        other: PathBuf,
+    },
     /// Reading stopped because the consumer of the passages failed or asked to stop.
     #[error("{0}")]
     Aborted(String),

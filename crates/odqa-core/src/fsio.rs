@@ -16,6 +16,83 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// Writes several files as [`write_atomic`] does each, as nearly together as a file system
+/// allows: every file is first written and synced under a temporary name, and only then are they
+/// renamed into place, in the order given, one right after the other. A failure before the renames
+/// (a full disk, say) leaves every destination as it was. What remains is the moment between two
+/// renames: a process killed there leaves the files renamed so far new and the others old, so give
+/// last the file whose presence says the others are complete.
+pub fn write_atomic_all(files: &[(&Path, &[u8])]) -> Result<(), CoreError> {
+    let temporaries = files
+        .iter()
+        .map(|(path, bytes)| temporary(path, bytes))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (tmp, (path, _)) in temporaries.into_iter().zip(files) {
+        tmp.persist(path)
+            .map_err(|e| CoreError::io(*path, e.error))?;
+    }
+    Ok(())
+}
+
+/// Checks, before any work, that writing `outputs` will succeed and destroys nothing: no output is
+/// the same file as an input or as another output (compared as [`resolve`]d paths, and by inode
+/// where both exist, so `./a` and `a`, a link and its target, two hard links are one file); the
+/// folder of every output exists and takes a new file (one is created there and removed); no
+/// output is a directory.
+pub fn check_outputs(inputs: &[&Path], outputs: &[&Path]) -> Result<(), CoreError> {
+    for (i, &output) in outputs.iter().enumerate() {
+        if let Some(&input) = inputs.iter().find(|input| same_file(input, output)) {
+            return Err(CoreError::OutputIsInput {
+                output: output.to_path_buf(),
+                input: input.to_path_buf(),
+            });
+        }
+        if let Some(&other) = outputs[..i].iter().find(|other| same_file(other, output)) {
+            return Err(CoreError::SameOutput {
+                output: output.to_path_buf(),
+                other: other.to_path_buf(),
+            });
+        }
+        check_writable(output)?;
+    }
+    Ok(())
+}
+
+/// True when `a` and `b` name one file (see [`check_outputs`]).
+fn same_file(a: &Path, b: &Path) -> bool {
+    if resolve(a) == resolve(b) {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return a.dev() == b.dev() && a.ino() == b.ino();
+        }
+    }
+    false
+}
+
+/// Refuses an output whose folder is missing or takes no new file, or that is a directory.
+fn check_writable(path: &Path) -> Result<(), CoreError> {
+    let unwritable = |reason: String| CoreError::Unwritable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let dir = parent_dir(path);
+    if !dir.is_dir() {
+        return Err(unwritable(format!("no such directory {}", dir.display())));
+    }
+    if path.is_dir() {
+        return Err(unwritable("it is a directory".into()));
+    }
+    tempfile::Builder::new()
+        .prefix(".odqa-write-check.")
+        .tempfile_in(dir)
+        .map_err(|e| unwritable(format!("no file can be created in {}: {e}", dir.display())))?;
+    Ok(())
+}
+
 /// `bytes` in a synced temporary file beside `path`, with the mode `path` will have (see
 /// [`write_atomic`]); removed when dropped unless persisted.
 fn temporary(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, CoreError> {
@@ -111,6 +188,79 @@ mod tests {
         }
     }
 
+    #[test]
+    fn several_files_are_replaced_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+        write_atomic_all(&[(&a, b"a1"), (&b, b"b1")]).unwrap();
+        assert_eq!(
+            (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap()),
+            (b"a1".to_vec(), b"b1".to_vec())
+        );
+        // The second cannot be written: the first is not replaced either.
+        let missing = dir.path().join("missing/c.json");
+        assert!(write_atomic_all(&[(&a, b"a2"), (&missing, b"c")]).is_err());
+        assert_eq!(std::fs::read(&a).unwrap(), b"a1");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "a temporary file was left"
+        );
+    }
+
+    #[test]
+    fn an_output_that_is_an_input_or_another_output_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("q.json");
+        std::fs::write(&input, b"{}").unwrap();
+        let other = dir.path().join("p.json");
+        let same = dir.path().join("./sub/../q.json");
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let err = check_outputs(&[&input], &[&other, &same]).unwrap_err();
+        assert!(
+            matches!(err, CoreError::OutputIsInput { ref input, .. } if input.ends_with("q.json")),
+            "{err}"
+        );
+        assert!(err.is_bad_input());
+        // Two outputs, one of which does not exist yet, spelled two ways.
+        let again = dir.path().join("sub/../p.json");
+        let err = check_outputs(&[&input], &[&other, &again]).unwrap_err();
+        assert!(matches!(err, CoreError::SameOutput { .. }), "{err}");
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("hard.json");
+            std::fs::hard_link(&input, &link).unwrap();
+            assert!(
+                check_outputs(&[&input], &[&link]).is_err(),
+                "a hard link is the same file"
+            );
+        }
+        check_outputs(&[&input], &[&other]).unwrap();
+        assert!(!other.exists(), "the check writes nothing");
+    }
+
+    #[test]
+    fn an_output_that_cannot_be_written_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [dir.path().join("no/p.json"), dir.path().to_path_buf()];
+        for path in &cases {
+            let err = check_outputs(&[], &[path]).unwrap_err();
+            assert!(
+                matches!(err, CoreError::Unwritable { path: ref p, .. } if p == path),
+                "{err}"
+            );
+        }
+        assert!(check_outputs(&[], &[&cases[0]])
+            .unwrap_err()
+            .to_string()
+            .contains("no such directory"));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the probe file was left"
+        );
+    }
+
     /// A new file gets the mode a plain `File::create` gets under the same umask (0644 under 022,
     /// not tempfile's 0600); a replaced file keeps its own mode, as `File::create` leaves it.
     #[cfg(unix)]
@@ -130,6 +280,10 @@ mod tests {
         );
         std::fs::set_permissions(&atomic, std::fs::Permissions::from_mode(0o640)).unwrap();
         write_atomic(&atomic, b"replaced").unwrap();
-        assert_eq!(format!("{:o}", mode(&atomic)), "640", "mode of a replaced file");
+        assert_eq!(
+            format!("{:o}", mode(&atomic)),
+            "640",
+            "mode of a replaced file"
+        );
     }
 }

@@ -44,6 +44,15 @@ pub struct BreakdownArgs {
 }
 
 pub fn run(args: BreakdownArgs) -> anyhow::Result<()> {
+    let mut inputs = vec![
+        &*args.index,
+        &*args.data,
+        &*args.predictions,
+        &*args.reading,
+    ];
+    inputs.extend(args.config.as_deref());
+    let outputs: Vec<&std::path::Path> = args.per_question.as_deref().into_iter().collect();
+    odqa_core::fsio::check_outputs(&inputs, &outputs)?;
     let settings = match &args.config {
         Some(path) => PipelineSettings::load(path)?,
         None => PipelineSettings::default(),

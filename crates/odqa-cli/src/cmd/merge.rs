@@ -4,10 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use odqa_core::fsio::write_atomic;
+use odqa_core::fsio::{check_outputs, write_atomic};
 use odqa_core::shard::merge_shards;
-
-use crate::cmd::predict::check_writable;
 
 /// Arguments of `odqa merge-predictions` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -24,7 +22,9 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: MergeArgs) -> anyhow::Result<()> {
-    check_writable(&args.out)?;
+    let mut inputs = vec![args.questions.as_path()];
+    inputs.extend(args.parts.iter().map(PathBuf::as_path));
+    check_outputs(&inputs, &[&args.out])?;
     let examples = odqa_core::questions::read_questions(&args.questions)
         .context("cannot read the questions")?;
     let ids: Vec<String> = examples.into_iter().map(|e| e.id).collect();

@@ -62,12 +62,20 @@ fn checkpoint_file(path: &Path) -> PathBuf {
     }
 }
 
+/// [`odqa_core::fsio::check_outputs`] for one output and the inputs given.
+fn check_outputs(inputs: &[Option<&PathBuf>], out: &Path) -> anyhow::Result<()> {
+    let inputs: Vec<&Path> = inputs.iter().flatten().map(|p| p.as_path()).collect();
+    odqa_core::fsio::check_outputs(&inputs, &[out])?;
+    Ok(())
+}
+
 /// Runs an `odqa model` subcommand.
 pub fn run(command: ModelCommand) -> anyhow::Result<()> {
     match command {
         ModelCommand::Pack(args) => {
             let src = checkpoint_file(&args.checkpoint);
             let base = args.base.as_deref().map(checkpoint_file);
+            check_outputs(&[Some(&src), base.as_ref()], &args.out)?;
             let s = odqa_pack::pack(&src, base.as_deref(), &args.out, args.level)
                 .with_context(|| format!("cannot pack {}", src.display()))?;
             println!(
@@ -92,6 +100,7 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
         }
         ModelCommand::Unpack(args) => {
             let base = args.base.as_deref().map(checkpoint_file);
+            check_outputs(&[Some(&args.packed), base.as_ref()], &args.out)?;
             let s = odqa_pack::unpack(&args.packed, base.as_deref(), &args.out)
                 .with_context(|| format!("cannot unpack {}", args.packed.display()))?;
             println!(

@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use odqa_core::fsio::write_atomic;
+use odqa_core::fsio::{check_outputs, write_atomic_all};
 use odqa_core::shard::Shard;
 use serde_json::{Map, Value};
 
-use crate::args::{print_timings, stop_flag, with_threads, AnswerArgs, PipelineArgs, UsageError};
+use crate::args::{print_timings, stop_flag, with_threads, AnswerArgs, PipelineArgs};
 use crate::progress::CountProgress;
 
 /// Arguments of `odqa predict` (the help text is on the subcommand in main.rs).
@@ -36,30 +36,42 @@ pub struct PredictArgs {
     shard: Option<Shard>,
 }
 
-/// Refuses an output path whose folder does not exist before any work is done.
-pub(crate) fn check_writable(path: &Path) -> anyhow::Result<()> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(dir) = parent {
-        if !dir.is_dir() {
-            return Err(UsageError(format!(
-                "cannot write {}: no such directory {}",
-                path.display(),
-                dir.display()
-            ))
-            .into());
-        }
-    }
-    if path.is_dir() {
-        return Err(UsageError(format!("{} is a directory", path.display())).into());
-    }
+/// The files and folders `ask`, `predict` and `tune` read: index, model and settings file.
+pub(crate) fn pipeline_inputs(args: &PipelineArgs) -> Vec<&Path> {
+    let mut inputs = vec![args.index.as_path(), args.model.as_path()];
+    inputs.extend(args.config.as_deref());
+    inputs
+}
+
+/// Writes `{id: answer}` to `out` and, when asked, the n-best lists to `nbest_out`: both under
+/// temporary names first, then renamed one right after the other, the predictions last, so a
+/// predictions file is never newer than its n-best file.
+pub(crate) fn write_predictions(
+    out: &Path,
+    predictions: &Map<String, Value>,
+    nbest_out: Option<&Path>,
+    nbest: &Map<String, Value>,
+) -> anyhow::Result<()> {
+    let predictions = serde_json::to_vec_pretty(predictions)?;
+    let nbest = match nbest_out {
+        Some(_) => serde_json::to_vec_pretty(nbest)?,
+        None => Vec::new(),
+    };
+    let mut files: Vec<(&Path, &[u8])> = nbest_out
+        .map(|p| (p, nbest.as_slice()))
+        .into_iter()
+        .collect();
+    files.push((out, predictions.as_slice()));
+    write_atomic_all(&files)?;
     Ok(())
 }
 
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
-    check_writable(&args.out)?;
-    if let Some(path) = &args.nbest_out {
-        check_writable(path)?;
-    }
+    let mut inputs = pipeline_inputs(&args.pipeline);
+    inputs.push(&args.questions);
+    let mut outputs = vec![args.out.as_path()];
+    outputs.extend(args.nbest_out.as_deref());
+    check_outputs(&inputs, &outputs)?;
     // Ctrl-C from here on stops cleanly: nothing is written before the end.
     let stop = stop_flag("stopping after the current batch; nothing will be written");
     let settings = args.pipeline.settings(Some(&args.answer))?;
@@ -103,10 +115,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         predictions.insert(example.id.clone(), Value::String(best));
         nbest.insert(example.id.clone(), serde_json::to_value(&result.answers)?);
     }
-    if let Some(path) = &args.nbest_out {
-        write_atomic(path, &serde_json::to_vec_pretty(&nbest)?)?;
-    }
-    write_atomic(&args.out, &serde_json::to_vec_pretty(&predictions)?)?;
+    write_predictions(&args.out, &predictions, args.nbest_out.as_deref(), &nbest)?;
 
     for line in empty.iter().take(20) {
         eprintln!("warning: empty answer for {line}");

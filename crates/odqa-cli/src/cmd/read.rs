@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use odqa_core::fsio::write_atomic;
+use odqa_core::fsio::check_outputs;
 use odqa_pipeline::Observer;
 use odqa_reader::decode::DecodeSettings;
 use odqa_reader::features::WindowSettings;
@@ -14,6 +14,7 @@ use odqa_reader::DefaultBackend;
 use serde_json::{Map, Value};
 
 use crate::args::UsageError;
+use crate::cmd::predict::write_predictions;
 use crate::progress::CountProgress;
 
 /// Arguments of `odqa read` (the help text is on the subcommand in main.rs).
@@ -63,6 +64,9 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
+    let mut outputs = vec![args.out.as_path()];
+    outputs.extend(args.nbest_out.as_deref());
+    check_outputs(&[&args.model, &args.data], &outputs)?;
     let windows = WindowSettings {
         max_seq_len: args.max_seq_len,
         doc_stride: args.doc_stride,
@@ -118,10 +122,7 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
         answers.insert(p.id.clone(), Value::String(p.answer.clone()));
         nbest.insert(p.id.clone(), serde_json::to_value(&p.nbest)?);
     }
-    write_atomic(&args.out, &serde_json::to_vec_pretty(&answers)?)?;
-    if let Some(path) = &args.nbest_out {
-        write_atomic(path, &serde_json::to_vec_pretty(&nbest)?)?;
-    }
+    write_predictions(&args.out, &answers, args.nbest_out.as_deref(), &nbest)?;
     let empty = predictions.iter().filter(|p| p.answer.is_empty()).count();
     let windows: usize = predictions.iter().map(|p| p.windows).sum();
     eprintln!(

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use odqa_core::fsio::write_atomic;
+use odqa_core::fsio::{check_outputs, write_atomic};
 use odqa_pipeline::calibration::{
     expected_calibration_error, fit_temperature, reliability, Bin, Outcome,
 };
@@ -13,6 +13,7 @@ use odqa_pipeline::tune::{best, evaluate, grid, outcomes, CacheKey, ReadsCache, 
 use odqa_pipeline::{PipelineSettings, Strategy, Timings};
 
 use crate::args::{print_timings, stop_flag, with_threads, PipelineArgs, UsageError};
+use crate::cmd::predict::pipeline_inputs;
 use crate::progress::CountProgress;
 
 /// Arguments of `odqa tune` (the help text is on the subcommand in main.rs).
@@ -62,6 +63,15 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
     if args.mu.iter().any(|m| !(0.0..=1.0).contains(m)) {
         return Err(UsageError("--mu values must be between 0 and 1".into()).into());
     }
+    let mut inputs = pipeline_inputs(&args.pipeline);
+    inputs.push(&args.data);
+    let outputs: Vec<&std::path::Path> = args
+        .out
+        .iter()
+        .chain(&args.cache)
+        .map(PathBuf::as_path)
+        .collect();
+    check_outputs(&inputs, &outputs)?;
     let settings = args.pipeline.settings(None)?;
     let mut examples = odqa_core::questions::read_questions(&args.data)
         .context("cannot read the dev questions")?;
