@@ -62,6 +62,16 @@ pub fn send_signal(child: &std::process::Child, signal: &str) {
     assert!(sent.success(), "kill -{signal} {}", child.id());
 }
 
+/// A child process killed when dropped, so a failing test leaves no server running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The lines read from `lines` up to and including the first that starts with `prefix`; panics,
 /// showing them, when the stream ends before one does.
 pub fn lines_until(

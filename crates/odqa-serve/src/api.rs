@@ -133,6 +133,10 @@ pub struct AnswerJson {
     pub start: usize,
     /// End character offset, exclusive.
     pub end: usize,
+    /// Retrieval rank of the passage, 1-based.
+    pub rank: usize,
+    /// BM25 score of the passage.
+    pub retriever_score: f32,
     /// The sentence holding the answer.
     pub sentence: String,
     /// The same sentence, split around the answer (for highlighting).
@@ -207,9 +211,34 @@ pub struct AskResponse {
     pub timings: TimingsJson,
 }
 
+impl AskResponse {
+    /// The answer to `question` (as received, trimmed): its answers with their evidence, the
+    /// passages read and the timings (`queue_ms` waited, `batch` questions read together,
+    /// `total_ms` in all). `odqa ask --json` prints the same.
+    pub fn new(
+        question: String,
+        answered: &Answers,
+        batch: usize,
+        queue_ms: f64,
+        total_ms: f64,
+    ) -> AskResponse {
+        AskResponse {
+            question,
+            answers: answered
+                .answers
+                .iter()
+                .map(|a| AnswerJson::new(a, answered))
+                .collect(),
+            passages: answered.passages.iter().map(PassageJson::from).collect(),
+            note: answered.error.as_ref().map(ToString::to_string),
+            timings: TimingsJson::new(&answered.timings, batch, queue_ms, total_ms),
+        }
+    }
+}
+
 impl AnswerJson {
     /// One of `answers`, with its evidence sentence.
-    pub(crate) fn new(answer: &Answer, answers: &Answers) -> AnswerJson {
+    pub fn new(answer: &Answer, answers: &Answers) -> AnswerJson {
         let text = answers.passage_of(answer).map_or("", |p| p.text.as_str());
         let e = evidence(text, answer.start, answer.end);
         AnswerJson {
@@ -219,6 +248,8 @@ impl AnswerJson {
             title: answer.title.clone(),
             start: answer.start,
             end: answer.end,
+            rank: answer.rank,
+            retriever_score: answer.retriever_score,
             sentence: e.sentence(),
             evidence: EvidenceJson {
                 before: e.before,

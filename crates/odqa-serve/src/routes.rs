@@ -15,8 +15,8 @@ use tokio::sync::{oneshot, Semaphore};
 use utoipa::OpenApi;
 
 use crate::api::{
-    check_question, check_top_k, AnswerJson, AskRequest, AskResponse, ErrorResponse,
-    HealthResponse, PassageJson, RetrieveRequest, RetrieveResponse, TimingsJson,
+    check_question, check_top_k, AskRequest, AskResponse, ErrorResponse, HealthResponse,
+    PassageJson, RetrieveRequest, RetrieveResponse,
 };
 use crate::queue::{Job, Queue, Refused};
 use crate::guards::{check_host, log_request, read_body_in_time, AllowedHosts, BodyRead};
@@ -169,17 +169,8 @@ async fn ask(
         .map_err(|_| ApiError::internal("the worker dropped the question".into()))?;
     let answered = done.result?.into_answers(done.timings)?;
     let total_ms = arrived.elapsed().as_secs_f64() * 1e3;
-    Ok(Json(AskResponse {
-        question,
-        answers: answered
-            .answers
-            .iter()
-            .map(|a| AnswerJson::new(a, &answered))
-            .collect(),
-        passages: answered.passages.iter().map(PassageJson::from).collect(),
-        note: answered.error.as_ref().map(ToString::to_string),
-        timings: TimingsJson::new(&answered.timings, done.batch, done.queue_ms, total_ms),
-    }))
+    let response = AskResponse::new(question, &answered, done.batch, done.queue_ms, total_ms);
+    Ok(Json(response))
 }
 
 /// The best passages for a question by BM25, with their text.

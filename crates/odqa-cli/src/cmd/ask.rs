@@ -2,26 +2,16 @@
 
 use std::io::IsTerminal;
 
+use std::time::Instant;
+
 use clap::Args;
-use odqa_pipeline::{evidence, Answer, Evidence, PassageRead, QuestionError};
-use serde_json::json;
+use odqa_pipeline::{evidence, Answer, QuestionError};
+use odqa_serve::api::AskResponse;
 
 use crate::args::{with_threads, AnswerArgs, NotFound, PipelineArgs};
 
 /// Answers printed without --nbest.
 const SHOWN_ANSWERS: usize = 5;
-
-/// One answer in `odqa ask --json`: the nbest_predictions.json entry, its passage's rank and BM25
-/// score, and its evidence.
-#[derive(serde::Serialize)]
-struct AnswerJson<'a> {
-    #[serde(flatten)]
-    answer: &'a Answer,
-    rank: usize,
-    retriever_score: f32,
-    sentence: Option<String>,
-    evidence: Option<Evidence>,
-}
 
 /// Arguments of `odqa ask` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -45,41 +35,15 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
     let min_probability = settings.min_probability;
     let pipeline = args.pipeline.open(settings)?;
     // Empty, wordless or too long questions are usage errors (exit 2), as for `odqa retrieve`.
+    let started = Instant::now();
     let result = with_threads(args.pipeline.threads, || pipeline.ask(&args.question))??;
     let passage = |a: &Answer| result.passage_of(a);
     if args.json {
-        let answers: Vec<_> = result
-            .answers
-            .iter()
-            .map(|a| {
-                let evidence = passage(a).map(|p| evidence(&p.text, a.start, a.end));
-                AnswerJson {
-                    answer: a,
-                    rank: a.rank,
-                    retriever_score: a.retriever_score,
-                    sentence: evidence.as_ref().map(Evidence::sentence),
-                    evidence,
-                }
-            })
-            .collect();
-        let passages: Vec<_> = result
-            .passages
-            .iter()
-            .map(|p: &PassageRead| {
-                json!({"rank": p.rank, "id": p.passage_id, "title": p.title, "score": p.retriever_score})
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "question": args.question,
-                "answer": result.answers.first().map(|a| a.text.as_str()),
-                "answers": answers,
-                "passages": passages,
-                "error": result.error,
-                "timings": result.timings,
-            }))?
-        );
+        // The JSON of the HTTP API's POST /v1/ask: one shape for an answer, CLI or server.
+        let total_ms = started.elapsed().as_secs_f64() * 1e3;
+        let question = args.question.trim().to_string();
+        let response = AskResponse::new(question, &result, 1, 0.0, total_ms);
+        println!("{}", serde_json::to_string_pretty(&response)?);
     }
     let Some(best) = result.answers.first() else {
         let why = result
