@@ -43,7 +43,7 @@ mod tests {
 
     #[test]
     fn the_help_shows_the_settings_defaults() {
-        let defaults = serde_json::to_value(PipelineSettings::default()).unwrap();
+        let defaults = serde_json::to_value(PipelineSettings::default()).expect("settings as JSON");
         let cli = crate::Cli::command();
         let mut checked = 0;
         for command in ["ask", "predict", "serve"] {
