@@ -243,7 +243,7 @@ impl ReadsCache {
                 differs.push("questions");
             }
             return Err(bad(format!(
-                "made for another run ({} differ): delete it or give another --cache",
+                "made for another run ({} differ): delete it or use another cache file",
                 differs.join(", ")
             )));
         }

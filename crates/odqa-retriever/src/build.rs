@@ -299,7 +299,7 @@ fn check_request(corpora: &[PathBuf], dir: &Path, opts: &BuildOptions) -> Result
         if !empty && !dir.join(META_FILE).exists() {
             return Err(RetrieverError::BadIndex {
                 path: dir.to_path_buf(),
-                message: "exists and is not an odqa index; refusing to replace it (choose another --index)".into(),
+                message: "exists and is not an odqa index; refusing to replace it (choose another index directory)".into(),
             });
         }
     }

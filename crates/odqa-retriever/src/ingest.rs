@@ -88,7 +88,7 @@ impl State {
             let chars = passage.text.chars().count();
             if self.split.is_none() && chars > LONG_PASSAGE_CHARS {
                 self.warn(format!(
-                    "{at}: passage {:?} has {chars} characters; it is indexed whole (consider --split-chars)",
+                    "{at}: passage {:?} has {chars} characters; it is indexed whole (consider splitting long documents into passages)",
                     passage.id
                 ));
             }

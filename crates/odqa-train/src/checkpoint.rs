@@ -231,7 +231,7 @@ pub(crate) fn check_resumable(
     };
     if state.model_fingerprint != fingerprint {
         return bad(format!(
-            "this run started from a different model ({}) than --model ({fingerprint})",
+            "this run started from a different model ({}) than the model given now ({fingerprint})",
             state.model_fingerprint
         ));
     }

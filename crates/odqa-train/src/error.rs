@@ -23,6 +23,23 @@ pub enum TrainError {
     /// Settings or data that cannot be trained on (empty training set, dev set without answers, …).
     #[error("{0}")]
     BadInput(String),
+    /// A setting the run cannot do without, named by its settings-file key (`model`, `out`,
+    /// `train`).
+    #[error("no {what}: set `{key}`")]
+    MissingSetting {
+        /// The settings-file key.
+        key: &'static str,
+        /// What it is, in words.
+        what: &'static str,
+    },
+    /// As many sampling rates as training sets are needed.
+    #[error("{sets} training sets but {rates} sampling rates: give one `train_rates` entry per `train` entry")]
+    RatesMismatch {
+        /// Training sets given.
+        sets: usize,
+        /// Sampling rates given.
+        rates: usize,
+    },
     /// A `--resume` directory that does not belong to this run.
     #[error("{path}: {message}")]
     BadResume {
@@ -70,6 +87,8 @@ impl TrainError {
             TrainError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             TrainError::BadConfig { .. }
             | TrainError::BadInput(_)
+            | TrainError::MissingSetting { .. }
+            | TrainError::RatesMismatch { .. }
             | TrainError::BadResume { .. }
             | TrainError::OutputExists { .. }
             | TrainError::OutputHoldsInput { .. } => true,

@@ -155,21 +155,21 @@ impl TrainSettings {
     /// Checks that the settings can be trained with.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(TrainError::BadInput(m.to_string()));
+        let missing = |key, what| Err(TrainError::MissingSetting { key, what });
         if self.model.is_none() {
-            return bad("no model: give --model DIR (or `model` in the config file)");
+            return missing("model", "model");
         }
         if self.out.is_none() {
-            return bad("no output directory: give --out DIR (or `out` in the config file)");
+            return missing("out", "output directory");
         }
         if self.train.is_empty() {
-            return bad("no training data: give --train PATH (or `train` in the config file)");
+            return missing("train", "training data");
         }
         if !self.train_rates.is_empty() && self.train_rates.len() != self.train.len() {
-            return bad(&format!(
-                "{} training sets but {} sampling rates: give one --train-rate per --train",
-                self.train.len(),
-                self.train_rates.len()
-            ));
+            return Err(TrainError::RatesMismatch {
+                sets: self.train.len(),
+                rates: self.train_rates.len(),
+            });
         }
         if let Some(r) = self
             .train_rates
@@ -259,10 +259,14 @@ mod tests {
     #[test]
     fn validation_names_what_is_missing() {
         let mut s = TrainSettings::default();
-        assert!(s.validate().unwrap_err().to_string().contains("--model"));
+        let missing = |s: &TrainSettings| match s.validate() {
+            Err(TrainError::MissingSetting { key, .. }) => key,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(missing(&s), "model");
         s.model = Some("m".into());
         s.out = Some("o".into());
-        assert!(s.validate().unwrap_err().to_string().contains("--train"));
+        assert_eq!(missing(&s), "train");
         s.train = vec!["t.json".into()];
         s.validate().unwrap();
         s.doc_stride = s.max_seq_len;

@@ -214,8 +214,27 @@ impl TrainArgs {
                 ScheduleArg::Constant => Schedule::Constant,
             };
         }
-        s.validate()?;
+        s.validate().map_err(in_flags)?;
         Ok(s)
+    }
+}
+
+/// A settings error worded with the flags that set what is missing; any other error as it is.
+fn in_flags(err: TrainError) -> anyhow::Error {
+    match err {
+        TrainError::MissingSetting { key, what } => {
+            let flag = match key {
+                "train" => "--train PATH",
+                "out" => "--out DIR",
+                _ => "--model DIR",
+            };
+            UsageError(format!("no {what}: give {flag} (or `{key}` in the config file)")).into()
+        }
+        TrainError::RatesMismatch { sets, rates } => UsageError(format!(
+            "{sets} training sets but {rates} sampling rates: give one --train-rate per --train"
+        ))
+        .into(),
+        err => err.into(),
     }
 }
 
@@ -245,6 +264,9 @@ fn refused(err: TrainError, settings: &TrainSettings) -> anyhow::Error {
                 )
             })
             .into()
+        }
+        err @ (TrainError::MissingSetting { .. } | TrainError::RatesMismatch { .. }) => {
+            in_flags(err)
         }
         err => anyhow::Error::new(err).context("training failed"),
     }
