@@ -1,11 +1,13 @@
-//! Reading comprehension: a model directory + SQuAD-format examples → n-best answers.
+//! Reading comprehension: a model directory + SQuAD-format examples → n-best answers. The
+//! logits of many windows, for reading comprehension and the open-domain pipeline alike, are
+//! computed in [`batched`] ([`Reader::logits`]).
+
+pub mod batched;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::prelude::*;
 use odqa_core::squad::QaExample;
-use rayon::prelude::*;
 
 use crate::config::ReaderConfig;
 use crate::decode::{decode_example, trimmed, Candidate, DecodeSettings};
@@ -14,6 +16,8 @@ use crate::error::{ReaderError, Result};
 use crate::features::{Feature, FeatureTokenizer, WindowInput, WindowSettings};
 use crate::fused::ReaderBackend;
 use crate::model::QaModel;
+
+pub use batched::{BatchHook, Progress, WindowLogits};
 
 /// A loaded reader: model, configuration and tokenizer.
 pub struct Reader<B: Backend> {
@@ -109,38 +113,10 @@ impl<B: ReaderBackend> Reader<B> {
         batch_input(&self.config, features, &self.device)
     }
 
-    /// Start and end logits of each window over its own real tokens only (its padding never
-    /// enters decoding, so a window's n-best does not depend on the windows it shares a batch
-    /// with). The batch is computed over its longest window's real tokens plus the CNN head's
-    /// receptive margin, so no real token's logits change with the padding.
-    pub fn logits(&self, features: &[&Feature]) -> Vec<(Vec<f32>, Vec<f32>)> {
-        if features.is_empty() {
-            return Vec::new();
-        }
-        let len = cut_len(&self.config, features);
-        let input = batch_input_len(&self.config, features, len, &self.device);
-        let (start, end) = self.model.forward(input, false);
-        let [_, l] = start.dims();
-        let values = |t: Tensor<B, 2>| {
-            t.into_data()
-                .convert::<f32>()
-                .to_vec::<f32>()
-                .unwrap_or_default()
-        };
-        let (start, end) = (values(start), values(end));
-        features
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let row = i * l..i * l + real_len(f).min(l);
-                (start[row.clone()].to_vec(), end[row].to_vec())
-            })
-            .collect()
-    }
-
-    /// Reads every example: windows tokenized in parallel, `batch_size` windows per forward pass,
-    /// n-best decoding per example. Examples that cannot be tokenized get an empty answer and an error.
-    /// `progress(done, total)` is called from worker threads after every batch, in windows.
+    /// Reads every example: windows tokenized in parallel, their logits by [`Reader::logits`]
+    /// (`batch_size` windows per forward pass), n-best decoding per example. Examples that cannot
+    /// be tokenized get an empty answer and an error. `progress(done, total)` is called from
+    /// worker threads after every batch, in windows.
     pub fn read(
         &self,
         examples: &[QaExample],
@@ -158,21 +134,7 @@ impl<B: ReaderBackend> Reader<B> {
             .filter_map(|r| r.as_ref().ok())
             .flatten()
             .collect();
-        let done = AtomicUsize::new(0);
-        // Batches run side by side on the rayon pool: on the CPU backend this uses the cores
-        // better than one batch's kernels alone (odqa predict: 4.0 → 6.8 windows/s on 2 cores).
-        let logits: Vec<(Vec<f32>, Vec<f32>)> = features
-            .par_chunks(batch_size.max(1))
-            .map(|chunk| {
-                let l = self.logits(chunk);
-                let now = done.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
-                progress(now, features.len());
-                l
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .flatten()
-            .collect();
+        let Ok(logits) = self.logits(&features, batch_size, &Progress(progress));
         let mut next = 0;
         examples
             .iter()

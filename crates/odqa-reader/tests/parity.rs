@@ -11,7 +11,7 @@ use burn::prelude::*;
 use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, FeatureTokenizer, WindowSettings};
 use odqa_reader::model::qa_loss;
-use odqa_reader::read::{batch_input, batch_input_len, cut_len};
+use odqa_reader::read::{batch_input, Progress, Reader};
 use odqa_reader::QaModel;
 use serde_json::Value;
 
@@ -178,38 +178,53 @@ fn check_logits(name: &str) {
     }
     eprintln!("{name}: max |Δlogit| = {worst:e}");
     assert!(worst < 1e-4, "{name}: max |Δlogit| = {worst}");
+    check_batched_logits(name, &r, &refs);
+}
 
-    // Padding cut as the reader does it: the real tokens' logits stay the reference's. Every window
-    // is also checked alone (its own, shorter cut).
-    let mut batches: Vec<Vec<&Feature>> = refs.iter().map(|f| vec![*f]).collect();
-    batches.push(refs.clone());
-    for batch in batches {
-        let len = cut_len(&loaded.config, &batch);
-        assert!(len <= l);
-        let (start, end) = loaded
-            .model
-            .forward(batch_input_len(&loaded.config, &batch, len, &device), false);
-        let (start, end) = (
-            start.into_data().to_vec::<f32>().unwrap(),
-            end.into_data().to_vec::<f32>().unwrap(),
-        );
-        for (j, f) in batch.iter().enumerate() {
-            let k = features.iter().position(|g| std::ptr::eq(g, *f)).unwrap();
-            let t = &r["features"][k];
-            let real = f.attention_mask.iter().filter(|&&m| m == 1).count();
-            for (ours, theirs) in [
-                (&start, f32s(&t["start_logits"])),
-                (&end, f32s(&t["end_logits"])),
-            ] {
-                for i in 0..real {
-                    let d = (ours[j * len + i] - theirs[i]).abs();
-                    assert!(
-                        d < 1e-4,
-                        "{name} #{k} cut to {len}: token {i} differs by {d}"
-                    );
-                }
+/// Through [`Reader::logits`], the path of `odqa read` and the open-domain pipeline (windows
+/// sorted by length, padding cut per batch, batches side by side): every window alone, in batches
+/// of 3 and all together, on 1 and 3 threads. The real tokens' logits stay the reference's, and
+/// are the same bits whatever the batch size and thread count.
+fn check_batched_logits(name: &str, r: &Value, windows: &[&Feature]) {
+    let reader = Reader::<B>::load(&fixture(name), settings(r), &Default::default()).unwrap();
+    let logits = |batch: usize, threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let Ok(logits) = pool.install(|| reader.logits(windows, batch, &Progress(&|_, _| {})));
+        logits
+    };
+    let alone = logits(1, 1);
+    for (k, (f, (start, end))) in windows.iter().zip(&alone).enumerate() {
+        let t = &r["features"][k];
+        let real = f.attention_mask.iter().filter(|&&m| m == 1).count();
+        for (ours, theirs) in [
+            (start, f32s(&t["start_logits"])),
+            (end, f32s(&t["end_logits"])),
+        ] {
+            assert_eq!(
+                ours.len(),
+                real,
+                "{name} #{k}: logits of the real tokens only"
+            );
+            for (i, (o, want)) in ours.iter().zip(&theirs).enumerate() {
+                let d = (o - want).abs();
+                assert!(d < 1e-4, "{name} #{k} alone: token {i} differs by {d}");
             }
         }
+    }
+    for (batch, threads) in [
+        (1, 3),
+        (3, 1),
+        (3, 3),
+        (windows.len(), 1),
+        (windows.len(), 3),
+    ] {
+        assert!(
+            logits(batch, threads) == alone,
+            "{name}: logits differ at batch {batch}, {threads} threads"
+        );
     }
 }
 
