@@ -21,7 +21,9 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.map_err(|e| {
 //!     odqa_serve::ServeError::Io { addr: "127.0.0.1:8080".into(), source: e }
 //! })?;
-//! app.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! let unanswered = app.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! assert_eq!(unanswered, 0);
+//! # Ok(())
 //! # }
 //! ```
 
@@ -272,12 +274,13 @@ impl App {
 
     /// Serves on `listener` until `shutdown` completes; then stops accepting, closes the
     /// connections without a request in flight, gives the others the shutdown grace period, and
-    /// waits for the workers (questions whose clients have left are not read).
+    /// waits for the workers (questions whose clients have left are not read). Returns how many
+    /// connections were closed with a request unanswered when the grace period ended.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), ServeError> {
+    ) -> Result<usize, ServeError> {
         let local = listener.local_addr();
         let addr = local.as_ref().map_or_else(|_| "?".to_string(), ToString::to_string);
         if let Ok(local) = local {

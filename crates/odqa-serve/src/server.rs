@@ -56,14 +56,15 @@ impl Connections {
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains the connections within
 /// `limits.shutdown_grace`; `slots` holds a permit per connection allowed
-/// (`limits.max_connections`). Returns the error that stopped the accept loop, if any.
+/// (`limits.max_connections`). Returns how many connections were still answering when the grace
+/// period ended (closed then).
 pub(crate) async fn run(
     listener: TcpListener,
     router: Router,
     slots: Arc<Semaphore>,
     limits: &ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<usize> {
     let connections = Arc::new(Connections {
         epoch: Instant::now(),
         slots,
@@ -102,15 +103,16 @@ pub(crate) async fn run(
         while tasks.join_next().await.is_some() {}
     })
     .await;
+    let unfinished = tasks.len();
     if drained.is_err() {
         tracing::warn!(
-            connections = tasks.len(),
+            connections = unfinished,
             "closing the connections still answering after the shutdown grace period"
         );
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
     }
-    Ok(())
+    Ok(if drained.is_err() { unfinished } else { 0 })
 }
 
 /// A connection slot; while every slot is taken, asks idle connections to close, every

@@ -165,7 +165,7 @@ async fn start(
 ) -> (
     std::net::SocketAddr,
     tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), odqa_serve::ServeError>>,
+    tokio::task::JoinHandle<Result<usize, odqa_serve::ServeError>>,
 ) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -283,4 +283,33 @@ async fn health_says_when_the_index_directory_was_replaced() {
     let stale = health(&app).await;
     assert_eq!(stale["status"], "stale", "{stale}");
     assert!(stale["warning"].as_str().unwrap().contains("replaced"), "{stale}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_closes_what_is_still_answering_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, gates) = gated(dir.path());
+    let mut options = ServeOptions::default();
+    options.connections.shutdown_grace = Duration::from_millis(300);
+    let app = App::new(engine.clone(), info(), options).unwrap();
+    let (addr, stop, server) = start(app).await;
+    // A question held at the gate for longer than the grace period.
+    let body = r#"{"question": "임종석은 누구인가?"}"#;
+    let request = format!(
+        "POST /v1/ask HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let asking = tokio::spawn(async move { exchange(addr, &request).await });
+    while engine.asked.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.send(()).unwrap();
+    // The grace period ends with the question unanswered: its connection is closed, the server
+    // says so; then the gate opens and the worker, whose client is gone, stops.
+    let answer = asking.await.unwrap();
+    assert_eq!(answer, "", "the connection was closed without an answer");
+    gates.answer.send(()).unwrap();
+    let finished = tokio::time::timeout(HUNG, server).await;
+    assert_eq!(finished.expect("the server stopped").unwrap().unwrap(), 1);
 }

@@ -139,8 +139,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         // Scripts and tests wait for this line.
         eprintln!("listening on http://{addr}");
-        app.serve(listener, shutdown_signal()).await?;
-        eprintln!("stopped: every request answered");
+        match app.serve(listener, shutdown_signal()).await? {
+            0 => eprintln!("stopped: every request answered"),
+            n => eprintln!(
+                "stopped: {n} connection(s) closed with a request unanswered after the shutdown \
+                 grace period (--shutdown-grace)"
+            ),
+        }
         anyhow::Ok(())
     })
 }
