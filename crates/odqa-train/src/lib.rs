@@ -8,7 +8,8 @@
 //!   a run refuses an output directory that holds its model, or anything at all unless the run
 //!   resumes from it or may replace it ([`TrainOptions::overwrite`]).
 //! - [`evaluate`]: dev EM/F1 during training.
-//! - [`trainer`]: the loop; [`events`]: what it reports while it runs.
+//! - [`trainer`]: the run (its setup and step loop in private modules); [`events`]: what it
+//!   reports while it runs.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -19,7 +20,9 @@ pub mod evaluate;
 pub mod events;
 pub mod optim;
 mod output;
+mod session;
 pub mod settings;
+mod setup;
 mod step;
 pub mod trainer;
 
