@@ -7,7 +7,8 @@ use clap::{Args, ValueEnum};
 use odqa_core::split::SplitMode;
 use odqa_pipeline::Observer;
 use odqa_retriever::{
-    build_index_with_progress, verify_index, BuildOptions, BuildProgress, Language, LanguageChoice,
+    build_index_with_progress, verify_index, BuildOptions, BuildProgress, BuildSummary, Language,
+    LanguageChoice,
 };
 
 use crate::args::{Bm25Args, UsageError};
@@ -79,10 +80,37 @@ enum LangArg {
     Auto,
 }
 
+/// `odqa index`: builds the index (or, with `--verify`, checks it) and prints what it did.
 pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     if args.verify {
         return verify(&args.index, args.json);
     }
+    let opts = build_options(&args)?;
+    // First Ctrl-C: stop cleanly (the temporary index is removed). Second: exit at once.
+    let cancel = crate::args::stop_flag(
+        "interrupting: finishing the current record, then removing the partial index…",
+    );
+    let bar = (!args.json).then(|| CountProgress::new("indexing", "MB"));
+    let show = |event: BuildProgress| {
+        if let Some(bar) = &bar {
+            show_progress(bar, event);
+        }
+    };
+    let summary = build_index_with_progress(&args.corpus, &args.index, &opts, &cancel, &show)
+        .with_context(|| format!("cannot build the index {}", args.index.display()))?;
+    for warning in &summary.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if args.json {
+        print_summary_json(&args.index, &summary)
+    } else {
+        print_summary(&args.index, &summary);
+        Ok(())
+    }
+}
+
+/// The build options the flags ask for; `--split-overlap` without a split is refused.
+fn build_options(args: &IndexArgs) -> anyhow::Result<BuildOptions> {
     let split = match (args.split_chars, args.split_words) {
         (Some(size), _) => Some(SplitMode::Chars {
             size,
@@ -100,7 +128,7 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
         (None, None) => None,
     };
     let defaults = BuildOptions::default();
-    let opts = BuildOptions {
+    Ok(BuildOptions {
         language: match args.lang {
             LangArg::Ko => LanguageChoice::Fixed(Language::Ko),
             LangArg::En => LanguageChoice::Fixed(Language::En),
@@ -113,83 +141,83 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
         threads: args.threads.unwrap_or(defaults.threads),
         memory_budget: args.memory_mb << 20,
         bm25: args.bm25.overrides(),
-    };
-    // First Ctrl-C: stop cleanly (the temporary index is removed). Second: exit at once.
-    let cancel = crate::args::stop_flag(
-        "interrupting: finishing the current record, then removing the partial index…",
-    );
-    let bar = (!args.json).then(|| CountProgress::new("indexing", "MB"));
-    let show = |event: BuildProgress| {
-        let Some(bar) = &bar else {
-            return;
-        };
-        match event {
-            BuildProgress::Reading {
-                bytes, total_bytes, ..
-            } => {
-                let mb = |b: u64| (b >> 20) as usize;
-                let total = mb(total_bytes).max(1);
-                bar.progress(mb(bytes).min(total), total);
-            }
-            BuildProgress::Committing { passages } => {
-                bar.finish();
-                eprintln!("committing {passages} passages…");
-            }
-            BuildProgress::Merging => eprintln!("merging the index segments…"),
-            _ => {}
+    })
+}
+
+/// Shows a build's progress on `bar`: megabytes read, then the commit and merge phases.
+fn show_progress(bar: &CountProgress, event: BuildProgress) {
+    match event {
+        BuildProgress::Reading {
+            bytes, total_bytes, ..
+        } => {
+            let mb = |b: u64| (b >> 20) as usize;
+            let total = mb(total_bytes).max(1);
+            bar.progress(mb(bytes).min(total), total);
         }
-    };
-    let summary = build_index_with_progress(&args.corpus, &args.index, &opts, &cancel, &show)
-        .with_context(|| format!("cannot build the index {}", args.index.display()))?;
-    for warning in &summary.warnings {
-        eprintln!("warning: {warning}");
+        BuildProgress::Committing { passages } => {
+            bar.finish();
+            eprintln!("committing {passages} passages…");
+        }
+        BuildProgress::Merging => eprintln!("merging the index segments…"),
+        _ => {}
     }
+}
+
+/// Seconds the build of `summary` took and the passages it indexed per second.
+fn speed(summary: &BuildSummary) -> (f64, f64) {
     let secs = summary.elapsed.as_secs_f64();
-    let rate = summary.meta.passages as f64 / secs.max(1e-9);
-    if args.json {
-        let json = serde_json::json!({
-            "index": args.index,
-            "analyzer": summary.meta.analyzer,
-            "bm25": summary.meta.bm25,
-            "records": summary.records,
-            "passages": summary.meta.passages,
-            "unique_texts": summary.meta.unique_texts,
-            "duplicate_texts": summary.duplicate_texts,
-            "repeated_records": summary.repeated,
-            "skipped": summary.skipped,
-            "empty": summary.empty,
-            "seconds": (secs * 1000.0).round() / 1000.0,
-            "passages_per_second": rate.round(),
-            "index_bytes": summary.index_bytes,
-            "cleaned": summary.cleaned,
-        });
-        println!("{}", serde_json::to_string_pretty(&json)?);
-    } else {
-        let a = &summary.meta.analyzer;
-        println!(
-            "indexed {} into {}",
-            plural(summary.meta.passages, "passage"),
-            args.index.display()
-        );
-        println!(
-            "  {} unique texts ({} duplicates kept as aliases), {} records read, {} empty, {} skipped, {} repeated",
-            summary.meta.unique_texts, summary.duplicate_texts, summary.records, summary.empty, summary.skipped,
-            summary.repeated
-        );
-        println!(
-            "  analyzer {} (bigrams {}, particle/ending stripping {}), {:.1} s, {:.0} passages/s, index {:.1} MiB",
-            a.language,
-            on_off(a.hangul_bigrams),
-            on_off(a.strip_josa),
-            secs,
-            rate,
-            summary.index_bytes as f64 / (1 << 20) as f64
-        );
-        for line in &summary.cleaned {
-            println!("  {line}");
-        }
-    }
+    (secs, summary.meta.passages as f64 / secs.max(1e-9))
+}
+
+/// `odqa index --json`: the summary of the build of `index` as JSON on stdout.
+fn print_summary_json(index: &Path, summary: &BuildSummary) -> anyhow::Result<()> {
+    let (secs, rate) = speed(summary);
+    let json = serde_json::json!({
+        "index": index,
+        "analyzer": summary.meta.analyzer,
+        "bm25": summary.meta.bm25,
+        "records": summary.records,
+        "passages": summary.meta.passages,
+        "unique_texts": summary.meta.unique_texts,
+        "duplicate_texts": summary.duplicate_texts,
+        "repeated_records": summary.repeated,
+        "skipped": summary.skipped,
+        "empty": summary.empty,
+        "seconds": (secs * 1000.0).round() / 1000.0,
+        "passages_per_second": rate.round(),
+        "index_bytes": summary.index_bytes,
+        "cleaned": summary.cleaned,
+    });
+    println!("{}", serde_json::to_string_pretty(&json)?);
     Ok(())
+}
+
+/// The summary of the build of `index` in words on stdout.
+fn print_summary(index: &Path, summary: &BuildSummary) {
+    let (secs, rate) = speed(summary);
+    let a = &summary.meta.analyzer;
+    println!(
+        "indexed {} into {}",
+        plural(summary.meta.passages, "passage"),
+        index.display()
+    );
+    println!(
+        "  {} unique texts ({} duplicates kept as aliases), {} records read, {} empty, {} skipped, {} repeated",
+        summary.meta.unique_texts, summary.duplicate_texts, summary.records, summary.empty, summary.skipped,
+        summary.repeated
+    );
+    println!(
+        "  analyzer {} (bigrams {}, particle/ending stripping {}), {:.1} s, {:.0} passages/s, index {:.1} MiB",
+        a.language,
+        on_off(a.hangul_bigrams),
+        on_off(a.strip_josa),
+        secs,
+        rate,
+        summary.index_bytes as f64 / (1 << 20) as f64
+    );
+    for line in &summary.cleaned {
+        println!("  {line}");
+    }
 }
 
 /// `odqa index --verify`: checks the index `dir` and says what was checked.
@@ -221,10 +249,12 @@ fn verify(dir: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `n word`, with an `s` unless `n` is 1.
 fn plural(n: u64, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
+/// `on` or `off`.
 fn on_off(b: bool) -> &'static str {
     if b {
         "on"

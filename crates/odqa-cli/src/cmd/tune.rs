@@ -1,16 +1,17 @@
 //! `odqa tune`: grid search of the pipeline settings on a dev set.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 use odqa_core::fsio::{check_outputs, write_atomic};
+use odqa_core::squad::QaExample;
 use odqa_pipeline::calibration::{
     expected_calibration_error, fit_temperature, reliability, Bin, Outcome,
 };
 use odqa_pipeline::tune::{best, evaluate, grid, outcomes, CacheKey, ReadsCache, TuneResult};
-use odqa_pipeline::{PipelineSettings, Strategy, Timings};
+use odqa_pipeline::{PipelineSettings, QuestionReads, Strategy, Timings};
 
 use crate::args::{print_timings, stop_flag, with_threads, PipelineArgs, UsageError};
 use crate::cmd::predict::pipeline_inputs;
@@ -56,68 +57,15 @@ pub struct TuneArgs {
     json: bool,
 }
 
+/// `odqa tune`: reads the dev questions once at the largest k (or takes the reads from the
+/// cache), scores every grid point, prints the results and writes the best settings.
 pub fn run(args: TuneArgs) -> anyhow::Result<()> {
-    if args.top_k.is_empty() || args.top_k.contains(&0) {
-        return Err(UsageError("--top-k needs values of at least 1".into()).into());
-    }
-    if args.mu.iter().any(|m| !(0.0..=1.0).contains(m)) {
-        return Err(UsageError("--mu values must be between 0 and 1".into()).into());
-    }
-    let mut inputs = pipeline_inputs(&args.pipeline);
-    inputs.push(&args.data);
-    let outputs: Vec<&std::path::Path> = args
-        .out
-        .iter()
-        .chain(&args.cache)
-        .map(PathBuf::as_path)
-        .collect();
-    check_outputs(&inputs, &outputs)?;
+    check_grid(&args)?;
+    check_paths(&args)?;
     let settings = args.pipeline.settings(None)?;
-    let mut examples = odqa_core::questions::read_questions(&args.data)
-        .context("cannot read the dev questions")?;
-    if let Some(n) = args.sample.filter(|&n| n < examples.len()) {
-        let total = examples.len();
-        examples = (0..n).map(|i| examples[i * total / n].clone()).collect();
-    }
-    if examples.iter().all(|e| e.answers.is_empty()) {
-        return Err(UsageError(format!(
-            "{}: no question has gold answers to tune against",
-            args.data.display()
-        ))
-        .into());
-    }
+    let examples = dev_questions(&args)?;
     let max_k = args.top_k.iter().copied().max().unwrap_or(1);
-    let key = cache_key(&args, &settings, max_k, &examples);
-    let cached = match &args.cache {
-        Some(path) => ReadsCache::load(path, &key)?,
-        None => None,
-    };
-    let (reads, timings) = match cached {
-        Some(cache) => {
-            if let Some(path) = &args.cache {
-                eprintln!("using the reads cached in {}", path.display());
-            }
-            (cache.reads, None)
-        }
-        None => {
-            let stop = stop_flag("stopping after the current batch; nothing will be written");
-            let pipeline = args.pipeline.open(settings.clone())?;
-            let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
-            let progress = CountProgress::questions("reading").stopping_on(stop);
-            let (reads, timings) = with_threads(args.pipeline.threads, || {
-                pipeline.read(&questions, max_k, &progress)
-            })??;
-            progress.finish();
-            if let Some(path) = &args.cache {
-                ReadsCache {
-                    key: key.clone(),
-                    reads: reads.clone(),
-                }
-                .save(path)?;
-            }
-            (reads, Some(timings))
-        }
-    };
+    let (reads, timings) = reads(&args, &settings, &examples, max_k)?;
 
     let started = Instant::now();
     let points = grid(&args.top_k, &args.mu);
@@ -127,22 +75,13 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
     let scoring = started.elapsed().as_secs_f64();
     let top = best(&results).context("no grid point")?;
     let calibrated = calibrate(&outcomes(&reads, &examples, &top.point));
-    let mut best_settings = settings.clone();
-    best_settings.top_k = top.point.top_k;
-    best_settings.strategy = top.point.strategy;
-    best_settings.mu = top.point.mu;
-    best_settings.trim_josa = top.point.trim_josa;
-    best_settings.temperature = calibrated.temperature;
     if let Some(path) = &args.out {
-        let text = format!(
-            "# odqa tune on {} ({} questions): KorQuAD EM {:.2} F1 {:.2}\n{}",
-            args.data.display(),
-            top.scores.questions,
-            top.scores.korquad_em,
-            top.scores.korquad_f1,
-            best_settings.to_toml()
-        );
-        write_atomic(path, text.as_bytes())?;
+        write_best(
+            path,
+            &args.data,
+            top,
+            &best_settings(&settings, top, &calibrated),
+        )?;
     }
     if args.json {
         // Serialized directly (not through serde_json::Value) so that μ prints as 0.9, not as the
@@ -156,17 +95,7 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_table(&args.top_k, &results);
-        println!(
-            "best: top_k = {}, strategy = {}, mu = {}, trim_josa = {}: EM {:.2} F1 {:.2}",
-            top.point.top_k,
-            top.point.strategy,
-            top.point.mu,
-            top.point.trim_josa,
-            top.scores.korquad_em,
-            top.scores.korquad_f1
-        );
-        print_calibration(&calibrated);
+        print_results(&args.top_k, &results, top, &calibrated);
     }
     if let Some(t) = timings {
         print_timings(&t, examples.len());
@@ -181,6 +110,136 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+/// Refuses a grid with no k, a k of 0, or a μ outside 0..=1.
+fn check_grid(args: &TuneArgs) -> anyhow::Result<()> {
+    if args.top_k.is_empty() || args.top_k.contains(&0) {
+        return Err(UsageError("--top-k needs values of at least 1".into()).into());
+    }
+    if args.mu.iter().any(|m| !(0.0..=1.0).contains(m)) {
+        return Err(UsageError("--mu values must be between 0 and 1".into()).into());
+    }
+    Ok(())
+}
+
+/// Checks the `--out` and `--cache` files before any work ([`check_outputs`]): neither is an
+/// input of the run or the other, and each can be written.
+fn check_paths(args: &TuneArgs) -> anyhow::Result<()> {
+    let mut inputs = pipeline_inputs(&args.pipeline);
+    inputs.push(&args.data);
+    let outputs: Vec<&Path> = args
+        .out
+        .iter()
+        .chain(&args.cache)
+        .map(PathBuf::as_path)
+        .collect();
+    check_outputs(&inputs, &outputs)?;
+    Ok(())
+}
+
+/// The dev questions (`--sample` of them, evenly spread); refused when none has gold answers.
+fn dev_questions(args: &TuneArgs) -> anyhow::Result<Vec<QaExample>> {
+    let mut examples = odqa_core::questions::read_questions(&args.data)
+        .context("cannot read the dev questions")?;
+    if let Some(n) = args.sample.filter(|&n| n < examples.len()) {
+        let total = examples.len();
+        examples = (0..n).map(|i| examples[i * total / n].clone()).collect();
+    }
+    if examples.iter().all(|e| e.answers.is_empty()) {
+        return Err(UsageError(format!(
+            "{}: no question has gold answers to tune against",
+            args.data.display()
+        ))
+        .into());
+    }
+    Ok(examples)
+}
+
+/// What the pipeline reads for `examples` at `max_k`: from `--cache` when it covers them (no
+/// timings then), else read now (and cached when `--cache` is given).
+fn reads(
+    args: &TuneArgs,
+    settings: &PipelineSettings,
+    examples: &[QaExample],
+    max_k: usize,
+) -> anyhow::Result<(Vec<QuestionReads>, Option<Timings>)> {
+    let key = cache_key(args, settings, max_k, examples);
+    let cached = match &args.cache {
+        Some(path) => ReadsCache::load(path, &key)?,
+        None => None,
+    };
+    if let Some(cache) = cached {
+        if let Some(path) = &args.cache {
+            eprintln!("using the reads cached in {}", path.display());
+        }
+        return Ok((cache.reads, None));
+    }
+    let stop = stop_flag("stopping after the current batch; nothing will be written");
+    let pipeline = args.pipeline.open(settings.clone())?;
+    let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
+    let progress = CountProgress::questions("reading").stopping_on(stop);
+    let (reads, timings) = with_threads(args.pipeline.threads, || {
+        pipeline.read(&questions, max_k, &progress)
+    })??;
+    progress.finish();
+    if let Some(path) = &args.cache {
+        ReadsCache {
+            key,
+            reads: reads.clone(),
+        }
+        .save(path)?;
+    }
+    Ok((reads, Some(timings)))
+}
+
+/// `settings` with the best point's and the fitted temperature.
+fn best_settings(
+    settings: &PipelineSettings,
+    top: &TuneResult,
+    calibrated: &Calibration,
+) -> PipelineSettings {
+    let mut best_settings = settings.clone();
+    best_settings.top_k = top.point.top_k;
+    best_settings.strategy = top.point.strategy;
+    best_settings.mu = top.point.mu;
+    best_settings.trim_josa = top.point.trim_josa;
+    best_settings.temperature = calibrated.temperature;
+    best_settings
+}
+
+/// Writes `settings` as a TOML file for `--config`, headed by where and how well they scored.
+fn write_best(
+    path: &Path,
+    data: &Path,
+    top: &TuneResult,
+    settings: &PipelineSettings,
+) -> anyhow::Result<()> {
+    let text = format!(
+        "# odqa tune on {} ({} questions): KorQuAD EM {:.2} F1 {:.2}\n{}",
+        data.display(),
+        top.scores.questions,
+        top.scores.korquad_em,
+        top.scores.korquad_f1,
+        settings.to_toml()
+    );
+    write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
+
+/// The grid's table, the best point and the calibration, in words on stdout.
+fn print_results(ks: &[usize], results: &[TuneResult], top: &TuneResult, calibrated: &Calibration) {
+    print_table(ks, results);
+    println!(
+        "best: top_k = {}, strategy = {}, mu = {}, trim_josa = {}: EM {:.2} F1 {:.2}",
+        top.point.top_k,
+        top.point.strategy,
+        top.point.mu,
+        top.point.trim_josa,
+        top.scores.korquad_em,
+        top.scores.korquad_f1
+    );
+    print_calibration(calibrated);
 }
 
 /// The best point's fitted temperature and its reliability tables before and after.
@@ -243,13 +302,14 @@ struct TuneReport<'a> {
     timings: Option<Timings>,
 }
 
+/// What the reads depend on: model, index, top-k, reading settings and questions.
 fn cache_key(
     args: &TuneArgs,
     settings: &PipelineSettings,
     top_k: usize,
-    examples: &[odqa_core::squad::QaExample],
+    examples: &[QaExample],
 ) -> CacheKey {
-    let canonical = |p: &std::path::Path| {
+    let canonical = |p: &Path| {
         std::fs::canonicalize(p)
             .unwrap_or_else(|_| p.to_path_buf())
             .display()
