@@ -10,15 +10,16 @@
 use std::cell::Cell;
 
 use burn::module::Param;
-use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{Dropout, Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::Distribution;
 
-use crate::config::ReaderConfig;
-use crate::error::Result;
 use crate::fused::{self, mix64, DropoutDraw, ReaderBackend};
-use crate::weights::{Checkpoint, CheckpointWriter};
+
+mod params;
+
+pub(crate) use params::{layer_norm_skeleton, layer_path};
 
 /// One batch of encoder inputs, all `[batch, seq_len]`.
 #[derive(Debug, Clone)]
@@ -88,175 +89,7 @@ pub struct Encoder<B: Backend> {
     roberta_positions: bool,
 }
 
-pub(crate) fn load_layer_norm<B: Backend>(
-    ckpt: &mut Checkpoint,
-    name: &str,
-    d: usize,
-    eps: f64,
-    device: &B::Device,
-) -> Result<LayerNorm<B>> {
-    let mut ln = LayerNormConfig::new(d).with_epsilon(eps).init(device);
-    ln.gamma = ckpt.param(&format!("{name}.weight"), [d], device)?;
-    ln.beta = Some(ckpt.param(&format!("{name}.bias"), [d], device)?);
-    Ok(ln)
-}
-
-pub(crate) fn load_linear<B: Backend>(
-    ckpt: &mut Checkpoint,
-    name: &str,
-    d_in: usize,
-    d_out: usize,
-    device: &B::Device,
-) -> Result<Linear<B>> {
-    Ok(Linear {
-        weight: ckpt.linear_weight(&format!("{name}.weight"), d_in, d_out, device)?,
-        bias: Some(ckpt.param(&format!("{name}.bias"), [d_out], device)?),
-    })
-}
-
-fn embedding<B: Backend>(
-    ckpt: &mut Checkpoint,
-    name: &str,
-    n: usize,
-    d: usize,
-    device: &B::Device,
-) -> Result<Embedding<B>> {
-    let mut e = burn::nn::EmbeddingConfig::new(1, 1).init(device);
-    e.weight = ckpt.param(&format!("{name}.weight"), [n, d], device)?;
-    Ok(e)
-}
-
-pub(crate) fn save_linear<B: Backend>(w: &mut CheckpointWriter, name: &str, l: &Linear<B>) {
-    w.add_linear_weight(format!("{name}.weight"), l.weight.val());
-    if let Some(b) = &l.bias {
-        w.add(format!("{name}.bias"), b.val());
-    }
-}
-
-pub(crate) fn save_layer_norm<B: Backend>(w: &mut CheckpointWriter, name: &str, ln: &LayerNorm<B>) {
-    w.add(format!("{name}.weight"), ln.gamma.val());
-    if let Some(b) = &ln.beta {
-        w.add(format!("{name}.bias"), b.val());
-    }
-}
-
 impl<B: Backend> Encoder<B> {
-    /// Loads the encoder from `ckpt`, tensor names under `prefix` (`bert.`, `roberta.` or empty).
-    pub fn load(
-        config: &ReaderConfig,
-        ckpt: &mut Checkpoint,
-        prefix: &str,
-        device: &B::Device,
-    ) -> Result<Self> {
-        let h = config.hidden_size;
-        let eps = config.layer_norm_eps;
-        let p = |s: &str| format!("{prefix}{s}");
-        let embeddings = Embeddings {
-            word_embeddings: embedding(
-                ckpt,
-                &p("embeddings.word_embeddings"),
-                config.vocab_size,
-                h,
-                device,
-            )?,
-            position_embeddings: embedding(
-                ckpt,
-                &p("embeddings.position_embeddings"),
-                config.max_position_embeddings,
-                h,
-                device,
-            )?,
-            token_type_embeddings: embedding(
-                ckpt,
-                &p("embeddings.token_type_embeddings"),
-                config.type_vocab_size,
-                h,
-                device,
-            )?,
-            layer_norm: load_layer_norm(ckpt, &p("embeddings.LayerNorm"), h, eps, device)?,
-            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
-            norm_eps: eps,
-        };
-        let activation = match config.hidden_act.as_str() {
-            "gelu_new" | "gelu_pytorch_tanh" => Activation::GeluTanh,
-            "relu" => Activation::Relu,
-            _ => Activation::Gelu,
-        };
-        let mut layers = Vec::with_capacity(config.num_hidden_layers);
-        for i in 0..config.num_hidden_layers {
-            let l = |s: &str| p(&format!("encoder.layer.{i}.{s}"));
-            layers.push(Layer {
-                query: load_linear(ckpt, &l("attention.self.query"), h, h, device)?,
-                key: load_linear(ckpt, &l("attention.self.key"), h, h, device)?,
-                value: load_linear(ckpt, &l("attention.self.value"), h, h, device)?,
-                attention_output: load_linear(ckpt, &l("attention.output.dense"), h, h, device)?,
-                attention_norm: load_layer_norm(
-                    ckpt,
-                    &l("attention.output.LayerNorm"),
-                    h,
-                    eps,
-                    device,
-                )?,
-                intermediate: load_linear(
-                    ckpt,
-                    &l("intermediate.dense"),
-                    h,
-                    config.intermediate_size,
-                    device,
-                )?,
-                output: load_linear(
-                    ckpt,
-                    &l("output.dense"),
-                    config.intermediate_size,
-                    h,
-                    device,
-                )?,
-                output_norm: load_layer_norm(ckpt, &l("output.LayerNorm"), h, eps, device)?,
-                dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
-                attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
-                heads: config.num_attention_heads,
-                activation,
-                norm_eps: eps,
-            });
-        }
-        Ok(Encoder {
-            embeddings,
-            layers,
-            pad_token_id: config.pad_token_id,
-            roberta_positions: config.roberta_positions(),
-        })
-    }
-
-    /// Writes the encoder's tensors under `prefix`, with the checkpoint's names.
-    pub fn save(&self, w: &mut CheckpointWriter, prefix: &str) {
-        let p = |s: &str| format!("{prefix}{s}");
-        let e = &self.embeddings;
-        w.add(
-            p("embeddings.word_embeddings.weight"),
-            e.word_embeddings.weight.val(),
-        );
-        w.add(
-            p("embeddings.position_embeddings.weight"),
-            e.position_embeddings.weight.val(),
-        );
-        w.add(
-            p("embeddings.token_type_embeddings.weight"),
-            e.token_type_embeddings.weight.val(),
-        );
-        save_layer_norm(w, &p("embeddings.LayerNorm"), &e.layer_norm);
-        for (i, layer) in self.layers.iter().enumerate() {
-            let l = |s: &str| p(&format!("encoder.layer.{i}.{s}"));
-            save_linear(w, &l("attention.self.query"), &layer.query);
-            save_linear(w, &l("attention.self.key"), &layer.key);
-            save_linear(w, &l("attention.self.value"), &layer.value);
-            save_linear(w, &l("attention.output.dense"), &layer.attention_output);
-            save_layer_norm(w, &l("attention.output.LayerNorm"), &layer.attention_norm);
-            save_linear(w, &l("intermediate.dense"), &layer.intermediate);
-            save_linear(w, &l("output.dense"), &layer.output);
-            save_layer_norm(w, &l("output.LayerNorm"), &layer.output_norm);
-        }
-    }
-
     /// The word embedding matrix (for freezing or gradient checks).
     pub fn word_embeddings(&self) -> &Param<Tensor<B, 2>> {
         &self.embeddings.word_embeddings.weight

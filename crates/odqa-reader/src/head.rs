@@ -12,16 +12,17 @@
 
 use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, PaddingConfig1d};
+use burn::nn::{LayerNorm, Linear, LinearConfig, PaddingConfig1d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::TensorData;
 
 use crate::config::{HeadKind, ReaderConfig};
-use crate::encoder::{load_layer_norm, load_linear, save_layer_norm, save_linear};
+use crate::encoder::layer_norm_skeleton;
 use crate::error::Result;
 use crate::fused::{self, ReaderBackend};
-use crate::weights::{Checkpoint, CheckpointWriter};
+use crate::params::{Loader, Saver};
+use crate::weights::{Checkpoint, CheckpointWriter, ParamVisitor};
 
 /// One CNN block.
 #[derive(Module, Debug)]
@@ -53,7 +54,7 @@ fn conv_configs(config: &ReaderConfig) -> (Conv1dConfig, Conv1dConfig) {
     )
 }
 
-pub(crate) fn block_prefix(config: &ReaderConfig, i: usize) -> String {
+fn block_prefix(config: &ReaderConfig, i: usize) -> String {
     if config.cnn_shared {
         String::new()
     } else {
@@ -61,7 +62,7 @@ pub(crate) fn block_prefix(config: &ReaderConfig, i: usize) -> String {
     }
 }
 
-pub(crate) fn block_count(config: &ReaderConfig) -> usize {
+fn block_count(config: &ReaderConfig) -> usize {
     match config.head() {
         HeadKind::Linear => 0,
         HeadKind::Cnn if config.cnn_shared => 1,
@@ -74,101 +75,68 @@ impl<B: Backend> QaHead<B> {
     /// them (weights and biases U(±1/√fan_in)), LayerNorm gain 1 and bias 0, `qa_outputs` weight
     /// N(0, 0.02) and bias 0 (as transformers initialises `qa_outputs`).
     pub fn init(config: &ReaderConfig, seed: u64, device: &B::Device) -> Self {
-        let h = config.hidden_size;
-        let (k, ch) = (config.cnn_kernel_size, config.cnn_channels);
+        let mut head = Self::skeleton(config, device);
+        let mut fresh = FreshInit {
+            rng: SplitMix64(seed),
+            device,
+        };
+        // `FreshInit` never fails.
+        let _ = head.visit_params(config, &mut fresh);
+        head
+    }
+
+    /// The head of `config` with lazy parameters (nothing allocated until a parameter is read),
+    /// to be described or loaded.
+    pub fn skeleton(config: &ReaderConfig, device: &B::Device) -> Self {
         let (c1, c2) = conv_configs(config);
-        let mut rng = SplitMix64(seed);
-        let mut uniform = |shape: Vec<usize>, fan_in: usize| {
-            let bound = 1.0 / (fan_in as f64).sqrt();
-            let n = shape.iter().product();
-            let data: Vec<f32> = (0..n)
-                .map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32)
-                .collect();
-            TensorData::new(data, shape)
-        };
-        let mut blocks = Vec::new();
-        for _ in 0..block_count(config) {
-            let mut conv1 = c1.init(device);
-            conv1.weight = Param::from_data(uniform(vec![ch, h, k], h * k), device);
-            conv1.bias = Some(Param::from_data(uniform(vec![ch], h * k), device));
-            let mut conv2 = c2.init(device);
-            conv2.weight = Param::from_data(uniform(vec![h, ch, 1], ch), device);
-            conv2.bias = Some(Param::from_data(uniform(vec![h], ch), device));
-            let layer_norm = LayerNormConfig::new(h)
-                .with_epsilon(config.cnn_layer_norm_eps)
-                .init(device);
-            blocks.push(CnnBlock {
-                conv1,
-                conv2,
-                layer_norm,
-                norm_eps: config.cnn_layer_norm_eps,
-            });
-        }
-        let normal: Vec<f32> = (0..h * 2)
-            .map(|_| (rng.next_normal() * 0.02) as f32)
+        let eps = config.cnn_layer_norm_eps;
+        let blocks = (0..block_count(config))
+            .map(|_| CnnBlock {
+                conv1: c1.init(device),
+                conv2: c2.init(device),
+                layer_norm: layer_norm_skeleton(config.hidden_size, eps, device),
+                norm_eps: eps,
+            })
             .collect();
-        let qa_outputs = Linear {
-            weight: Param::from_data(TensorData::new(normal, [h, 2]), device),
-            bias: Some(Param::from_tensor(Tensor::zeros([2], device))),
-        };
         QaHead {
             blocks,
             repeats: repeats(config),
-            qa_outputs,
+            qa_outputs: LinearConfig::new(config.hidden_size, 2).init(device),
         }
+    }
+
+    /// The one description of the head's parameters: the CNN blocks (`conv1`, `conv2`,
+    /// `layer_norm`, under `cnn_blocks.N.` when unshared), then `qa_outputs`.
+    pub fn visit_params(
+        &mut self,
+        config: &ReaderConfig,
+        v: &mut impl ParamVisitor<B>,
+    ) -> Result<()> {
+        let (h, ch, k) = (
+            config.hidden_size,
+            config.cnn_channels,
+            config.cnn_kernel_size,
+        );
+        for (i, block) in self.blocks.iter_mut().enumerate() {
+            let p = block_prefix(config, i);
+            v.conv1d(&format!("{p}conv1"), &mut block.conv1, [ch, h, k])?;
+            v.conv1d(&format!("{p}conv2"), &mut block.conv2, [h, ch, 1])?;
+            v.layer_norm(&format!("{p}layer_norm"), &mut block.layer_norm, h)?;
+        }
+        v.linear("qa_outputs", &mut self.qa_outputs, h, 2)
     }
 
     /// Loads the head's tensors from `ckpt`.
     pub fn load(config: &ReaderConfig, ckpt: &mut Checkpoint, device: &B::Device) -> Result<Self> {
-        let h = config.hidden_size;
-        let (c1, c2) = conv_configs(config);
-        let (k, ch) = (config.cnn_kernel_size, config.cnn_channels);
-        let mut blocks = Vec::new();
-        for i in 0..block_count(config) {
-            let p = block_prefix(config, i);
-            let mut conv1 = c1.init(device);
-            conv1.weight = ckpt.param(&format!("{p}conv1.weight"), [ch, h, k], device)?;
-            conv1.bias = Some(ckpt.param(&format!("{p}conv1.bias"), [ch], device)?);
-            let mut conv2 = c2.init(device);
-            conv2.weight = ckpt.param(&format!("{p}conv2.weight"), [h, ch, 1], device)?;
-            conv2.bias = Some(ckpt.param(&format!("{p}conv2.bias"), [h], device)?);
-            let layer_norm = load_layer_norm(
-                ckpt,
-                &format!("{p}layer_norm"),
-                h,
-                config.cnn_layer_norm_eps,
-                device,
-            )?;
-            blocks.push(CnnBlock {
-                conv1,
-                conv2,
-                layer_norm,
-                norm_eps: config.cnn_layer_norm_eps,
-            });
-        }
-        let qa_outputs = load_linear(ckpt, "qa_outputs", h, 2, device)?;
-        Ok(QaHead {
-            blocks,
-            repeats: repeats(config),
-            qa_outputs,
-        })
+        let mut head = Self::skeleton(config, device);
+        head.visit_params(config, &mut Loader::new(ckpt, device))?;
+        Ok(head)
     }
 
     /// Writes the head's tensors with the checkpoint names.
-    pub fn save(&self, config: &ReaderConfig, w: &mut CheckpointWriter) {
-        for (i, block) in self.blocks.iter().enumerate() {
-            let p = block_prefix(config, i);
-            w.add(format!("{p}conv1.weight"), block.conv1.weight.val());
-            if let Some(b) = &block.conv1.bias {
-                w.add(format!("{p}conv1.bias"), b.val());
-            }
-            w.add(format!("{p}conv2.weight"), block.conv2.weight.val());
-            if let Some(b) = &block.conv2.bias {
-                w.add(format!("{p}conv2.bias"), b.val());
-            }
-            save_layer_norm(w, &format!("{p}layer_norm"), &block.layer_norm);
-        }
-        save_linear(w, "qa_outputs", &self.qa_outputs);
+    pub fn save(&self, config: &ReaderConfig, w: &mut CheckpointWriter) -> Result<()> {
+        // The visit takes the parameters mutably; a clone shares their tensors.
+        self.clone().visit_params(config, &mut Saver::new(w))
     }
 
     /// The `qa_outputs` weight, burn layout `[hidden, 2]`.
@@ -237,6 +205,68 @@ fn conv_over_tokens<B: Backend>(conv: &Conv1d<B>, x: Tensor<B, 3>) -> Tensor<B, 
         y = y + bias.val().unsqueeze::<2>();
     }
     y.reshape([b, l, out])
+}
+
+/// Draws a fresh head's parameters in description order (convolutions U(±1/√fan_in), Linear
+/// weights N(0, 0.02) and biases 0); other tensors (LayerNorm gain and bias) keep the skeleton's
+/// initial values.
+struct FreshInit<'a, B: Backend> {
+    rng: SplitMix64,
+    device: &'a B::Device,
+}
+
+impl<B: Backend> FreshInit<'_, B> {
+    /// A parameter of `shape` drawn from U(±1/√fan_in).
+    fn uniform<const D: usize>(&mut self, shape: [usize; D], fan_in: usize) -> Param<Tensor<B, D>> {
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let n = shape.iter().product();
+        let data: Vec<f32> = (0..n)
+            .map(|_| ((self.rng.next_f64() * 2.0 - 1.0) * bound) as f32)
+            .collect();
+        Param::from_data(TensorData::new(data, shape), self.device)
+    }
+}
+
+impl<B: Backend> ParamVisitor<B> for FreshInit<'_, B> {
+    fn tensor<const D: usize>(
+        &mut self,
+        _name: &str,
+        _param: &mut Param<Tensor<B, D>>,
+        _shape: [usize; D],
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn transposed(
+        &mut self,
+        _name: &str,
+        _param: &mut Param<Tensor<B, 2>>,
+        _stored: [usize; 2],
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn conv1d(&mut self, _path: &str, conv: &mut Conv1d<B>, weight: [usize; 3]) -> Result<()> {
+        let fan_in = weight[1] * weight[2];
+        conv.weight = self.uniform(weight, fan_in);
+        conv.bias = Some(self.uniform([weight[0]], fan_in));
+        Ok(())
+    }
+
+    fn linear(
+        &mut self,
+        _path: &str,
+        linear: &mut Linear<B>,
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<()> {
+        let normal: Vec<f32> = (0..d_in * d_out)
+            .map(|_| (self.rng.next_normal() * 0.02) as f32)
+            .collect();
+        linear.weight = Param::from_data(TensorData::new(normal, [d_in, d_out]), self.device);
+        linear.bias = Some(Param::from_tensor(Tensor::zeros([d_out], self.device)));
+        Ok(())
+    }
 }
 
 /// A small deterministic generator (SplitMix64), independent of the backend's global RNG.

@@ -4,6 +4,8 @@
 //! - [`weights`]: safetensors checkpoints by Hugging Face tensor name (f32/f16/bf16); the
 //!   tensors a `config.json` needs are checked against the header before anything is allocated.
 //! - [`encoder`], [`head`], [`model`]: the network, its loading/saving and the QA loss.
+//! - [`params`]: loading, saving and the expected-tensor list, as visitors of each module's one
+//!   parameter description ([`weights::ParamVisitor`]).
 //! - [`features`]: run_qa-exact windows (384/128), offsets, labels.
 //! - [`decode`]: utils_qa-exact n-best span decoding.
 //! - [`read`]: batched reading comprehension over SQuAD-format examples.
@@ -20,6 +22,7 @@ pub mod fused;
 pub mod gpu;
 pub mod head;
 pub mod model;
+pub mod params;
 pub mod read;
 pub mod weights;
 pub mod window;

@@ -184,12 +184,12 @@ impl<B: Backend> QaModel<B> {
         }
         let mut ckpt = Checkpoint::open(&dir.join("model.safetensors"))?;
         let prefix = ckpt.encoder_prefix.clone();
-        expected::check_encoder(&config, &ckpt, &prefix)?;
+        expected::check_encoder::<B>(&config, &ckpt, &prefix, device)?;
         // Head tensor names never start like encoder ones, so the whole header tells the head.
         let stored_head = head_kind_of(ckpt.unused().iter().map(String::as_str));
         check_head_kind(stored_head, &config, head, ckpt.path())?;
         if stored_head.is_some() {
-            expected::check_head(&config, &ckpt)?;
+            expected::check_head::<B>(&config, &ckpt, device)?;
         }
         let encoder = Encoder::load(&config, &mut ckpt, &prefix, device)?;
         let head = match stored_head {
@@ -263,8 +263,8 @@ impl<B: Backend> QaModel<B> {
             encoder_prefix
         };
         let mut w = CheckpointWriter::default();
-        self.encoder.save(&mut w, prefix);
-        self.head.save(config, &mut w);
+        self.encoder.save(config, &mut w, prefix)?;
+        self.head.save(config, &mut w)?;
         let mut config = config.clone();
         let family = if prefix == "roberta." {
             "Roberta"

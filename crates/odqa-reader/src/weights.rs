@@ -1,14 +1,17 @@
 //! Reading and writing safetensors checkpoints by Hugging Face tensor name.
 //!
-//! The model asks for each tensor by the name it has in the checkpoint (`embeddings.LayerNorm.weight`,
-//! `encoder.layer.3.attention.self.query.weight`, `qa_outputs.bias`, …) together with the shape it
-//! expects, like candle's `VarBuilder`. The only renames, all here:
+//! Each module describes its parameters once, by the names they have in the checkpoint
+//! (`embeddings.LayerNorm`, `encoder.layer.3.attention.self.query`, `qa_outputs`, …) and the
+//! shapes the config gives them, to a [`ParamVisitor`]; loading, saving and the list of tensors a
+//! config expects are visitors of that one description ([`crate::params`]). The only renames, all
+//! here (the provided methods of [`ParamVisitor`]):
 //!
 //! | checkpoint | odqa |
 //! |---|---|
 //! | `bert.` / `roberta.` prefix, or none (encoder-only checkpoints) | the encoder |
 //! | `*.weight` of a Linear, `[out, in]` (PyTorch) | burn's `[in, out]` (transposed on load and save) |
 //! | LayerNorm `weight` / `bias` | burn's `gamma` / `beta` |
+//! | Embedding and Conv1d `weight` / `bias` | the same names and layout |
 //!
 //! Tensors are converted to f32 on load whatever their stored type (f32, f16, bf16) and written back
 //! in the checkpoint's type, so load → save is bit-exact. The file is memory-mapped and each tensor
@@ -16,7 +19,7 @@
 //! but never a second decoded copy of the whole checkpoint.
 //!
 //! A tensor holding a NaN or an infinity is refused when it is decoded
-//! ([`ReaderError::NonFiniteWeight`](crate::ReaderError::NonFiniteWeight), naming it): every
+//! ([`ReaderError::NonFiniteWeight`], naming it): every
 //! answer read with it would be NaN.
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +28,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
+use burn::nn::conv::Conv1d;
+use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use half::{bf16, f16};
@@ -32,6 +37,71 @@ use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{ReaderError, Result};
+
+/// What is done with each parameter of a module, given its checkpoint name and its shape as
+/// stored (PyTorch layout). Modules describe their parameters through the provided methods, which
+/// hold the checkpoint's names and layouts; a visitor implements the two tensor methods.
+pub trait ParamVisitor<B: Backend> {
+    /// A tensor stored as burn holds it, `shape` in both.
+    fn tensor<const D: usize>(
+        &mut self,
+        name: &str,
+        param: &mut Param<Tensor<B, D>>,
+        shape: [usize; D],
+    ) -> Result<()>;
+
+    /// A Linear weight stored `[out, in]` (PyTorch, `stored`) that burn holds `[in, out]`.
+    fn transposed(
+        &mut self,
+        name: &str,
+        param: &mut Param<Tensor<B, 2>>,
+        stored: [usize; 2],
+    ) -> Result<()>;
+
+    /// A Linear `d_in → d_out`: `{path}.weight` `[d_out, d_in]` (transposed), `{path}.bias`.
+    fn linear(
+        &mut self,
+        path: &str,
+        linear: &mut Linear<B>,
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<()> {
+        self.transposed(&format!("{path}.weight"), &mut linear.weight, [d_out, d_in])?;
+        match &mut linear.bias {
+            Some(bias) => self.tensor(&format!("{path}.bias"), bias, [d_out]),
+            None => Ok(()),
+        }
+    }
+
+    /// A LayerNorm over `d`: `{path}.weight` is burn's `gamma`, `{path}.bias` its `beta`.
+    fn layer_norm(&mut self, path: &str, norm: &mut LayerNorm<B>, d: usize) -> Result<()> {
+        self.tensor(&format!("{path}.weight"), &mut norm.gamma, [d])?;
+        match &mut norm.beta {
+            Some(beta) => self.tensor(&format!("{path}.bias"), beta, [d]),
+            None => Ok(()),
+        }
+    }
+
+    /// A Conv1d whose weight is `[c_out, c_in, k]` (both layouts): `{path}.weight`, `{path}.bias`.
+    fn conv1d(&mut self, path: &str, conv: &mut Conv1d<B>, weight: [usize; 3]) -> Result<()> {
+        self.tensor(&format!("{path}.weight"), &mut conv.weight, weight)?;
+        match &mut conv.bias {
+            Some(bias) => self.tensor(&format!("{path}.bias"), bias, [weight[0]]),
+            None => Ok(()),
+        }
+    }
+
+    /// An Embedding of `n` rows of `d`: `{path}.weight` `[n, d]`.
+    fn embedding(
+        &mut self,
+        path: &str,
+        table: &mut Embedding<B>,
+        n: usize,
+        d: usize,
+    ) -> Result<()> {
+        self.tensor(&format!("{path}.weight"), &mut table.weight, [n, d])
+    }
+}
 
 /// Storage type of a checkpoint's floating-point tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
