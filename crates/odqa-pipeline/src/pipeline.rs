@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, WindowInput, WindowSettings};
-use odqa_reader::read::{BatchHook, Reader};
+use odqa_reader::read::{BatchHook, Reader, WindowLogits};
 use odqa_reader::ReaderBackend;
 use odqa_retriever::{Hit, Retriever, RetrieverError};
 use rayon::prelude::*;
@@ -253,6 +253,7 @@ impl<B: ReaderBackend> Pipeline<B> {
         Ok((out, timings))
     }
 
+    /// Retrieves, tokenizes, reads and decodes one chunk of questions.
     fn read_chunk(
         &self,
         questions: &[&str],
@@ -263,18 +264,7 @@ impl<B: ReaderBackend> Pipeline<B> {
         let start = Instant::now();
         let hits = self.retriever.search_batch(questions, top_k);
         timings.retrieval += start.elapsed().as_secs_f64();
-
-        let mut results: Vec<QuestionReads> = Vec::with_capacity(questions.len());
-        let mut pairs: Vec<(usize, Hit)> = Vec::new();
-        for (q, found) in hits.into_iter().enumerate() {
-            let mut result = QuestionReads::default();
-            match found {
-                Ok(hits) if hits.is_empty() => result.error = Some(QuestionError::NoPassage),
-                Ok(hits) => pairs.extend(hits.into_iter().map(|h| (q, h))),
-                Err(e) => result.error = Some(QuestionError::from(&e)),
-            }
-            results.push(result);
-        }
+        let (mut results, pairs) = passages_to_read(hits);
 
         let start = Instant::now();
         let inputs: Vec<WindowInput<'_>> = pairs
@@ -298,17 +288,38 @@ impl<B: ReaderBackend> Pipeline<B> {
         timings.windows += windows.len();
 
         let start = Instant::now();
+        let reads = self.decode_passages(&pairs, &features, &logits);
+        for ((q, _), read) in pairs.iter().zip(reads) {
+            match read {
+                Ok(read) => results[*q].reads.push(read),
+                Err(e) => {
+                    results[*q].error.get_or_insert(e);
+                }
+            }
+        }
+        timings.decoding += start.elapsed().as_secs_f64();
+        Ok(results)
+    }
+
+    /// The spans of every passage from its windows' logits (`logits` in the order of the
+    /// windows of `features`); a passage that could not be tokenized is its error.
+    fn decode_passages(
+        &self,
+        pairs: &[(usize, Hit)],
+        features: &[odqa_reader::Result<Vec<Feature>>],
+        logits: &[WindowLogits],
+    ) -> Vec<std::result::Result<PassageRead, QuestionError>> {
         let decode = DecodeSettings {
             n_best: self.settings.passage_n_best,
             max_answer_len: self.settings.max_answer_len,
         };
         let mut first_window = Vec::with_capacity(features.len());
         let mut next = 0;
-        for f in &features {
+        for f in features {
             first_window.push(next);
             next += f.as_ref().map_or(0, Vec::len);
         }
-        let reads: Vec<std::result::Result<PassageRead, QuestionError>> = pairs
+        pairs
             .par_iter()
             .zip(features.par_iter())
             .zip(first_window.par_iter())
@@ -331,16 +342,25 @@ impl<B: ReaderBackend> Pipeline<B> {
                     text: hit.text.clone(),
                 })
             })
-            .collect();
-        for ((q, _), read) in pairs.iter().zip(reads) {
-            match read {
-                Ok(read) => results[*q].reads.push(read),
-                Err(e) => {
-                    results[*q].error.get_or_insert(e);
-                }
-            }
-        }
-        timings.decoding += start.elapsed().as_secs_f64();
-        Ok(results)
+            .collect()
     }
+}
+
+/// One [`QuestionReads`] per question (with its error when nothing was found or the question
+/// cannot be searched) and the (question, passage) pairs to read.
+fn passages_to_read(
+    hits: Vec<std::result::Result<Vec<Hit>, RetrieverError>>,
+) -> (Vec<QuestionReads>, Vec<(usize, Hit)>) {
+    let mut results: Vec<QuestionReads> = Vec::with_capacity(hits.len());
+    let mut pairs: Vec<(usize, Hit)> = Vec::new();
+    for (q, found) in hits.into_iter().enumerate() {
+        let mut result = QuestionReads::default();
+        match found {
+            Ok(hits) if hits.is_empty() => result.error = Some(QuestionError::NoPassage),
+            Ok(hits) => pairs.extend(hits.into_iter().map(|h| (q, h))),
+            Err(e) => result.error = Some(QuestionError::from(&e)),
+        }
+        results.push(result);
+    }
+    (results, pairs)
 }
