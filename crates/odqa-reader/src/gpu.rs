@@ -6,8 +6,8 @@
 
 use crate::error::Result;
 
-/// Ok when the CUDA driver and NVRTC libraries can be loaded (always Ok in a CPU build).
-#[cfg(feature = "cuda")]
+/// Ok when the CUDA driver and NVRTC libraries can be loaded; the CUDA backend's
+/// [`crate::ReaderBackend::check_available`].
 #[allow(unsafe_code)]
 pub fn check_cuda() -> Result<()> {
     // SAFETY: both functions only try `dlopen` on the library names cudarc would load anyway
@@ -31,10 +31,4 @@ pub fn check_cuda() -> Result<()> {
             missing.join(" and ")
         )))
     }
-}
-
-/// Ok when the CUDA driver and NVRTC libraries can be loaded (always Ok in a CPU build).
-#[cfg(not(feature = "cuda"))]
-pub fn check_cuda() -> Result<()> {
-    Ok(())
 }

@@ -19,6 +19,7 @@ mod error;
 mod expected;
 pub mod features;
 pub mod fused;
+#[cfg(feature = "cuda")]
 pub mod gpu;
 pub mod head;
 pub mod model;
@@ -32,9 +33,14 @@ pub use error::{ReaderError, Result};
 pub use fused::ReaderBackend;
 pub use model::{LoadedModel, QaModel};
 
-/// The default CPU backend (burn's `flex`, with rayon and SIMD).
-#[cfg(not(feature = "cuda"))]
-pub type DefaultBackend = burn::backend::Flex;
-/// The CUDA backend (`--features cuda`).
+/// The CPU backend (burn's `flex`, with rayon and SIMD, and odqa's fused kernels), in every build.
+pub type CpuBackend = burn::backend::Flex;
+/// The CUDA backend, in builds with `--features cuda` (beside [`CpuBackend`], not instead of it).
 #[cfg(feature = "cuda")]
-pub type DefaultBackend = burn::backend::Cuda;
+pub type CudaBackend = burn::backend::Cuda;
+/// The backend the binary reads with: [`CudaBackend`] in a `cuda` build, [`CpuBackend`] otherwise.
+#[cfg(not(feature = "cuda"))]
+pub type DefaultBackend = CpuBackend;
+/// The backend the binary reads with: [`CudaBackend`] in a `cuda` build, [`CpuBackend`] otherwise.
+#[cfg(feature = "cuda")]
+pub type DefaultBackend = CudaBackend;

@@ -157,60 +157,6 @@ fn check_unused(ckpt: &Checkpoint, unused: &[String], head: HeadKind) -> Result<
 }
 
 impl<B: Backend> QaModel<B> {
-    /// Loads `config.json` and `model.safetensors` from `dir`. Missing, mis-shaped or unexpected
-    /// tensors are errors naming the tensor; a checkpoint without any head tensor gets a fresh head
-    /// (`fresh_head`), seeded from the backend's RNG.
-    pub fn load_dir(dir: &Path, device: &B::Device) -> Result<LoadedModel<B>> {
-        // A fixed seed, so that a fresh head (and every answer read with it) is reproducible.
-        Self::load_dir_with_head(dir, None, FRESH_HEAD_SEED, device)
-    }
-
-    /// As [`QaModel::load_dir`], with the head kind forced to `head` (when given; fine-tuning an
-    /// encoder-only checkpoint with a chosen head) and a fresh head seeded from `head_seed`. A
-    /// checkpoint that already holds a head of another kind is an error naming both kinds. Every
-    /// tensor the configuration needs is checked against the checkpoint's header before anything
-    /// is allocated.
-    pub fn load_dir_with_head(
-        dir: &Path,
-        head: Option<HeadKind>,
-        head_seed: u64,
-        device: &B::Device,
-    ) -> Result<LoadedModel<B>> {
-        crate::gpu::check_cuda()?;
-        check_model_dir(dir)?;
-        let mut config = ReaderConfig::read(&dir.join("config.json"))?;
-        if let Some(head) = head {
-            config.odqa_head = Some(head);
-        }
-        let mut ckpt = Checkpoint::open(&dir.join("model.safetensors"))?;
-        let prefix = ckpt.encoder_prefix.clone();
-        expected::check_encoder::<B>(&config, &ckpt, &prefix, device)?;
-        // Head tensor names never start like encoder ones, so the whole header tells the head.
-        let stored_head = head_kind_of(ckpt.unused().iter().map(String::as_str));
-        check_head_kind(stored_head, &config, head, ckpt.path())?;
-        if stored_head.is_some() {
-            expected::check_head::<B>(&config, &ckpt, device)?;
-        }
-        let encoder = Encoder::load(&config, &mut ckpt, &prefix, device)?;
-        let head = match stored_head {
-            Some(_) => QaHead::load(&config, &mut ckpt, device)?,
-            None => QaHead::init(&config, head_seed, device),
-        };
-        let (ignored, unused): (Vec<String>, Vec<String>) = ckpt
-            .unused()
-            .into_iter()
-            .partition(|n| is_other_head_tensor(n));
-        check_unused(&ckpt, &unused, config.head())?;
-        Ok(LoadedModel {
-            model: QaModel { encoder, head },
-            fresh_head: stored_head.is_none(),
-            stored_type: ckpt.stored_type,
-            encoder_prefix: prefix,
-            ignored,
-            config,
-        })
-    }
-
     /// A model from an encoder and a head.
     pub fn new(encoder: Encoder<B>, head: QaHead<B>) -> Self {
         QaModel { encoder, head }
@@ -295,6 +241,60 @@ impl<B: Backend> QaModel<B> {
 }
 
 impl<B: ReaderBackend> QaModel<B> {
+    /// Loads `config.json` and `model.safetensors` from `dir`. Missing, mis-shaped or unexpected
+    /// tensors are errors naming the tensor; a checkpoint without any head tensor gets a fresh head
+    /// (`fresh_head`), seeded from the backend's RNG.
+    pub fn load_dir(dir: &Path, device: &B::Device) -> Result<LoadedModel<B>> {
+        // A fixed seed, so that a fresh head (and every answer read with it) is reproducible.
+        Self::load_dir_with_head(dir, None, FRESH_HEAD_SEED, device)
+    }
+
+    /// As [`QaModel::load_dir`], with the head kind forced to `head` (when given; fine-tuning an
+    /// encoder-only checkpoint with a chosen head) and a fresh head seeded from `head_seed`. A
+    /// checkpoint that already holds a head of another kind is an error naming both kinds. Every
+    /// tensor the configuration needs is checked against the checkpoint's header before anything
+    /// is allocated.
+    pub fn load_dir_with_head(
+        dir: &Path,
+        head: Option<HeadKind>,
+        head_seed: u64,
+        device: &B::Device,
+    ) -> Result<LoadedModel<B>> {
+        B::check_available()?;
+        check_model_dir(dir)?;
+        let mut config = ReaderConfig::read(&dir.join("config.json"))?;
+        if let Some(head) = head {
+            config.odqa_head = Some(head);
+        }
+        let mut ckpt = Checkpoint::open(&dir.join("model.safetensors"))?;
+        let prefix = ckpt.encoder_prefix.clone();
+        expected::check_encoder::<B>(&config, &ckpt, &prefix, device)?;
+        // Head tensor names never start like encoder ones, so the whole header tells the head.
+        let stored_head = head_kind_of(ckpt.unused().iter().map(String::as_str));
+        check_head_kind(stored_head, &config, head, ckpt.path())?;
+        if stored_head.is_some() {
+            expected::check_head::<B>(&config, &ckpt, device)?;
+        }
+        let encoder = Encoder::load(&config, &mut ckpt, &prefix, device)?;
+        let head = match stored_head {
+            Some(_) => QaHead::load(&config, &mut ckpt, device)?,
+            None => QaHead::init(&config, head_seed, device),
+        };
+        let (ignored, unused): (Vec<String>, Vec<String>) = ckpt
+            .unused()
+            .into_iter()
+            .partition(|n| is_other_head_tensor(n));
+        check_unused(&ckpt, &unused, config.head())?;
+        Ok(LoadedModel {
+            model: QaModel { encoder, head },
+            fresh_head: stored_head.is_none(),
+            stored_type: ckpt.stored_type,
+            encoder_prefix: prefix,
+            ignored,
+            config,
+        })
+    }
+
     /// Start and end logits `[batch, seq_len]`.
     pub fn forward(&self, input: EncoderInput<B>, train: bool) -> (Tensor<B, 2>, Tensor<B, 2>) {
         self.head.forward(self.encoder.forward(input, train))

@@ -106,6 +106,10 @@ impl<B: ReaderBackend> Backward<B, 3> for LayerNormBackward {
 }
 
 impl<B: ReaderBackend, C: CheckpointStrategy> ReaderBackend for Autodiff<B, C> {
+    fn check_available() -> crate::Result<()> {
+        B::check_available()
+    }
+
     fn dropout_uses_seeds() -> bool {
         B::dropout_uses_seeds()
     }

@@ -113,6 +113,13 @@ pub struct AttentionSaved<B: Backend> {
 
 /// A burn backend with the reader's fused operations (see the module documentation).
 pub trait ReaderBackend: Backend {
+    /// Ok when this backend can run on this machine: the libraries it loads at run time are
+    /// present (checked before a model is loaded, so a missing GPU is an error, not a panic in a
+    /// worker thread). CPU backends can always run.
+    fn check_available() -> crate::Result<()> {
+        Ok(())
+    }
+
     /// True when this backend's dropout masks come from the [`DropoutDraw`] seeds; false when
     /// they come from the backend's own random generator (the composite defaults), so that no
     /// seed is drawn: on a GPU a draw is a device→host copy, a stall of the queue every forward
@@ -217,7 +224,11 @@ pub trait ReaderBackend: Backend {
 }
 
 #[cfg(feature = "cuda")]
-impl ReaderBackend for burn::backend::Cuda {}
+impl ReaderBackend for burn::backend::Cuda {
+    fn check_available() -> crate::Result<()> {
+        crate::gpu::check_cuda()
+    }
+}
 
 /// Attention through the backend's fused operation, on tensors.
 pub fn attention<B: ReaderBackend>(
