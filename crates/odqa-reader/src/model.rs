@@ -124,7 +124,7 @@ fn check_head_kind(
         match asked {
             Some(asked) => format!(
                 "the checkpoint holds a trained {stored} head but a {asked} head was asked \
-                 for; use --head {stored} (or start from an encoder-only checkpoint)"
+                 for; ask for the {stored} head (or start from an encoder-only checkpoint)"
             ),
             None => format!(
                 "the checkpoint holds a {stored} head but config.json asks for a {} head \

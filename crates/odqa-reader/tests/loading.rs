@@ -284,7 +284,7 @@ fn stored_head_kind_and_a_mismatched_head_request() {
     assert!(err.is_bad_input());
     assert!(
         err.to_string().contains("holds a trained linear head")
-            && err.to_string().contains("--head linear"),
+            && err.to_string().contains("ask for the linear head"),
         "{err}"
     );
     // Same head kind: loads the stored head, not a fresh one.
