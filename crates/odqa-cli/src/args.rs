@@ -2,11 +2,9 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use odqa_pipeline::{Pipeline, PipelineSettings, Strategy, Timings};
+use odqa_pipeline::{CancelToken, Pipeline, PipelineSettings, Strategy, Timings};
 use odqa_reader::DefaultBackend;
 use odqa_retriever::{Bm25Overrides, Idf};
 
@@ -231,13 +229,13 @@ impl PipelineArgs {
     }
 }
 
-/// A flag set by the first Ctrl-C, which prints `message` (what happens next); a second Ctrl-C
-/// exits at once with status 130. The one Ctrl-C handler of the binary.
-pub fn stop_flag(message: &'static str) -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
+/// A token cancelled by the first Ctrl-C, which prints `message` (what happens next); a second
+/// Ctrl-C exits at once with status 130. The one Ctrl-C handler of the binary.
+pub fn stop_flag(message: &'static str) -> CancelToken {
+    let stop = CancelToken::new();
     let flag = stop.clone();
     let installed = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
+        if flag.cancel() {
             std::process::exit(130);
         }
         eprintln!("\n{message} (Ctrl-C again to quit at once)");

@@ -4,11 +4,11 @@
 //! and `tune` and the windows of `read`.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use odqa_pipeline::Observer;
+use odqa_pipeline::{CancelToken, Observer};
 use odqa_train::{EventSink, RunPlan, StepReport, TrainEvent};
 
 /// The renderer of one training run's events.
@@ -155,7 +155,7 @@ impl Inner {
 
 /// How `predict`, `tune`, `read`, `index` and `eval retrieval` show the work done: a bar on a
 /// terminal, otherwise a line every 5 % of it; the total comes with every report. With
-/// [`CountProgress::stopping_on`], it stops the pipeline's work once the flag (Ctrl-C) is set.
+/// [`CountProgress::stopping_on`], it stops the work once the token is cancelled (Ctrl-C).
 pub struct CountProgress {
     verb: &'static str,
     unit: &'static str,
@@ -163,7 +163,8 @@ pub struct CountProgress {
     started: std::time::Instant,
     /// Line mode: the count done at the last line.
     shown: AtomicUsize,
-    stop: Option<Arc<AtomicBool>>,
+    /// Cancelled to stop the work (never, unless [`CountProgress::stopping_on`]).
+    stop: CancelToken,
 }
 
 impl CountProgress {
@@ -189,13 +190,13 @@ impl CountProgress {
             bar,
             started: std::time::Instant::now(),
             shown: AtomicUsize::new(0),
-            stop: None,
+            stop: CancelToken::new(),
         }
     }
 
-    /// Asks the work to stop once `stop` is set.
-    pub fn stopping_on(mut self, stop: Arc<AtomicBool>) -> Self {
-        self.stop = Some(stop);
+    /// Asks the work to stop once `stop` is cancelled.
+    pub fn stopping_on(mut self, stop: CancelToken) -> Self {
+        self.stop = stop;
         self
     }
 
@@ -236,8 +237,6 @@ impl Observer for CountProgress {
     }
 
     fn should_stop(&self) -> bool {
-        self.stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
+        self.stop.is_cancelled()
     }
 }

@@ -9,9 +9,12 @@
 //! - [`metrics`]: KorQuAD v1.0 and SQuAD v1.1 EM/F1, as the official scripts.
 //! - [`josa`]: the Korean particles and endings stripped from answers and retrieval terms.
 //! - [`text`]: small text helpers shared by the crates (character offsets, normalisation).
+//! - [`control`]: progress and cancellation of long calls ([`control::Observer`],
+//!   [`control::CancelToken`]), one style for every crate.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod control;
 pub mod corpus;
 mod error;
 pub mod fsio;

@@ -16,8 +16,9 @@
 //! cancellation, e.g. a [`CancelToken`]). Nothing here prints or installs signal handlers.
 //!
 //! ```
-//! use std::sync::atomic::AtomicBool;
-//! use odqa_pipeline::{AskOptions, Pipeline, PipelineError, PipelineSettings, QuestionError};
+//! use odqa_pipeline::{
+//!     AskOptions, CancelToken, Pipeline, PipelineError, PipelineSettings, QuestionError,
+//! };
 //! use odqa_reader::DefaultBackend;
 //! use odqa_retriever::{build_index, BuildOptions};
 //!
@@ -25,7 +26,7 @@
 //! let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
 //! let index = tempfile::tempdir()?;
 //! let corpus = fixtures.join("wikipedia_documents.json");
-//! build_index(&[corpus], index.path(), &BuildOptions::default(), &AtomicBool::new(false))?;
+//! build_index(&[corpus], index.path(), &BuildOptions::default(), &CancelToken::new())?;
 //!
 //! // A tiny test model (128 positions): its answers are not meant to be right, only well-formed.
 //! let model = fixtures.join("reader-parity/tiny-bert-qa");
@@ -55,7 +56,6 @@ pub mod aggregate;
 mod ask;
 pub mod breakdown;
 pub mod calibration;
-mod control;
 mod error;
 mod evidence;
 pub mod pipeline;
@@ -64,7 +64,6 @@ pub mod tune;
 
 pub use aggregate::{Answer, PassageRead, Strategy};
 pub use ask::{Answers, AskOptions, QuestionError};
-pub use control::{CancelToken, Observer, Unobserved};
 pub use error::{PipelineError, Result};
 pub use evidence::{evidence, Evidence};
 pub use pipeline::{Pipeline, QuestionAnswers, QuestionReads, Timings};
@@ -73,3 +72,6 @@ pub use settings::{PipelineSettings, SettingError};
 pub use odqa_retriever::Hit;
 /// The reader's backends, for naming a [`Pipeline`]'s type.
 pub use odqa_reader::{DefaultBackend, ReaderBackend};
+
+/// Progress and cancellation (odqa-core's, shared with the retriever and the trainer).
+pub use odqa_core::control::{CancelToken, Observer, Unobserved};

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use odqa_core::control::{Observer, Unobserved};
 use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, WindowInput, WindowSettings};
 use odqa_reader::read::{BatchHook, Reader, WindowLogits};
@@ -13,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{aggregate, spans, Answer, PassageRead};
 use crate::ask::{Answers, AskOptions, QuestionError};
-use crate::control::{Observer, Unobserved};
 use crate::error::{PipelineError, Result};
 use crate::settings::PipelineSettings;
 

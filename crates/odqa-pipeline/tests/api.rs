@@ -158,7 +158,7 @@ fn one_unreadable_passage_does_not_fail_the_question() {
         &[corpus],
         &index,
         &odqa_retriever::BuildOptions::default(),
-        &std::sync::atomic::AtomicBool::new(false),
+        &odqa_pipeline::CancelToken::new(),
     )
     .unwrap();
     let mut settings = PipelineSettings::default();

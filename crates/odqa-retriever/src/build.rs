@@ -10,10 +10,11 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use odqa_core::control::CancelToken;
 use odqa_core::corpus::{self, ReadOptions, ReadSummary, Record};
 use odqa_core::CoreError;
 use tantivy::{Index, IndexWriter};
@@ -44,12 +45,13 @@ impl<R: Read> Read for Counted<R> {
 }
 
 /// Builds the index of `corpora` into `dir`, replacing an existing odqa index there only when the
-/// new one is complete. `cancel` is polled between records (set it from a Ctrl-C handler).
+/// new one is complete. `cancel` is polled between records and after the merge (cancel it from a
+/// Ctrl-C handler): the build then stops with [`RetrieverError::Interrupted`], leaving nothing.
 pub fn build_index(
     corpora: &[PathBuf],
     dir: &Path,
     opts: &BuildOptions,
-    cancel: &AtomicBool,
+    cancel: &CancelToken,
 ) -> Result<BuildSummary> {
     build_index_with_progress(corpora, dir, opts, cancel, &|_| {})
 }
@@ -59,7 +61,7 @@ pub fn build_index_with_progress(
     corpora: &[PathBuf],
     dir: &Path,
     opts: &BuildOptions,
-    cancel: &AtomicBool,
+    cancel: &CancelToken,
     progress: &dyn Fn(BuildProgress),
 ) -> Result<BuildSummary> {
     let started = Instant::now();
@@ -124,7 +126,7 @@ fn write_segments(
     fields: Fields,
     corpora: &[PathBuf],
     opts: &BuildOptions,
-    cancel: &AtomicBool,
+    cancel: &CancelToken,
     progress: &dyn Fn(BuildProgress),
 ) -> Result<Ingested> {
     let threads = opts.threads.clamp(1, 8);
@@ -148,7 +150,7 @@ fn write_segments(
         writer.merge(&segments).wait()?;
     }
     writer.wait_merging_threads()?;
-    if cancel.load(Ordering::Relaxed) {
+    if cancel.is_cancelled() {
         return Err(RetrieverError::Interrupted);
     }
     Ok(ingested)
@@ -158,7 +160,7 @@ fn write_segments(
 fn read_corpora(
     corpora: &[PathBuf],
     opts: &BuildOptions,
-    cancel: &AtomicBool,
+    cancel: &CancelToken,
     progress: &dyn Fn(BuildProgress),
     writer: &IndexWriter,
     fields: Fields,
@@ -184,7 +186,7 @@ fn read_corpora(
             skip_invalid: opts.skip_invalid,
         };
         let mut sink = |record: Record| {
-            if cancel.load(Ordering::Relaxed) {
+            if cancel.is_cancelled() {
                 state.failure = Some(RetrieverError::Interrupted);
                 return Err("interrupted".to_string());
             }

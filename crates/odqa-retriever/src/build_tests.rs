@@ -33,7 +33,7 @@ fn builds_dedups_and_retrieves() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = write(dir.path(), "c.jsonl", CORPUS.as_bytes());
     let index = dir.path().join("idx");
-    let summary = build_index(&[corpus], &index, &opts(), &AtomicBool::new(false)).unwrap();
+    let summary = build_index(&[corpus], &index, &opts(), &CancelToken::new()).unwrap();
     assert_eq!(
         summary.meta.analyzer.language,
         Language::Ko,
@@ -72,7 +72,7 @@ fn any_question_text_works() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = write(dir.path(), "c.jsonl", CORPUS.as_bytes());
     let index = dir.path().join("idx");
-    build_index(&[corpus], &index, &opts(), &AtomicBool::new(false)).unwrap();
+    build_index(&[corpus], &index, &opts(), &CancelToken::new()).unwrap();
     let retriever = Retriever::open(&index).unwrap();
     for q in [
         "\"도쿄\"",
@@ -112,7 +112,7 @@ fn malformed_line_leaves_no_index_and_keeps_the_old_one() {
         std::slice::from_ref(&bad),
         &index,
         &opts(),
-        &AtomicBool::new(false),
+        &CancelToken::new(),
     )
     .unwrap_err();
     assert!(err.is_bad_input());
@@ -124,9 +124,9 @@ fn malformed_line_leaves_no_index_and_keeps_the_old_one() {
         .collect();
     assert_eq!(leftovers.len(), 2, "{leftovers:?}");
     // A previous index survives a failed rebuild untouched.
-    build_index(&[good], &index, &opts(), &AtomicBool::new(false)).unwrap();
+    build_index(&[good], &index, &opts(), &CancelToken::new()).unwrap();
     let before = std::fs::read(index.join(META_FILE)).unwrap();
-    build_index(&[bad], &index, &opts(), &AtomicBool::new(false)).unwrap_err();
+    build_index(&[bad], &index, &opts(), &CancelToken::new()).unwrap_err();
     assert_eq!(std::fs::read(index.join(META_FILE)).unwrap(), before);
     assert_eq!(Retriever::open(&index).unwrap().num_passages(), 3);
 }
@@ -138,7 +138,7 @@ fn refuses_to_replace_a_directory_that_is_not_an_index() {
     let target = dir.path().join("precious");
     std::fs::create_dir(&target).unwrap();
     write(&target, "thesis.txt", b"do not delete");
-    let err = build_index(&[corpus], &target, &opts(), &AtomicBool::new(false)).unwrap_err();
+    let err = build_index(&[corpus], &target, &opts(), &CancelToken::new()).unwrap_err();
     assert!(err.to_string().contains("not an odqa index"), "{err}");
     assert!(target.join("thesis.txt").exists());
 }
@@ -148,7 +148,9 @@ fn cancelled_build_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = write(dir.path(), "c.jsonl", CORPUS.as_bytes());
     let index = dir.path().join("idx");
-    let err = build_index(&[corpus], &index, &opts(), &AtomicBool::new(true)).unwrap_err();
+    let cancel = CancelToken::new();
+    cancel.cancel();
+    let err = build_index(&[corpus], &index, &opts(), &cancel).unwrap_err();
     assert!(matches!(err, RetrieverError::Interrupted));
     assert!(!index.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -167,7 +169,7 @@ fn duplicate_ids_fail_or_are_skipped() {
         std::slice::from_ref(&corpus),
         &index,
         &opts(),
-        &AtomicBool::new(false),
+        &CancelToken::new(),
     )
     .unwrap_err();
     let msg = err.to_string();
@@ -184,7 +186,7 @@ fn duplicate_ids_fail_or_are_skipped() {
         skip_invalid: true,
         ..opts()
     };
-    let summary = build_index(&[corpus], &index, &lenient, &AtomicBool::new(false)).unwrap();
+    let summary = build_index(&[corpus], &index, &lenient, &CancelToken::new()).unwrap();
     assert_eq!(
         (summary.repeated, summary.skipped, summary.meta.unique_texts),
         (1, 1, 2)
@@ -200,7 +202,7 @@ fn empty_corpus_is_an_error() {
         &[corpus],
         &dir.path().join("idx"),
         &opts(),
-        &AtomicBool::new(false),
+        &CancelToken::new(),
     )
     .unwrap_err();
     assert!(err.to_string().contains("nothing to index"), "{err}");
@@ -224,11 +226,11 @@ fn huge_document_is_indexed_whole_with_a_warning_or_split() {
         std::slice::from_ref(&corpus),
         &index,
         &opts(),
-        &AtomicBool::new(false),
+        &CancelToken::new(),
     )
     .unwrap();
     assert!(
-        summary.warnings.iter().any(|w| w.contains("split-chars")),
+        summary.warnings.iter().any(|w| w.contains("consider splitting")),
         "{:?}",
         summary.warnings
     );
@@ -242,7 +244,7 @@ fn huge_document_is_indexed_whole_with_a_warning_or_split() {
         }),
         ..opts()
     };
-    let summary = build_index(&[corpus], &index, &split, &AtomicBool::new(false)).unwrap();
+    let summary = build_index(&[corpus], &index, &split, &CancelToken::new()).unwrap();
     assert!(summary.meta.passages > 5000);
     let retriever = Retriever::open(&index).unwrap();
     let hit = &retriever.search("유일무이한바늘", 1).unwrap()[0];
@@ -274,7 +276,7 @@ fn equal_scores_rank_in_corpus_order_with_any_number_of_threads() {
             std::slice::from_ref(&corpus),
             &index,
             &opts,
-            &AtomicBool::new(false),
+            &CancelToken::new(),
         )
         .unwrap();
         let hits = Retriever::open(&index).unwrap().search("apple", n).unwrap();
@@ -282,4 +284,54 @@ fn equal_scores_rank_in_corpus_order_with_any_number_of_threads() {
         let ids: Vec<String> = hits.into_iter().map(|h| h.id).collect();
         assert!(ids == expected, "{threads} threads: {:?}", &ids[..20]);
     }
+}
+
+#[test]
+fn recall_evaluation_reports_progress_and_stops_when_cancelled() {
+    use crate::eval::evaluate_recall;
+    use odqa_core::control::{Observer, Unobserved};
+    use odqa_core::squad::{Answer, QaExample};
+    use std::sync::Mutex;
+
+    /// Keeps every progress report.
+    struct Reports(Mutex<Vec<(usize, usize)>>);
+    impl Observer for Reports {
+        fn progress(&self, done: usize, total: usize) {
+            self.0.lock().unwrap().push((done, total));
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write(dir.path(), "c.jsonl", CORPUS.as_bytes());
+    let index = dir.path().join("idx");
+    build_index(&[corpus], &index, &opts(), &CancelToken::new()).unwrap();
+    let retriever = Retriever::open(&index).unwrap();
+    let example = |id: &str, question: &str, answer: &str, title: &str| QaExample {
+        id: id.into(),
+        question: question.into(),
+        title: title.into(),
+        context: String::new(),
+        answers: vec![Answer {
+            text: answer.into(),
+            answer_start: 0,
+        }],
+    };
+    let examples = [
+        example("q1", "대한민국의 수도는?", "서울특별시", "대한민국"),
+        example("q2", "일본의 수도는?", "도쿄", "일본"),
+    ];
+
+    let reports = Reports(Mutex::new(Vec::new()));
+    let report = evaluate_recall(&retriever, &examples, &[1], &reports).unwrap();
+    assert_eq!(report.answer_recall[&1], 1.0);
+    let mut seen = reports.0.into_inner().unwrap();
+    seen.sort_unstable();
+    assert_eq!(seen, [(1, 2), (2, 2)]);
+    let unobserved = evaluate_recall(&retriever, &examples, &[1], &Unobserved).unwrap();
+    assert_eq!(unobserved.answer_recall, report.answer_recall);
+
+    let cancel = CancelToken::new();
+    cancel.cancel();
+    let err = evaluate_recall(&retriever, &examples, &[1], &cancel).unwrap_err();
+    assert!(matches!(err, RetrieverError::Interrupted));
 }

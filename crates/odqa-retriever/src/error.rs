@@ -46,7 +46,8 @@ pub enum RetrieverError {
     /// An invalid request: bad parameters, nothing to index.
     #[error("{0}")]
     InvalidArgument(String),
-    /// Indexing was interrupted (Ctrl-C); nothing was changed.
+    /// Indexing or a recall evaluation was stopped (a cancelled `CancelToken`, Ctrl-C); nothing
+    /// was changed.
     #[error("interrupted: the index was not changed")]
     Interrupted,
     /// tantivy failed.

@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use odqa_core::control::Observer;
 use odqa_core::squad::QaExample;
 use rayon::prelude::*;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::error::Result;
+use crate::error::{Result, RetrieverError};
 use crate::search::{Hit, Retriever};
 
 /// The figures of one evaluation.
@@ -120,13 +121,14 @@ fn ranks_of(example: &QaExample, hits: &[Hit]) -> (Option<usize>, Option<usize>)
 }
 
 /// Evaluates `retriever` on `examples` at every k of `ks` (retrieving max(ks) passages per
-/// question), in parallel on the current rayon pool. `progress(done, total)` is called from the
-/// worker threads as questions are searched.
+/// question), in parallel on the current rayon pool. `observer` is told `progress(done, total)`
+/// from the worker threads as questions are searched, and asked before each question whether to
+/// stop: the evaluation then ends with [`RetrieverError::Interrupted`].
 pub fn evaluate_recall(
     retriever: &Retriever,
     examples: &[QaExample],
     ks: &[usize],
-    progress: &(dyn Fn(usize, usize) + Sync),
+    observer: &dyn Observer,
 ) -> Result<RecallReport> {
     let max_k = ks.iter().copied().max().unwrap_or(0);
     let done = AtomicUsize::new(0);
@@ -134,11 +136,14 @@ pub fn evaluate_recall(
     let ranks: Vec<Ranks> = examples
         .par_iter()
         .map(|example| {
+            if observer.should_stop() {
+                return Err(RetrieverError::Interrupted);
+            }
             let t = Instant::now();
             let result = retriever.search(&example.question, max_k);
             let millis = t.elapsed().as_secs_f64() * 1e3;
-            progress(done.fetch_add(1, Ordering::Relaxed) + 1, examples.len());
-            match result {
+            observer.progress(done.fetch_add(1, Ordering::Relaxed) + 1, examples.len());
+            Ok(match result {
                 Ok(hits) => {
                     let (answer, title) = ranks_of(example, &hits);
                     Ranks {
@@ -153,9 +158,9 @@ pub fn evaluate_recall(
                     millis,
                     ..Ranks::default()
                 },
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let wall = started.elapsed().as_secs_f64();
 
     let answered = examples

@@ -32,6 +32,8 @@ pub use build::{
 pub use error::{Result, RetrieverError};
 pub use integrity::{FileSum, FileSums};
 pub use layout::IndexMeta;
+/// The cancellation flag [`build_index`] polls (re-exported from `odqa_core::control`).
+pub use odqa_core::control::CancelToken;
 pub use search::{Hit, Retriever};
 pub use verify::{verify_index, VerifyReport};
 

@@ -3,9 +3,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
-use crate::{build_index, BuildOptions, Retriever};
+use crate::{build_index, BuildOptions, CancelToken, Retriever};
 
 const CORPUS: &str = r#"{"id": "p1", "title": "서울", "text": "서울은 대한민국의 수도이다."}
 {"id": "p2", "title": "도쿄", "text": "도쿄는 일본의 수도이다."}
@@ -24,7 +23,7 @@ pub(crate) fn tiny_index() -> (tempfile::TempDir, PathBuf) {
         memory_budget: 20 << 20,
         ..BuildOptions::default()
     };
-    build_index(&[corpus], &index, &opts, &AtomicBool::new(false)).unwrap();
+    build_index(&[corpus], &index, &opts, &CancelToken::new()).unwrap();
     (dir, index)
 }
 

@@ -1,8 +1,6 @@
-use std::sync::atomic::AtomicBool;
-
 use super::*;
 use crate::layout::META_FILE;
-use crate::{build_index, BuildOptions, BuildSummary, Retriever};
+use crate::{build_index, BuildOptions, BuildSummary, CancelToken, Retriever};
 
 fn opts() -> BuildOptions {
     BuildOptions {
@@ -17,7 +15,7 @@ fn build(parent: &Path, dir: &Path, text: &str) -> BuildSummary {
     let name = dir.file_name().unwrap().to_string_lossy();
     let corpus = parent.join(format!("{name}.jsonl"));
     std::fs::write(&corpus, format!("{{\"id\":\"a\",\"text\":\"{text}\"}}\n")).unwrap();
-    build_index(&[corpus], dir, &opts(), &AtomicBool::new(false)).unwrap()
+    build_index(&[corpus], dir, &opts(), &CancelToken::new()).unwrap()
 }
 
 /// The id of a process that has exited.
@@ -177,7 +175,7 @@ fn an_index_moved_aside_by_a_killed_swap_is_found_and_restored() {
     assert!(err.contains(&aside.display().to_string()), "{err}");
     let bad = tmp.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"id\":\"a\",\n").unwrap();
-    build_index(&[bad], &dir, &opts(), &AtomicBool::new(false)).unwrap_err();
+    build_index(&[bad], &dir, &opts(), &CancelToken::new()).unwrap_err();
     assert!(!aside.exists(), "{} is left", aside.display());
     let hits = Retriever::open(&dir).unwrap().search("apple", 1).unwrap();
     assert_eq!(hits.len(), 1);

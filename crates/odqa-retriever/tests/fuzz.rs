@@ -8,12 +8,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::OnceLock;
 
 use odqa_retriever::analysis::{normalize, MAX_WORD_CHARS};
 use odqa_retriever::{
-    build_index, AnalyzerConfig, BuildOptions, Language, LanguageChoice, Retriever, RetrieverError,
+    build_index, AnalyzerConfig, BuildOptions, CancelToken, Language, LanguageChoice, Retriever,
+    RetrieverError,
 };
 use proptest::prelude::*;
 use tantivy::tokenizer::TokenStream;
@@ -80,7 +80,7 @@ fn index() -> &'static Retriever {
             )
             .unwrap();
             let index = dir.path().join("index");
-            build_index(&[corpus], &index, &small_build(), &AtomicBool::new(false)).unwrap();
+            build_index(&[corpus], &index, &small_build(), &CancelToken::new()).unwrap();
             let retriever = Retriever::open(&index).unwrap();
             (dir, retriever)
         })
@@ -151,7 +151,7 @@ proptest! {
             .collect();
         std::fs::write(&corpus, lines.join("\n")).unwrap();
         let index = dir.path().join("index");
-        let result = build_index(&[corpus], &index, &small_build(), &AtomicBool::new(false));
+        let result = build_index(&[corpus], &index, &small_build(), &CancelToken::new());
         let indexed = texts.iter().filter(|t| !t.trim().is_empty()).count();
         match result {
             Ok(summary) => {

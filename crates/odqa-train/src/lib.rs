@@ -30,3 +30,6 @@ pub use error::{Result, TrainError};
 pub use events::{EventSink, RunPlan, StepReport, TrainEvent};
 pub use settings::{Schedule, TrainSettings};
 pub use trainer::{train, train_model, TrainOptions, TrainReport};
+
+/// The cancellation flag of [`TrainOptions::stop`] (re-exported from `odqa_core::control`).
+pub use odqa_core::control::CancelToken;

@@ -3,7 +3,6 @@
 //! checkpoints, and what is saved when the loop ends.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
@@ -97,11 +96,7 @@ where
                         ending.stopped_early = true;
                     }
                 }
-                let stop = self
-                    .options
-                    .stop
-                    .as_ref()
-                    .is_some_and(|s| s.load(Ordering::SeqCst));
+                let stop = self.options.stop.is_cancelled();
                 let save_now = step.is_multiple_of(self.settings.save_steps);
                 if end_of_epoch || stop || ending.stopped_early || save_now {
                     self.save_checkpoint(&model)?;

@@ -3,12 +3,11 @@
 //! in the output directory, resumable checkpoints along the way.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
+use odqa_core::control::CancelToken;
 use odqa_reader::{QaModel, ReaderBackend};
 
 use crate::checkpoint::TrainerState;
@@ -34,8 +33,9 @@ pub struct TrainOptions {
     pub overwrite: bool,
     /// Receives the run's plan, every step, every evaluation (none when `None`).
     pub events: Option<EventSink>,
-    /// Set (e.g. by Ctrl-C) to stop after the current step, saving a checkpoint first.
-    pub stop: Option<Arc<AtomicBool>>,
+    /// Cancelled (e.g. by Ctrl-C) to stop after the current step, saving a checkpoint first. The
+    /// default is never cancelled.
+    pub stop: CancelToken,
 }
 
 impl std::fmt::Debug for TrainOptions {

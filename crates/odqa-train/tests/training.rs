@@ -5,8 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use burn::backend::Flex;
 use burn::prelude::*;
@@ -15,7 +13,7 @@ use odqa_reader::model::qa_loss;
 use odqa_reader::read::batch_input;
 use odqa_reader::{HeadKind, QaModel, ReaderConfig};
 use odqa_train::data::{read_mixture, training_set};
-use odqa_train::{train, train_model, TrainOptions, TrainSettings};
+use odqa_train::{train, train_model, CancelToken, TrainOptions, TrainSettings};
 
 type B = Flex;
 
@@ -193,8 +191,10 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
 
     let out = dir.path().join("resumed");
     s.out = Some(out.clone());
+    let cancelled = CancelToken::new();
+    cancelled.cancel();
     let stop = TrainOptions {
-        stop: Some(Arc::new(AtomicBool::new(true))),
+        stop: cancelled,
         ..TrainOptions::default()
     };
     let (first, _) = train_model::<B>(&s, &stop, &device).unwrap();

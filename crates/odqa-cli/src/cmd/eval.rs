@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use odqa_pipeline::Observer;
+use odqa_pipeline::{Observer, Unobserved};
 use odqa_retriever::eval::evaluate_recall;
 use odqa_retriever::Retriever;
 
@@ -151,12 +151,12 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
         return Err(UsageError(format!("{}: no questions", args.data.display())).into());
     }
     let progress = (!args.json).then(|| CountProgress::questions("retrieving"));
+    let observer: &dyn Observer = match &progress {
+        Some(p) => p,
+        None => &Unobserved,
+    };
     let report = with_threads(args.threads, || {
-        evaluate_recall(&retriever, &examples, &args.top_k, &|done, total| {
-            if let Some(p) = &progress {
-                p.progress(done, total);
-            }
-        })
+        evaluate_recall(&retriever, &examples, &args.top_k, observer)
     })??;
     if let Some(p) = &progress {
         p.finish();

@@ -282,7 +282,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         resume: args.resume.clone(),
         overwrite: args.overwrite,
         events: progress.as_ref().map(|p| p.sink()),
-        stop: Some(stop),
+        stop,
     };
     let device = Default::default();
     let report = crate::args::with_threads(args.threads, || {

@@ -2,11 +2,10 @@
 //! committed fixture corpus indexed into a folder, read by the tiny QA model (128 positions).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 use odqa_pipeline::{Pipeline, PipelineSettings};
 use odqa_reader::DefaultBackend;
-use odqa_retriever::{build_index, BuildOptions};
+use odqa_retriever::{build_index, BuildOptions, CancelToken};
 
 /// The repository's `tests/fixtures`.
 pub fn fixtures() -> PathBuf {
@@ -21,7 +20,7 @@ pub fn tiny_pipeline(index: &Path, mut settings: PipelineSettings) -> Pipeline<D
         &[corpus],
         index,
         &BuildOptions::default(),
-        &AtomicBool::new(false),
+        &CancelToken::new(),
     )
     .expect("index the fixture corpus");
     (settings.max_seq_len, settings.doc_stride) = (128, 32);

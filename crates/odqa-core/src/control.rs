@@ -1,18 +1,22 @@
-//! Progress and cancellation of long calls, as the caller wants them shown: the library draws
-//! nothing and installs no signal handler.
+//! Progress and cancellation of long calls, as the caller wants them shown: the libraries draw
+//! nothing and install no signal handler. One style for every crate: work that can be stopped
+//! takes an [`Observer`] (a batch of questions, a retrieval evaluation) or a [`CancelToken`] (an
+//! index build, a training run, which report richer progress of their own).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Watches a batch of questions: told how far it got, asked whether to stop. Both methods are
-/// called from worker threads, between forward passes; the defaults do nothing and never stop.
+/// Watches long work (a batch of questions, an evaluation): told how far it got, asked whether to
+/// stop. Both methods may be called from worker threads, between units of work; the defaults do
+/// nothing and never stop.
 pub trait Observer: Sync {
-    /// `done` of `total` questions have been read.
+    /// `done` of `total` units (questions) are finished.
     fn progress(&self, done: usize, total: usize) {
         let _ = (done, total);
     }
 
-    /// True to stop the batch early: the call then returns [`crate::PipelineError::Interrupted`].
+    /// True to stop the work early: the call then returns its crate's `Interrupted` error (e.g.
+    /// `odqa_pipeline::PipelineError::Interrupted`).
     fn should_stop(&self) -> bool {
         false
     }
@@ -24,8 +28,9 @@ pub struct Unobserved;
 
 impl Observer for Unobserved {}
 
-/// A cancellation flag shared between the code that runs a batch and the code that stops it (a
-/// Ctrl-C handler, a closed connection). Clones share the flag.
+/// A cancellation flag shared between the code that runs long work and the code that stops it (a
+/// Ctrl-C handler, a closed connection). Clones share the flag; as an [`Observer`] it reports
+/// nothing and stops once cancelled.
 #[derive(Debug, Clone, Default)]
 pub struct CancelToken(Arc<AtomicBool>);
 
