@@ -187,7 +187,11 @@ fn exit_status(err: &anyhow::Error) -> u8 {
             return if e.is_bad_input() { 2 } else { 1 };
         }
         if let Some(e) = cause.downcast_ref::<odqa_reader::ReaderError>() {
-            return if e.is_bad_input() { 2 } else { 1 };
+            return match e {
+                odqa_reader::ReaderError::Interrupted => 130,
+                e if e.is_bad_input() => 2,
+                _ => 1,
+            };
         }
         if let Some(e) = cause.downcast_ref::<odqa_train::TrainError>() {
             return if e.is_bad_input() { 2 } else { 1 };

@@ -75,6 +75,9 @@ pub enum ReaderError {
     /// The CUDA build found no usable GPU libraries.
     #[error("{0}")]
     NoGpu(String),
+    /// Stopped on request (an [`odqa_core::control::Observer`] said so) before finishing.
+    #[error("interrupted before every window was read")]
+    Interrupted,
 }
 
 impl ReaderError {
@@ -106,7 +109,7 @@ impl ReaderError {
             | ReaderError::BadTokenizer { .. }
             | ReaderError::NotADirectory { .. }
             | ReaderError::BadInput(_) => true,
-            ReaderError::NoGpu(_) => false,
+            ReaderError::NoGpu(_) | ReaderError::Interrupted => false,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod batched;
 use std::path::Path;
 
 use burn::prelude::*;
+use odqa_core::control::Observer;
 use odqa_core::squad::QaExample;
 
 use crate::config::ReaderConfig;
@@ -17,7 +18,7 @@ use crate::features::{Feature, FeatureTokenizer, WindowInput, WindowSettings};
 use crate::fused::ReaderBackend;
 use crate::model::QaModel;
 
-pub use batched::{BatchHook, Progress, WindowLogits};
+pub use batched::{BatchHook, Observed, Progress, WindowLogits};
 
 /// A loaded reader: model, configuration and tokenizer.
 pub struct Reader<B: Backend> {
@@ -115,15 +116,16 @@ impl<B: ReaderBackend> Reader<B> {
 
     /// Reads every example: windows tokenized in parallel, their logits by [`Reader::logits`]
     /// (`batch_size` windows per forward pass), n-best decoding per example. Examples that cannot
-    /// be tokenized get an empty answer and an error. `progress(done, total)` is called from
-    /// worker threads after every batch, in windows.
+    /// be tokenized get an empty answer and an error. `observer` is told the windows read so far
+    /// (from worker threads, after every batch) and can stop the call between batches
+    /// ([`ReaderError::Interrupted`]).
     pub fn read(
         &self,
         examples: &[QaExample],
         decode: DecodeSettings,
         batch_size: usize,
-        progress: &(dyn Fn(usize, usize) + Sync),
-    ) -> Vec<ExamplePrediction> {
+        observer: &dyn Observer,
+    ) -> Result<Vec<ExamplePrediction>> {
         let inputs: Vec<WindowInput<'_>> = examples
             .iter()
             .map(|e| (e.question.as_str(), e.context.as_str(), None))
@@ -134,9 +136,9 @@ impl<B: ReaderBackend> Reader<B> {
             .filter_map(|r| r.as_ref().ok())
             .flatten()
             .collect();
-        let Ok(logits) = self.logits(&features, batch_size, &Progress(progress));
+        let logits = self.logits(&features, batch_size, &Observed(observer))?;
         let mut next = 0;
-        examples
+        let predictions = examples
             .iter()
             .zip(&per_example)
             .map(|(example, windows)| match windows {
@@ -169,7 +171,8 @@ impl<B: ReaderBackend> Reader<B> {
                     windows: 0,
                 },
             })
-            .collect()
+            .collect();
+        Ok(predictions)
     }
 }
 

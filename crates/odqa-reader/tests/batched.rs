@@ -131,3 +131,22 @@ fn a_hook_that_stops_skips_the_batches_not_started() {
         );
     }
 }
+
+/// `Reader::read` takes the shared `Observer`: a cancelled token stops it before any batch
+/// (`ReaderError::Interrupted`), and an observer that never stops reads everything.
+#[test]
+fn read_stops_when_its_observer_says_so() {
+    let (reader, _) = reader_and_windows();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus/korquad-sample.json");
+    let examples = odqa_core::squad::read_examples(&data).unwrap();
+    let examples = &examples[..4];
+    let decode = odqa_reader::decode::DecodeSettings::default();
+    let cancelled = odqa_core::control::CancelToken::new();
+    cancelled.cancel();
+    match reader.read(examples, decode, 4, &cancelled) {
+        Err(odqa_reader::ReaderError::Interrupted) => {}
+        other => panic!("expected Interrupted, got {:?}", other.map(|p| p.len())),
+    }
+    let read = reader.read(examples, decode, 4, &odqa_core::control::Unobserved);
+    assert_eq!(read.unwrap().len(), 4);
+}

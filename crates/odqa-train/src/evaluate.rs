@@ -5,15 +5,16 @@ use odqa_core::metrics::{score, AnswerScores};
 use odqa_core::squad::QaExample;
 use odqa_reader::decode::DecodeSettings;
 use odqa_reader::read::{ExamplePrediction, Reader};
-use odqa_reader::ReaderBackend;
+use odqa_core::control::Unobserved;
+use odqa_reader::{ReaderBackend, ReaderError};
 
 /// Reads `examples` with `reader` and scores the best answers against the gold answers.
 pub fn evaluate<B: ReaderBackend>(
     reader: &Reader<B>,
     examples: &[QaExample],
     batch_size: usize,
-) -> (AnswerScores, Vec<ExamplePrediction>) {
-    let predictions = reader.read(examples, DecodeSettings::default(), batch_size, &|_, _| {});
+) -> Result<(AnswerScores, Vec<ExamplePrediction>), ReaderError> {
+    let predictions = reader.read(examples, DecodeSettings::default(), batch_size, &Unobserved)?;
     let truths: Vec<Vec<String>> = examples
         .iter()
         .map(|e| e.answers.iter().map(|a| a.text.clone()).collect())
@@ -24,5 +25,5 @@ pub fn evaluate<B: ReaderBackend>(
             .zip(&truths)
             .map(|(p, t)| (Some(p.answer.as_str()), t.as_slice())),
     );
-    (scores, predictions)
+    Ok((scores, predictions))
 }

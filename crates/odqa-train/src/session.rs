@@ -207,7 +207,7 @@ where
             self.base.tokenizer.clone(),
             self.device,
         );
-        let (scores, _) = evaluate(&reader, dev, self.settings.eval_batch_size);
+        let (scores, _) = evaluate(&reader, dev, self.settings.eval_batch_size)?;
         let state = &mut self.state;
         let evaluation = Evaluation {
             step: state.step,

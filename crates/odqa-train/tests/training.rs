@@ -277,7 +277,7 @@ fn the_best_dev_checkpoint_is_kept() {
     )
     .unwrap();
     let dev = odqa_train::data::dev_examples(&repo("corpus/korquad-sample.json"), None).unwrap();
-    let (again, _) = odqa_train::evaluate::evaluate(&reader, &dev, 16);
+    let (again, _) = odqa_train::evaluate::evaluate(&reader, &dev, 16).unwrap();
     assert_eq!(again, best.scores, "{f1s:?}");
     assert_ne!(again, last.scores, "{f1s:?}");
     let summary: serde_json::Value =

@@ -6,7 +6,6 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use odqa_core::fsio::check_outputs;
-use odqa_pipeline::Observer;
 use odqa_reader::decode::DecodeSettings;
 use odqa_reader::features::WindowSettings;
 use odqa_reader::read::Reader;
@@ -96,15 +95,12 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
         max_answer_len: args.max_answer_len as usize,
     };
     let read_started = Instant::now();
-    let progress = CountProgress::new("reading", "windows");
+    // Ctrl-C → ReaderError::Interrupted after the current batches, exit 130, nothing written.
+    let stop = crate::args::stop_flag("stopping after the current batch; nothing will be written");
+    let progress = CountProgress::new("reading", "windows").stopping_on(stop);
     let predictions = crate::args::with_threads(args.threads, || {
-        reader.read(
-            &examples,
-            decode,
-            args.batch_size as usize,
-            &|done, total| progress.progress(done, total),
-        )
-    })?;
+        reader.read(&examples, decode, args.batch_size as usize, &progress)
+    })??;
     progress.finish();
     let seconds = read_started.elapsed().as_secs_f64();
 

@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use burn::prelude::*;
 use rayon::prelude::*;
 
+use odqa_core::control::Observer;
+
 use super::{batch_input_len, cut_len, real_len, Reader};
+use crate::error::ReaderError;
 use crate::features::Feature;
 use crate::fused::ReaderBackend;
 
@@ -42,6 +45,25 @@ impl BatchHook for Progress<'_> {
 
     fn progress(&self, done: usize, total: usize) {
         (self.0)(done, total)
+    }
+}
+
+/// An [`Observer`] as a hook: told the windows done, asked before every batch whether to stop
+/// ([`ReaderError::Interrupted`]).
+pub struct Observed<'a>(pub &'a dyn Observer);
+
+impl BatchHook for Observed<'_> {
+    type Stop = ReaderError;
+
+    fn proceed(&self) -> Result<(), ReaderError> {
+        if self.0.should_stop() {
+            return Err(ReaderError::Interrupted);
+        }
+        Ok(())
+    }
+
+    fn progress(&self, done: usize, total: usize) {
+        self.0.progress(done, total)
     }
 }
 
