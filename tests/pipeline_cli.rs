@@ -880,7 +880,10 @@ fn assert_refused_first(out: &std::process::Output, words: &[&str]) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(words.iter().all(|w| err.contains(w)), "{words:?}: {err}");
-    assert!(!err.contains("answering:") && !err.contains("reading:"), "refused after the work: {err}");
+    assert!(
+        !err.contains("answering:") && !err.contains("reading:"),
+        "refused after the work: {err}"
+    );
 }
 
 /// `predict --out` naming the question file (spelled differently) is refused before any work; the
@@ -890,8 +893,22 @@ fn predict_out_equal_to_the_questions_is_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let q = one_question(dir.path());
     let same = dir.path().join(".").join("q.jsonl");
-    let out = run("predict", &["--questions", path_str(&q), "--out", path_str(&same), "--top-k", "2"]);
-    assert_eq!(std::fs::read_to_string(&q).unwrap(), one_question_text(), "the questions were replaced");
+    let out = run(
+        "predict",
+        &[
+            "--questions",
+            path_str(&q),
+            "--out",
+            path_str(&same),
+            "--top-k",
+            "2",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(&q).unwrap(),
+        one_question_text(),
+        "the questions were replaced"
+    );
     assert_refused_first(&out, &["q.jsonl", "input"]);
 }
 
@@ -921,7 +938,17 @@ fn predict_out_in_an_unwritable_folder_fails_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let q = one_question(dir.path());
     let target = unwritable_dir(dir.path()).join("p.json");
-    let out = run("predict", &["--questions", path_str(&q), "--out", path_str(&target), "--top-k", "2"]);
+    let out = run(
+        "predict",
+        &[
+            "--questions",
+            path_str(&q),
+            "--out",
+            path_str(&target),
+            "--top-k",
+            "2",
+        ],
+    );
     assert_refused_first(&out, &[path_str(&target), "cannot write"]);
 }
 
@@ -954,9 +981,20 @@ fn every_command_refuses_an_output_that_is_one_of_its_inputs() {
     ];
     for (i, out) in runs.iter().enumerate() {
         assert_refused_first(out, &["cannot write"]);
-        assert_eq!(std::fs::read(&data).unwrap(), original, "run {i} replaced the data");
-        assert_eq!(std::fs::read(&part).unwrap(), b"{}", "run {i} replaced the part");
+        assert_eq!(
+            std::fs::read(&data).unwrap(),
+            original,
+            "run {i} replaced the data"
+        );
+        assert_eq!(
+            std::fs::read(&part).unwrap(),
+            b"{}",
+            "run {i} replaced the part"
+        );
         assert!(!cache.exists(), "run {i} wrote the cache");
-        assert!(std::fs::read(&checkpoint).unwrap() == weights, "run {i} replaced the checkpoint");
+        assert!(
+            std::fs::read(&checkpoint).unwrap() == weights,
+            "run {i} replaced the checkpoint"
+        );
     }
 }

@@ -475,7 +475,10 @@ fn train_onto_a_finished_run_is_refused_unless_overwrite() {
         &["--max-steps", "50", "--save-steps", "10"],
     );
     assert!(first.status.success(), "{}", stderr(&first));
-    assert!(out.join("checkpoint-50").join("trainer_state.json").is_file());
+    assert!(out
+        .join("checkpoint-50")
+        .join("trainer_state.json")
+        .is_file());
     let before = snapshot(&out);
 
     let again = train(TINY_QA, &data, &out, &["--max-steps", "1"]);
@@ -491,7 +494,11 @@ fn train_onto_a_finished_run_is_refused_unless_overwrite() {
     assert!(replaced.status.success(), "{}", stderr(&replaced));
     assert_eq!(read_json(&out.join("training.json"))["step"], 1);
     assert!(out.join("checkpoint-1").is_dir() && !out.join("checkpoint-50").exists());
-    assert_eq!(names(dir.path()), ["run", "train.json"], "a staging or old copy was left");
+    assert_eq!(
+        names(dir.path()),
+        ["run", "train.json"],
+        "a staging or old copy was left"
+    );
 }
 
 /// `--out` that is the `--model` directory (under any spelling), or that holds it, is refused with
@@ -512,7 +519,10 @@ fn train_out_onto_its_own_model_is_refused_even_with_overwrite() {
         let run = train(&base_str, &data, &same, extra);
         let err = stderr(&run);
         assert_eq!(run.status.code(), Some(2), "{extra:?}: {err}");
-        assert!(err.contains("--model") && err.contains("another --out"), "{extra:?}: {err}");
+        assert!(
+            err.contains("--model") && err.contains("another --out"),
+            "{extra:?}: {err}"
+        );
         assert_eq!(snapshot(&base), before, "{extra:?}: the model was changed");
     }
     // A new run started from a checkpoint of an old one, into that old run's directory: the

@@ -10,8 +10,8 @@ use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::segments::{base_as, decode_q4, element_bytes, from_planes, xor, Encoding, Segment};
 use crate::packer::{base_tensor, tensors_of, Packer};
+use crate::segments::{base_as, decode_q4, element_bytes, from_planes, xor, Encoding, Segment};
 use crate::PackError;
 
 /// First bytes of a packed file.

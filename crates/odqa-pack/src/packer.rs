@@ -12,7 +12,10 @@ use crate::segments::{
 };
 
 /// The tensors of a checkpoint by name, over its data region `data`.
-pub(crate) fn tensors_of<'a>(meta: &'a Metadata, data: &'a [u8]) -> HashMap<String, BaseTensor<'a>> {
+pub(crate) fn tensors_of<'a>(
+    meta: &'a Metadata,
+    data: &'a [u8],
+) -> HashMap<String, BaseTensor<'a>> {
     meta.tensors()
         .into_iter()
         .map(|(name, info)| (name, base_tensor(info, data)))
@@ -131,4 +134,3 @@ impl Packer {
         }
     }
 }
-

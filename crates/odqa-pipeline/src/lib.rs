@@ -66,12 +66,12 @@ pub use aggregate::{Answer, PassageRead, Strategy};
 pub use ask::{Answers, AskOptions, QuestionError};
 pub use error::{PipelineError, Result};
 pub use evidence::{evidence, Evidence};
-pub use pipeline::{Pipeline, QuestionAnswers, QuestionReads, Timings};
-pub use settings::{PipelineSettings, SettingError};
-/// A retrieved passage (the retriever's type, so callers need not depend on it).
-pub use odqa_retriever::Hit;
 /// The reader's backends, for naming a [`Pipeline`]'s type.
 pub use odqa_reader::{DefaultBackend, ReaderBackend};
+/// A retrieved passage (the retriever's type, so callers need not depend on it).
+pub use odqa_retriever::Hit;
+pub use pipeline::{Pipeline, QuestionAnswers, QuestionReads, Timings};
+pub use settings::{PipelineSettings, SettingError};
 
 /// Progress and cancellation (odqa-core's, shared with the retriever and the trainer).
 pub use odqa_core::control::{CancelToken, Observer, Unobserved};

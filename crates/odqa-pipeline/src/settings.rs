@@ -96,7 +96,11 @@ impl PipelineSettings {
             }
         }
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(SettingError::new("temperature", self.temperature, "positive"));
+            return Err(SettingError::new(
+                "temperature",
+                self.temperature,
+                "positive",
+            ));
         }
         let windows = WindowSettings {
             max_seq_len: self.max_seq_len,

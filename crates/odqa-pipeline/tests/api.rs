@@ -171,17 +171,25 @@ fn one_unreadable_passage_does_not_fail_the_question() {
     let question = (1..80)
         .map(|n| format!("{}임종석은 누구인가?", "정치인 ".repeat(n)))
         .find(|q| {
-            let (got, _) = pipeline.answer_with(&[(q, &defaults)], &Unobserved).unwrap();
+            let (got, _) = pipeline
+                .answer_with(&[(q, &defaults)], &Unobserved)
+                .unwrap();
             matches!(got[0].error, Some(QuestionError::Unreadable(_)))
         })
         .expect("a question too long for the long passage");
-    let (got, _) = pipeline.answer_with(&[(&question, &defaults)], &Unobserved).unwrap();
+    let (got, _) = pipeline
+        .answer_with(&[(&question, &defaults)], &Unobserved)
+        .unwrap();
     let ids: Vec<&str> = got[0].reads.iter().map(|r| r.passage_id.as_str()).collect();
     assert_eq!(ids, ["short"], "only the short passage could be read");
 
     let answered = pipeline.ask(&question);
     let answered = answered.unwrap_or_else(|e| panic!("one unreadable passage failed it: {e}"));
-    let read: Vec<&str> = answered.passages.iter().map(|p| p.passage_id.as_str()).collect();
+    let read: Vec<&str> = answered
+        .passages
+        .iter()
+        .map(|p| p.passage_id.as_str())
+        .collect();
     assert_eq!(read, ["short"]);
     assert!(answered.answers.iter().all(|a| a.passage_id == "short"));
     assert!(

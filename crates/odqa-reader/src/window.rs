@@ -87,6 +87,9 @@ mod tests {
         assert!(window(384, 128).validate().is_ok());
         assert!(window(128, 127).validate().is_ok());
         let err = window(128, 128).validate().unwrap_err();
-        assert_eq!(err.to_string(), "doc_stride 128 must be smaller than max_seq_len 128");
+        assert_eq!(
+            err.to_string(),
+            "doc_stride 128 must be smaller than max_seq_len 128"
+        );
     }
 }

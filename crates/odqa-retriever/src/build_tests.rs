@@ -230,7 +230,10 @@ fn huge_document_is_indexed_whole_with_a_warning_or_split() {
     )
     .unwrap();
     assert!(
-        summary.warnings.iter().any(|w| w.contains("consider splitting")),
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("consider splitting")),
         "{:?}",
         summary.warnings
     );

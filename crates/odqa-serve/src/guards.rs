@@ -116,9 +116,15 @@ pub(crate) async fn read_body_in_time(
     let (parts, body) = request.into_parts();
     let read = tokio::time::timeout(limits.timeout, axum::body::to_bytes(body, limits.max_bytes));
     match read.await {
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         Ok(Err(e)) => {
-            let message = format!("the request body is larger than {} bytes ({e})", limits.max_bytes);
+            let message = format!(
+                "the request body is larger than {} bytes ({e})",
+                limits.max_bytes
+            );
             ApiError::too_large("body_too_large", message).into_response()
         }
         Err(_) => ApiError::body_timeout(limits.timeout.as_secs_f64()).into_response(),
@@ -138,10 +144,22 @@ mod tests {
     #[test]
     fn host_names_are_compared_without_their_port() {
         let allowed = loopback();
-        for host in ["localhost", "LOCALHOST:8080", "127.0.0.1:1", "[::1]:8080", "[::1]"] {
+        for host in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1:1",
+            "[::1]:8080",
+            "[::1]",
+        ] {
             assert!(allowed.allows(host), "{host}");
         }
-        for host in ["evil.example:8080", "localhost.evil.example", "127.0.0.2", "", "[::2]"] {
+        for host in [
+            "evil.example:8080",
+            "localhost.evil.example",
+            "127.0.0.2",
+            "",
+            "[::2]",
+        ] {
             assert!(!allowed.allows(host), "{host}");
         }
         let public = AllowedHosts::new(None);

@@ -70,7 +70,11 @@ mod tests {
         let watch = IndexWatch::new(Some(dir.clone()));
         assert_eq!(watch.stale(), None);
         std::fs::write(dir.join("new-file"), b"x").unwrap();
-        assert_eq!(watch.stale(), None, "a file written inside is not a new index");
+        assert_eq!(
+            watch.stale(),
+            None,
+            "a file written inside is not a new index"
+        );
         std::fs::rename(&dir, root.path().join("old")).unwrap();
         assert!(watch.stale().unwrap().contains("removed"));
         std::fs::create_dir(&dir).unwrap();

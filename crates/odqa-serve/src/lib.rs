@@ -205,8 +205,9 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        let by_files = server::open_files_limit()
-            .map_or(usize::MAX, |n| n.saturating_sub(server::RESERVED_FILES) as usize);
+        let by_files = server::open_files_limit().map_or(usize::MAX, |n| {
+            n.saturating_sub(server::RESERVED_FILES) as usize
+        });
         ConnectionLimits {
             max_connections: by_files.clamp(4, 1_024),
             header_timeout: Duration::from_secs(10),
@@ -282,7 +283,9 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<usize, ServeError> {
         let local = listener.local_addr();
-        let addr = local.as_ref().map_or_else(|_| "?".to_string(), ToString::to_string);
+        let addr = local
+            .as_ref()
+            .map_or_else(|_| "?".to_string(), ToString::to_string);
         if let Ok(local) = local {
             self.hosts.resolve_for(local);
         }

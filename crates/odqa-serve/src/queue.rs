@@ -200,6 +200,9 @@ mod tests {
         let questions: Vec<&str> = batch.iter().map(|j| j.question.as_str()).collect();
         assert_eq!(questions, ["b", "c"]);
         drop(queue);
-        assert!(jobs.next_batch(8).is_none(), "no handle and no job: the workers stop");
+        assert!(
+            jobs.next_batch(8).is_none(),
+            "no handle and no job: the workers stop"
+        );
     }
 }

@@ -18,9 +18,9 @@ use crate::api::{
     check_question, check_top_k, AskRequest, AskResponse, ErrorResponse, HealthResponse,
     PassageJson, RetrieveRequest, RetrieveResponse,
 };
-use crate::queue::{Job, Queue, Refused};
 use crate::guards::{check_host, log_request, read_body_in_time, AllowedHosts, BodyRead};
 use crate::health::IndexWatch;
+use crate::queue::{Job, Queue, Refused};
 use crate::{ApiError, Engine, ServeOptions, ServerInfo};
 
 /// The web page (`GET /`).
@@ -124,7 +124,9 @@ async fn health(State(s): AppState) -> Json<HealthResponse> {
         queued: s.queue.queued(),
         abandoned: s.queue.abandoned(),
         connections: s.options.connections.max_connections
-            - s.connection_slots.available_permits().min(s.options.connections.max_connections),
+            - s.connection_slots
+                .available_permits()
+                .min(s.options.connections.max_connections),
     })
 }
 

@@ -160,10 +160,14 @@ fn serve_connection(
             async move {
                 let response = router.oneshot(request.map(Body::new)).await;
                 // The request stays in flight until hyper has written (and dropped) the body.
-                response.map(|r| r.map(|body| Body::new(body.map_frame(move |f| {
-                    let _ = &busy;
-                    f
-                }))))
+                response.map(|r| {
+                    r.map(|body| {
+                        Body::new(body.map_frame(move |f| {
+                            let _ = &busy;
+                            f
+                        }))
+                    })
+                })
             }
         })
     };
@@ -209,7 +213,9 @@ struct InFlight(Arc<ConnState>, Arc<Connections>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.idle_since_ms.store(self.1.now_ms(), Ordering::SeqCst);
+        self.0
+            .idle_since_ms
+            .store(self.1.now_ms(), Ordering::SeqCst);
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }

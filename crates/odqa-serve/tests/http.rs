@@ -13,8 +13,8 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use odqa_serve::{App, ServeOptions};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use support::{gated, info, pipeline};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
 async fn call(app: &App, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Value) {

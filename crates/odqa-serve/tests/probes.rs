@@ -32,7 +32,12 @@ async fn post(app: &App, path: &str, body: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_is_not_held_by_a_client_stuck_in_its_request_head() {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::new(Arc::new(pipeline(dir.path())), info(), ServeOptions::default()).unwrap();
+    let app = App::new(
+        Arc::new(pipeline(dir.path())),
+        info(),
+        ServeOptions::default(),
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -121,7 +126,12 @@ async fn searches_run_a_bounded_number_at_once_and_the_rest_wait_in_a_bounded_qu
         .map(|_| {
             let app = app.clone();
             tokio::spawn(async move {
-                post(&app, "/v1/retrieve", r#"{"question": "임종석", "top_k": 2}"#).await
+                post(
+                    &app,
+                    "/v1/retrieve",
+                    r#"{"question": "임종석", "top_k": 2}"#,
+                )
+                .await
             })
         })
         .collect();
@@ -155,8 +165,14 @@ async fn searches_run_a_bounded_number_at_once_and_the_rest_wait_in_a_bounded_qu
         "{most} searches ran at once on {cores} cores"
     );
     let refused = answered.iter().filter(|(s, _)| *s == 503).count();
-    assert!(refused >= 10 - 3, "{refused} of {total} refused: {answered:?}");
-    assert!(answered.iter().all(|(s, _)| *s == 200 || *s == 503), "{answered:?}");
+    assert!(
+        refused >= 10 - 3,
+        "{refused} of {total} refused: {answered:?}"
+    );
+    assert!(
+        answered.iter().all(|(s, _)| *s == 200 || *s == 503),
+        "{answered:?}"
+    );
 }
 
 /// A server on a loopback port with `options`, stopped by the returned sender.
@@ -182,7 +198,10 @@ async fn exchange(addr: std::net::SocketAddr, request: &str) -> String {
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     let read = tokio::time::timeout(HUNG, stream.read_to_end(&mut response)).await;
-    assert!(read.is_ok(), "the connection was never closed after {request:?}");
+    assert!(
+        read.is_ok(),
+        "the connection was never closed after {request:?}"
+    );
     String::from_utf8_lossy(&response).into_owned()
 }
 
@@ -200,7 +219,10 @@ async fn idle_slow_and_stalled_connections_are_closed() {
     let (addr, stop, server) = start(app).await;
     // Nothing sent, half a head, and a keep-alive connection idle after its answer: all closed.
     assert_eq!(exchange(addr, "").await, "");
-    assert_eq!(exchange(addr, "GET /health HTTP/1.1\r\nhost: loc").await, "");
+    assert_eq!(
+        exchange(addr, "GET /health HTTP/1.1\r\nhost: loc").await,
+        ""
+    );
     let kept = exchange(addr, "GET /health HTTP/1.1\r\nhost: localhost\r\n\r\n").await;
     assert!(kept.starts_with("HTTP/1.1 200"), "{kept}");
     // A body that stops arriving: 408.
@@ -244,11 +266,15 @@ async fn at_the_connection_bound_idle_connections_make_room() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_loopback_server_answers_only_its_own_host_names() {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::new(Arc::new(pipeline(dir.path())), info(), ServeOptions::default()).unwrap();
+    let app = App::new(
+        Arc::new(pipeline(dir.path())),
+        info(),
+        ServeOptions::default(),
+    )
+    .unwrap();
     let (addr, stop, server) = start(app).await;
-    let get = |host: String| {
-        format!("GET /health HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n")
-    };
+    let get =
+        |host: String| format!("GET /health HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
     let rebound = exchange(addr, &get(format!("attacker.example:{}", addr.port()))).await;
     assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
     assert!(rebound.contains("host_not_allowed"), "{rebound}");
@@ -282,7 +308,10 @@ async fn health_says_when_the_index_directory_was_replaced() {
     std::fs::create_dir(&index).unwrap();
     let stale = health(&app).await;
     assert_eq!(stale["status"], "stale", "{stale}");
-    assert!(stale["warning"].as_str().unwrap().contains("replaced"), "{stale}");
+    assert!(
+        stale["warning"].as_str().unwrap().contains("replaced"),
+        "{stale}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

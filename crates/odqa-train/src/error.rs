@@ -58,7 +58,9 @@ pub enum TrainError {
     },
     /// The output directory is, or holds, an input of the run (the starting model; with
     /// overwrite, a data set), which the run would overwrite or delete.
-    #[error("{dir} is or holds {input}, an input of this run, which training would overwrite or delete")]
+    #[error(
+        "{dir} is or holds {input}, an input of this run, which training would overwrite or delete"
+    )]
     OutputHoldsInput {
         /// The output directory.
         dir: PathBuf,

@@ -1,11 +1,11 @@
 //! Dev-set evaluation during training: read every question from its own context and score the
 //! answers with the shared metrics module (KorQuAD v1.0 and SQuAD v1.1 EM/F1).
 
+use odqa_core::control::Unobserved;
 use odqa_core::metrics::{score, AnswerScores};
 use odqa_core::squad::QaExample;
 use odqa_reader::decode::DecodeSettings;
 use odqa_reader::read::{ExamplePrediction, Reader};
-use odqa_core::control::Unobserved;
 use odqa_reader::{ReaderBackend, ReaderError};
 
 /// Reads `examples` with `reader` and scores the best answers against the gold answers.

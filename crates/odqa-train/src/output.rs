@@ -165,7 +165,10 @@ mod tests {
         std::fs::create_dir_all(out.join("checkpoint-9")).unwrap();
         let s = settings(&model, &out);
         let err = Output::check(&s, &TrainOptions::default()).unwrap_err();
-        assert!(matches!(err, TrainError::OutputExists { ref dir } if *dir == out), "{err}");
+        assert!(
+            matches!(err, TrainError::OutputExists { ref dir } if *dir == out),
+            "{err}"
+        );
         let overwrite = TrainOptions {
             overwrite: true,
             ..TrainOptions::default()

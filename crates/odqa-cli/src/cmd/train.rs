@@ -228,7 +228,10 @@ fn in_flags(err: TrainError) -> anyhow::Error {
                 "out" => "--out DIR",
                 _ => "--model DIR",
             };
-            UsageError(format!("no {what}: give {flag} (or `{key}` in the config file)")).into()
+            UsageError(format!(
+                "no {what}: give {flag} (or `{key}` in the config file)"
+            ))
+            .into()
         }
         TrainError::RatesMismatch { sets, rates } => UsageError(format!(
             "{sets} training sets but {rates} sampling rates: give one --train-rate per --train"

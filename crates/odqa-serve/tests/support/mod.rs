@@ -93,4 +93,3 @@ pub fn gated(index: &Path) -> (Arc<Gated>, Gates) {
     };
     (Arc::new(engine), Gates { answer, search })
 }
-
