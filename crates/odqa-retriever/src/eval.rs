@@ -162,7 +162,12 @@ pub fn evaluate_recall(
         })
         .collect::<Result<_>>()?;
     let wall = started.elapsed().as_secs_f64();
+    Ok(report(examples, ks, &ranks, wall))
+}
 
+/// The recall at every k, the latencies and the throughput of `ranks`, one per example, searched
+/// in `wall` seconds.
+fn report(examples: &[QaExample], ks: &[usize], ranks: &[Ranks], wall: f64) -> RecallReport {
     let answered = examples
         .iter()
         .filter(|e| e.answers.iter().any(|a| !a.text.is_empty()))
@@ -199,7 +204,7 @@ pub fn evaluate_recall(
             .copied()
             .unwrap_or(0.0)
     };
-    Ok(RecallReport {
+    RecallReport {
         questions: examples.len(),
         answered,
         titled,
@@ -213,5 +218,5 @@ pub fn evaluate_recall(
             0.0
         },
         threads: rayon::current_num_threads(),
-    })
+    }
 }

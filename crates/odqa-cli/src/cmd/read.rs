@@ -6,9 +6,10 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use odqa_core::fsio::check_outputs;
+use odqa_core::squad::QaExample;
 use odqa_reader::decode::DecodeSettings;
 use odqa_reader::features::WindowSettings;
-use odqa_reader::read::Reader;
+use odqa_reader::read::{ExamplePrediction, Reader};
 use odqa_reader::DefaultBackend;
 use serde_json::{Map, Value};
 
@@ -56,7 +57,11 @@ pub struct ReadArgs {
 }
 
 pub fn run(args: ReadArgs) -> anyhow::Result<()> {
-    if args.doc_stride >= args.max_seq_len {
+    let windows = WindowSettings {
+        max_seq_len: args.max_seq_len,
+        doc_stride: args.doc_stride,
+    };
+    if windows.validate().is_err() {
         return Err(UsageError(format!(
             "--doc-stride {} must be smaller than --max-seq-len {}",
             args.doc_stride, args.max_seq_len
@@ -66,30 +71,9 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
     let mut outputs = vec![args.out.as_path()];
     outputs.extend(args.nbest_out.as_deref());
     check_outputs(&[&args.model, &args.data], &outputs)?;
-    let windows = WindowSettings {
-        max_seq_len: args.max_seq_len,
-        doc_stride: args.doc_stride,
-    };
-    let device = Default::default();
     let started = Instant::now();
-    let reader = Reader::<DefaultBackend>::load(&args.model, windows, &device)
-        .with_context(|| format!("cannot load the model {}", args.model.display()))?;
-    if reader.fresh_head {
-        eprintln!(
-            "warning: {} has no QA head; a fresh random {} head was initialised, so answers are \
-             meaningless until the model is fine-tuned",
-            args.model.display(),
-            reader.config().head()
-        );
-    }
-    let mut examples =
-        odqa_core::squad::read_examples(&args.data).context("cannot read the questions")?;
-    if let Some(n) = args.limit {
-        examples.truncate(n);
-    }
-    if examples.is_empty() {
-        return Err(UsageError(format!("{}: no questions", args.data.display())).into());
-    }
+    let reader = load(&args, windows)?;
+    let examples = questions(&args)?;
     let decode = DecodeSettings {
         n_best: args.n_best as usize,
         max_answer_len: args.max_answer_len as usize,
@@ -103,22 +87,7 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
     })??;
     progress.finish();
     let seconds = read_started.elapsed().as_secs_f64();
-
-    let mut answers = Map::new();
-    let mut nbest = Map::new();
-    let mut failed = 0;
-    for p in &predictions {
-        if let Some(error) = &p.error {
-            failed += 1;
-            eprintln!(
-                "warning: question {}: {error}; answered with an empty string",
-                p.id
-            );
-        }
-        answers.insert(p.id.clone(), Value::String(p.answer.clone()));
-        nbest.insert(p.id.clone(), serde_json::to_value(&p.nbest)?);
-    }
-    write_predictions(&args.out, &answers, args.nbest_out.as_deref(), &nbest)?;
+    let failed = write(&args, &predictions)?;
     let empty = predictions.iter().filter(|p| p.answer.is_empty()).count();
     let windows: usize = predictions.iter().map(|p| p.windows).sum();
     eprintln!(
@@ -136,4 +105,53 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// The reader of `--model`, with a warning when its head is fresh (random).
+fn load(args: &ReadArgs, windows: WindowSettings) -> anyhow::Result<Reader<DefaultBackend>> {
+    let reader = Reader::<DefaultBackend>::load(&args.model, windows, &Default::default())
+        .with_context(|| format!("cannot load the model {}", args.model.display()))?;
+    if reader.fresh_head {
+        eprintln!(
+            "warning: {} has no QA head; a fresh random {} head was initialised, so answers are \
+             meaningless until the model is fine-tuned",
+            args.model.display(),
+            reader.config().head()
+        );
+    }
+    Ok(reader)
+}
+
+/// The questions of `--data` (the first `--limit`); none is a usage error.
+fn questions(args: &ReadArgs) -> anyhow::Result<Vec<QaExample>> {
+    let mut examples =
+        odqa_core::squad::read_examples(&args.data).context("cannot read the questions")?;
+    if let Some(n) = args.limit {
+        examples.truncate(n);
+    }
+    if examples.is_empty() {
+        return Err(UsageError(format!("{}: no questions", args.data.display())).into());
+    }
+    Ok(examples)
+}
+
+/// Writes the answers and the n-best lists (warning about unreadable questions); returns how
+/// many questions could not be read.
+fn write(args: &ReadArgs, predictions: &[ExamplePrediction]) -> anyhow::Result<usize> {
+    let mut answers = Map::new();
+    let mut nbest = Map::new();
+    let mut failed = 0;
+    for p in predictions {
+        if let Some(error) = &p.error {
+            failed += 1;
+            eprintln!(
+                "warning: question {}: {error}; answered with an empty string",
+                p.id
+            );
+        }
+        answers.insert(p.id.clone(), Value::String(p.answer.clone()));
+        nbest.insert(p.id.clone(), serde_json::to_value(&p.nbest)?);
+    }
+    write_predictions(&args.out, &answers, args.nbest_out.as_deref(), &nbest)?;
+    Ok(failed)
 }
