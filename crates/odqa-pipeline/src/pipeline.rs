@@ -167,12 +167,18 @@ impl<B: ReaderBackend> Pipeline<B> {
     /// The top `k` passages of `question` by BM25, without reading them. A question at fault
     /// (empty, no searchable word) is [`PipelineError::Question`], as for [`Pipeline::ask_with`].
     pub fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>> {
-        self.retriever.search(question, k).map_err(|e| match e {
-            RetrieverError::EmptyQuestion | RetrieverError::NoSearchableWords { .. } => {
-                PipelineError::Question(QuestionError::from(&e))
-            }
-            other => PipelineError::Retriever(other),
-        })
+        self.retriever
+            .search(question, k)
+            .map_err(question_or_search)
+    }
+
+    /// Whether `question` can be searched (the retriever's rule): a question at fault (empty, no
+    /// searchable word) is [`PipelineError::Question`]. For callers that refuse a question before
+    /// queueing it; [`Pipeline::ask_with`] applies the same rule.
+    pub fn check_question(&self, question: &str) -> Result<()> {
+        self.retriever
+            .check_question(question)
+            .map_err(question_or_search)
     }
 
     /// Answers one question with the pipeline's settings: see [`Pipeline::ask_with`].
@@ -363,4 +369,15 @@ fn passages_to_read(
         results.push(result);
     }
     (results, pairs)
+}
+
+/// A retriever error as the pipeline reports it: the question's own faults as
+/// [`PipelineError::Question`], anything else as [`PipelineError::Retriever`].
+fn question_or_search(e: RetrieverError) -> PipelineError {
+    match e {
+        RetrieverError::EmptyQuestion | RetrieverError::NoSearchableWords { .. } => {
+            PipelineError::Question(QuestionError::from(&e))
+        }
+        other => PipelineError::Retriever(other),
+    }
 }

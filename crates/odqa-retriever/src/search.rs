@@ -102,17 +102,9 @@ impl Retriever {
 
     /// The top `k` passages for `question`. The question is analysed like the passages and its
     /// terms OR-ed, so any text works (quotes, `AND`, `-`, `:` … are plain characters).
-    /// An empty question, or one without a single word, is an error.
+    /// An empty question, or one without a single word, is an error ([`Self::check_question`]).
     pub fn search(&self, question: &str, k: usize) -> Result<Vec<Hit>> {
-        if question.trim().is_empty() {
-            return Err(RetrieverError::EmptyQuestion);
-        }
-        let terms = self.meta.analyzer.terms(question);
-        if terms.is_empty() {
-            return Err(RetrieverError::NoSearchableWords {
-                question: question.to_string(),
-            });
-        }
+        let terms = self.terms_of(question)?;
         let searcher = self.reader.searcher();
         // Never ask the collector for more slots than there are passages.
         let k = k.min(searcher.num_docs() as usize);
@@ -142,6 +134,28 @@ impl Retriever {
                 Ok(self.hit(i + 1, score, &doc))
             })
             .collect()
+    }
+
+    /// Whether `question` can be searched: [`RetrieverError::EmptyQuestion`] when it is empty or
+    /// blank, [`RetrieverError::NoSearchableWords`] when its analysis leaves no term (only
+    /// punctuation or symbols). The rule [`Self::search`] applies, for callers that want to refuse
+    /// a question before queueing it.
+    pub fn check_question(&self, question: &str) -> Result<()> {
+        self.terms_of(question).map(|_| ())
+    }
+
+    /// The analysed terms of `question`, or why it cannot be searched.
+    fn terms_of(&self, question: &str) -> Result<Vec<String>> {
+        if question.trim().is_empty() {
+            return Err(RetrieverError::EmptyQuestion);
+        }
+        let terms = self.meta.analyzer.terms(question);
+        if terms.is_empty() {
+            return Err(RetrieverError::NoSearchableWords {
+                question: question.to_string(),
+            });
+        }
+        Ok(terms)
     }
 
     /// [`Self::search`] for many questions in parallel (on the current rayon pool), in order.

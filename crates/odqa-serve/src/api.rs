@@ -36,15 +36,10 @@ pub struct RetrieveRequest {
     pub top_k: Option<usize>,
 }
 
-/// Checks a question: not empty, not longer than the limit. Returns it trimmed.
-pub(crate) fn check_question<'a>(question: &'a str, limits: &Limits) -> Result<&'a str, ApiError> {
+/// Checks a question's length against the limit (whether it can be searched is the pipeline's
+/// rule, [`crate::Engine::check_question`]). Returns it trimmed.
+pub(crate) fn check_length<'a>(question: &'a str, limits: &Limits) -> Result<&'a str, ApiError> {
     let trimmed = question.trim();
-    if trimmed.is_empty() {
-        return Err(ApiError::unprocessable(
-            "empty_question",
-            "the question is empty".into(),
-        ));
-    }
     let chars = trimmed.chars().count();
     if chars > limits.max_question_chars {
         return Err(ApiError::too_large(
@@ -341,16 +336,12 @@ mod tests {
     #[test]
     fn requests_are_checked() {
         let limits = Limits::default();
-        assert_eq!(check_question("  누구?  ", &limits).unwrap(), "누구?");
-        assert_eq!(
-            check_question(" \n\t", &limits).unwrap_err().code,
-            "empty_question"
-        );
+        assert_eq!(check_length("  누구?  ", &limits).unwrap(), "누구?");
         let long = "가".repeat(limits.max_question_chars + 1);
-        let err = check_question(&long, &limits).unwrap_err();
+        let err = check_length(&long, &limits).unwrap_err();
         assert_eq!((err.status.as_u16(), err.code), (413, "question_too_long"));
         // The limit counts characters, not bytes: a Korean question at the limit is accepted.
-        assert!(check_question(&long[3..], &limits).is_ok());
+        assert!(check_length(&long[3..], &limits).is_ok());
 
         let ask = |json: serde_json::Value| -> Result<AskOptions, ApiError> {
             let request: AskRequest = serde_json::from_value(json).unwrap();

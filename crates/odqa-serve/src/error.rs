@@ -5,7 +5,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use odqa_pipeline::PipelineError;
+use odqa_pipeline::{PipelineError, QuestionError};
 
 use crate::api::{ErrorDetail, ErrorResponse};
 
@@ -158,7 +158,14 @@ impl From<PipelineError> for ApiError {
     /// A question at fault is a 422 with the question error's code; anything else is a 500.
     fn from(error: PipelineError) -> ApiError {
         match error {
-            PipelineError::Question(e) => ApiError::unprocessable(e.code(), e.to_string()),
+            PipelineError::Question(e) => {
+                // The API's name for an empty question predates the pipeline's.
+                let code = match e {
+                    QuestionError::Empty => "empty_question",
+                    ref other => other.code(),
+                };
+                ApiError::unprocessable(code, e.to_string())
+            }
             PipelineError::BadInput(m) => ApiError::unprocessable("bad_option", m),
             PipelineError::Setting(e) => ApiError::unprocessable("bad_option", e.to_string()),
             other => ApiError::internal(other.to_string()),

@@ -60,6 +60,9 @@ pub trait Engine: Send + Sync + 'static {
     ) -> Result<(Vec<QuestionAnswers>, Timings), PipelineError>;
     /// The top `k` passages of a question ([`Pipeline::retrieve`]).
     fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>, PipelineError>;
+    /// Whether a question can be searched ([`Pipeline::check_question`]), checked before it is
+    /// queued.
+    fn check_question(&self, question: &str) -> Result<(), PipelineError>;
     /// The settings requests override.
     fn settings(&self) -> &PipelineSettings;
     /// Passages in the index.
@@ -80,6 +83,10 @@ where
 
     fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>, PipelineError> {
         Pipeline::retrieve(self, question, k)
+    }
+
+    fn check_question(&self, question: &str) -> Result<(), PipelineError> {
+        Pipeline::check_question(self, question)
     }
 
     fn settings(&self) -> &PipelineSettings {

@@ -15,8 +15,8 @@ use tokio::sync::{oneshot, Semaphore};
 use utoipa::OpenApi;
 
 use crate::api::{
-    check_question, check_top_k, AskRequest, AskResponse, ErrorResponse, HealthResponse,
-    PassageJson, RetrieveRequest, RetrieveResponse,
+    check_length, check_top_k, AskRequest, AskResponse, ErrorResponse, HealthResponse, PassageJson,
+    RetrieveRequest, RetrieveResponse,
 };
 use crate::guards::{check_host, log_request, read_body_in_time, AllowedHosts, BodyRead};
 use crate::health::IndexWatch;
@@ -151,7 +151,9 @@ async fn ask(
 ) -> Result<Json<AskResponse>, ApiError> {
     let arrived = Instant::now();
     let Json(request) = body?;
-    let question = check_question(&request.question, &s.options.limits)?.to_string();
+    let question = check_length(&request.question, &s.options.limits)?.to_string();
+    // Refused here, before it takes a place in the queue, by the rule the pipeline applies.
+    s.engine.check_question(&question)?;
     let options = request.options(&s.options.limits, s.engine.settings())?;
     let (reply, answer) = oneshot::channel();
     let job = Job {
@@ -192,7 +194,8 @@ async fn retrieve(
     body: Result<Json<RetrieveRequest>, JsonRejection>,
 ) -> Result<Json<RetrieveResponse>, ApiError> {
     let Json(request) = body?;
-    let question = check_question(&request.question, &s.options.limits)?.to_string();
+    let question = check_length(&request.question, &s.options.limits)?.to_string();
+    s.engine.check_question(&question)?;
     check_top_k(request.top_k, &s.options.limits)?;
     let k = request.top_k.unwrap_or(s.engine.settings().top_k);
     let started = Instant::now();

@@ -342,3 +342,36 @@ async fn shutdown_closes_what_is_still_answering_after_the_grace_period() {
     let finished = tokio::time::timeout(HUNG, server).await;
     assert_eq!(finished.expect("the server stopped").unwrap().unwrap(), 1);
 }
+
+/// A question that cannot be searched is refused before it takes a place in the queue (the
+/// pipeline's own rule), even while the worker is busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unsearchable_question_is_refused_without_queueing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, gates) = gated(dir.path());
+    let mut options = ServeOptions::default();
+    options.request_timeout = Duration::from_secs(2);
+    let app = Arc::new(App::new(engine.clone(), info(), options).unwrap());
+    let first = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            post(&app, "/v1/ask", r#"{"question": "임종석은 누구인가?"}"#).await
+        })
+    };
+    while engine.asked.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for (question, code) in [("?!…", "no_searchable_words"), ("   ", "empty_question")] {
+        let body = serde_json::json!({ "question": question }).to_string();
+        let (status, answer) = post(&app, "/v1/ask", &body).await;
+        assert_eq!(status, 422, "{answer}");
+        assert!(answer.contains(code), "{answer}");
+    }
+    gates.answer.send(()).unwrap();
+    assert_eq!(first.await.unwrap().0, 200);
+    assert_eq!(
+        *engine.asked.lock().unwrap(),
+        vec![1],
+        "nothing else was queued"
+    );
+}

@@ -64,6 +64,10 @@ impl Engine for Gated {
         Engine::retrieve(&self.inner, question, k)
     }
 
+    fn check_question(&self, question: &str) -> Result<(), PipelineError> {
+        self.inner.check_question(question)
+    }
+
     fn settings(&self) -> &PipelineSettings {
         self.inner.settings()
     }
