@@ -13,8 +13,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use odqa_serve::{App, ServeOptions};
 use serde_json::{json, Value};
-use support::{gated, info, pipeline};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{exchange, gated, info, start, tiny_app};
 use tower::ServiceExt;
 
 async fn call(app: &App, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Value) {
@@ -40,12 +39,7 @@ fn code(body: &Value) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_answer_and_errors_are_json() {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::new(
-        Arc::new(pipeline(dir.path())),
-        info(),
-        ServeOptions::default(),
-    )
-    .unwrap();
+    let app = tiny_app(dir.path(), ServeOptions::default());
 
     let (status, health) = call(&app, "GET", "/health", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -282,15 +276,12 @@ async fn waiting_questions_are_read_in_one_batch_and_a_full_queue_answers_503() 
 
 /// Sends one HTTP/1.1 request on a fresh connection and returns the status line.
 async fn status_line(addr: std::net::SocketAddr, body: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!(
         "POST /v1/ask HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
+    let response = exchange(addr, &request).await;
     response.lines().next().unwrap_or_default().to_string()
 }
 
@@ -299,12 +290,7 @@ async fn shutdown_finishes_the_requests_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, gates) = gated(dir.path());
     let app = App::new(engine.clone(), info(), ServeOptions::default()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let (addr, stop, server) = start(app).await;
     let in_flight = tokio::spawn(status_line(addr, r#"{"question": "임종석은 누구인가?"}"#));
     while engine.asked.lock().unwrap().is_empty() {
         tokio::time::sleep(Duration::from_millis(5)).await;

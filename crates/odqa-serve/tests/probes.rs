@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use odqa_serve::{App, ServeOptions};
-use support::{gated, info, pipeline, HUNG};
+use support::{exchange, gated, info, pipeline, start, tiny_app, HUNG};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
@@ -32,18 +32,7 @@ async fn post(app: &App, path: &str, body: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_is_not_held_by_a_client_stuck_in_its_request_head() {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::new(
-        Arc::new(pipeline(dir.path())),
-        info(),
-        ServeOptions::default(),
-    )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let (addr, stop, server) = start(tiny_app(dir.path(), ServeOptions::default())).await;
     // A client that sends half a request head and then nothing.
     let mut stuck = tokio::net::TcpStream::connect(addr).await.unwrap();
     stuck
@@ -175,36 +164,6 @@ async fn searches_run_a_bounded_number_at_once_and_the_rest_wait_in_a_bounded_qu
     );
 }
 
-/// A server on a loopback port with `options`, stopped by the returned sender.
-async fn start(
-    app: App,
-) -> (
-    std::net::SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<usize, odqa_serve::ServeError>>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.serve(listener, async {
-        let _ = stopped.await;
-    }));
-    (addr, stop, server)
-}
-
-/// Sends `request` on a fresh connection and reads until the server closes it (or `HUNG`).
-async fn exchange(addr: std::net::SocketAddr, request: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    let read = tokio::time::timeout(HUNG, stream.read_to_end(&mut response)).await;
-    assert!(
-        read.is_ok(),
-        "the connection was never closed after {request:?}"
-    );
-    String::from_utf8_lossy(&response).into_owned()
-}
-
 fn short_timeouts() -> ServeOptions {
     let mut options = ServeOptions::default();
     options.connections.header_timeout = Duration::from_millis(300);
@@ -215,8 +174,7 @@ fn short_timeouts() -> ServeOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idle_slow_and_stalled_connections_are_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::new(Arc::new(pipeline(dir.path())), info(), short_timeouts()).unwrap();
-    let (addr, stop, server) = start(app).await;
+    let (addr, stop, server) = start(tiny_app(dir.path(), short_timeouts())).await;
     // Nothing sent, half a head, and a keep-alive connection idle after its answer: all closed.
     assert_eq!(exchange(addr, "").await, "");
     assert_eq!(
@@ -242,8 +200,7 @@ async fn at_the_connection_bound_idle_connections_make_room() {
     options.connections.max_connections = 4;
     // Only shedding can free a slot: the header timeout is far away.
     options.connections.header_timeout = Duration::from_secs(600);
-    let app = App::new(Arc::new(pipeline(dir.path())), info(), options).unwrap();
-    let (addr, stop, server) = start(app).await;
+    let (addr, stop, server) = start(tiny_app(dir.path(), options)).await;
     let mut idle = Vec::new();
     for _ in 0..12 {
         idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
@@ -266,13 +223,7 @@ async fn at_the_connection_bound_idle_connections_make_room() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_loopback_server_answers_only_its_own_host_names() {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::new(
-        Arc::new(pipeline(dir.path())),
-        info(),
-        ServeOptions::default(),
-    )
-    .unwrap();
-    let (addr, stop, server) = start(app).await;
+    let (addr, stop, server) = start(tiny_app(dir.path(), ServeOptions::default())).await;
     let get =
         |host: String| format!("GET /health HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
     let rebound = exchange(addr, &get(format!("attacker.example:{}", addr.port()))).await;

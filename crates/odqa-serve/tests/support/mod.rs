@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use odqa_pipeline::{AskOptions, Pipeline, PipelineError, PipelineSettings, QuestionAnswers};
 use odqa_pipeline::{DefaultBackend, Hit, Observer, Timings};
-use odqa_serve::{Engine, ServerInfo};
+use odqa_serve::{App, Engine, ServeOptions, ServerInfo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Long enough for any of these servers to do what the test waits for; reaching it means hung.
 pub const HUNG: Duration = Duration::from_secs(20);
@@ -96,4 +97,39 @@ pub fn gated(index: &Path) -> (Arc<Gated>, Gates) {
         search_gate: Mutex::new(search_gate),
     };
     (Arc::new(engine), Gates { answer, search })
+}
+
+/// The tiny pipeline served with `options`.
+pub fn tiny_app(index: &Path, options: ServeOptions) -> App {
+    App::new(Arc::new(pipeline(index)), info(), options).unwrap()
+}
+
+/// `app` serving on a loopback port: its address, the sender that stops it, and its task.
+pub async fn start(
+    app: App,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<usize, odqa_serve::ServeError>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, server)
+}
+
+/// Sends `request` on a fresh connection and reads until the server closes it (or `HUNG`).
+pub async fn exchange(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(HUNG, stream.read_to_end(&mut response)).await;
+    assert!(
+        read.is_ok(),
+        "the connection was never closed after {request:?}"
+    );
+    String::from_utf8_lossy(&response).into_owned()
 }
