@@ -80,10 +80,9 @@ pub struct ApiDoc;
 
 /// The routes over `shared`, for the hosts `hosts` allows.
 pub(crate) fn router(shared: Shared, hosts: &AllowedHosts) -> Router {
-    let body_limit = shared.options.limits.max_body_bytes;
     let body_read = BodyRead {
         timeout: shared.options.connections.body_timeout,
-        max_bytes: body_limit,
+        max_bytes: shared.options.limits.max_body_bytes,
     };
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
@@ -93,7 +92,8 @@ pub(crate) fn router(shared: Shared, hosts: &AllowedHosts) -> Router {
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(DefaultBodyLimit::max(body_limit))
+        // The body is read (and its size bounded) once, by `read_body_in_time`.
+        .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(body_read, read_body_in_time))
         .layer(middleware::from_fn_with_state(hosts.clone(), check_host))
         .layer(middleware::from_fn(log_request))

@@ -96,6 +96,8 @@ async fn endpoints_answer_and_errors_are_json() {
     assert!(hits[0]["text"].as_str().unwrap().contains("임종석"));
 
     let long = format!(r#"{{"question": "{}"}}"#, "가".repeat(2_001));
+    // Over the 64 KiB body limit (a question would be refused long before, at 2,000 characters).
+    let huge = format!(r#"{{"question": "{}"}}"#, "q".repeat(70_000));
     let nothing = r#"{"question": "zzzqqqxxy"}"#;
     for (method, path, body, want_status, want_code) in [
         ("POST", "/v1/ask", Some("{not json"), 400, "bad_json"),
@@ -141,6 +143,13 @@ async fn endpoints_answer_and_errors_are_json() {
             Some(long.as_str()),
             413,
             "question_too_long",
+        ),
+        (
+            "POST",
+            "/v1/ask",
+            Some(huge.as_str()),
+            413,
+            "body_too_large",
         ),
         (
             "POST",
