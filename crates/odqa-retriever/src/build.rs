@@ -287,6 +287,12 @@ fn check_request(corpora: &[PathBuf], dir: &Path, opts: &BuildOptions) -> Result
         }
         corpus::CorpusFormat::detect(path)?;
     }
+    check_destination(corpora, dir)
+}
+
+/// Refuses a destination that exists but is not a directory, is a directory that is not an odqa
+/// index (never replaced), or holds one of the corpora (replacing it would delete them).
+fn check_destination(corpora: &[PathBuf], dir: &Path) -> Result<()> {
     if dir.exists() {
         if !dir.is_dir() {
             return Err(RetrieverError::BadIndex {
@@ -302,6 +308,21 @@ fn check_request(corpora: &[PathBuf], dir: &Path, opts: &BuildOptions) -> Result
             return Err(RetrieverError::BadIndex {
                 path: dir.to_path_buf(),
                 message: "exists and is not an odqa index; refusing to replace it (choose another index directory)".into(),
+            });
+        }
+        // Replacing the index deletes what is inside it.
+        let resolved = odqa_core::fsio::resolve(dir);
+        if let Some(inside) = corpora
+            .iter()
+            .find(|c| odqa_core::fsio::resolve(c).starts_with(&resolved))
+        {
+            return Err(RetrieverError::BadIndex {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "holds the corpus {}, which replacing the index would delete; move it out \
+                     first",
+                    inside.display()
+                ),
             });
         }
     }

@@ -338,3 +338,18 @@ fn recall_evaluation_reports_progress_and_stops_when_cancelled() {
     let err = evaluate_recall(&retriever, &examples, &[1], &cancel).unwrap_err();
     assert!(matches!(err, RetrieverError::Interrupted));
 }
+
+#[test]
+fn a_corpus_inside_the_index_it_would_replace_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write(dir.path(), "c.jsonl", CORPUS.as_bytes());
+    let index = dir.path().join("idx");
+    build_index(&[first], &index, &opts(), &CancelToken::new()).unwrap();
+    // A corpus kept inside the index directory: the replacement would delete it.
+    let inside = write(&index, "corpus.jsonl", CORPUS.as_bytes());
+    let spelled = index.join("..").join("idx").join("corpus.jsonl");
+    let err = build_index(&[spelled], &index, &opts(), &CancelToken::new()).unwrap_err();
+    assert!(err.is_bad_input(), "{err}");
+    assert!(err.to_string().contains("corpus.jsonl"), "{err}");
+    assert!(inside.exists(), "the corpus is still there");
+}
