@@ -150,16 +150,82 @@ pub fn resolve(path: &Path) -> PathBuf {
 }
 
 /// The folder `path` is in (`.` for a bare file name).
-fn parent_dir(path: &Path) -> &Path {
+pub fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
 }
 
+/// Exchanges `a` and `b` (files or directories, both existing) in one step, so that neither name
+/// is ever missing: Linux's `renameat2(RENAME_EXCHANGE)`, then the parent folder synced. `Ok(false)`
+/// where the system or the file system cannot exchange (the caller falls back to two renames);
+/// any other failure is an error and changes nothing.
+pub fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
+    match exchange_now(a, b) {
+        Ok(()) => {
+            sync_dir(parent_dir(b));
+            Ok(true)
+        }
+        Err(e) if exchange_unsupported(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn exchange_now(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    Ok(renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)?)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange_now(_a: &Path, _b: &Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// True for the errors of a kernel or file system without `RENAME_EXCHANGE`.
+fn exchange_unsupported(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    e.kind() == std::io::ErrorKind::Unsupported
+        || matches!(
+            e.raw_os_error(),
+            Some(code) if [Errno::INVAL, Errno::NOSYS, Errno::OPNOTSUPP]
+                .iter()
+                .any(|errno| errno.raw_os_error() == code)
+        )
+}
+
+/// Makes the renames in `dir` durable (best effort: a folder that cannot be opened is skipped).
+pub fn sync_dir(dir: &Path) {
+    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exchange_swaps_two_directories_in_one_step_or_says_it_cannot() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, b) = (root.path().join("a"), root.path().join("b"));
+        for (dir, mark) in [(&a, "old"), (&b, "new")] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("mark"), mark).unwrap();
+        }
+        let swapped = exchange(&b, &a).unwrap();
+        let read = |d: &Path| std::fs::read_to_string(d.join("mark")).unwrap();
+        if swapped {
+            assert_eq!((read(&a), read(&b)), ("new".to_string(), "old".to_string()));
+        } else {
+            assert_eq!((read(&a), read(&b)), ("old".to_string(), "new".to_string()));
+        }
+        assert_eq!(
+            swapped,
+            cfg!(target_os = "linux"),
+            "tmpfs and ext4 can exchange"
+        );
+        assert!(exchange(&a, &root.path().join("missing")).is_err());
+    }
 
     #[test]
     fn writes_and_replaces_leaving_no_temporary_file() {

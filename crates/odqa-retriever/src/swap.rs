@@ -17,6 +17,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use odqa_core::fsio;
+
 use crate::error::{Result, RetrieverError};
 
 /// A step of [`swap_observed`], reported after it is done.
@@ -103,17 +105,11 @@ pub(crate) fn swap_observed(
         observe(SwapStep::MovedNewIn);
         return Ok(());
     }
-    if exchange {
-        match exchange_dirs(built, dir) {
-            Ok(()) => {
-                if observe(SwapStep::MovedNewIn) {
-                    remove_old(built, observe);
-                }
-                return Ok(());
-            }
-            Err(e) if !exchange_unsupported(&e) => return Err(RetrieverError::io(dir, e)),
-            Err(_) => {}
+    if exchange && fsio::exchange(built, dir).map_err(|e| RetrieverError::io(dir, e))? {
+        if observe(SwapStep::MovedNewIn) {
+            remove_old(built, observe);
         }
+        return Ok(());
     }
     // Locked, so that a build elsewhere does not take it for a leftover and put it back.
     let _lock = lock_exclusive(dir).map_err(|e| RetrieverError::io(dir, e))?;
@@ -130,44 +126,13 @@ pub(crate) fn swap_observed(
     if observe(SwapStep::MovedNewIn) {
         remove_old(&old, observe);
     }
-    sync_parent(dir);
+    fsio::sync_dir(fsio::parent_dir(dir));
     Ok(())
 }
 
 fn remove_old(old: &Path, observe: &mut dyn FnMut(SwapStep) -> bool) {
     let _ = std::fs::remove_dir_all(old);
     observe(SwapStep::RemovedOld);
-}
-
-#[cfg(target_os = "linux")]
-fn exchange_dirs(a: &Path, b: &Path) -> std::io::Result<()> {
-    use rustix::fs::{renameat_with, RenameFlags, CWD};
-    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)?;
-    sync_parent(b);
-    Ok(())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn exchange_dirs(_a: &Path, _b: &Path) -> std::io::Result<()> {
-    Err(std::io::ErrorKind::Unsupported.into())
-}
-
-/// True for the errors of a kernel or file system without `RENAME_EXCHANGE`.
-fn exchange_unsupported(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::Unsupported
-        || matches!(
-            e.raw_os_error(),
-            Some(code) if [rustix::io::Errno::INVAL, rustix::io::Errno::NOSYS, rustix::io::Errno::OPNOTSUPP]
-                .iter()
-                .any(|errno| errno.raw_os_error() == code)
-        )
-}
-
-/// Makes the renames in the directory of `path` durable (best effort).
-fn sync_parent(path: &Path) {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let _ = File::open(parent).and_then(|d| d.sync_all());
-    }
 }
 
 /// An exclusive `flock` on the directory `path` (held while the returned file is open).
@@ -268,10 +233,7 @@ pub(crate) fn moved_aside(dir: &Path) -> Option<PathBuf> {
 
 /// The folder holding `dir` (`.` for a bare name) and the name of `dir`.
 pub(crate) fn parent_and_name(dir: &Path) -> (PathBuf, String) {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = fsio::parent_dir(dir).to_path_buf();
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -2,12 +2,13 @@
 //! the run starts from, and not to hold anything (an earlier run, a model) unless the run resumes
 //! from a checkpoint in it or [`TrainOptions::overwrite`] is set. A run that replaces what the
 //! directory holds is trained in a hidden sibling directory, `.NAME.training-PID`, that takes the
-//! old directory's place only when the run ends without an error: until then the old one is
-//! untouched, and a run that fails leaves it as it was.
+//! old directory's place only when the run ends without an error (in one exchange where the file
+//! system offers it, `odqa_core::fsio::exchange`): until then the old one is untouched, and a run
+//! that fails leaves it as it was.
 
 use std::path::{Path, PathBuf};
 
-use odqa_core::fsio::resolve;
+use odqa_core::fsio::{exchange, parent_dir, resolve};
 
 use crate::error::{Result, TrainError};
 use crate::settings::TrainSettings;
@@ -86,13 +87,20 @@ impl Output {
             return Ok(path);
         };
         let target = &self.target;
-        let old = sibling(target, "replaced")?;
-        std::fs::rename(target, &old).map_err(|e| TrainError::io(target, e))?;
-        if let Err(e) = std::fs::rename(&staging, target) {
-            // The old directory back in its place; the new run is removed on drop.
-            let _ = std::fs::rename(&old, target);
-            return Err(TrainError::io(target, e));
-        }
+        // One exchange where the file system offers it (the target is never missing; the old
+        // run then sits at the staging name), two renames otherwise.
+        let old = if exchange(&staging, target).map_err(|e| TrainError::io(target, e))? {
+            staging.clone()
+        } else {
+            let old = sibling(target, "replaced")?;
+            std::fs::rename(target, &old).map_err(|e| TrainError::io(target, e))?;
+            if let Err(e) = std::fs::rename(&staging, target) {
+                // The old directory back in its place; the new run is removed on drop.
+                let _ = std::fs::rename(&old, target);
+                return Err(TrainError::io(target, e));
+            }
+            old
+        };
         self.created = false;
         let removed = if std::fs::symlink_metadata(&old).is_ok_and(|m| m.is_dir()) {
             std::fs::remove_dir_all(&old)
@@ -128,10 +136,7 @@ fn is_empty_dir(dir: &Path) -> Result<bool> {
 
 /// A name beside `path` that is not taken: `.NAME.WHAT-PID` (then `-2`, `-3`, …).
 fn sibling(path: &Path, what: &str) -> Result<PathBuf> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let parent = parent_dir(path);
     let name = path
         .file_name()
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
