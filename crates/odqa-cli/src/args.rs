@@ -1,10 +1,10 @@
 //! Argument types shared by several subcommands.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use odqa_pipeline::{CancelToken, Pipeline, PipelineSettings, Strategy, Timings};
+use odqa_pipeline::{CancelToken, ModelSource, Pipeline, PipelineSettings, Strategy, Timings};
 use odqa_reader::DefaultBackend;
 use odqa_retriever::{Bm25Overrides, Idf};
 
@@ -138,9 +138,12 @@ pub struct PipelineArgs {
     /// Index directory (built by `odqa index`)
     #[arg(long, value_name = "DIR")]
     pub index: PathBuf,
-    /// Reader model directory with a QA head (e.g. the --out of `odqa train`)
+    /// Reader model directory with a QA head (e.g. the --out of `odqa train`), or a LoRA adapter
+    /// directory (adapter_config.json), read on the base it names
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
+    #[command(flatten)]
+    pub base: BaseArgs,
     /// Settings TOML (keys: top_k, strategy, mu, trim_josa, n_best, batch_size, …; `odqa tune`
     /// writes one); flags override it
     #[arg(long, value_name = "FILE")]
@@ -161,6 +164,30 @@ pub struct PipelineArgs {
     /// 1024)
     #[arg(long, default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
+}
+
+/// The base of a LoRA adapter given as the model.
+#[derive(Debug, Clone, Args)]
+pub struct BaseArgs {
+    /// Base model of a LoRA adapter given as --model, instead of the one its
+    /// adapter_config.json names (base_model_name_or_path, relative to the adapter directory)
+    #[arg(long, value_name = "DIR")]
+    pub base: Option<PathBuf>,
+    /// Accept a base whose model.safetensors differs from the one the adapter was trained on
+    /// (its sha256 is recorded in adapter_config.json); answers may be wrong. Warns
+    #[arg(long)]
+    pub base_mismatch_ok: bool,
+}
+
+impl BaseArgs {
+    /// The model `dir` with this base.
+    pub fn source(&self, dir: &Path) -> ModelSource {
+        ModelSource {
+            dir: dir.to_path_buf(),
+            base: self.base.clone(),
+            base_mismatch_ok: self.base_mismatch_ok,
+        }
+    }
 }
 
 /// How answers are chosen (`ask`, `predict`).
@@ -220,12 +247,16 @@ impl PipelineArgs {
 
     /// Opens the index and loads the model with `settings`.
     pub fn open(&self, settings: PipelineSettings) -> anyhow::Result<Pipeline<DefaultBackend>> {
-        Ok(Pipeline::open(
+        let pipeline = Pipeline::open(
             &self.index,
-            &self.model,
+            self.base.source(&self.model),
             settings,
             &Default::default(),
-        )?)
+        )?;
+        for warning in pipeline.warnings() {
+            eprintln!("warning: {warning}");
+        }
+        Ok(pipeline)
     }
 }
 

@@ -7,7 +7,7 @@ use odqa_core::control::{Observer, Unobserved};
 use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, WindowInput, WindowSettings};
 use odqa_reader::read::{BatchHook, Reader, WindowLogits};
-use odqa_reader::ReaderBackend;
+use odqa_reader::{ModelSource, ReaderBackend};
 use odqa_retriever::{Hit, Retriever, RetrieverError};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -126,19 +126,25 @@ pub struct Pipeline<B: ReaderBackend> {
 impl<B: ReaderBackend> Pipeline<B> {
     /// Opens the index and loads the model. A model without a QA head is refused: its answers would
     /// be random.
+    ///
+    /// `model` is a model directory (`&Path`) or a [`ModelSource`]: a LoRA adapter directory is
+    /// read on its base (the one its configuration names, or the one given), its updates merged
+    /// into the weights; [`Pipeline::warnings`] says what was accepted on the way.
     pub fn open(
         index: &Path,
-        model: &Path,
+        model: impl Into<ModelSource>,
         settings: PipelineSettings,
         device: &B::Device,
     ) -> Result<Pipeline<B>> {
         settings.validate()?;
+        let source: ModelSource = model.into();
+        let model = source.dir.as_path();
         let retriever = Retriever::open(index)?;
         let windows = WindowSettings {
             max_seq_len: settings.max_seq_len,
             doc_stride: settings.doc_stride,
         };
-        let reader = Reader::load(model, windows, device)?;
+        let reader = Reader::open(&source, windows, device)?;
         if reader.fresh_head {
             return Err(PipelineError::BadInput(format!(
                 "{} has no question-answering head (an encoder-only checkpoint): its answers would be \
@@ -152,6 +158,12 @@ impl<B: ReaderBackend> Pipeline<B> {
             reader,
             settings,
         })
+    }
+
+    /// What loading the model accepted that the user should hear about (e.g. a LoRA adapter on a
+    /// base other than the one it was trained on).
+    pub fn warnings(&self) -> &[String] {
+        &self.reader.warnings
     }
 
     /// The settings.

@@ -127,12 +127,26 @@ impl ReaderConfig {
     /// Reads `config.json`: sizes beyond [`ReaderConfig::limits`] are refused here, before
     /// anything is allocated from them.
     pub fn read(path: &Path) -> Result<ReaderConfig> {
+        Self::read_overlaid(path, &Map::new())
+    }
+
+    /// As [`ReaderConfig::read`], with the keys of `overlay` (e.g. a LoRA adapter's head keys)
+    /// laid over the file's before it is checked.
+    pub fn read_overlaid(path: &Path, overlay: &Map<String, Value>) -> Result<ReaderConfig> {
         let bytes = std::fs::read(path).map_err(|e| ReaderError::io(path, e))?;
-        let config: ReaderConfig =
-            serde_json::from_slice(&bytes).map_err(|e| ReaderError::BadModel {
-                path: path.to_path_buf(),
-                message: format!("config.json: {e}"),
-            })?;
+        let bad = |e: serde_json::Error| ReaderError::BadModel {
+            path: path.to_path_buf(),
+            message: format!("config.json: {e}"),
+        };
+        let config: ReaderConfig = if overlay.is_empty() {
+            serde_json::from_slice(&bytes).map_err(bad)?
+        } else {
+            let mut value: Value = serde_json::from_slice(&bytes).map_err(bad)?;
+            if let Value::Object(map) = &mut value {
+                map.extend(overlay.clone());
+            }
+            serde_json::from_value(value).map_err(bad)?
+        };
         if let Some((field, value, limit)) = config
             .limits()
             .into_iter()
@@ -180,6 +194,16 @@ impl ReaderConfig {
             ("cnn_kernel_size", self.cnn_kernel_size, 65),
             ("cnn_padding", self.cnn_padding, 32),
         ]
+    }
+
+    /// The head's keys (`odqa_head` and the `cnn_*` settings), as `config.json` writes them.
+    pub fn head_keys(&self) -> Map<String, Value> {
+        let Ok(Value::Object(all)) = serde_json::to_value(self) else {
+            return Map::new();
+        };
+        all.into_iter()
+            .filter(|(k, _)| k.starts_with("odqa_") || k.starts_with("cnn_"))
+            .collect()
     }
 
     /// The head: `odqa_head`, or `linear` when absent.

@@ -10,13 +10,15 @@
 use std::cell::Cell;
 
 use burn::module::Param;
-use burn::nn::{Dropout, Embedding, LayerNorm, Linear};
+use burn::nn::{Dropout, Embedding, LayerNorm};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::Distribution;
 
 use crate::fused::{self, mix64, DropoutDraw, ReaderBackend};
+use crate::lora::Projection;
 
+mod lora;
 mod params;
 
 pub(crate) use params::{layer_norm_skeleton, layer_path};
@@ -58,16 +60,16 @@ pub struct Embeddings<B: Backend> {
     norm_eps: f64,
 }
 
-/// One transformer layer.
+/// One transformer layer. Its linear layers are [`Projection`]s: a LoRA update may be attached.
 #[derive(Module, Debug)]
 pub struct Layer<B: Backend> {
-    query: Linear<B>,
-    key: Linear<B>,
-    value: Linear<B>,
-    attention_output: Linear<B>,
+    query: Projection<B>,
+    key: Projection<B>,
+    value: Projection<B>,
+    attention_output: Projection<B>,
     attention_norm: LayerNorm<B>,
-    intermediate: Linear<B>,
-    output: Linear<B>,
+    intermediate: Projection<B>,
+    output: Projection<B>,
     output_norm: LayerNorm<B>,
     dropout: Dropout,
     attention_dropout: Dropout,

@@ -270,7 +270,7 @@ impl<B: Backend> ParamVisitor<B> for FreshInit<'_, B> {
 }
 
 /// A small deterministic generator (SplitMix64), independent of the backend's global RNG.
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
     fn next_u64(&mut self) -> u64 {
@@ -279,7 +279,7 @@ impl SplitMix64 {
     }
 
     /// Uniform in [0, 1).
-    fn next_f64(&mut self) -> f64 {
+    pub(crate) fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 

@@ -9,6 +9,7 @@
 //! - [`features`]: run_qa-exact windows (384/128), offsets, labels.
 //! - [`decode`]: utils_qa-exact n-best span decoding.
 //! - [`read`]: batched reading comprehension over SQuAD-format examples.
+//! - [`lora`]: LoRA adapters in Hugging Face PEFT's format (training, loading, merging).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -22,6 +23,7 @@ pub mod fused;
 #[cfg(feature = "cuda")]
 pub mod gpu;
 pub mod head;
+pub mod lora;
 pub mod model;
 pub mod params;
 pub mod read;
@@ -31,6 +33,7 @@ pub mod window;
 pub use config::{HeadKind, ReaderConfig};
 pub use error::{ReaderError, Result};
 pub use fused::ReaderBackend;
+pub use lora::{LoraSpec, ModelSource};
 pub use model::{LoadedModel, QaModel};
 
 /// The CPU backend (burn's `flex`, with rayon and SIMD, and odqa's fused kernels), in every build.

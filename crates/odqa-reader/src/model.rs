@@ -1,7 +1,7 @@
 //! The reader model: encoder + head, loading from and saving to a Hugging Face model directory,
 //! and the QA loss.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
@@ -12,6 +12,7 @@ use crate::error::{ReaderError, Result};
 use crate::expected;
 use crate::fused::ReaderBackend;
 use crate::head::QaHead;
+use crate::lora::{apply_adapter, open_model_dir, AdapterDir, LoraSpec, ModelSource};
 use crate::weights::{Checkpoint, CheckpointWriter, StoredType};
 
 /// Encoder and span head.
@@ -36,6 +37,22 @@ pub struct LoadedModel<B: Backend> {
     pub encoder_prefix: String,
     /// Tensors of other heads (pooler, MLM) present in the checkpoint and not used.
     pub ignored: Vec<String>,
+    /// The `tokenizer.json` that goes with the model (an adapter's base's, for an adapter).
+    pub tokenizer: PathBuf,
+    /// The LoRA adapter applied, when the directory was one.
+    pub adapter: Option<AdapterDir>,
+    /// Things accepted that the user should hear about (e.g. an adapter on another base).
+    pub warnings: Vec<String>,
+}
+
+/// The encoder prefix a checkpoint is written with: the one it was read with, else `roberta.`
+/// for RoBERTa-style models and `bert.` otherwise.
+pub(crate) fn save_prefix<'a>(config: &ReaderConfig, encoder_prefix: &'a str) -> &'a str {
+    match encoder_prefix {
+        "" if config.roberta_positions() => "roberta.",
+        "" => "bert.",
+        prefix => prefix,
+    }
 }
 
 /// Seed of the random initialisation of a fresh head.
@@ -62,7 +79,7 @@ fn is_head_tensor(name: &str) -> bool {
 
 /// The kind of head that tensors `names` hold: CNN when any CNN tensor is there, linear when only
 /// `qa_outputs` is, `None` for an encoder-only checkpoint.
-fn head_kind_of<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<HeadKind> {
+pub(crate) fn head_kind_of<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<HeadKind> {
     let mut kind = None;
     for name in names.into_iter().filter(|n| is_head_tensor(n)) {
         if !name.starts_with("qa_outputs.") {
@@ -136,7 +153,7 @@ fn check_head_kind(
 }
 
 /// Tensors left after loading (other than other heads') are an error listing the first five.
-fn check_unused(ckpt: &Checkpoint, unused: &[String], head: HeadKind) -> Result<()> {
+pub(crate) fn check_unused(ckpt: &Checkpoint, unused: &[String], head: HeadKind) -> Result<()> {
     if unused.is_empty() {
         return Ok(());
     }
@@ -178,6 +195,35 @@ impl<B: Backend> QaModel<B> {
         }
     }
 
+    /// The model prepared to train a LoRA adapter of `spec` (see [`Encoder::with_lora`]); the
+    /// head stays trainable.
+    pub fn with_lora(
+        self,
+        config: &ReaderConfig,
+        spec: &LoraSpec,
+        seed: u64,
+        device: &B::Device,
+    ) -> Self {
+        let prefix = save_prefix(config, "");
+        QaModel {
+            encoder: self.encoder.with_lora(config, spec, prefix, seed, device),
+            head: self.head,
+        }
+    }
+
+    /// The model with every LoRA update folded into its weights.
+    pub fn merged(self) -> Self {
+        QaModel {
+            encoder: self.encoder.merged(),
+            head: self.head,
+        }
+    }
+
+    /// The encoder and the head, to change in place.
+    pub(crate) fn parts_mut(&mut self) -> (&mut Encoder<B>, &mut QaHead<B>) {
+        (&mut self.encoder, &mut self.head)
+    }
+
     /// The encoder.
     pub fn encoder(&self) -> &Encoder<B> {
         &self.encoder
@@ -199,15 +245,7 @@ impl<B: Backend> QaModel<B> {
         ty: StoredType,
     ) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| ReaderError::io(dir, e))?;
-        let prefix = if encoder_prefix.is_empty() {
-            if config.roberta_positions() {
-                "roberta."
-            } else {
-                "bert."
-            }
-        } else {
-            encoder_prefix
-        };
+        let prefix = save_prefix(config, encoder_prefix);
         let mut w = CheckpointWriter::default();
         self.encoder.save(config, &mut w, prefix)?;
         self.head.save(config, &mut w)?;
@@ -260,12 +298,53 @@ impl<B: ReaderBackend> QaModel<B> {
         head_seed: u64,
         device: &B::Device,
     ) -> Result<LoadedModel<B>> {
+        Self::load_source(&ModelSource::new(dir), head, head_seed, true, device)
+    }
+
+    /// Loads what `source` names: a full model directory, or a LoRA adapter applied to its base
+    /// (its updates merged into the weights when `merge`, kept apart to train on otherwise). The
+    /// head is the adapter's when it stores one; `head` and `head_seed` as for
+    /// [`QaModel::load_dir_with_head`].
+    pub fn load_source(
+        source: &ModelSource,
+        head: Option<HeadKind>,
+        head_seed: u64,
+        merge: bool,
+        device: &B::Device,
+    ) -> Result<LoadedModel<B>> {
         B::check_available()?;
-        check_model_dir(dir)?;
-        let mut config = ReaderConfig::read(&dir.join("config.json"))?;
+        let found = open_model_dir(source)?;
+        let overlay = match &found.adapter {
+            Some(adapter) => adapter.config.odqa_head_config.clone().unwrap_or_default(),
+            None => Default::default(),
+        };
+        let dir = &found.weights;
+        let mut config = ReaderConfig::read_overlaid(&dir.join("config.json"), &overlay)?;
         if let Some(head) = head {
             config.odqa_head = Some(head);
         }
+        let mut loaded = Self::load_checkpoint(dir, config, head, head_seed, device)?;
+        if let Some(adapter) = &found.adapter {
+            let applied = apply_adapter(&mut loaded.model, &loaded.config, adapter, device)?;
+            loaded.fresh_head &= !applied.head;
+            if merge {
+                loaded.model = loaded.model.merged();
+            }
+        }
+        loaded.tokenizer = found.tokenizer;
+        loaded.adapter = found.adapter;
+        loaded.warnings = found.warnings;
+        Ok(loaded)
+    }
+
+    /// Loads `model.safetensors` of `dir` with `config` (`head`: the kind asked for, if any).
+    fn load_checkpoint(
+        dir: &Path,
+        config: ReaderConfig,
+        head: Option<HeadKind>,
+        head_seed: u64,
+        device: &B::Device,
+    ) -> Result<LoadedModel<B>> {
         let mut ckpt = Checkpoint::open(&dir.join("model.safetensors"))?;
         let prefix = ckpt.encoder_prefix.clone();
         expected::check_encoder::<B>(&config, &ckpt, &prefix, device)?;
@@ -292,6 +371,9 @@ impl<B: ReaderBackend> QaModel<B> {
             encoder_prefix: prefix,
             ignored,
             config,
+            tokenizer: dir.join("tokenizer.json"),
+            adapter: None,
+            warnings: Vec::new(),
         })
     }
 

@@ -16,7 +16,8 @@ use crate::encoder::EncoderInput;
 use crate::error::{ReaderError, Result};
 use crate::features::{Feature, FeatureTokenizer, WindowInput, WindowSettings};
 use crate::fused::ReaderBackend;
-use crate::model::QaModel;
+use crate::lora::ModelSource;
+use crate::model::{QaModel, FRESH_HEAD_SEED};
 
 pub use batched::{BatchHook, Observed, Progress, WindowLogits};
 
@@ -28,6 +29,8 @@ pub struct Reader<B: Backend> {
     device: B::Device,
     /// True when the checkpoint had no head (fresh random head: answers are meaningless).
     pub fresh_head: bool,
+    /// What loading accepted that the user should hear about (e.g. an adapter on another base).
+    pub warnings: Vec<String>,
 }
 
 /// The reader's answer for one example.
@@ -46,11 +49,22 @@ pub struct ExamplePrediction {
 }
 
 impl<B: ReaderBackend> Reader<B> {
-    /// Loads a Hugging Face model directory (`config.json`, `model.safetensors`, `tokenizer.json`).
+    /// Loads a Hugging Face model directory (`config.json`, `model.safetensors`, `tokenizer.json`)
+    /// or a LoRA adapter directory on the base its configuration names.
     pub fn load(dir: &Path, windows: WindowSettings, device: &B::Device) -> Result<Reader<B>> {
-        let loaded = QaModel::<B>::load_dir(dir, device)?;
+        Self::open(&ModelSource::new(dir), windows, device)
+    }
+
+    /// Loads what `source` names (see [`QaModel::load_source`]); an adapter's updates are merged
+    /// into the weights, so reading costs what a full checkpoint costs.
+    pub fn open(
+        source: &ModelSource,
+        windows: WindowSettings,
+        device: &B::Device,
+    ) -> Result<Reader<B>> {
+        let loaded = QaModel::<B>::load_source(source, None, FRESH_HEAD_SEED, true, device)?;
         let config = loaded.config;
-        let tokenizer_path = dir.join("tokenizer.json");
+        let tokenizer_path = loaded.tokenizer;
         let tokenizer =
             FeatureTokenizer::from_file(&tokenizer_path, windows, config.pad_token_id as u32)?;
         if tokenizer.vocab_size() > config.vocab_size {
@@ -74,6 +88,7 @@ impl<B: ReaderBackend> Reader<B> {
             tokenizer,
             device: device.clone(),
             fresh_head: loaded.fresh_head,
+            warnings: loaded.warnings,
         })
     }
 
@@ -91,6 +106,7 @@ impl<B: ReaderBackend> Reader<B> {
             tokenizer,
             device: device.clone(),
             fresh_head: false,
+            warnings: Vec::new(),
         }
     }
 

@@ -37,6 +37,7 @@ use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{ReaderError, Result};
+use crate::lora::LoraPair;
 
 /// What is done with each parameter of a module, given its checkpoint name and its shape as
 /// stored (PyTorch layout). Modules describe their parameters through the provided methods, which
@@ -71,6 +72,20 @@ pub trait ParamVisitor<B: Backend> {
             Some(bias) => self.tensor(&format!("{path}.bias"), bias, [d_out]),
             None => Ok(()),
         }
+    }
+
+    /// A LoRA update of the Linear `{path}` (`d_in → d_out`): PEFT's `{path}.lora_A.weight`
+    /// `[r, d_in]` and `{path}.lora_B.weight` `[d_out, r]`, both transposed as Linear weights.
+    fn lora(
+        &mut self,
+        path: &str,
+        pair: &mut LoraPair<B>,
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<()> {
+        let r = pair.rank();
+        self.transposed(&format!("{path}.lora_A.weight"), &mut pair.a, [r, d_in])?;
+        self.transposed(&format!("{path}.lora_B.weight"), &mut pair.b, [d_out, r])
     }
 
     /// A LayerNorm over `d`: `{path}.weight` is burn's `gamma`, `{path}.bias` its `beta`.

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use odqa_core::fsio::write_atomic;
 use odqa_core::metrics::AnswerScores;
+use odqa_reader::lora::save_adapter_dir;
 use odqa_reader::weights::StoredType;
-use odqa_reader::{HeadKind, QaModel, ReaderConfig};
+use odqa_reader::{HeadKind, LoraSpec, QaModel, ReaderConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
@@ -110,19 +111,70 @@ pub fn model_fingerprint(model_dir: &Path, config: &ReaderConfig) -> Result<Stri
     ))
 }
 
-/// Writes a complete model directory into `dir`: `config.json`, `model.safetensors` (f32),
-/// `tokenizer.json` (copied from `tokenizer_src`) and, when given, `training.json`.
+/// How a run's models are written: whole, or as a LoRA adapter of a base.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelFiles {
+    /// `config.json`, `model.safetensors` (f32) and `tokenizer.json`, copied from `tokenizer`.
+    Full {
+        /// The starting model's tokenizer.
+        tokenizer: PathBuf,
+    },
+    /// `adapter_config.json` and `adapter_model.safetensors` (PEFT's format), naming the base by
+    /// its path relative to where the adapter is written, and its sha256.
+    Adapter {
+        /// The update trained.
+        spec: LoraSpec,
+        /// The base model directory.
+        base: PathBuf,
+        /// sha256 of the base's `model.safetensors`.
+        base_sha256: String,
+    },
+}
+
+/// `to` relative to the directory `from` (both made absolute first), e.g. `../../base`.
+fn relative_to(from: &Path, to: &Path) -> PathBuf {
+    let (Ok(from), Ok(to)) = (std::fs::canonicalize(from), std::fs::canonicalize(to)) else {
+        return to.to_path_buf();
+    };
+    let (a, b): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut path: PathBuf = a[common..].iter().map(|_| "..").collect();
+    path.extend(&b[common..]);
+    path
+}
+
+/// Writes a complete model directory into `dir` (see [`ModelFiles`]) and, when given,
+/// `training.json`.
 pub fn save_model<B: Backend>(
     dir: &Path,
     model: &QaModel<B>,
     config: &ReaderConfig,
-    tokenizer_src: &Path,
+    files: &ModelFiles,
     state: Option<&TrainerState>,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-    model.save_dir(config, dir, "", StoredType::F32)?;
-    let tokenizer = std::fs::read(tokenizer_src).map_err(|e| TrainError::io(tokenizer_src, e))?;
-    write_atomic(&dir.join("tokenizer.json"), &tokenizer)?;
+    match files {
+        ModelFiles::Full { tokenizer } => {
+            model.save_dir(config, dir, "", StoredType::F32)?;
+            let bytes = std::fs::read(tokenizer).map_err(|e| TrainError::io(tokenizer, e))?;
+            write_atomic(&dir.join("tokenizer.json"), &bytes)?;
+        }
+        ModelFiles::Adapter {
+            spec,
+            base,
+            base_sha256,
+        } => {
+            let name = relative_to(dir, base).to_string_lossy().into_owned();
+            save_adapter_dir(
+                model,
+                config,
+                spec,
+                Some(name),
+                Some(base_sha256.clone()),
+                dir,
+            )?;
+        }
+    }
     if let Some(state) = state {
         write_json(&dir.join(TRAINING_FILE), state)?;
     }
@@ -134,7 +186,7 @@ pub fn save_checkpoint<B: Backend>(
     out: &Path,
     model: &QaModel<B>,
     config: &ReaderConfig,
-    tokenizer_src: &Path,
+    files: &ModelFiles,
     state: &TrainerState,
     save_optimizer: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
@@ -143,7 +195,7 @@ pub fn save_checkpoint<B: Backend>(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     }
-    save_model(&tmp, model, config, tokenizer_src, None)?;
+    save_model(&tmp, model, config, files, None)?;
     save_optimizer(&tmp.join(OPTIMIZER_FILE))?;
     write_json(&tmp.join(STATE_FILE), state)?;
     let dir = out.join(&name);

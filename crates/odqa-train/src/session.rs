@@ -250,12 +250,11 @@ where
 
     /// Writes `model` as the output directory's model, with the state as its training.json.
     fn keep_model(&self, model: &QaModel<AB>) -> Result<()> {
-        let tokenizer_src = &self.base.tokenizer_src;
         save_model(
             self.out,
             &model.valid(),
             &self.config,
-            tokenizer_src,
+            &self.base.files,
             Some(&self.state),
         )
     }
@@ -268,7 +267,7 @@ where
             self.out,
             &inner,
             &self.config,
-            &self.base.tokenizer_src,
+            &self.base.files,
             &self.state,
             |p| optimizer.save(p),
         )?);

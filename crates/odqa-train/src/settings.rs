@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use odqa_reader::window::WindowSettings;
-use odqa_reader::HeadKind;
+use odqa_reader::{HeadKind, LoraSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
@@ -93,6 +93,19 @@ pub struct TrainSettings {
     pub freeze_word_embeddings: bool,
     /// Keep the embeddings and the bottom N encoder layers fixed (0 = train them all).
     pub freeze_layers: usize,
+    /// Train a LoRA adapter of this rank instead of the whole model: the base stays frozen (no
+    /// gradient, no optimizer state), the updates and the head train, and the output is an
+    /// adapter directory in Hugging Face PEFT's format.
+    pub lora_rank: Option<usize>,
+    /// LoRA's `lora_alpha` (the update is scaled by `lora_alpha / rank`); default: twice the rank.
+    pub lora_alpha: Option<f64>,
+    /// Linear layers the adapter updates, by PEFT module name (`query`, `key`, `value`, `dense`,
+    /// `attention.output.dense`, …), or `all-linear` (the default).
+    pub lora_targets: Vec<String>,
+    /// rsLoRA scaling (`lora_alpha / √rank`).
+    pub lora_rslora: bool,
+    /// With LoRA, the LayerNorms train too (stored whole in the adapter).
+    pub lora_layer_norms: bool,
     /// Seed of the head initialisation, data order and dropout.
     pub seed: u64,
     /// Also evaluate every N optimizer steps (besides the end of every epoch).
@@ -133,6 +146,11 @@ impl Default for TrainSettings {
             doc_stride: 128,
             freeze_word_embeddings: false,
             freeze_layers: 0,
+            lora_rank: None,
+            lora_alpha: None,
+            lora_targets: Vec::new(),
+            lora_rslora: false,
+            lora_layer_norms: false,
             seed: 42,
             eval_steps: None,
             early_stopping_patience: None,
@@ -218,7 +236,50 @@ impl TrainSettings {
         {
             return bad("save_steps, eval_steps and early_stopping_patience must be at least 1");
         }
-        Ok(())
+        self.validate_lora()
+    }
+
+    /// The adapter to train, when `lora_rank` is set (checked by [`TrainSettings::validate`]).
+    pub fn lora_spec(&self) -> Option<LoraSpec> {
+        let rank = self.lora_rank?;
+        let targets = match self.lora_targets.as_slice() {
+            [] => LoraSpec::all_linear(),
+            [one] if one == "all-linear" => LoraSpec::all_linear(),
+            many => many.to_vec(),
+        };
+        Some(LoraSpec {
+            rank,
+            alpha: self.lora_alpha.unwrap_or(2.0 * rank as f64),
+            rslora: self.lora_rslora,
+            targets,
+            layer_norms: self.lora_layer_norms,
+        })
+    }
+
+    /// LoRA settings without `lora_rank`, or a LoRA run that also freezes layers, are errors.
+    fn validate_lora(&self) -> Result<()> {
+        let bad = |m: String| Err(TrainError::BadInput(m));
+        match self.lora_spec() {
+            None if self.lora_alpha.is_some()
+                || !self.lora_targets.is_empty()
+                || self.lora_rslora
+                || self.lora_layer_norms =>
+            {
+                bad(
+                    "lora_alpha, lora_targets, lora_rslora and lora_layer_norms need lora_rank"
+                        .into(),
+                )
+            }
+            None => Ok(()),
+            Some(_) if self.freeze_layers > 0 || self.freeze_word_embeddings => bad(
+                "a LoRA run freezes the whole base already: drop freeze_layers and \
+                 freeze_word_embeddings"
+                    .into(),
+            ),
+            Some(spec) => spec
+                .validate()
+                .map_err(|e| TrainError::BadInput(e.to_string())),
+        }
     }
 
     /// Windows per optimizer step.

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::AutodiffBackend;
 use odqa_core::squad::QaExample;
 use odqa_reader::features::{FeatureTokenizer, WindowSettings};
+use odqa_reader::lora::{file_sha256, open_model_dir};
 use odqa_reader::model::{stored_head_kind, LoadedModel};
-use odqa_reader::{HeadKind, QaModel, ReaderBackend, ReaderConfig};
+use odqa_reader::{HeadKind, LoraSpec, ModelSource, QaModel, ReaderBackend, ReaderConfig};
 
 use crate::checkpoint::{
-    check_resumable, find_checkpoint, model_fingerprint, read_state, TrainerState, OPTIMIZER_FILE,
+    check_resumable, find_checkpoint, model_fingerprint, read_state, ModelFiles, TrainerState,
+    OPTIMIZER_FILE,
 };
 use crate::data::{dev_examples, read_mixture, subset, training_set, SourceCount, TrainingSet};
 use crate::error::{Result, TrainError};
@@ -30,8 +32,10 @@ pub(crate) struct Base {
     pub(crate) head: HeadKind,
     /// Its tokenizer, cutting windows as the settings say.
     pub(crate) tokenizer: FeatureTokenizer,
-    /// Its `tokenizer.json`, copied into every saved model.
-    pub(crate) tokenizer_src: PathBuf,
+    /// How the run's models are written (whole, with this tokenizer, or as an adapter).
+    pub(crate) files: ModelFiles,
+    /// The run trains a LoRA adapter (of this spec) and the model is loaded unmerged.
+    pub(crate) lora: Option<LoraSpec>,
 }
 
 impl Base {
@@ -41,34 +45,53 @@ impl Base {
         let Some(dir) = settings.model.as_deref() else {
             unreachable!("validate() checks the model");
         };
-        let config = ReaderConfig::read(&dir.join("config.json"))?;
+        // An adapter directory is read on its base (the run continues the adapter with LoRA,
+        // or fine-tunes the merged model without).
+        let found = open_model_dir(&ModelSource::new(dir))?;
+        let overlay = found
+            .adapter
+            .as_ref()
+            .and_then(|a| a.config.odqa_head_config.clone())
+            .unwrap_or_default();
+        let config = ReaderConfig::read_overlaid(&found.weights.join("config.json"), &overlay)?;
         if settings.freeze_layers > config.num_hidden_layers {
             return Err(TrainError::BadInput(format!(
                 "freeze_layers {} is more than the model's {} layers",
                 settings.freeze_layers, config.num_hidden_layers
             )));
         }
-        let fingerprint = model_fingerprint(dir, &config)?;
+        let fingerprint = model_fingerprint(&found.weights, &config)?;
         let head = match settings.head.or(config.odqa_head) {
             Some(head) => head,
-            None => stored_head_kind(dir)?.unwrap_or(HeadKind::Cnn),
+            None => stored_head_kind(&found.weights)?.unwrap_or(HeadKind::Cnn),
         };
         let windows = WindowSettings {
             max_seq_len: settings.max_seq_len,
             doc_stride: settings.doc_stride,
         };
-        let tokenizer_src = dir.join("tokenizer.json");
         let tokenizer =
-            FeatureTokenizer::from_file(&tokenizer_src, windows, config.pad_token_id as u32)?;
+            FeatureTokenizer::from_file(&found.tokenizer, windows, config.pad_token_id as u32)?;
         windows
             .fits(&config)
             .map_err(|e| TrainError::BadInput(e.to_string()))?;
+        let lora = settings.lora_spec();
+        let files = match &lora {
+            None => ModelFiles::Full {
+                tokenizer: found.tokenizer.clone(),
+            },
+            Some(spec) => ModelFiles::Adapter {
+                spec: spec.clone(),
+                base_sha256: file_sha256(&found.weights.join("model.safetensors"))?,
+                base: found.weights.clone(),
+            },
+        };
         Ok(Base {
             dir: dir.to_path_buf(),
             fingerprint,
             head,
             tokenizer,
-            tokenizer_src,
+            files,
+            lora,
         })
     }
 }
@@ -203,10 +226,11 @@ impl<AB: AutodiffBackend + ReaderBackend> Start<AB> {
         match resume {
             Some(dir) => Self::resumed(dir, settings, base, plan, optimizer, device),
             None => {
-                let loaded = QaModel::<AB>::load_dir_with_head(
-                    &base.dir,
+                let loaded = QaModel::<AB>::load_source(
+                    &ModelSource::new(&base.dir),
                     Some(base.head),
                     settings.seed,
+                    base.lora.is_none(),
                     device,
                 )?;
                 let state = fresh_state(settings, base, data, plan);
@@ -242,8 +266,13 @@ impl<AB: AutodiffBackend + ReaderBackend> Start<AB> {
         // Settings such as max_steps may have been changed for the rest of the run.
         state.settings = settings.clone();
         state.total_steps = plan.total_steps;
-        let loaded =
-            QaModel::<AB>::load_dir_with_head(&checkpoint, Some(base.head), settings.seed, device)?;
+        let loaded = QaModel::<AB>::load_source(
+            &ModelSource::new(&checkpoint),
+            Some(base.head),
+            settings.seed,
+            base.lora.is_none(),
+            device,
+        )?;
         optimizer.load::<AB, _>(
             &checkpoint.join(OPTIMIZER_FILE),
             &loaded.model,

@@ -117,11 +117,17 @@ where
         device,
     )?;
     let config = start.loaded.config.clone();
-    let model = start
-        .loaded
-        .model
-        .with_frozen_word_embeddings(settings.freeze_word_embeddings)
-        .with_frozen_layers(settings.freeze_layers);
+    let model = match &base.lora {
+        Some(spec) => start
+            .loaded
+            .model
+            .with_lora(&config, spec, settings.seed, device),
+        None => start
+            .loaded
+            .model
+            .with_frozen_word_embeddings(settings.freeze_word_embeddings)
+            .with_frozen_layers(settings.freeze_layers),
+    };
     // The output directory, or the hidden one that replaces it at the end (see Output).
     let out_dir = output.create()?;
     let resumed_from = start.resumed_from.clone().map(|p| (p, start.state.step));

@@ -4,32 +4,21 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::backend::Flex;
 use burn::prelude::*;
-use odqa_reader::features::{Feature, FeatureTokenizer, WindowSettings};
+use odqa_reader::features::{Feature, WindowSettings};
 use odqa_reader::model::qa_loss;
 use odqa_reader::read::batch_input;
 use odqa_reader::{HeadKind, QaModel, ReaderConfig};
-use odqa_train::data::{read_mixture, training_set};
 use odqa_train::{train, train_model, CancelToken, TrainOptions, TrainSettings};
 
+mod common;
+
+use common::{repo, serial, windows};
+
 type B = Flex;
-
-/// The CPU backend's random generator (dropout) is global to the process: runs in parallel
-/// threads would draw from it in turn, so the tests of this file train one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-}
 
 fn settings(model: &str, head: HeadKind, out: &Path) -> TrainSettings {
     TrainSettings {
@@ -46,22 +35,6 @@ fn settings(model: &str, head: HeadKind, out: &Path) -> TrainSettings {
         save_steps: 1000,
         ..TrainSettings::default()
     }
-}
-
-/// Labelled training windows of the sample, as the trainer builds them.
-fn windows(model_dir: &Path) -> (Vec<Feature>, ReaderConfig) {
-    let config = ReaderConfig::read(&model_dir.join("config.json")).unwrap();
-    let tokenizer = FeatureTokenizer::from_file(
-        &model_dir.join("tokenizer.json"),
-        WindowSettings {
-            max_seq_len: 128,
-            doc_stride: 48,
-        },
-        config.pad_token_id as u32,
-    )
-    .unwrap();
-    let (examples, _) = read_mixture(&[repo("corpus/korquad-sample.json")], &[], 0).unwrap();
-    (training_set(&tokenizer, &examples).features, config)
 }
 
 /// Mean loss (dropout off) of `model` over `features`.

@@ -8,6 +8,8 @@ mod help_defaults;
 pub mod index;
 pub mod merge;
 pub mod model;
+pub mod model_import;
+pub mod model_merge;
 pub mod predict;
 pub mod read;
 pub mod retrieve;

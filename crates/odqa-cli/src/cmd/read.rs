@@ -13,16 +13,18 @@ use odqa_reader::read::{ExamplePrediction, Reader};
 use odqa_reader::DefaultBackend;
 use serde_json::{Map, Value};
 
-use crate::args::UsageError;
+use crate::args::{BaseArgs, UsageError};
 use crate::cmd::predict::write_predictions;
 use crate::progress::CountProgress;
 
 /// Arguments of `odqa read` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
 pub struct ReadArgs {
-    /// Model directory
+    /// Model directory, or a LoRA adapter directory (read on the base it names)
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
+    #[command(flatten)]
+    base: BaseArgs,
     /// SQuAD-format JSON with questions and contexts (KorQuAD, XQuAD), or a datasets split folder
     /// saved with save_to_disk (e.g. the competition's train_dataset/validation)
     #[arg(long, value_name = "SQUAD_JSON")]
@@ -109,8 +111,12 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
 
 /// The reader of `--model`, with a warning when its head is fresh (random).
 fn load(args: &ReadArgs, windows: WindowSettings) -> anyhow::Result<Reader<DefaultBackend>> {
-    let reader = Reader::<DefaultBackend>::load(&args.model, windows, &Default::default())
+    let source = args.base.source(&args.model);
+    let reader = Reader::<DefaultBackend>::open(&source, windows, &Default::default())
         .with_context(|| format!("cannot load the model {}", args.model.display()))?;
+    for warning in &reader.warnings {
+        eprintln!("warning: {warning}");
+    }
     if reader.fresh_head {
         eprintln!(
             "warning: {} has no QA head; a fresh random {} head was initialised, so answers are \

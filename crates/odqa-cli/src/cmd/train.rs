@@ -99,6 +99,26 @@ pub struct TrainArgs {
     /// no backward pass through them [default: 0 = train every layer]
     #[arg(long, value_name = "N")]
     freeze_layers: Option<usize>,
+    /// Train a LoRA adapter of rank R instead of the whole model: the base stays frozen, the
+    /// low-rank updates and the head train, and --out is an adapter directory in Hugging Face
+    /// PEFT's format (adapter_config.json, adapter_model.safetensors: a few MB) that every
+    /// command reads with --model, on the base it names
+    #[arg(long, value_name = "R")]
+    lora_rank: Option<usize>,
+    /// LoRA scaling numerator: updates are scaled by ALPHA / R [default: 2 × R]
+    #[arg(long, value_name = "ALPHA")]
+    lora_alpha: Option<f64>,
+    /// Linear layers LoRA updates, by PEFT module name, comma-separated (query, key, value,
+    /// dense, attention.output.dense, intermediate.dense, output.dense), or all-linear
+    /// [default: all-linear]
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    lora_targets: Vec<String>,
+    /// rsLoRA scaling (ALPHA / √R)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    lora_rslora: Option<bool>,
+    /// With LoRA, train the LayerNorms too (stored whole in the adapter)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    lora_layer_norms: Option<bool>,
     /// Seed of head initialisation, data order and dropout [default: 42]
     #[arg(long)]
     seed: Option<u64>,
@@ -173,6 +193,8 @@ impl TrainArgs {
             doc_stride,
             freeze_word_embeddings,
             freeze_layers,
+            lora_rslora,
+            lora_layer_norms,
             seed,
             save_steps,
             eval_batch_size
@@ -193,8 +215,13 @@ impl TrainArgs {
             max_train_examples,
             max_dev_examples,
             eval_steps,
-            early_stopping_patience
+            early_stopping_patience,
+            lora_rank,
+            lora_alpha
         );
+        if !self.lora_targets.is_empty() {
+            s.lora_targets = self.lora_targets.clone();
+        }
         if !self.train.is_empty() {
             s.train = self.train.clone();
         }

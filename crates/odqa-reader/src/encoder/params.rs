@@ -1,12 +1,13 @@
 //! The one description of the encoder's parameters (checkpoint names and shapes, visited by
 //! [`ParamVisitor`]s), the lazy skeletons it is visited on, and loading and saving through it.
 
-use burn::nn::{DropoutConfig, EmbeddingConfig, LayerNorm, LayerNormConfig, LinearConfig};
+use burn::nn::{DropoutConfig, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
 use super::{Activation, Embeddings, Encoder, Layer};
 use crate::config::ReaderConfig;
 use crate::error::Result;
+use crate::lora::Projection;
 use crate::params::{Loader, Saver};
 use crate::weights::{Checkpoint, CheckpointWriter, ParamVisitor};
 
@@ -76,7 +77,7 @@ impl<B: Backend> Layer<B> {
             config.intermediate_size,
             config.layer_norm_eps,
         );
-        let linear = |d_in: usize, d_out: usize| LinearConfig::new(d_in, d_out).init(device);
+        let linear = |d_in: usize, d_out: usize| Projection::skeleton(d_in, d_out, device);
         Layer {
             query: linear(h, h),
             key: linear(h, h),
@@ -107,12 +108,12 @@ impl<B: Backend> Layer<B> {
     ) -> Result<()> {
         let (h, f) = (c.hidden_size, c.intermediate_size);
         let l = |s: &str| format!("{path}{s}");
-        v.linear(&l("attention.self.query"), &mut self.query, h, h)?;
-        v.linear(&l("attention.self.key"), &mut self.key, h, h)?;
-        v.linear(&l("attention.self.value"), &mut self.value, h, h)?;
+        v.linear(&l("attention.self.query"), &mut self.query.linear, h, h)?;
+        v.linear(&l("attention.self.key"), &mut self.key.linear, h, h)?;
+        v.linear(&l("attention.self.value"), &mut self.value.linear, h, h)?;
         v.linear(
             &l("attention.output.dense"),
-            &mut self.attention_output,
+            &mut self.attention_output.linear,
             h,
             h,
         )?;
@@ -121,8 +122,13 @@ impl<B: Backend> Layer<B> {
             &mut self.attention_norm,
             h,
         )?;
-        v.linear(&l("intermediate.dense"), &mut self.intermediate, h, f)?;
-        v.linear(&l("output.dense"), &mut self.output, f, h)?;
+        v.linear(
+            &l("intermediate.dense"),
+            &mut self.intermediate.linear,
+            h,
+            f,
+        )?;
+        v.linear(&l("output.dense"), &mut self.output.linear, f, h)?;
         v.layer_norm(&l("output.LayerNorm"), &mut self.output_norm, h)
     }
 }

@@ -1,0 +1,195 @@
+//! LoRA adapters made by Hugging Face PEFT (`tests/fixtures/lora-parity`, see its README) load in
+//! odqa with PEFT's logits, merged or not; adapter directories that odqa cannot apply exactly are
+//! refused by name.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use burn::backend::Flex;
+use odqa_reader::features::Feature;
+use odqa_reader::read::batch_input;
+use odqa_reader::{ModelSource, QaModel};
+use serde_json::Value;
+
+type B = Flex;
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(path)
+}
+
+fn numbers<T>(v: &Value, f: impl Fn(f64) -> T) -> Vec<T> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| f(x.as_f64().unwrap()))
+        .collect()
+}
+
+/// The windows of `expected.json` as features (ids, mask, token types; no offsets needed).
+fn features(expected: &Value) -> Vec<Feature> {
+    expected["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let input_ids = numbers(&f["input_ids"], |x| x as u32);
+            let n = input_ids.len();
+            let token_type_ids = match f.get("token_type_ids") {
+                Some(t) => numbers(t, |x| x as u32),
+                None => vec![0; n],
+            };
+            Feature {
+                example_index: 0,
+                attention_mask: numbers(&f["attention_mask"], |x| x as u32),
+                token_type_ids,
+                input_ids,
+                offsets: vec![(0, 0); n],
+                sequence_ids: vec![None; n],
+                start_position: None,
+                end_position: None,
+            }
+        })
+        .collect()
+}
+
+/// Largest |odqa − PEFT| over the start and end logits of every window (`merged` picks PEFT's
+/// `merge_and_unload()` logits).
+fn worst_difference(adapter: &str, merge: bool) -> f32 {
+    let dir = fixture(&format!("lora-parity/{adapter}"));
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let device = Default::default();
+    let loaded =
+        QaModel::<B>::load_source(&ModelSource::new(&dir), None, 1, merge, &device).unwrap();
+    assert!(!loaded.fresh_head);
+    assert!(loaded.adapter.is_some());
+    assert!(loaded.model.encoder().has_lora() != merge);
+    let features = features(&expected);
+    let refs: Vec<&Feature> = features.iter().collect();
+    let (start, end) = loaded
+        .model
+        .forward(batch_input(&loaded.config, &refs, &device), false);
+    let start = start.into_data().to_vec::<f32>().unwrap();
+    let end = end.into_data().to_vec::<f32>().unwrap();
+    let l = features[0].input_ids.len();
+    let prefix = if merge { "merged_" } else { "" };
+    let mut worst = 0f32;
+    for (k, f) in expected["features"].as_array().unwrap().iter().enumerate() {
+        for (ours, key) in [(&start, "start_logits"), (&end, "end_logits")] {
+            let theirs = numbers(&f[format!("{prefix}{key}")], |x| x as f32);
+            for (i, want) in theirs.iter().enumerate() {
+                worst = worst.max((ours[k * l + i] - want).abs());
+            }
+        }
+    }
+    eprintln!("{adapter} (merged: {merge}): max |Δlogit| = {worst:e}");
+    worst
+}
+
+#[test]
+fn a_peft_bert_adapter_gives_peft_logits() {
+    assert!(worst_difference("tiny-bert-qa-lora", false) < 1e-4);
+    assert!(worst_difference("tiny-bert-qa-lora", true) < 1e-4);
+}
+
+#[test]
+fn a_peft_rslora_roberta_adapter_gives_peft_logits() {
+    assert!(worst_difference("tiny-roberta-qa-lora", false) < 1e-4);
+    assert!(worst_difference("tiny-roberta-qa-lora", true) < 1e-4);
+}
+
+/// A copy of the BERT adapter with `edit` applied to its `adapter_config.json`.
+fn edited_adapter(edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> tempfile::TempDir {
+    let src = fixture("lora-parity/tiny-bert-qa-lora");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        src.join("adapter_model.safetensors"),
+        dir.path().join("adapter_model.safetensors"),
+    )
+    .unwrap();
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(src.join("adapter_config.json")).unwrap()).unwrap();
+    let base = fixture("reader-parity/tiny-bert-qa");
+    config["base_model_name_or_path"] = Value::from(base.to_string_lossy().into_owned());
+    edit(config.as_object_mut().unwrap());
+    std::fs::write(
+        dir.path().join("adapter_config.json"),
+        serde_json::to_vec(&config).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+fn load_error(dir: &Path) -> String {
+    match QaModel::<B>::load_dir(dir, &Default::default()) {
+        Ok(_) => panic!("{} loaded", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn adapters_odqa_cannot_apply_exactly_are_refused_by_name() {
+    let cases: [(&str, Value, &str); 6] = [
+        ("use_dora", Value::Bool(true), "use_dora"),
+        ("bias", Value::from("all"), "bias"),
+        (
+            "rank_pattern",
+            serde_json::json!({"query": 8}),
+            "rank_pattern",
+        ),
+        ("lora_bias", Value::Bool(true), "lora_bias"),
+        (
+            "exclude_modules",
+            serde_json::json!(["key"]),
+            "exclude_modules",
+        ),
+        ("peft_type", Value::from("IA3"), "IA3"),
+    ];
+    for (key, value, named) in cases {
+        let dir = edited_adapter(|c| {
+            c.insert(key.to_string(), value);
+        });
+        let err = load_error(dir.path());
+        assert!(
+            err.contains(named) && err.contains("adapter_config.json"),
+            "{key}: {err}"
+        );
+    }
+    // A base that is not there is named, with where it was looked for.
+    let dir = edited_adapter(|c| {
+        c.insert(
+            "base_model_name_or_path".into(),
+            Value::from("no/such-model"),
+        );
+    });
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("no/such-model") && err.contains("config.json"),
+        "{err}"
+    );
+    // A missing update tensor is named.
+    let dir = edited_adapter(|c| {
+        c.insert(
+            "target_modules".into(),
+            serde_json::json!(["query", "key", "value", "dense", "word_embeddings"]),
+        );
+    });
+    let err = load_error(dir.path());
+    assert!(err.contains("word_embeddings"), "{err}");
+}
+
+#[test]
+fn a_base_given_to_a_full_model_is_refused() {
+    let source = ModelSource {
+        dir: fixture("reader-parity/tiny-bert-qa"),
+        base: Some(fixture("reader-parity/tiny-bert-cnn")),
+        base_mismatch_ok: false,
+    };
+    match QaModel::<B>::load_source(&source, None, 1, true, &Default::default()) {
+        Ok(_) => panic!("loaded"),
+        Err(e) => assert!(e.to_string().contains("not a LoRA adapter"), "{e}"),
+    }
+}
