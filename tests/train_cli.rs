@@ -543,3 +543,87 @@ fn train_out_onto_its_own_model_is_refused_even_with_overwrite() {
     assert!(err.contains("checkpoint-2"), "{err}");
     assert_eq!(snapshot(&out), before);
 }
+
+/// `odqa train --lora-rank` writes a PEFT adapter; `odqa read --model ADAPTER` answers with it;
+/// `odqa model merge` writes a full model that answers byte for byte the same; LoRA flags without
+/// a rank, and a merge onto an existing directory, exit 2.
+#[test]
+fn a_lora_adapter_trains_reads_and_merges_to_the_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo().join("corpus/korquad-sample.json");
+    let adapter = dir.path().join("adapter");
+    let out = train(
+        TINY_QA,
+        &data,
+        &adapter,
+        &[
+            "--lora-rank",
+            "2",
+            "--lora-targets",
+            "query,value",
+            "--learning-rate",
+            "1e-3",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = read_json(&adapter.join("adapter_config.json"));
+    assert_eq!(config["r"], 2);
+    assert_eq!(
+        config["target_modules"],
+        serde_json::json!(["query", "value"])
+    );
+    assert!(!adapter.join("model.safetensors").exists());
+
+    let merged = dir.path().join("merged");
+    let out = odqa(&[
+        "model",
+        "merge",
+        path_str(&adapter),
+        "--out",
+        path_str(&merged),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = odqa(&[
+        "model",
+        "merge",
+        path_str(&adapter),
+        "--out",
+        path_str(&merged),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let read = |model: &Path, name: &str| {
+        let predictions = dir.path().join(format!("{name}.json"));
+        let nbest = dir.path().join(format!("{name}-nbest.json"));
+        let out = odqa(&[
+            "read",
+            "--model",
+            path_str(model),
+            "--data",
+            path_str(&data),
+            "--out",
+            path_str(&predictions),
+            "--nbest-out",
+            path_str(&nbest),
+            "--max-seq-len",
+            "64",
+            "--doc-stride",
+            "16",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        (
+            std::fs::read(predictions).unwrap(),
+            std::fs::read(nbest).unwrap(),
+        )
+    };
+    assert_eq!(read(&adapter, "adapter"), read(&merged, "merged"));
+
+    let out = train(
+        TINY_QA,
+        &data,
+        &dir.path().join("x"),
+        &["--lora-alpha", "4"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("lora_rank"), "{}", stderr(&out));
+}

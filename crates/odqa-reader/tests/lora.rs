@@ -193,3 +193,49 @@ fn a_base_given_to_a_full_model_is_refused() {
         Err(e) => assert!(e.to_string().contains("not a LoRA adapter"), "{e}"),
     }
 }
+
+/// `merge_adapter` writes a full model whose logits are the adapter's bit for bit, and refuses an
+/// output that exists.
+#[test]
+fn a_merged_adapter_reads_exactly_as_the_adapter() {
+    let adapter = fixture("lora-parity/tiny-bert-qa-lora");
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(adapter.join("expected.json")).unwrap()).unwrap();
+    let features = features(&expected);
+    let refs: Vec<&Feature> = features.iter().collect();
+    let device = Default::default();
+    let logits = |loaded: odqa_reader::LoadedModel<B>| {
+        let (s, e) = loaded
+            .model
+            .forward(batch_input(&loaded.config, &refs, &device), false);
+        let mut v = s.into_data().to_vec::<f32>().unwrap();
+        v.extend(e.into_data().to_vec::<f32>().unwrap());
+        v
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("merged");
+    let source = ModelSource::new(&adapter);
+    let merged = odqa_reader::lora::merge_adapter::<B>(&source, &out, &device).unwrap();
+    assert!(merged.base.ends_with("tiny-bert-qa"), "{:?}", merged.base);
+    let from_adapter = logits(QaModel::<B>::load_dir(&adapter, &device).unwrap());
+    let from_merged = logits(QaModel::<B>::load_dir(&out, &device).unwrap());
+    assert_eq!(from_adapter, from_merged);
+    assert!(out.join("tokenizer.json").is_file());
+    assert!(!out.join("adapter_config.json").exists());
+
+    let err = odqa_reader::lora::merge_adapter::<B>(&source, &out, &device).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    let err = odqa_reader::lora::merge_adapter::<B>(
+        &ModelSource::new(fixture("reader-parity/tiny-bert-qa")),
+        &dir.path().join("other"),
+        &device,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("not a LoRA adapter"), "{err}");
+    // Nothing was left beside the output by the refused runs.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("merged")]);
+}
