@@ -50,7 +50,7 @@ enum Command {
     /// f32/f16/bf16, tokenizer.json) with a BERT or RoBERTa encoder and a linear (`qa_outputs`) or
     /// odqa CNN head. Writes predictions.json ({id: answer}, UTF-8) and optionally the n-best lists.
     /// A question that cannot be read (e.g. longer than the window) gets an empty answer and a
-    /// warning.
+    /// warning. A LoRA adapter directory (PEFT format) is read on its base, merged at load.
     Read(cmd::read::ReadArgs),
     /// Fine-tune a reader (linear or CNN head) on SQuAD-format or save_to_disk data.
     ///
@@ -60,6 +60,13 @@ enum Command {
     /// --dev after every epoch, the best model kept in --out (config.json, model.safetensors,
     /// tokenizer.json, training.json), which `odqa read` loads. Resumable checkpoints go to
     /// --out/checkpoint-STEP; Ctrl-C saves one before stopping; --resume continues.
+    ///
+    /// With --lora-rank R it trains a LoRA adapter instead: the base stays frozen (no gradient,
+    /// no optimizer state), low-rank updates of the encoder's linear layers and the head train,
+    /// and --out is an adapter directory in Hugging Face PEFT's format (adapter_config.json,
+    /// adapter_model.safetensors) naming its base and the base's sha256. --model may itself be an
+    /// adapter: with LoRA settings the adapter trains further, without them its merged model
+    /// is fine-tuned whole.
     ///
     /// Every setting can also come from a TOML file (--config; keys are the flag names with `_`,
     /// e.g. `learning_rate = 5e-5`); flags override it. See configs/README.md.
