@@ -26,9 +26,14 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    /// Refuses an output directory that is (or holds) the starting model, or that holds anything
-    /// while the run neither resumes from a checkpoint in it nor may overwrite it.
-    pub(crate) fn check(settings: &TrainSettings, options: &TrainOptions) -> Result<Output> {
+    /// Refuses an output directory that is (or holds) the starting model or `weights` (the
+    /// directory its weights come from: the base of an adapter), or that holds anything while the
+    /// run neither resumes from a checkpoint in it nor may overwrite it.
+    pub(crate) fn check(
+        settings: &TrainSettings,
+        options: &TrainOptions,
+        weights: &Path,
+    ) -> Result<Output> {
         let (Some(model), Some(target)) = (settings.model.as_deref(), settings.out.as_deref())
         else {
             unreachable!("validate() checks model and out");
@@ -39,8 +44,8 @@ impl Output {
             dir: target.to_path_buf(),
             input: input.to_path_buf(),
         };
-        if inside(model) {
-            return Err(holds(model));
+        if let Some(input) = [model, weights].into_iter().find(|p| inside(p)) {
+            return Err(holds(input));
         }
         let output = |staging| Output {
             target: target.to_path_buf(),
@@ -169,7 +174,7 @@ mod tests {
         let (model, out) = (dir.path().join("model"), dir.path().join("run"));
         std::fs::create_dir_all(out.join("checkpoint-9")).unwrap();
         let s = settings(&model, &out);
-        let err = Output::check(&s, &TrainOptions::default()).unwrap_err();
+        let err = Output::check(&s, &TrainOptions::default(), &model).unwrap_err();
         assert!(
             matches!(err, TrainError::OutputExists { ref dir } if *dir == out),
             "{err}"
@@ -179,7 +184,7 @@ mod tests {
             ..TrainOptions::default()
         };
         // A failed run: the old directory stays, the new one goes.
-        let mut failed = Output::check(&s, &overwrite).unwrap();
+        let mut failed = Output::check(&s, &overwrite, &model).unwrap();
         std::fs::write(failed.create().unwrap().join("partial"), b"x").unwrap();
         drop(failed);
         let names = |d: &Path| -> Vec<String> {
@@ -193,7 +198,7 @@ mod tests {
         assert_eq!(names(dir.path()), ["run"]);
         assert_eq!(names(&out), ["checkpoint-9"]);
         // A finished run takes its place; a path inside it is renamed with it.
-        let mut done = Output::check(&s, &overwrite).unwrap();
+        let mut done = Output::check(&s, &overwrite, &model).unwrap();
         let new = done.create().unwrap();
         std::fs::create_dir(new.join("checkpoint-1")).unwrap();
         let renamed = done.finish(Some(new.join("checkpoint-1"))).unwrap();
@@ -214,7 +219,7 @@ mod tests {
                 overwrite,
                 ..TrainOptions::default()
             };
-            let err = Output::check(&settings(&model, &out), &options).unwrap_err();
+            let err = Output::check(&settings(&model, &out), &options, &model).unwrap_err();
             assert!(
                 matches!(err, TrainError::OutputHoldsInput { ref input, .. } if *input == model),
                 "{err}"
@@ -228,13 +233,24 @@ mod tests {
             overwrite: true,
             ..TrainOptions::default()
         };
-        let err = Output::check(&s, &options).unwrap_err();
-        assert!(matches!(err, TrainError::OutputHoldsInput { .. }), "{err}");
+        let err = Output::check(&s, &options, &other).unwrap_err();
+        let data = out.join("train.json");
+        assert!(
+            matches!(err, TrainError::OutputHoldsInput { ref input, .. } if *input == data),
+            "{err}"
+        );
+        // The base of an adapter given as the model is an input too.
+        let adapter = dir.path().join("adapter");
+        let err = Output::check(&settings(&adapter, &out), &options, &model).unwrap_err();
+        assert!(
+            matches!(err, TrainError::OutputHoldsInput { ref input, .. } if *input == model),
+            "{err}"
+        );
         // Resuming a checkpoint of the directory continues it in place.
         let resume = TrainOptions {
             resume: Some(model.clone()),
             ..TrainOptions::default()
         };
-        assert!(Output::check(&settings(&other, &out), &resume).is_ok());
+        assert!(Output::check(&settings(&other, &out), &resume, &other).is_ok());
     }
 }

@@ -26,6 +26,8 @@ use crate::settings::TrainSettings;
 pub(crate) struct Base {
     /// Its directory.
     pub(crate) dir: PathBuf,
+    /// The directory its weights come from: itself, or an adapter's base.
+    pub(crate) weights: PathBuf,
     /// Its fingerprint (see [`model_fingerprint`]).
     pub(crate) fingerprint: String,
     /// The head to train: the settings', the config's, the stored one's, or a CNN head.
@@ -87,6 +89,7 @@ impl Base {
         };
         Ok(Base {
             dir: dir.to_path_buf(),
+            weights: found.weights.clone(),
             fingerprint,
             head,
             tokenizer,

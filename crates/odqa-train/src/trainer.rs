@@ -105,7 +105,7 @@ where
     let wall = Instant::now();
     settings.validate()?;
     let base = Base::read(settings)?;
-    let mut output = Output::check(settings, options)?;
+    let mut output = Output::check(settings, options, &base.weights)?;
     let data = TrainData::load(settings, &base.tokenizer)?;
     let plan = StepPlan::new(settings, data.set.features.len());
     let start = Start::<AB>::new(
