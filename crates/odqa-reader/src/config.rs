@@ -196,14 +196,18 @@ impl ReaderConfig {
         ]
     }
 
-    /// The head's keys (`odqa_head` and the `cnn_*` settings), as `config.json` writes them.
+    /// Whether `key` is one of the head's keys (`odqa_head`, `cnn_*`): the only keys a LoRA
+    /// adapter may lay over its base's `config.json`.
+    pub fn is_head_key(key: &str) -> bool {
+        key.starts_with("odqa_") || key.starts_with("cnn_")
+    }
+
+    /// The head's keys (see [`ReaderConfig::is_head_key`]), as `config.json` writes them.
     pub fn head_keys(&self) -> Map<String, Value> {
         let Ok(Value::Object(all)) = serde_json::to_value(self) else {
             return Map::new();
         };
-        all.into_iter()
-            .filter(|(k, _)| k.starts_with("odqa_") || k.starts_with("cnn_"))
-            .collect()
+        all.into_iter().filter(|(k, _)| Self::is_head_key(k)).collect()
     }
 
     /// The head: `odqa_head`, or `linear` when absent.

@@ -14,6 +14,8 @@ use serde_json::Value;
 
 type B = Flex;
 
+mod common;
+
 fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures")
@@ -132,7 +134,19 @@ fn load_error(dir: &Path) -> String {
 
 #[test]
 fn adapters_odqa_cannot_apply_exactly_are_refused_by_name() {
-    let cases: [(&str, Value, &str); 6] = [
+    let cases: [(&str, Value, &str); 9] = [
+        // Options this version has never heard of are refused, not ignored.
+        (
+            "arrow_config",
+            serde_json::json!({"top_k": 3}),
+            "arrow_config",
+        ),
+        ("some_future_option", Value::from(1), "some_future_option"),
+        (
+            "odqa_head_config",
+            serde_json::json!({"layer_norm_eps": 0.5}),
+            "layer_norm_eps",
+        ),
         ("use_dora", Value::Bool(true), "use_dora"),
         ("bias", Value::from("all"), "bias"),
         (
@@ -170,15 +184,81 @@ fn adapters_odqa_cannot_apply_exactly_are_refused_by_name() {
         err.contains("no/such-model") && err.contains("config.json"),
         "{err}"
     );
-    // A missing update tensor is named.
+    // A target that names no linear layer is named.
     let dir = edited_adapter(|c| {
-        c.insert(
-            "target_modules".into(),
-            serde_json::json!(["query", "key", "value", "dense", "word_embeddings"]),
-        );
+        let targets = serde_json::json!(["query", "word_embeddings"]);
+        c.insert("target_modules".into(), targets);
     });
     let err = load_error(dir.path());
     assert!(err.contains("word_embeddings"), "{err}");
+    // A missing update tensor is named: the RoBERTa adapter's file updates query and value only.
+    let dir = edited_adapter(|c| {
+        c.insert("target_modules".into(), Value::from("all-linear"));
+    });
+    std::fs::copy(
+        fixture("lora-parity/tiny-roberta-qa-lora/adapter_model.safetensors"),
+        dir.path().join("adapter_model.safetensors"),
+    )
+    .unwrap();
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("missing tensor") && err.contains("key.lora_A"),
+        "{err}"
+    );
+}
+
+/// Fully qualified PEFT target names load as their short forms do.
+#[test]
+fn qualified_target_names_load_like_short_ones() {
+    let qualified: Vec<String> = (0..2)
+        .flat_map(|i| {
+            odqa_reader::lora::LAYER_LINEARS
+                .map(|l| format!("bert.encoder.layer.{i}.{l}"))
+                .to_vec()
+        })
+        .collect();
+    let dir = edited_adapter(|c| {
+        c.insert("target_modules".into(), serde_json::json!(qualified));
+    });
+    let device = Default::default();
+    let adapter = fixture("lora-parity/tiny-bert-qa-lora");
+    let short = QaModel::<B>::load_dir(&adapter, &device).unwrap();
+    let long = QaModel::<B>::load_dir(dir.path(), &device).unwrap();
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(adapter.join("expected.json")).unwrap()).unwrap();
+    let features = features(&expected);
+    let refs: Vec<&Feature> = features.iter().collect();
+    let logits = |m: &odqa_reader::LoadedModel<B>| {
+        let (s, _) = m
+            .model
+            .forward(batch_input(&m.config, &refs, &device), false);
+        s.into_data().to_vec::<f32>().unwrap()
+    };
+    assert_eq!(logits(&short), logits(&long));
+}
+
+/// A merge that would write a random head (neither the adapter nor its base holds one) is
+/// refused.
+#[test]
+fn merging_an_adapter_without_any_head_is_refused() {
+    let base = common::copy_model("tiny-bert-qa");
+    common::edit(base.path(), |t| {
+        t.retain(|n, _| !n.starts_with("qa_outputs"))
+    });
+    let adapter = edited_adapter(|c| {
+        let base = base.path().to_string_lossy().into_owned();
+        c.insert("base_model_name_or_path".into(), Value::from(base));
+    });
+    let weights = adapter.path().join("adapter_model.safetensors");
+    let mut tensors = common::read_tensors(&weights);
+    tensors.retain(|n, _| !n.contains("qa_outputs"));
+    common::write_tensors(&weights, &tensors);
+    let out = adapter.path().join("merged");
+    let source = ModelSource::new(adapter.path());
+    let err =
+        odqa_reader::lora::merge_adapter::<B>(&source, &out, &Default::default()).unwrap_err();
+    assert!(err.to_string().contains("holds a QA head"), "{err}");
+    assert!(!out.exists());
 }
 
 #[test]

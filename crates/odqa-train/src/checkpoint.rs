@@ -88,12 +88,11 @@ pub struct TrainerState {
     pub log: Vec<LogEntry>,
 }
 
-/// Architecture (`config`, the directory's config.json) and tokenizer of a model directory, as a
-/// short string; a run can only be resumed with the model it started from.
-pub fn model_fingerprint(model_dir: &Path, config: &ReaderConfig) -> Result<String> {
-    let tokenizer_path = model_dir.join("tokenizer.json");
+/// Architecture (`config`) and tokenizer (`tokenizer_path`) of a model, as a short string; a run
+/// can only be resumed with the model it started from.
+pub fn model_fingerprint(tokenizer_path: &Path, config: &ReaderConfig) -> Result<String> {
     let tokenizer =
-        std::fs::read(&tokenizer_path).map_err(|e| TrainError::io(&tokenizer_path, e))?;
+        std::fs::read(tokenizer_path).map_err(|e| TrainError::io(tokenizer_path, e))?;
     Ok(format!(
         "{} vocab={} hidden={} layers={} heads={} ffn={} positions={} tokenizer=xxh3:{:016x}",
         if config.model_type.is_empty() {
@@ -286,6 +285,20 @@ pub(crate) fn check_resumable(
             "this run started from a different model ({}) than the model given now ({fingerprint})",
             state.model_fingerprint
         ));
+    }
+    let (was, now) = (state.settings.lora_spec(), settings.lora_spec());
+    if was != now {
+        let describe = |s: &Option<LoraSpec>| match s {
+            Some(s) => format!("a rank-{} LoRA adapter", s.rank),
+            None => "the whole model".to_string(),
+        };
+        return bad(match (&was, &now) {
+            (Some(w), Some(n)) => format!(
+                "this run trains an adapter with {}: resume with the same LoRA settings",
+                w.difference(n).unwrap_or_default()
+            ),
+            _ => format!("this run trains {}, not {}", describe(&was), describe(&now)),
+        });
     }
     if state.head != head {
         return bad(format!(

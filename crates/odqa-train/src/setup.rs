@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::AutodiffBackend;
 use odqa_core::squad::QaExample;
 use odqa_reader::features::{FeatureTokenizer, WindowSettings};
-use odqa_reader::lora::{file_sha256, open_model_dir};
-use odqa_reader::model::{stored_head_kind, LoadedModel};
-use odqa_reader::{HeadKind, LoraSpec, ModelSource, QaModel, ReaderBackend, ReaderConfig};
+use odqa_reader::lora::{file_sha256, open_model_dir, ModelDir};
+use odqa_reader::model::LoadedModel;
+use odqa_reader::{HeadKind, LoraSpec, ModelSource, QaModel, ReaderBackend};
 
 use crate::checkpoint::{
     check_resumable, find_checkpoint, model_fingerprint, read_state, ModelFiles, TrainerState,
@@ -50,22 +50,17 @@ impl Base {
         // An adapter directory is read on its base (the run continues the adapter with LoRA,
         // or fine-tunes the merged model without).
         let found = open_model_dir(&ModelSource::new(dir))?;
-        let overlay = found
-            .adapter
-            .as_ref()
-            .and_then(|a| a.config.odqa_head_config.clone())
-            .unwrap_or_default();
-        let config = ReaderConfig::read_overlaid(&found.weights.join("config.json"), &overlay)?;
+        let config = found.read_config()?;
         if settings.freeze_layers > config.num_hidden_layers {
             return Err(TrainError::BadInput(format!(
                 "freeze_layers {} is more than the model's {} layers",
                 settings.freeze_layers, config.num_hidden_layers
             )));
         }
-        let fingerprint = model_fingerprint(&found.weights, &config)?;
+        let fingerprint = model_fingerprint(&found.tokenizer, &config)?;
         let head = match settings.head.or(config.odqa_head) {
             Some(head) => head,
-            None => stored_head_kind(&found.weights)?.unwrap_or(HeadKind::Cnn),
+            None => found.stored_head()?.unwrap_or(HeadKind::Cnn),
         };
         let windows = WindowSettings {
             max_seq_len: settings.max_seq_len,
@@ -76,7 +71,7 @@ impl Base {
         windows
             .fits(&config)
             .map_err(|e| TrainError::BadInput(e.to_string()))?;
-        let lora = settings.lora_spec();
+        let lora = lora_spec(settings, &found)?;
         let files = match &lora {
             None => ModelFiles::Full {
                 tokenizer: found.tokenizer.clone(),
@@ -96,6 +91,35 @@ impl Base {
             files,
             lora,
         })
+    }
+}
+
+/// The adapter a run trains: the settings', or, when the model is an adapter, the adapter's own
+/// (the settings may leave `lora_alpha` and `lora_targets` out, and may not differ).
+fn lora_spec(settings: &TrainSettings, found: &ModelDir) -> Result<Option<LoraSpec>> {
+    let Some(asked) = settings.lora_spec() else {
+        return Ok(None);
+    };
+    let Some(adapter) = &found.adapter else {
+        return Ok(Some(asked));
+    };
+    let own = &adapter.spec;
+    let asked = LoraSpec {
+        alpha: settings.lora_alpha.unwrap_or(own.alpha),
+        targets: if settings.lora_targets.is_empty() {
+            own.targets.clone()
+        } else {
+            asked.targets
+        },
+        ..asked
+    };
+    match own.difference(&asked) {
+        None => Ok(Some(own.clone())),
+        Some(difference) => Err(TrainError::BadInput(format!(
+            "{} is an adapter with {difference}: continuing it keeps its own LoRA settings \
+             (or train a new adapter from its base)",
+            adapter.dir.display()
+        ))),
     }
 }
 

@@ -121,7 +121,7 @@ where
         Some(spec) => start
             .loaded
             .model
-            .with_lora(&config, spec, settings.seed, device),
+            .with_lora(&config, spec, settings.seed, device)?,
         None => start
             .loaded
             .model

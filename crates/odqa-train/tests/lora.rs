@@ -320,3 +320,56 @@ fn an_adapter_trains_further_and_refuses_another_base() {
     let loaded = QaModel::<B>::load_source(&accepted, None, 1, true, &device).unwrap();
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
 }
+
+/// An adapter continued with other LoRA settings, or a run resumed with other ones, is refused by
+/// setting name; without LoRA settings the adapter's merged model is fine-tuned whole.
+#[test]
+fn an_adapter_keeps_its_lora_settings_or_is_fine_tuned_whole() {
+    let _serial = serial();
+    let device = Default::default();
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    let mut s = settings(HeadKind::Linear, &first);
+    s.max_steps = Some(2);
+    s.save_steps = 1;
+    train_model::<B>(&s, &TrainOptions::default(), &device).unwrap();
+
+    let mut other_rank = s.clone();
+    other_rank.model = Some(first.clone());
+    other_rank.out = Some(dir.path().join("second"));
+    other_rank.lora_rank = Some(8);
+    let err = train_model::<B>(&other_rank, &TrainOptions::default(), &device)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("lora_rank 4 (not 8)"), "{err}");
+
+    let mut resumed = s.clone();
+    resumed.lora_rank = Some(8);
+    let resume = TrainOptions {
+        resume: Some(first.join("checkpoint-2")),
+        ..TrainOptions::default()
+    };
+    let err = train_model::<B>(&resumed, &resume, &device)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("lora_rank 4 (not 8)"), "{err}");
+    resumed.lora_rank = None;
+    let err = train_model::<B>(&resumed, &resume, &device)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("not the whole model"), "{err}");
+
+    let mut whole = s.clone();
+    whole.model = Some(first.clone());
+    whole.out = Some(dir.path().join("whole"));
+    whole.lora_rank = None;
+    whole.max_steps = Some(1);
+    train_model::<B>(&whole, &TrainOptions::default(), &device).unwrap();
+    let full = dir.path().join("whole");
+    assert!(full.join("model.safetensors").is_file());
+    assert!(full.join("tokenizer.json").is_file());
+    assert!(!full.join("adapter_config.json").exists());
+}

@@ -108,9 +108,9 @@ pub struct TrainArgs {
     /// LoRA scaling numerator: updates are scaled by ALPHA / R [default: 2 × R]
     #[arg(long, value_name = "ALPHA")]
     lora_alpha: Option<f64>,
-    /// Linear layers LoRA updates, by PEFT module name, comma-separated (query, key, value,
-    /// dense, attention.output.dense, intermediate.dense, output.dense), or all-linear
-    /// [default: all-linear]
+    /// Linear layers LoRA updates, by PEFT module name or suffix, comma-separated (query, key,
+    /// value, dense = all three dense layers, attention.output.dense, intermediate.dense,
+    /// output.dense = both dense layers ending so), or all-linear [default: all-linear]
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     lora_targets: Vec<String>,
     /// rsLoRA scaling (ALPHA / √R)

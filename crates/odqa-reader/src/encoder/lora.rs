@@ -7,48 +7,46 @@ use burn::prelude::*;
 
 use super::{layer_path, Encoder, Layer};
 use crate::config::ReaderConfig;
-use crate::error::Result;
+use crate::error::{ReaderError, Result};
 use crate::lora::{LoraPair, LoraSpec, Projection, LAYER_LINEARS};
 use crate::weights::ParamVisitor;
 
-/// A projection's path inside its layer, the projection, and its input and output sizes.
-type Slot<'a, B> = (&'static str, &'a mut Projection<B>, usize, usize);
-
 impl<B: Backend> Layer<B> {
-    /// The layer's projections in [`LAYER_LINEARS`] order, with their sizes.
-    fn projections_mut(&mut self, c: &ReaderConfig) -> [Slot<'_, B>; 6] {
-        let (h, f) = (c.hidden_size, c.intermediate_size);
-        let [q, k, v, o, i, out] = LAYER_LINEARS;
+    /// The layer's projections in [`LAYER_LINEARS`] order.
+    fn projections(&self) -> [&Projection<B>; 6] {
         [
-            (q, &mut self.query, h, h),
-            (k, &mut self.key, h, h),
-            (v, &mut self.value, h, h),
-            (o, &mut self.attention_output, h, h),
-            (i, &mut self.intermediate, h, f),
-            (out, &mut self.output, f, h),
+            &self.query,
+            &self.key,
+            &self.value,
+            &self.attention_output,
+            &self.intermediate,
+            &self.output,
         ]
     }
 
-    /// The layer with every update merged into its weights.
-    fn merged(mut self) -> Self {
-        for p in [
+    /// The layer's projections in [`LAYER_LINEARS`] order, to change.
+    fn projections_mut(&mut self) -> [&mut Projection<B>; 6] {
+        [
             &mut self.query,
             &mut self.key,
             &mut self.value,
             &mut self.attention_output,
             &mut self.intermediate,
             &mut self.output,
-        ] {
-            let taken = std::mem::replace(
-                p,
-                Projection {
-                    linear: p.linear.clone(),
-                    lora: None,
-                },
-            );
-            *p = taken.merged();
-        }
-        self
+        ]
+    }
+
+    /// The layer's projections in [`LAYER_LINEARS`] order, with their paths inside the layer and
+    /// their input and output sizes.
+    fn slots(&mut self, c: &ReaderConfig) -> [(&'static str, &mut Projection<B>, usize, usize); 6] {
+        let (h, f) = (c.hidden_size, c.intermediate_size);
+        let sizes = [(h, h), (h, h), (h, h), (h, h), (h, f), (f, h)];
+        let mut i = 0;
+        self.projections_mut().map(|p| {
+            let (name, (d_in, d_out)) = (LAYER_LINEARS[i], sizes[i]);
+            i += 1;
+            (name, p, d_in, d_out)
+        })
     }
 }
 
@@ -64,27 +62,33 @@ fn trainable<B: Backend>(mut norm: LayerNorm<B>) -> LayerNorm<B> {
 impl<B: Backend> Encoder<B> {
     /// Gives every linear layer `spec` targets (module names under `prefix`, e.g. `bert.`) the
     /// pair `make(existing, d_in, d_out)` returns, `existing` being the update already there.
+    /// Returns the targets that matched no linear layer.
     pub(crate) fn attach_lora(
         &mut self,
         config: &ReaderConfig,
         spec: &LoraSpec,
         prefix: &str,
         mut make: impl FnMut(Option<LoraPair<B>>, usize, usize) -> LoraPair<B>,
-    ) {
+    ) -> Vec<String> {
+        let mut unmatched = spec.targets.clone();
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let path = layer_path(prefix, i);
-            for (name, projection, d_in, d_out) in layer.projections_mut(config) {
-                if spec.targets(&format!("{path}{name}")) {
+            for (name, projection, d_in, d_out) in layer.slots(config) {
+                let module = format!("{path}{name}");
+                if spec.targets(&module) {
+                    unmatched.retain(|t| !spec.single(t).targets(&module));
                     projection.lora = Some(make(projection.lora.take(), d_in, d_out));
                 }
             }
         }
+        unmatched
     }
 
     /// The encoder prepared to train an adapter: every base parameter frozen (no gradient, no
     /// optimizer state), updates on the targets (the ones already attached, when continuing an
     /// adapter, else fresh ones as PEFT initialises them, `A` drawn from `seed`) trainable, and
-    /// the LayerNorms trainable when `spec.layer_norms`.
+    /// the LayerNorms trainable when `spec.layer_norms`. A target that names no linear layer of
+    /// this encoder is an error naming it.
     pub fn with_lora(
         self,
         config: &ReaderConfig,
@@ -92,24 +96,31 @@ impl<B: Backend> Encoder<B> {
         prefix: &str,
         seed: u64,
         device: &B::Device,
-    ) -> Self {
+    ) -> Result<Self> {
         let mut encoder = self.no_grad();
         let mut rng = crate::head::SplitMix64(seed);
         let (r, scale) = (spec.rank, spec.scale());
         let mut draw = move || rng.next_f64();
-        encoder.attach_lora(
-            config,
-            spec,
-            prefix,
-            |existing, d_in, d_out| match existing {
-                Some(pair) => pair.trainable(),
-                None => LoraPair::init(d_in, d_out, r, scale, &mut draw, device),
-            },
-        );
+        let unmatched =
+            encoder.attach_lora(
+                config,
+                spec,
+                prefix,
+                |existing, d_in, d_out| match existing {
+                    Some(pair) => pair.trainable(),
+                    None => LoraPair::init(d_in, d_out, r, scale, &mut draw, device),
+                },
+            );
+        if let Some(t) = unmatched.first() {
+            return Err(ReaderError::BadInput(format!(
+                "LoRA target {t:?} names no linear layer of this {}-layer encoder",
+                config.num_hidden_layers
+            )));
+        }
         if spec.layer_norms {
             encoder.map_layer_norms(trainable);
         }
-        encoder
+        Ok(encoder)
     }
 
     /// Applies `f` to every LayerNorm of the encoder.
@@ -124,24 +135,19 @@ impl<B: Backend> Encoder<B> {
 
     /// The encoder with every update folded into its weights (nothing left to merge).
     pub fn merged(mut self) -> Self {
-        self.layers = self.layers.into_iter().map(Layer::merged).collect();
+        for layer in &mut self.layers {
+            for projection in layer.projections_mut() {
+                projection.merge();
+            }
+        }
         self
     }
 
     /// Whether any linear layer carries an update.
     pub fn has_lora(&self) -> bool {
-        self.layers.iter().any(|l| {
-            [
-                &l.query,
-                &l.key,
-                &l.value,
-                &l.attention_output,
-                &l.intermediate,
-                &l.output,
-            ]
+        self.layers
             .iter()
-            .any(|p| p.has_lora())
-        })
+            .any(|l| l.projections().iter().any(|p| p.has_lora()))
     }
 
     /// The one description of an adapter's encoder tensors under `prefix`: every update
@@ -161,7 +167,7 @@ impl<B: Backend> Encoder<B> {
         }
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let path = layer_path(prefix, i);
-            for (name, projection, d_in, d_out) in layer.projections_mut(config) {
+            for (name, projection, d_in, d_out) in layer.slots(config) {
                 if let Some(pair) = &mut projection.lora {
                     v.lora(&format!("{path}{name}"), pair, d_in, d_out)?;
                 }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::LoraSpec;
+use crate::config::ReaderConfig;
 use crate::error::{ReaderError, Result};
 
 /// File name of the adapter's configuration.
@@ -92,17 +93,17 @@ pub struct AdapterConfig {
     pub extra: Map<String, Value>,
 }
 
-/// PEFT options beyond plain LoRA, checked unused (null or false) in `extra`.
-const UNSUPPORTED_OPTIONS: [&str; 9] = [
-    "lora_bias",
-    "use_qalora",
-    "use_bdlora",
-    "exclude_modules",
-    "layer_replication",
-    "target_parameters",
-    "trainable_token_indices",
-    "alora_invocation_tokens",
-    "layers_pattern",
+/// PEFT keys whose values do not change how a saved adapter is applied (bookkeeping, training
+/// initialisation, options of features that are off).
+const HARMLESS_OPTIONS: [&str; 8] = [
+    "inference_mode",
+    "init_lora_weights",
+    "peft_version",
+    "revision",
+    "auto_mapping",
+    "megatron_core",
+    "qalora_group_size",
+    "ensure_weight_tying",
 ];
 
 fn bias_none() -> String {
@@ -171,6 +172,21 @@ impl AdapterConfig {
 
     /// The update this configuration describes, or why odqa cannot apply it exactly.
     pub fn spec(&self) -> std::result::Result<LoraSpec, String> {
+        self.check_supported()?;
+        let spec = LoraSpec {
+            rank: self.r,
+            alpha: self.lora_alpha,
+            rslora: self.use_rslora,
+            targets: self.targets()?,
+            layer_norms: self.odqa_layer_norms,
+        };
+        spec.validate().map_err(|e| e.to_string())?;
+        Ok(spec)
+    }
+
+    /// Refuses what odqa cannot apply exactly: another PEFT type, LoRA variants and options that
+    /// change the arithmetic, head keys that are not the head's.
+    fn check_supported(&self) -> std::result::Result<(), String> {
         if self.peft_type != "LORA" {
             return Err(format!(
                 "peft_type {:?}: only LoRA adapters (\"LORA\") are read",
@@ -193,37 +209,44 @@ impl AdapterConfig {
         if let Some((_, what)) = refused.iter().find(|(on, _)| *on) {
             return Err(format!("{what} is not supported by odqa's LoRA loader"));
         }
-        // Later PEFT options that change which weights are updated or how: null or false when
-        // unused, refused otherwise.
-        if let Some(key) = UNSUPPORTED_OPTIONS.iter().find(|k| {
-            self.extra
-                .get(**k)
-                .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
-        }) {
+        // Any other PEFT option (later versions add more: LoftQ, EVA, Arrow, …) may change which
+        // weights are updated or how: it must be unset (null, false, {} or []) unless known to
+        // leave a saved adapter's arithmetic alone.
+        let unset = |v: &Value| match v {
+            Value::Null | Value::Bool(false) => true,
+            Value::Object(m) => m.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            _ => false,
+        };
+        if let Some((key, _)) = self
+            .extra
+            .iter()
+            .find(|(k, v)| !HARMLESS_OPTIONS.contains(&k.as_str()) && !unset(v))
+        {
             return Err(format!("{key} is not supported by odqa's LoRA loader"));
         }
-        let targets = match &self.target_modules {
-            Value::String(s) if s == "all-linear" => LoraSpec::all_linear(),
+        let mut head_keys = self.odqa_head_config.iter().flatten();
+        if let Some((key, _)) = head_keys.find(|(k, _)| !ReaderConfig::is_head_key(k)) {
+            return Err(format!(
+                "odqa_head_config may hold only the head's keys (odqa_*, cnn_*), not {key:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// `target_modules` as a list of names (`"all-linear"` expanded).
+    fn targets(&self) -> std::result::Result<Vec<String>, String> {
+        match &self.target_modules {
+            Value::String(s) if s == "all-linear" => Ok(LoraSpec::all_linear()),
             Value::Array(items) => items
                 .iter()
                 .map(|v| v.as_str().map(String::from))
                 .collect::<Option<Vec<_>>>()
-                .ok_or("target_modules must be a list of module names")?,
-            Value::String(s) => {
-                return Err(format!(
-                    "target_modules {s:?} is a regular expression; odqa reads a list of names"
-                ))
-            }
-            _ => return Err("target_modules must be a list of module names".into()),
-        };
-        let spec = LoraSpec {
-            rank: self.r,
-            alpha: self.lora_alpha,
-            rslora: self.use_rslora,
-            targets,
-            layer_norms: self.odqa_layer_norms,
-        };
-        spec.validate().map_err(|e| e.to_string())?;
-        Ok(spec)
+                .ok_or_else(|| "target_modules must be a list of module names".to_string()),
+            Value::String(s) => Err(format!(
+                "target_modules {s:?} is a regular expression; odqa reads a list of names"
+            )),
+            _ => Err("target_modules must be a list of module names".into()),
+        }
     }
 }

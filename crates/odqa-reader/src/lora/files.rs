@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::adapter::{AdapterConfig, ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_PREFIX};
 use super::{LoraPair, LoraSpec};
-use crate::config::ReaderConfig;
+use crate::config::{HeadKind, ReaderConfig};
 use crate::error::{ReaderError, Result};
-use crate::model::{check_model_dir, QaModel};
+use crate::model::{check_model_dir, head_kind_of, QaModel};
 use crate::params::{Loader, Saver};
 use crate::weights::{Checkpoint, CheckpointWriter, ParamVisitor, StoredType};
 
@@ -81,6 +81,32 @@ pub struct ModelDir {
     pub adapter: Option<AdapterDir>,
     /// Things accepted that the user should hear about (a base other than the recorded one).
     pub warnings: Vec<String>,
+}
+
+impl ModelDir {
+    /// The model's configuration: the weights' `config.json`, with an adapter's head keys laid
+    /// over it.
+    pub fn read_config(&self) -> Result<ReaderConfig> {
+        let overlay = match &self.adapter {
+            Some(adapter) => adapter.config.odqa_head_config.clone().unwrap_or_default(),
+            None => Default::default(),
+        };
+        ReaderConfig::read_overlaid(&self.weights.join("config.json"), &overlay)
+    }
+
+    /// The kind of head stored: the adapter's when it holds one, else the weights' (`None` for
+    /// an encoder-only model), from the safetensors headers only.
+    pub fn stored_head(&self) -> Result<Option<HeadKind>> {
+        if let Some(adapter) = &self.adapter {
+            let ckpt = Checkpoint::open(&adapter.dir.join(ADAPTER_WEIGHTS))?;
+            let names = ckpt.unused();
+            let kind = head_kind_of(names.iter().filter_map(|n| n.strip_prefix(PEFT_PREFIX)));
+            if kind.is_some() {
+                return Ok(kind);
+            }
+        }
+        crate::model::stored_head_kind(&self.weights)
+    }
 }
 
 /// Whether `dir` is a LoRA adapter directory (it holds `adapter_config.json`).
@@ -267,7 +293,7 @@ pub(crate) fn apply_adapter<B: Backend>(
             .unused()
             .iter()
             .any(|n| n.ends_with("LayerNorm.weight"));
-    let stored_head = crate::model::head_kind_of(
+    let stored_head = head_kind_of(
         ckpt.unused()
             .iter()
             .filter_map(|n| n.strip_prefix(PEFT_PREFIX)),
@@ -283,6 +309,7 @@ pub(crate) fn apply_adapter<B: Backend>(
     }
     let (encoder, head) = model.parts_mut();
     let (r, scale) = (spec.rank, spec.scale());
+    // A target matching no layer of this model has no tensors to load: nothing to apply.
     encoder.attach_lora(config, spec, prefix, |_, d_in, d_out| {
         LoraPair::zeros(d_in, d_out, r, scale, device)
     });

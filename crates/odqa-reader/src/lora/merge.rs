@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{ReaderError, Result};
 use crate::fused::ReaderBackend;
-use crate::lora::ModelSource;
+use crate::lora::{is_adapter_dir, ModelSource};
 use crate::model::{QaModel, FRESH_HEAD_SEED};
 use crate::weights::StoredType;
 
@@ -28,18 +28,30 @@ pub fn merge_adapter<B: ReaderBackend>(
     out: &Path,
     device: &B::Device,
 ) -> Result<Merged> {
-    let loaded = QaModel::<B>::load_source(source, None, FRESH_HEAD_SEED, true, device)?;
-    let Some(adapter) = &loaded.adapter else {
+    if !is_adapter_dir(&source.dir) {
         return Err(ReaderError::BadInput(format!(
             "{} is not a LoRA adapter directory (no adapter_config.json): nothing to merge",
             source.dir.display()
         )));
-    };
-    let base = adapter.base.clone();
+    }
     if out.exists() {
         return Err(ReaderError::BadInput(format!(
             "{} already exists: merging writes a new model directory",
             out.display()
+        )));
+    }
+    let loaded = QaModel::<B>::load_source(source, None, FRESH_HEAD_SEED, true, device)?;
+    let base = loaded
+        .adapter
+        .as_ref()
+        .map(|a| a.base.clone())
+        .unwrap_or_default();
+    if loaded.fresh_head {
+        return Err(ReaderError::BadInput(format!(
+            "neither the adapter {} nor its base {} holds a QA head: a merged model would carry a \
+             random one",
+            source.dir.display(),
+            base.display()
         )));
     }
     let name = out
@@ -48,12 +60,12 @@ pub fn merge_adapter<B: ReaderBackend>(
         .unwrap_or_else(|| "merged".into());
     let parent = odqa_core::fsio::parent_dir(out);
     let tmp = parent.join(format!(".{name}.merging-{}", std::process::id()));
-    let written = write_merged(&loaded, &tmp);
+    let written = write_merged(&loaded, &tmp)
+        .and_then(|()| std::fs::rename(&tmp, out).map_err(|e| ReaderError::io(out, e)));
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, out).map_err(|e| ReaderError::io(out, e))?;
     Ok(Merged {
         base,
         warnings: loaded.warnings,

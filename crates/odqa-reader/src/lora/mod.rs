@@ -79,6 +79,52 @@ impl LoraSpec {
             .any(|t| module == t || module.ends_with(&format!(".{t}")))
     }
 
+    /// How `other` differs from this spec (the first difference, by setting name), if it does;
+    /// targets compare as sets.
+    pub fn difference(&self, other: &LoraSpec) -> Option<String> {
+        let sorted = |t: &[String]| {
+            let mut t = t.to_vec();
+            t.sort();
+            t.dedup();
+            t
+        };
+        let pairs = [
+            ("lora_rank", self.rank.to_string(), other.rank.to_string()),
+            (
+                "lora_alpha",
+                self.alpha.to_string(),
+                other.alpha.to_string(),
+            ),
+            (
+                "lora_rslora",
+                self.rslora.to_string(),
+                other.rslora.to_string(),
+            ),
+            (
+                "lora_targets",
+                sorted(&self.targets).join(","),
+                sorted(&other.targets).join(","),
+            ),
+            (
+                "lora_layer_norms",
+                self.layer_norms.to_string(),
+                other.layer_norms.to_string(),
+            ),
+        ];
+        pairs
+            .into_iter()
+            .find(|(_, a, b)| a != b)
+            .map(|(key, a, b)| format!("{key} {a} (not {b})"))
+    }
+
+    /// This spec with `target` as its only target.
+    pub(crate) fn single(&self, target: &str) -> LoraSpec {
+        LoraSpec {
+            targets: vec![target.to_string()],
+            ..self.clone()
+        }
+    }
+
     /// A rank of 0, no target, or a target that names none of the encoder's linear layers is an
     /// error naming it.
     pub fn validate(&self) -> Result<()> {
@@ -95,14 +141,7 @@ impl LoraSpec {
             return Err(ReaderError::BadInput("no LoRA target module given".into()));
         }
         for t in &self.targets {
-            let probe = Self {
-                targets: vec![t.clone()],
-                ..self.clone()
-            };
-            if !LAYER_LINEARS
-                .iter()
-                .any(|l| probe.targets(&format!("encoder.layer.0.{l}")))
-            {
+            if !names_a_linear(t) {
                 return Err(ReaderError::BadInput(format!(
                     "LoRA target {t:?} names no linear layer of the encoder (they are {})",
                     LAYER_LINEARS.join(", ")
@@ -111,6 +150,35 @@ impl LoraSpec {
         }
         Ok(())
     }
+}
+
+/// Whether the PEFT target `t` can name a linear layer of an encoder layer: a suffix of
+/// `{prefix}encoder.layer.{i}.{linear}` on a `.` boundary (`query`, `dense`,
+/// `attention.output.dense`, `layer.3.attention.self.query`, `bert.encoder.layer.0.output.dense`).
+fn names_a_linear(t: &str) -> bool {
+    let parts: Vec<&str> = t.split('.').collect();
+    LAYER_LINEARS.iter().any(|linear| {
+        let tail: Vec<&str> = linear.split('.').collect();
+        // The target's last parts are the linear's last parts …
+        let n = parts.len().min(tail.len());
+        if parts[parts.len() - n..] != tail[tail.len() - n..] {
+            return false;
+        }
+        if parts.len() <= tail.len() {
+            return true;
+        }
+        // … and what comes before is `[prefix.]encoder.layer.N` or a suffix of it.
+        let head = &parts[..parts.len() - tail.len()];
+        let full: Vec<&str> = match head.first() {
+            Some(&("bert" | "roberta")) => head[1..].to_vec(),
+            _ => head.to_vec(),
+        };
+        match full.as_slice() {
+            [index] => index.parse::<usize>().is_ok(),
+            ["layer", index] | ["encoder", "layer", index] => index.parse::<usize>().is_ok(),
+            _ => false,
+        }
+    })
 }
 
 /// A linear layer of the encoder, with its LoRA update when it has one.
@@ -217,20 +285,83 @@ impl<B: Backend> Projection<B> {
         }
     }
 
-    /// The projection with its update folded into the weight (`W + scale·A·B`) and no update
-    /// left; unchanged when it has none.
-    pub fn merged(self) -> Self {
-        let Some(pair) = self.lora else {
-            return self;
+    /// Folds the update into the weight (`W + scale·A·B`) and drops it; nothing happens when
+    /// there is none.
+    pub fn merge(&mut self) {
+        let Some(pair) = self.lora.take() else {
+            return;
         };
-        let mut linear = self.linear;
-        let weight = linear.weight.val() + pair.delta();
-        linear.weight = Param::from_tensor(weight);
-        Projection { linear, lora: None }
+        let weight = &mut self.linear.weight;
+        // A new leaf (on an autodiff backend the sum is a tracked node, which cannot become a
+        // parameter), trainable when the base weight was.
+        let trainable = weight.is_require_grad();
+        let merged = (weight.val() + pair.delta()).detach();
+        *weight = Param::from_tensor(merged).set_require_grad(trainable);
     }
 
     /// Whether an update is attached.
     pub fn has_lora(&self) -> bool {
         self.lora.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(targets: &[&str]) -> LoraSpec {
+        LoraSpec {
+            rank: 4,
+            alpha: 8.0,
+            rslora: false,
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            layer_norms: false,
+        }
+    }
+
+    #[test]
+    fn targets_name_linear_layers_as_peft_matches_them() {
+        for ok in [
+            "query",
+            "dense",
+            "output.dense",
+            "attention.output.dense",
+            "layer.3.attention.self.query",
+            "encoder.layer.0.intermediate.dense",
+            "bert.encoder.layer.11.output.dense",
+            "roberta.encoder.layer.0.attention.self.value",
+        ] {
+            assert!(spec(&[ok]).validate().is_ok(), "{ok}");
+        }
+        for bad in [
+            "word_embeddings",
+            "qa_outputs",
+            "self",
+            "bert.pooler.dense",
+            "layer.x.query",
+        ] {
+            assert!(spec(&[bad]).validate().is_err(), "{bad}");
+        }
+        // `output.dense` is a suffix of both dense layers named so, as in PEFT.
+        let s = spec(&["output.dense"]);
+        assert!(s.targets("bert.encoder.layer.0.attention.output.dense"));
+        assert!(s.targets("bert.encoder.layer.0.output.dense"));
+        assert!(!s.targets("bert.encoder.layer.0.intermediate.dense"));
+    }
+
+    #[test]
+    fn differences_are_named_by_setting() {
+        let a = spec(&["query", "value"]);
+        assert_eq!(a.difference(&spec(&["value", "query"])), None);
+        let b = LoraSpec {
+            rank: 8,
+            ..a.clone()
+        };
+        assert_eq!(a.difference(&b).as_deref(), Some("lora_rank 4 (not 8)"));
+        let c = spec(&["query"]);
+        assert_eq!(
+            a.difference(&c).as_deref(),
+            Some("lora_targets query,value (not query)")
+        );
     }
 }
