@@ -13,11 +13,11 @@ use odqa_reader::features::Feature;
 use odqa_reader::model::qa_loss;
 use odqa_reader::read::batch_input;
 use odqa_reader::{HeadKind, ModelSource, QaModel, ReaderConfig};
-use odqa_train::{train_model, CancelToken, TrainOptions, TrainSettings};
+use odqa_train::{train_model, TrainOptions, TrainSettings};
 
 mod common;
 
-use common::{repo, serial, windows};
+use common::{repo, resuming, serial, stopped_at_once, windows};
 
 type B = Flex;
 
@@ -236,21 +236,12 @@ fn a_resumed_adapter_run_matches_an_uninterrupted_one() {
 
     let out = dir.path().join("resumed");
     s.out = Some(out.clone());
-    let cancelled = CancelToken::new();
-    cancelled.cancel();
-    let stop = TrainOptions {
-        stop: cancelled,
-        ..TrainOptions::default()
-    };
-    let (first, _) = train_model::<B>(&s, &stop, &device).unwrap();
+    let (first, _) = train_model::<B>(&s, &stopped_at_once(), &device).unwrap();
     assert!(first.interrupted);
     let checkpoint = out.join("checkpoint-1");
     assert!(checkpoint.join("adapter_model.safetensors").is_file());
     assert!(checkpoint.join("optimizer.safetensors").is_file());
-    let resume = TrainOptions {
-        resume: Some(out.clone()),
-        ..TrainOptions::default()
-    };
+    let resume = resuming(&out);
     let (_, resumed) = train_model::<B>(&s, &resume, &device).unwrap();
     let (features, config) = windows(&repo(TINY_CNN));
     let d = max_diff(
@@ -346,10 +337,7 @@ fn an_adapter_keeps_its_lora_settings_or_is_fine_tuned_whole() {
 
     let mut resumed = s.clone();
     resumed.lora_rank = Some(8);
-    let resume = TrainOptions {
-        resume: Some(first.join("checkpoint-2")),
-        ..TrainOptions::default()
-    };
+    let resume = resuming(&first.join("checkpoint-2"));
     let err = train_model::<B>(&resumed, &resume, &device)
         .err()
         .unwrap()

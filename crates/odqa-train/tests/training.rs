@@ -12,11 +12,11 @@ use odqa_reader::features::{Feature, WindowSettings};
 use odqa_reader::model::qa_loss;
 use odqa_reader::read::batch_input;
 use odqa_reader::{HeadKind, QaModel, ReaderConfig};
-use odqa_train::{train, train_model, CancelToken, TrainOptions, TrainSettings};
+use odqa_train::{train, train_model, TrainOptions, TrainSettings};
 
 mod common;
 
-use common::{repo, serial, windows};
+use common::{repo, resuming, serial, stopped_at_once, windows};
 
 type B = Flex;
 
@@ -164,23 +164,14 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
 
     let out = dir.path().join("resumed");
     s.out = Some(out.clone());
-    let cancelled = CancelToken::new();
-    cancelled.cancel();
-    let stop = TrainOptions {
-        stop: cancelled,
-        ..TrainOptions::default()
-    };
-    let (first, _) = train_model::<B>(&s, &stop, &device).unwrap();
+    let (first, _) = train_model::<B>(&s, &stopped_at_once(), &device).unwrap();
     assert!(first.interrupted);
     assert_eq!(first.state.step, 1);
     assert!(out
         .join("checkpoint-1")
         .join("optimizer.safetensors")
         .is_file());
-    let resume = TrainOptions {
-        resume: Some(out.clone()),
-        ..TrainOptions::default()
-    };
+    let resume = resuming(&out);
     let (second, resumed) = train_model::<B>(&s, &resume, &device).unwrap();
     assert!(!second.interrupted);
     assert_eq!(second.state.step, straight_report.state.step);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use odqa_reader::features::{Feature, FeatureTokenizer, WindowSettings};
 use odqa_reader::ReaderConfig;
 use odqa_train::data::{read_mixture, training_set};
+use odqa_train::{CancelToken, TrainOptions};
 
 /// The CPU backend's random generator (dropout) is global to the process: runs in parallel
 /// threads would draw from it in turn, so the tests of a file train one at a time.
@@ -39,4 +40,22 @@ pub fn windows(model_dir: &Path) -> (Vec<Feature>, ReaderConfig) {
     .unwrap();
     let (examples, _) = read_mixture(&[repo("corpus/korquad-sample.json")], &[], 0).unwrap();
     (training_set(&tokenizer, &examples).features, config)
+}
+
+/// Options that stop a run after its first step (a checkpoint is saved).
+pub fn stopped_at_once() -> TrainOptions {
+    let cancelled = CancelToken::new();
+    cancelled.cancel();
+    TrainOptions {
+        stop: cancelled,
+        ..TrainOptions::default()
+    }
+}
+
+/// Options that resume the run of `dir`.
+pub fn resuming(dir: &Path) -> TrainOptions {
+    TrainOptions {
+        resume: Some(dir.to_path_buf()),
+        ..TrainOptions::default()
+    }
 }
