@@ -207,7 +207,9 @@ impl ReaderConfig {
         let Ok(Value::Object(all)) = serde_json::to_value(self) else {
             return Map::new();
         };
-        all.into_iter().filter(|(k, _)| Self::is_head_key(k)).collect()
+        all.into_iter()
+            .filter(|(k, _)| Self::is_head_key(k))
+            .collect()
     }
 
     /// The head: `odqa_head`, or `linear` when absent.

@@ -91,8 +91,7 @@ pub struct TrainerState {
 /// Architecture (`config`) and tokenizer (`tokenizer_path`) of a model, as a short string; a run
 /// can only be resumed with the model it started from.
 pub fn model_fingerprint(tokenizer_path: &Path, config: &ReaderConfig) -> Result<String> {
-    let tokenizer =
-        std::fs::read(tokenizer_path).map_err(|e| TrainError::io(tokenizer_path, e))?;
+    let tokenizer = std::fs::read(tokenizer_path).map_err(|e| TrainError::io(tokenizer_path, e))?;
     Ok(format!(
         "{} vocab={} hidden={} layers={} heads={} ffn={} positions={} tokenizer=xxh3:{:016x}",
         if config.model_type.is_empty() {
