@@ -618,6 +618,33 @@ fn a_lora_adapter_trains_reads_and_merges_to_the_same_answers() {
     };
     assert_eq!(read(&adapter, "adapter"), read(&merged, "merged"));
 
+    // Continuing the adapter on another base (its merged model: another sha256): refused, then
+    // accepted with a warning.
+    let other = dir.path().join("other-base");
+    let out = odqa(&[
+        "model",
+        "merge",
+        path_str(&adapter),
+        "--out",
+        path_str(&other),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let more = dir.path().join("more");
+    let continued = |extra: &[&str]| {
+        let args = [&["--base", path_str(&other), "--lora-rank", "2"][..], extra].concat();
+        train(path_str(&adapter), &data, &more, &args)
+    };
+    let out = continued(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not the one the adapter was trained on"),
+        "{}",
+        stderr(&out)
+    );
+    let out = continued(&["--base-mismatch-ok"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning:"), "{}", stderr(&out));
+
     let out = train(
         TINY_QA,
         &data,

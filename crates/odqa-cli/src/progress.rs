@@ -95,6 +95,7 @@ impl Inner {
                     if *best { " — best so far, saved" } else { "" }
                 ));
             }
+            TrainEvent::Warning(warning) => self.line(format!("warning: {warning}")),
             TrainEvent::EarlyStop { evaluations } => self.line(format!(
                 "stopping early: {evaluations} evaluation(s) in a row without a better dev F1"
             )),

@@ -69,6 +69,10 @@ pub enum TrainEvent<'a> {
         /// Whether it is the best so far.
         best: bool,
     },
+    /// Something accepted that the user should hear about (e.g. an adapter's base whose sha256
+    /// differs from the recorded one, accepted by `base_mismatch_ok`); also in
+    /// [`TrainReport::warnings`](crate::TrainReport::warnings).
+    Warning(&'a str),
     /// Training stops early: this many evaluations in a row did not beat the best.
     EarlyStop {
         /// Evaluations without improvement.

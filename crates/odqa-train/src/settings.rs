@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use odqa_reader::window::WindowSettings;
-use odqa_reader::{HeadKind, LoraSpec};
+use odqa_reader::{HeadKind, LoraSpec, ModelSource};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
@@ -106,6 +106,10 @@ pub struct TrainSettings {
     pub lora_rslora: bool,
     /// With LoRA, the LayerNorms train too (stored whole in the adapter).
     pub lora_layer_norms: bool,
+    /// The base of a LoRA adapter given as `model`, instead of the one its configuration names.
+    pub base: Option<PathBuf>,
+    /// Accept a base whose sha256 differs from the one the adapter recorded (with a warning).
+    pub base_mismatch_ok: bool,
     /// Seed of the head initialisation, data order and dropout.
     pub seed: u64,
     /// Also evaluate every N optimizer steps (besides the end of every epoch).
@@ -151,6 +155,8 @@ impl Default for TrainSettings {
             lora_targets: Vec::new(),
             lora_rslora: false,
             lora_layer_norms: false,
+            base: None,
+            base_mismatch_ok: false,
             seed: 42,
             eval_steps: None,
             early_stopping_patience: None,
@@ -279,6 +285,15 @@ impl TrainSettings {
             Some(spec) => spec
                 .validate()
                 .map_err(|e| TrainError::BadInput(e.to_string())),
+        }
+    }
+
+    /// Where the starting model `dir` is, with the base settings (`dir` may be a checkpoint).
+    pub fn model_source(&self, dir: &Path) -> ModelSource {
+        ModelSource {
+            dir: dir.to_path_buf(),
+            base: self.base.clone(),
+            base_mismatch_ok: self.base_mismatch_ok,
         }
     }
 

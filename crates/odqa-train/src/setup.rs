@@ -10,7 +10,7 @@ use odqa_core::squad::QaExample;
 use odqa_reader::features::{FeatureTokenizer, WindowSettings};
 use odqa_reader::lora::{file_sha256, open_model_dir, ModelDir};
 use odqa_reader::model::LoadedModel;
-use odqa_reader::{HeadKind, LoraSpec, ModelSource, QaModel, ReaderBackend};
+use odqa_reader::{HeadKind, LoraSpec, QaModel, ReaderBackend};
 
 use crate::checkpoint::{
     check_resumable, find_checkpoint, model_fingerprint, read_state, ModelFiles, TrainerState,
@@ -28,6 +28,8 @@ pub(crate) struct Base {
     pub(crate) dir: PathBuf,
     /// The directory its weights come from: itself, or an adapter's base.
     pub(crate) weights: PathBuf,
+    /// What opening it accepted that the user should hear about (another base).
+    pub(crate) warnings: Vec<String>,
     /// Its fingerprint (see [`model_fingerprint`]).
     pub(crate) fingerprint: String,
     /// The head to train: the settings', the config's, the stored one's, or a CNN head.
@@ -49,7 +51,7 @@ impl Base {
         };
         // An adapter directory is read on its base (the run continues the adapter with LoRA,
         // or fine-tunes the merged model without).
-        let found = open_model_dir(&ModelSource::new(dir))?;
+        let found = open_model_dir(&settings.model_source(dir))?;
         let config = found.read_config()?;
         if settings.freeze_layers > config.num_hidden_layers {
             return Err(TrainError::BadInput(format!(
@@ -85,6 +87,7 @@ impl Base {
         Ok(Base {
             dir: dir.to_path_buf(),
             weights: found.weights.clone(),
+            warnings: found.warnings.clone(),
             fingerprint,
             head,
             tokenizer,
@@ -254,7 +257,7 @@ impl<AB: AutodiffBackend + ReaderBackend> Start<AB> {
             Some(dir) => Self::resumed(dir, settings, base, plan, optimizer, device),
             None => {
                 let loaded = QaModel::<AB>::load_source(
-                    &ModelSource::new(&base.dir),
+                    &settings.model_source(&base.dir),
                     Some(base.head),
                     settings.seed,
                     base.lora.is_none(),
@@ -294,7 +297,7 @@ impl<AB: AutodiffBackend + ReaderBackend> Start<AB> {
         state.settings = settings.clone();
         state.total_steps = plan.total_steps;
         let loaded = QaModel::<AB>::load_source(
-            &ModelSource::new(&checkpoint),
+            &settings.model_source(&checkpoint),
             Some(base.head),
             settings.seed,
             base.lora.is_none(),

@@ -71,6 +71,8 @@ pub struct TrainReport {
     pub checkpoint: Option<PathBuf>,
     /// Wall time of this session, evaluation included.
     pub seconds: f64,
+    /// What the run accepted that the user should hear about (see [`TrainEvent::Warning`]).
+    pub warnings: Vec<String>,
 }
 
 /// Trains a reader as `settings` says, on backend `B` with autodiff.
@@ -105,6 +107,9 @@ where
     let wall = Instant::now();
     settings.validate()?;
     let base = Base::read(settings)?;
+    for warning in &base.warnings {
+        options.emit(TrainEvent::Warning(warning));
+    }
     let mut output = Output::check(settings, options, &base.weights)?;
     let data = TrainData::load(settings, &base.tokenizer)?;
     let plan = StepPlan::new(settings, data.set.features.len());
@@ -165,6 +170,7 @@ where
             stopped_early: ending.stopped_early,
             checkpoint,
             seconds: wall.elapsed().as_secs_f64(),
+            warnings: base.warnings.clone(),
         },
         model.valid(),
     ))

@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use odqa_reader::{DefaultBackend, HeadKind};
 use odqa_train::{train, Schedule, TrainError, TrainOptions, TrainSettings};
 
-use crate::args::UsageError;
+use crate::args::{BaseArgs, UsageError};
 
 /// Arguments of `odqa train` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -119,6 +119,8 @@ pub struct TrainArgs {
     /// With LoRA, train the LayerNorms too (stored whole in the adapter)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     lora_layer_norms: Option<bool>,
+    #[command(flatten)]
+    base: BaseArgs,
     /// Seed of head initialisation, data order and dropout [default: 42]
     #[arg(long)]
     seed: Option<u64>,
@@ -219,6 +221,10 @@ impl TrainArgs {
             lora_rank,
             lora_alpha
         );
+        if let Some(base) = &self.base.base {
+            s.base = Some(base.clone());
+        }
+        s.base_mismatch_ok |= self.base.base_mismatch_ok;
         if !self.lora_targets.is_empty() {
             s.lora_targets = self.lora_targets.clone();
         }
@@ -321,6 +327,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     .map_err(|e| refused(e, &settings))?;
     if let Some(progress) = &progress {
         progress.finish();
+    } else {
+        // Without progress lines the warnings were not shown as they happened.
+        for warning in &report.warnings {
+            eprintln!("warning: {warning}");
+        }
     }
     let state = &report.state;
     if !state.skipped.is_empty() {
