@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::AutodiffBackend;
 use odqa_core::squad::QaExample;
 use odqa_reader::features::{FeatureTokenizer, WindowSettings};
-use odqa_reader::lora::{file_sha256, open_model_dir, ModelDir};
+use odqa_reader::lora::{open_model_dir, ModelDir};
 use odqa_reader::model::LoadedModel;
 use odqa_reader::{HeadKind, LoraSpec, QaModel, ReaderBackend};
 
@@ -80,7 +80,7 @@ impl Base {
             },
             Some(spec) => ModelFiles::Adapter {
                 spec: spec.clone(),
-                base_sha256: file_sha256(&found.weights.join("model.safetensors"))?,
+                base_sha256: found.weights_sha256()?,
                 base: found.weights.clone(),
             },
         };

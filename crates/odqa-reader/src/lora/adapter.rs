@@ -152,14 +152,15 @@ impl AdapterConfig {
         }
     }
 
-    /// Reads and checks `path`: a PEFT LoRA configuration that odqa can apply exactly.
-    pub fn read(path: &Path) -> Result<Self> {
+    /// Reads and checks `path`: a PEFT LoRA configuration that odqa can apply exactly, with the
+    /// update it describes.
+    pub fn read(path: &Path) -> Result<(Self, LoraSpec)> {
         let text = std::fs::read_to_string(path).map_err(|e| ReaderError::io(path, e))?;
         let config: AdapterConfig = serde_json::from_str(&text).map_err(|e| {
             ReaderError::bad_model(path, format!("not a PEFT adapter configuration: {e}"))
         })?;
-        config.spec().map_err(|m| ReaderError::bad_model(path, m))?;
-        Ok(config)
+        let spec = config.spec().map_err(|m| ReaderError::bad_model(path, m))?;
+        Ok((config, spec))
     }
 
     /// Writes the configuration to `path` through a temporary file renamed into place.

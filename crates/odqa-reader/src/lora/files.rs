@@ -81,9 +81,21 @@ pub struct ModelDir {
     pub adapter: Option<AdapterDir>,
     /// Things accepted that the user should hear about (a base other than the recorded one).
     pub warnings: Vec<String>,
+    /// The sha256 of `weights/model.safetensors`, when opening computed it (to check an
+    /// adapter's base).
+    pub base_sha256: Option<String>,
 }
 
 impl ModelDir {
+    /// The sha256 of the weights' `model.safetensors` (computed once: reused when opening
+    /// computed it).
+    pub fn weights_sha256(&self) -> Result<String> {
+        match &self.base_sha256 {
+            Some(sha) => Ok(sha.clone()),
+            None => file_sha256(&self.weights.join("model.safetensors")),
+        }
+    }
+
     /// The model's configuration: the weights' `config.json`, with an adapter's head keys laid
     /// over it.
     pub fn read_config(&self) -> Result<ReaderConfig> {
@@ -134,18 +146,17 @@ pub fn open_model_dir(source: &ModelSource) -> Result<ModelDir> {
             tokenizer: dir.join("tokenizer.json"),
             adapter: None,
             warnings: Vec::new(),
+            base_sha256: None,
         });
     }
     let config_path = dir.join(ADAPTER_CONFIG);
-    let config = AdapterConfig::read(&config_path)?;
-    let spec = config
-        .spec()
-        .map_err(|m| ReaderError::bad_model(&config_path, m))?;
+    let (config, spec) = AdapterConfig::read(&config_path)?;
     let base = resolve_base(dir, &config, source.base.as_deref())?;
     let mut warnings = Vec::new();
+    let mut base_sha256 = None;
     if let Some(recorded) = &config.odqa_base_sha256 {
-        let found = file_sha256(&base.join("model.safetensors"))?;
-        if &found != recorded {
+        let found = base_sha256.insert(file_sha256(&base.join("model.safetensors"))?);
+        if found != recorded {
             let message = format!(
                 "the base {} (model.safetensors sha256 {found}) is not the one the adapter was \
                  trained on (sha256 {recorded}, recorded in {})",
@@ -175,6 +186,7 @@ pub fn open_model_dir(source: &ModelSource) -> Result<ModelDir> {
         }),
         weights: base,
         warnings,
+        base_sha256,
     })
 }
 
