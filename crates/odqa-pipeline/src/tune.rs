@@ -159,9 +159,9 @@ pub fn best(results: &[TuneResult]) -> Option<&TuneResult> {
 pub struct CacheKey {
     /// Model directory, its weights' size and modification time (seconds since the epoch).
     pub model: String,
-    /// Size of model.safetensors in bytes.
+    /// Size of the weights file (model.safetensors or pytorch_model.bin) in bytes.
     pub model_bytes: u64,
-    /// Modification time of model.safetensors.
+    /// Modification time of the weights file.
     pub model_modified: u64,
     /// Index directory and its passage count.
     pub index: String,
@@ -187,7 +187,7 @@ impl CacheKey {
 
     /// Model weights' size and modification time.
     pub fn model_stamp(model: &Path) -> (u64, u64) {
-        let meta = std::fs::metadata(model.join("model.safetensors")).ok();
+        let meta = std::fs::metadata(odqa_reader::model_files::weights_file(model)).ok();
         let bytes = meta.as_ref().map_or(0, std::fs::Metadata::len);
         let modified = meta
             .and_then(|m| m.modified().ok())

@@ -61,16 +61,54 @@ fn default_type_vocab() -> usize {
     2
 }
 
-/// A BERT/RoBERTa encoder configuration plus the odqa head settings.
+/// The encoder families odqa reads: they differ in checkpoint prefix, position ids and
+/// embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// BERT (and multilingual BERT, e5): absolute positions from 0, prefix `bert.`.
+    Bert,
+    /// RoBERTa / XLM-R / klue-roberta: positions from `pad_token_id + 1`, prefix `roberta.`.
+    Roberta,
+    /// ELECTRA (KoELECTRA): embeddings of `embedding_size`, projected to the hidden size,
+    /// prefix `electra.`.
+    Electra,
+}
+
+impl Family {
+    /// The checkpoint prefix of the encoder's tensors (`bert.`, `roberta.`, `electra.`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Family::Bert => "bert.",
+            Family::Roberta => "roberta.",
+            Family::Electra => "electra.",
+        }
+    }
+
+    /// The Hugging Face class-name stem (`Bert`, `Roberta`, `Electra`).
+    pub fn class_stem(self) -> &'static str {
+        match self {
+            Family::Bert => "Bert",
+            Family::Roberta => "Roberta",
+            Family::Electra => "Electra",
+        }
+    }
+}
+
+/// A BERT/RoBERTa/ELECTRA encoder configuration plus the odqa head settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReaderConfig {
-    /// `bert`, `roberta`, `xlm-roberta`, … (decides the position-id scheme).
+    /// `bert`, `roberta`, `xlm-roberta`, `electra`, … (decides the position-id scheme, the
+    /// embeddings and the checkpoint prefix; see [`ReaderConfig::family`]).
     #[serde(default)]
     pub model_type: String,
     /// Vocabulary size (rows of the word embedding matrix).
     pub vocab_size: usize,
     /// Hidden size.
     pub hidden_size: usize,
+    /// ELECTRA: width of the embeddings (and their LayerNorm); a Linear `embeddings_project`
+    /// maps them to `hidden_size` when the two differ. Absent for BERT/RoBERTa (= hidden).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_size: Option<usize>,
     /// Number of encoder layers.
     pub num_hidden_layers: usize,
     /// Attention heads per layer.
@@ -176,10 +214,11 @@ impl ReaderConfig {
     /// any released BERT/RoBERTa (24 layers, hidden 1,024, 250,002 word pieces, 8,192 positions)
     /// and the odqa head's defaults (5 blocks of 128 channels), and far below what would exhaust
     /// memory (a 10¹²-layer config asked for 5 PB) or loop for ever (10⁹ CNN blocks).
-    pub fn limits(&self) -> [(&'static str, usize, usize); 11] {
+    pub fn limits(&self) -> [(&'static str, usize, usize); 12] {
         [
             ("num_hidden_layers", self.num_hidden_layers, 512),
             ("hidden_size", self.hidden_size, 65_536),
+            ("embedding_size", self.embedding_dim(), 65_536),
             ("num_attention_heads", self.num_attention_heads, 1_024),
             ("intermediate_size", self.intermediate_size, 262_144),
             ("vocab_size", self.vocab_size, 4_194_304),
@@ -217,6 +256,29 @@ impl ReaderConfig {
         self.odqa_head.unwrap_or(HeadKind::Linear)
     }
 
+    /// The encoder family, from `model_type`: ELECTRA for `electra`, RoBERTa for the
+    /// RoBERTa-style position schemes, BERT otherwise.
+    pub fn family(&self) -> Family {
+        if self.model_type == "electra" {
+            Family::Electra
+        } else if self.roberta_positions() {
+            Family::Roberta
+        } else {
+            Family::Bert
+        }
+    }
+
+    /// Width of the embeddings: `embedding_size` (ELECTRA), else `hidden_size`.
+    pub fn embedding_dim(&self) -> usize {
+        self.embedding_size.unwrap_or(self.hidden_size)
+    }
+
+    /// Whether the embeddings are projected to the hidden size (ELECTRA with `embedding_size`
+    /// other than `hidden_size`, as transformers' `ElectraModel` decides).
+    pub fn projects_embeddings(&self) -> bool {
+        self.embedding_dim() != self.hidden_size
+    }
+
     /// RoBERTa-style position ids (`pad_token_id + 1 + cumsum(mask)`, pads at `pad_token_id`).
     pub fn roberta_positions(&self) -> bool {
         matches!(
@@ -251,6 +313,9 @@ impl ReaderConfig {
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
+        if self.embedding_dim() == 0 {
+            return Err("embedding_size must be positive".into());
+        }
         if self.num_attention_heads == 0
             || !self.hidden_size.is_multiple_of(self.num_attention_heads)
         {

@@ -1,6 +1,8 @@
-//! The BERT/RoBERTa encoder (Hugging Face `BertModel` without pooler), in burn.
+//! The BERT/RoBERTa/ELECTRA encoder (Hugging Face `BertModel` without pooler, `ElectraModel`),
+//! in burn.
 //!
-//! Embeddings (word + position + token type, LayerNorm with the config's eps), then
+//! Embeddings (word + position + token type, LayerNorm with the config's eps; for ELECTRA of
+//! `embedding_size`, then `embeddings_project` to the hidden size when the two differ), then
 //! `num_hidden_layers` post-norm transformer layers: self-attention with an additive padding mask
 //! (`(1 − mask) · f32::MIN`, as transformers), exact-erf GELU feed-forward. Dropout runs only when
 //! `train` is set on an autodiff backend. Attention (with dropout on its probabilities when
@@ -47,7 +49,8 @@ pub enum Activation {
     Relu,
 }
 
-/// Token, position and segment embeddings.
+/// Token, position and segment embeddings (of `embedding_size` for ELECTRA, projected to the
+/// hidden size when the two differ).
 #[derive(Module, Debug)]
 pub struct Embeddings<B: Backend> {
     word_embeddings: Embedding<B>,
@@ -55,6 +58,8 @@ pub struct Embeddings<B: Backend> {
     token_type_embeddings: Embedding<B>,
     layer_norm: LayerNorm<B>,
     dropout: Dropout,
+    /// ELECTRA's `embeddings_project` (embedding size → hidden size), after the dropout.
+    projection: Option<Projection<B>>,
     /// The LayerNorm's epsilon (burn keeps its own private).
     #[module(skip)]
     norm_eps: f64,
@@ -142,9 +147,13 @@ impl<B: ReaderBackend> Encoder<B> {
             (train && B::ad_enabled(&x.device())).then(|| DropoutDraws::draw::<B>(&x.device()));
         let x = fused::layer_norm(&e.layer_norm, e.norm_eps, x);
         let x = dropout(x, &e.dropout, draws.as_ref());
-        let [b, l, hidden] = x.dims();
+        let [b, l, width] = x.dims();
         // Rows = tokens: every linear layer is one [batch·seq, hidden] product.
-        let mut x = x.reshape([b * l, hidden]);
+        let mut x = x.reshape([b * l, width]);
+        if let Some(projection) = &e.projection {
+            x = projection.forward(x);
+        }
+        let [_, hidden] = x.dims();
         for layer in &self.layers {
             x = layer.forward(x, [b, l], &input.attention_mask, draws.as_ref());
         }

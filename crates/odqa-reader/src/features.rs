@@ -3,10 +3,12 @@
 //! `doc_stride` tokens, padded to `max_seq_len`, character offsets, sequence ids, and training labels
 //! (`prepare_train_features`: the first token when the answer is not inside the window).
 //!
-//! Token type ids follow transformers, not the bare `tokenizers` library: segment ids 0/1 when the
-//! tokenizer's pair template gives the second sequence type 1 (BERT WordPiece), all zeros for
-//! RoBERTa/XLM-R-style tokenizers. They are computed from the sequence ids, because the library
-//! reports type id 1 for the context of every overflowing window after the first.
+//! Token type ids follow transformers and the model, not the bare `tokenizers` library: segment
+//! ids 0/1 when the tokenizer's pair template gives the second sequence type 1 (BERT WordPiece)
+//! and the model has token types to look them up in, all zeros otherwise (RoBERTa/XLM-R-style
+//! tokenizers; klue/roberta, a WordPiece tokenizer on a model with one token type). They are
+//! computed from the sequence ids, because the library reports type id 1 for the context of every
+//! overflowing window after the first.
 
 use std::path::Path;
 
@@ -16,7 +18,9 @@ use tokenizers::{
     TruncationDirection, TruncationParams, TruncationStrategy,
 };
 
+use crate::config::ReaderConfig;
 use crate::error::{ReaderError, Result};
+use crate::model_files::TokenizerFiles;
 pub use crate::window::WindowSettings;
 
 /// One model window of one example.
@@ -62,19 +66,44 @@ pub struct FeatureTokenizer {
 }
 
 impl FeatureTokenizer {
-    /// Loads `tokenizer.json`; `pad_id` is the model's padding id. A file that is not a
-    /// `tokenizers` JSON file is [`ReaderError::BadTokenizer`].
-    pub fn from_file(path: &Path, settings: WindowSettings, pad_id: u32) -> Result<Self> {
+    /// The tokenizer of a model directory (`tokenizer.json`, or one built from `vocab.txt`; see
+    /// [`TokenizerFiles::load`]) for the model `config` describes: windows padded with the
+    /// model's `pad_token_id`, and segment ids 0/1 only when the tokenizer's pair template gives
+    /// the second sequence type 1, the model has more than one token type (`type_vocab_size`;
+    /// klue/roberta has one) and the tokenizer configuration does not leave `token_type_ids`
+    /// out of `model_input_names`. A file that is not a tokenizer is
+    /// [`ReaderError::BadTokenizer`].
+    pub fn open(
+        files: &TokenizerFiles,
+        config: &ReaderConfig,
+        settings: WindowSettings,
+    ) -> Result<Self> {
+        let tokenizer = files.load()?;
+        let segment_ids = template_gives_segments(&tokenizer)
+            && config.type_vocab_size > 1
+            && files.settings()?.passes_token_types();
+        Self::new(
+            tokenizer,
+            &files.main_file(),
+            settings,
+            config.pad_token_id as u32,
+            segment_ids,
+        )
+    }
+
+    /// `tokenizer` set up for windows of `settings`, padded with `pad_id`, feeding segment ids
+    /// when `segment_ids`; `origin` is the file errors name.
+    pub fn new(
+        mut tokenizer: Tokenizer,
+        origin: &Path,
+        settings: WindowSettings,
+        pad_id: u32,
+        segment_ids: bool,
+    ) -> Result<Self> {
         let bad = |message: String| ReaderError::BadTokenizer {
-            path: path.to_path_buf(),
+            path: origin.to_path_buf(),
             message,
         };
-        let bytes = std::fs::read(path).map_err(|e| ReaderError::io(path, e))?;
-        let json = std::str::from_utf8(&bytes)
-            .map_err(|e| bad(format!("not a tokenizer file (not UTF-8 text: {e})")))?;
-        let segment_ids = uses_segment_ids(json);
-        let mut tokenizer = Tokenizer::from_bytes(json.as_bytes())
-            .map_err(|e| bad(format!("cannot load tokenizer: {e}")))?;
         settings
             .validate()
             .map_err(|e| ReaderError::BadInput(e.to_string()))?;
@@ -264,13 +293,20 @@ fn label(
     (start.min(end), end)
 }
 
-/// Whether transformers would pass segment ids: the pair template gives the second sequence type
-/// id 1 (`BertProcessing`, or a `TemplateProcessing` with a `type_id: 1` item).
-fn uses_segment_ids(tokenizer_json: &str) -> bool {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(tokenizer_json) else {
+/// Whether the tokenizer's pair template gives the second sequence type id 1
+/// (`BertProcessing`, or a `TemplateProcessing` with a `type_id: 1` item), as transformers'
+/// tokenizers then return segment ids.
+fn template_gives_segments(tokenizer: &Tokenizer) -> bool {
+    let Some(post) = tokenizer.get_post_processor() else {
         return false;
     };
-    let post = &value["post_processor"];
+    let Ok(post) = serde_json::to_value(post) else {
+        return false;
+    };
+    gives_segments(&post)
+}
+
+fn gives_segments(post: &serde_json::Value) -> bool {
     match post["type"].as_str() {
         Some("BertProcessing") => true,
         Some("TemplateProcessing") => post["pair"].as_array().is_some_and(|items| {
@@ -279,13 +315,9 @@ fn uses_segment_ids(tokenizer_json: &str) -> bool {
                     .is_some_and(|o| o.values().any(|v| v["type_id"] == 1))
             })
         }),
-        Some("Sequence") => post["processors"].as_array().is_some_and(|ps| {
-            ps.iter().any(|p| {
-                p["type"] == "BertProcessing"
-                    || (p["type"] == "TemplateProcessing"
-                        && p["pair"].to_string().contains("\"type_id\":1"))
-            })
-        }),
+        Some("Sequence") => post["processors"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(gives_segments)),
         _ => false,
     }
 }

@@ -1,4 +1,4 @@
-//! The odqa reader: a BERT/RoBERTa encoder with a linear or CNN span head, in burn.
+//! The odqa reader: a BERT/RoBERTa/ELECTRA encoder with a linear or CNN span head, in burn.
 //!
 //! - [`config`]: the Hugging Face `config.json` plus the head settings.
 //! - [`weights`]: safetensors checkpoints by Hugging Face tensor name (f32/f16/bf16); the
@@ -6,6 +6,8 @@
 //! - [`encoder`], [`head`], [`model`]: the network, its loading/saving and the QA loss.
 //! - [`params`]: loading, saving and the expected-tensor list, as visitors of each module's one
 //!   parameter description ([`weights::ParamVisitor`]).
+//! - [`model_files`]: which weights and tokenizer files of a model directory are read
+//!   (`model.safetensors` or `pytorch_model.bin`; `tokenizer.json` or [`vocab`]'s `vocab.txt`).
 //! - [`features`]: run_qa-exact windows (384/128), offsets, labels.
 //! - [`decode`]: utils_qa-exact n-best span decoding.
 //! - [`read`]: batched reading comprehension over SQuAD-format examples.
@@ -25,8 +27,10 @@ pub mod gpu;
 pub mod head;
 pub mod lora;
 pub mod model;
+pub mod model_files;
 pub mod params;
 pub mod read;
+pub mod vocab;
 pub mod weights;
 pub mod window;
 
@@ -35,6 +39,7 @@ pub use error::{ReaderError, Result};
 pub use fused::ReaderBackend;
 pub use lora::{LoraSpec, ModelSource};
 pub use model::{LoadedModel, QaModel};
+pub use model_files::TokenizerFiles;
 
 /// The CPU backend (burn's `flex`, with rayon and SIMD, and odqa's fused kernels), in every build.
 pub type CpuBackend = burn::backend::Flex;

@@ -1,7 +1,7 @@
 //! The reader model: encoder + head, loading from and saving to a Hugging Face model directory,
 //! and the QA loss.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
@@ -13,6 +13,7 @@ use crate::expected;
 use crate::fused::ReaderBackend;
 use crate::head::QaHead;
 use crate::lora::{apply_adapter, open_model_dir, AdapterDir, LoraSpec, ModelSource};
+use crate::model_files::{weights_file, TokenizerFiles};
 use crate::weights::{Checkpoint, CheckpointWriter, StoredType};
 
 /// Encoder and span head.
@@ -37,20 +38,19 @@ pub struct LoadedModel<B: Backend> {
     pub encoder_prefix: String,
     /// Tensors of other heads (pooler, MLM) present in the checkpoint and not used.
     pub ignored: Vec<String>,
-    /// The `tokenizer.json` that goes with the model (an adapter's base's, for an adapter).
-    pub tokenizer: PathBuf,
+    /// The tokenizer that goes with the model (an adapter's own, else its base's).
+    pub tokenizer: TokenizerFiles,
     /// The LoRA adapter applied, when the directory was one.
     pub adapter: Option<AdapterDir>,
     /// Things accepted that the user should hear about (e.g. an adapter on another base).
     pub warnings: Vec<String>,
 }
 
-/// The encoder prefix a checkpoint is written with: the one it was read with, else `roberta.`
-/// for RoBERTa-style models and `bert.` otherwise.
+/// The encoder prefix a checkpoint is written with: the one it was read with, else the family's
+/// (`bert.`, `roberta.`, `electra.`).
 pub(crate) fn save_prefix<'a>(config: &ReaderConfig, encoder_prefix: &'a str) -> &'a str {
     match encoder_prefix {
-        "" if config.roberta_positions() => "roberta.",
-        "" => "bert.",
+        "" => config.family().prefix(),
         prefix => prefix,
     }
 }
@@ -140,11 +140,7 @@ impl<B: Backend> QaModel<B> {
         self.encoder.save(config, &mut w, prefix)?;
         self.head.save(config, &mut w)?;
         let mut config = config.clone();
-        let family = if prefix == "roberta." {
-            "Roberta"
-        } else {
-            "Bert"
-        };
+        let family = config.family().class_stem();
         let arch = match config.head() {
             HeadKind::Linear => format!("{family}ForQuestionAnswering"),
             HeadKind::Cnn => format!("{family}CnnForQuestionAnswering"),
@@ -223,7 +219,7 @@ impl<B: ReaderBackend> QaModel<B> {
         Ok(loaded)
     }
 
-    /// Loads `model.safetensors` of `dir` with `config` (`head`: the kind asked for, if any).
+    /// Loads the weights of `dir` ([`weights_file`]) with `config` (`head`: the kind asked for, if any).
     fn load_checkpoint(
         dir: &Path,
         config: ReaderConfig,
@@ -231,7 +227,7 @@ impl<B: ReaderBackend> QaModel<B> {
         head_seed: u64,
         device: &B::Device,
     ) -> Result<LoadedModel<B>> {
-        let mut ckpt = Checkpoint::open(&dir.join("model.safetensors"))?;
+        let mut ckpt = Checkpoint::open(&weights_file(dir))?;
         let prefix = ckpt.encoder_prefix.clone();
         expected::check_encoder::<B>(&config, &ckpt, &prefix, device)?;
         // Head tensor names never start like encoder ones, so the whole header tells the head.
@@ -257,7 +253,7 @@ impl<B: ReaderBackend> QaModel<B> {
             encoder_prefix: prefix,
             ignored,
             config,
-            tokenizer: dir.join("tokenizer.json"),
+            tokenizer: TokenizerFiles::in_dir(dir),
             adapter: None,
             warnings: Vec::new(),
         })

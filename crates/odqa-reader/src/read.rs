@@ -49,7 +49,8 @@ pub struct ExamplePrediction {
 }
 
 impl<B: ReaderBackend> Reader<B> {
-    /// Loads a Hugging Face model directory (`config.json`, `model.safetensors`, `tokenizer.json`)
+    /// Loads a Hugging Face model directory (`config.json`, `model.safetensors` or
+    /// `pytorch_model.bin`, `tokenizer.json` or `vocab.txt`)
     /// or a LoRA adapter directory on the base its configuration names.
     pub fn load(dir: &Path, windows: WindowSettings, device: &B::Device) -> Result<Reader<B>> {
         Self::open(&ModelSource::new(dir), windows, device)
@@ -64,12 +65,10 @@ impl<B: ReaderBackend> Reader<B> {
     ) -> Result<Reader<B>> {
         let loaded = QaModel::<B>::load_source(source, None, FRESH_HEAD_SEED, true, device)?;
         let config = loaded.config;
-        let tokenizer_path = loaded.tokenizer;
-        let tokenizer =
-            FeatureTokenizer::from_file(&tokenizer_path, windows, config.pad_token_id as u32)?;
+        let tokenizer = FeatureTokenizer::open(&loaded.tokenizer, &config, windows)?;
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(ReaderError::bad_model(
-                &tokenizer_path,
+                loaded.tokenizer.main_file(),
                 format!(
                     "the tokenizer has {} entries but the model's embedding matrix has {} rows (vocab_size): \
                      ids past {} would index outside it; use the tokenizer the model was trained with",

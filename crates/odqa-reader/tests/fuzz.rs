@@ -16,7 +16,18 @@ fn fixture(model: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/reader-parity")
         .join(model)
-        .join("tokenizer.json")
+}
+
+/// The window tokenizer of a fixture model, padding with `pad` (its config's pad id).
+fn open_tokenizer(
+    model: &str,
+    settings: WindowSettings,
+    pad: usize,
+) -> odqa_reader::Result<FeatureTokenizer> {
+    let dir = fixture(model);
+    let config = odqa_reader::ReaderConfig::read(&dir.join("config.json"))?;
+    assert_eq!(config.pad_token_id, pad, "{model}");
+    FeatureTokenizer::open(&odqa_reader::TokenizerFiles::in_dir(dir), &config, settings)
 }
 
 fn check_windows(
@@ -83,7 +94,7 @@ proptest! {
         let settings = WindowSettings { max_seq_len, doc_stride };
         let (model, pad) = if roberta { ("tiny-roberta-qa", 1) } else { ("tiny-bert-qa", 0) };
         // A stride that leaves no room next to the special tokens is refused when loading.
-        let Ok(tokenizer) = FeatureTokenizer::from_file(&fixture(model), settings, pad) else {
+        let Ok(tokenizer) = open_tokenizer(model, settings, pad) else {
             prop_assert!(doc_stride + 2 >= max_seq_len, "{settings:?} refused");
             return Ok(());
         };
@@ -100,7 +111,7 @@ fn an_empty_answer_is_labelled_cls() {
         max_seq_len: 47,
         doc_stride: 0,
     };
-    let tokenizer = FeatureTokenizer::from_file(&fixture("tiny-bert-qa"), settings, 0).unwrap();
+    let tokenizer = open_tokenizer("tiny-bert-qa", settings, 0).unwrap();
     let context = "a".repeat(101);
     let features = tokenizer.features(0, "", &context, Some((0, ""))).unwrap();
     assert!(!features.is_empty());
@@ -119,7 +130,7 @@ fn an_answer_in_the_last_context_token_is_labelled_on_it() {
         max_seq_len: 16,
         doc_stride: 0,
     };
-    let tokenizer = FeatureTokenizer::from_file(&fixture("tiny-bert-qa"), settings, 0).unwrap();
+    let tokenizer = open_tokenizer("tiny-bert-qa", settings, 0).unwrap();
     let context = "a".repeat(101);
     let features = tokenizer.features(0, "", &context, Some((0, "x"))).unwrap();
     let f = &features[0];

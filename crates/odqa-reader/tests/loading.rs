@@ -302,12 +302,14 @@ fn stored_head_kind_and_a_mismatched_head_request() {
 fn a_question_that_leaves_less_context_than_the_stride_is_an_error_not_a_panic() {
     use odqa_reader::features::FeatureTokenizer;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/reader-parity/tiny-bert-qa/tokenizer.json");
+        .join("../../tests/fixtures/reader-parity/tiny-bert-qa");
     let settings = WindowSettings {
         max_seq_len: 32,
         doc_stride: 16,
     };
-    let tokenizer = FeatureTokenizer::from_file(&dir, settings, 0).unwrap();
+    let config = odqa_reader::ReaderConfig::read(&dir.join("config.json")).unwrap();
+    let files = odqa_reader::TokenizerFiles::in_dir(&dir);
+    let tokenizer = FeatureTokenizer::open(&files, &config, settings).unwrap();
     let question = "when was the tower built and who designed it and why was it built";
     let context =
         "the tower was built in 1889 by gustave eiffel for the world fair in paris. ".repeat(4);

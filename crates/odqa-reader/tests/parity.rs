@@ -12,7 +12,7 @@ use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, FeatureTokenizer, WindowSettings};
 use odqa_reader::model::qa_loss;
 use odqa_reader::read::{batch_input, Progress, Reader};
-use odqa_reader::QaModel;
+use odqa_reader::{QaModel, ReaderConfig, TokenizerFiles};
 use serde_json::Value;
 
 type B = Flex;
@@ -52,9 +52,18 @@ fn f32s(v: &Value) -> Vec<f32> {
 
 /// Our features for every reference example, in order (example, then window).
 fn our_features(name: &str, r: &Value) -> Vec<Feature> {
-    let pad = r["settings"]["pad_token_id"].as_u64().unwrap() as u32;
-    let tok = FeatureTokenizer::from_file(&fixture(name).join("tokenizer.json"), settings(r), pad)
+    let config = ReaderConfig::read(&fixture(name).join("config.json")).unwrap();
+    let pad = r["settings"]["pad_token_id"].as_u64().unwrap() as usize;
+    assert_eq!(
+        config.pad_token_id, pad,
+        "{name}: the model pads with the tokenizer's pad"
+    );
+    let files = TokenizerFiles::in_dir(fixture(name));
+    let tok = FeatureTokenizer::open(&files, &config, settings(r)).unwrap();
+    let passed = r["settings"]["token_type_ids_passed_to_model"]
+        .as_bool()
         .unwrap();
+    assert_eq!(tok.uses_segment_ids(), passed, "{name}: segment ids");
     let mut out = Vec::new();
     for (i, ex) in r["examples"].as_array().unwrap().iter().enumerate() {
         let answer = &ex["answers"];

@@ -13,7 +13,7 @@ use odqa_core::fsio::write_atomic;
 use odqa_core::metrics::AnswerScores;
 use odqa_reader::lora::save_adapter_dir;
 use odqa_reader::weights::StoredType;
-use odqa_reader::{HeadKind, LoraSpec, QaModel, ReaderConfig};
+use odqa_reader::{HeadKind, LoraSpec, QaModel, ReaderConfig, TokenizerFiles};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
@@ -88,12 +88,18 @@ pub struct TrainerState {
     pub log: Vec<LogEntry>,
 }
 
-/// Architecture (`config`) and tokenizer (`tokenizer_path`) of a model, as a short string; a run
-/// can only be resumed with the model it started from.
-pub fn model_fingerprint(tokenizer_path: &Path, config: &ReaderConfig) -> Result<String> {
-    let tokenizer = std::fs::read(tokenizer_path).map_err(|e| TrainError::io(tokenizer_path, e))?;
+/// Architecture (`config`) and tokenizer (`tokenizer`'s files) of a model, as a short string; a
+/// run can only be resumed with the model it started from.
+pub fn model_fingerprint(tokenizer: &TokenizerFiles, config: &ReaderConfig) -> Result<String> {
+    let bytes = tokenizer.identity_bytes()?;
+    // ELECTRA's embedding width is named only where it exists, so that the fingerprints of
+    // BERT/RoBERTa runs are those they were written with.
+    let embeddings = match config.embedding_size {
+        Some(e) => format!(" embeddings={e}"),
+        None => String::new(),
+    };
     Ok(format!(
-        "{} vocab={} hidden={} layers={} heads={} ffn={} positions={} tokenizer=xxh3:{:016x}",
+        "{} vocab={} hidden={}{embeddings} layers={} heads={} ffn={} positions={} tokenizer=xxh3:{:016x}",
         if config.model_type.is_empty() {
             "bert"
         } else {
@@ -105,17 +111,18 @@ pub fn model_fingerprint(tokenizer_path: &Path, config: &ReaderConfig) -> Result
         config.num_attention_heads,
         config.intermediate_size,
         config.max_position_embeddings,
-        xxhash_rust::xxh3::xxh3_64(&tokenizer)
+        xxhash_rust::xxh3::xxh3_64(&bytes)
     ))
 }
 
 /// How a run's models are written: whole, or as a LoRA adapter of a base.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelFiles {
-    /// `config.json`, `model.safetensors` (f32) and `tokenizer.json`, copied from `tokenizer`.
+    /// `config.json`, `model.safetensors` (f32) and the tokenizer files, copied from
+    /// `tokenizer`'s directory.
     Full {
         /// The starting model's tokenizer.
-        tokenizer: PathBuf,
+        tokenizer: TokenizerFiles,
     },
     /// `adapter_config.json` and `adapter_model.safetensors` (PEFT's format), naming the base by
     /// its path relative to where the adapter is written, and its sha256.
@@ -154,8 +161,7 @@ pub fn save_model<B: Backend>(
     match files {
         ModelFiles::Full { tokenizer } => {
             model.save_dir(config, dir, "", StoredType::F32)?;
-            let bytes = std::fs::read(tokenizer).map_err(|e| TrainError::io(tokenizer, e))?;
-            write_atomic(&dir.join("tokenizer.json"), &bytes)?;
+            tokenizer.copy_into(dir)?;
         }
         ModelFiles::Adapter {
             spec,

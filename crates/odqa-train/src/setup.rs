@@ -68,8 +68,7 @@ impl Base {
             max_seq_len: settings.max_seq_len,
             doc_stride: settings.doc_stride,
         };
-        let tokenizer =
-            FeatureTokenizer::from_file(&found.tokenizer, windows, config.pad_token_id as u32)?;
+        let tokenizer = FeatureTokenizer::open(&found.tokenizer, &config, windows)?;
         windows
             .fits(&config)
             .map_err(|e| TrainError::BadInput(e.to_string()))?;

@@ -163,7 +163,8 @@ impl<B: Backend> Encoder<B> {
         let h = config.hidden_size;
         if layer_norms {
             let name = format!("{prefix}embeddings.LayerNorm");
-            v.layer_norm(&name, &mut self.embeddings.layer_norm, h)?;
+            let width = config.embedding_dim();
+            v.layer_norm(&name, &mut self.embeddings.layer_norm, width)?;
         }
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let path = layer_path(prefix, i);

@@ -28,26 +28,30 @@ pub(crate) fn layer_norm_skeleton<B: Backend>(
 impl<B: Backend> Embeddings<B> {
     /// The embeddings of `config`, parameters lazy.
     fn skeleton(config: &ReaderConfig, device: &B::Device) -> Self {
-        let h = config.hidden_size;
-        let table = |n: usize| EmbeddingConfig::new(n, h).init(device);
+        let e = config.embedding_dim();
+        let table = |n: usize| EmbeddingConfig::new(n, e).init(device);
         Embeddings {
             word_embeddings: table(config.vocab_size),
             position_embeddings: table(config.max_position_embeddings),
             token_type_embeddings: table(config.type_vocab_size),
-            layer_norm: layer_norm_skeleton(h, config.layer_norm_eps, device),
+            layer_norm: layer_norm_skeleton(e, config.layer_norm_eps, device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            projection: config
+                .projects_embeddings()
+                .then(|| Projection::skeleton(e, config.hidden_size, device)),
             norm_eps: config.layer_norm_eps,
         }
     }
 
-    /// The embeddings' parameters, under `{prefix}embeddings.`.
+    /// The embeddings' parameters, under `{prefix}embeddings.`, and ELECTRA's projection,
+    /// `{prefix}embeddings_project` (beside them, as transformers names it).
     fn visit_params(
         &mut self,
         c: &ReaderConfig,
         v: &mut impl ParamVisitor<B>,
         prefix: &str,
     ) -> Result<()> {
-        let h = c.hidden_size;
+        let h = c.embedding_dim();
         let p = |s: &str| format!("{prefix}embeddings.{s}");
         let tables = [
             ("word_embeddings", &mut self.word_embeddings, c.vocab_size),
@@ -65,7 +69,16 @@ impl<B: Backend> Embeddings<B> {
         for (name, table, n) in tables {
             v.embedding(&p(name), table, n, h)?;
         }
-        v.layer_norm(&p("LayerNorm"), &mut self.layer_norm, h)
+        v.layer_norm(&p("LayerNorm"), &mut self.layer_norm, h)?;
+        match &mut self.projection {
+            Some(projection) => v.linear(
+                &format!("{prefix}embeddings_project"),
+                &mut projection.linear,
+                h,
+                c.hidden_size,
+            ),
+            None => Ok(()),
+        }
     }
 }
 
@@ -149,7 +162,7 @@ impl<B: Backend> Encoder<B> {
     }
 
     /// The one description of the encoder's parameters: checkpoint names under `prefix`
-    /// (`bert.`, `roberta.` or empty) and shapes from `config`, in checkpoint order.
+    /// (`bert.`, `roberta.`, `electra.` or empty) and shapes from `config`, in checkpoint order.
     pub fn visit_params(
         &mut self,
         config: &ReaderConfig,

@@ -13,6 +13,7 @@ use super::{LoraPair, LoraSpec};
 use crate::config::{HeadKind, ReaderConfig};
 use crate::error::{ReaderError, Result};
 use crate::model::{check_model_dir, head_kind_of, QaModel};
+use crate::model_files::{weights_file, TokenizerFiles};
 use crate::params::{Loader, Saver};
 use crate::weights::{Checkpoint, CheckpointWriter, ParamVisitor, StoredType};
 
@@ -73,26 +74,26 @@ pub struct AdapterDir {
 /// to apply, if the directory is one.
 #[derive(Debug, Clone)]
 pub struct ModelDir {
-    /// The directory holding `config.json` and `model.safetensors` (the base, for an adapter).
+    /// The directory holding `config.json` and the weights (the base, for an adapter).
     pub weights: PathBuf,
-    /// The `tokenizer.json` to read with (the adapter's own, else the base's).
-    pub tokenizer: PathBuf,
+    /// The tokenizer to read with (the adapter's own, else the base's).
+    pub tokenizer: TokenizerFiles,
     /// The adapter, when the directory is one.
     pub adapter: Option<AdapterDir>,
     /// Things accepted that the user should hear about (a base other than the recorded one).
     pub warnings: Vec<String>,
-    /// The sha256 of `weights/model.safetensors`, when opening computed it (to check an
+    /// The sha256 of the weights file ([`weights_file`]), when opening computed it (to check an
     /// adapter's base).
     pub base_sha256: Option<String>,
 }
 
 impl ModelDir {
-    /// The sha256 of the weights' `model.safetensors` (computed once: reused when opening
+    /// The sha256 of the weights file (computed once: reused when opening
     /// computed it).
     pub fn weights_sha256(&self) -> Result<String> {
         match &self.base_sha256 {
             Some(sha) => Ok(sha.clone()),
-            None => file_sha256(&self.weights.join("model.safetensors")),
+            None => file_sha256(&weights_file(&self.weights)),
         }
     }
 
@@ -143,7 +144,7 @@ pub fn open_model_dir(source: &ModelSource) -> Result<ModelDir> {
         }
         return Ok(ModelDir {
             weights: dir.clone(),
-            tokenizer: dir.join("tokenizer.json"),
+            tokenizer: TokenizerFiles::in_dir(dir),
             adapter: None,
             warnings: Vec::new(),
             base_sha256: None,
@@ -155,10 +156,10 @@ pub fn open_model_dir(source: &ModelSource) -> Result<ModelDir> {
     let mut warnings = Vec::new();
     let mut base_sha256 = None;
     if let Some(recorded) = &config.odqa_base_sha256 {
-        let found = base_sha256.insert(file_sha256(&base.join("model.safetensors"))?);
+        let found = base_sha256.insert(file_sha256(&weights_file(&base))?);
         if found != recorded {
             let message = format!(
-                "the base {} (model.safetensors sha256 {found}) is not the one the adapter was \
+                "the base {} (weights sha256 {found}) is not the one the adapter was \
                  trained on (sha256 {recorded}, recorded in {})",
                 base.display(),
                 config_path.display()
@@ -171,12 +172,12 @@ pub fn open_model_dir(source: &ModelSource) -> Result<ModelDir> {
             warnings.push(message);
         }
     }
-    let own_tokenizer = dir.join("tokenizer.json");
+    let own_tokenizer = TokenizerFiles::in_dir(dir);
     Ok(ModelDir {
-        tokenizer: if own_tokenizer.is_file() {
+        tokenizer: if own_tokenizer.is_present() {
             own_tokenizer
         } else {
-            base.join("tokenizer.json")
+            TokenizerFiles::in_dir(&base)
         },
         adapter: Some(AdapterDir {
             dir: dir.clone(),

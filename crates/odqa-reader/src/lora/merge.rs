@@ -19,7 +19,7 @@ pub struct Merged {
 }
 
 /// Writes the adapter `source` names, merged into its base, as a full model directory `out`
-/// (`config.json`, `model.safetensors`, `tokenizer.json`). The weights are stored in f32, the
+/// (`config.json`, `model.safetensors` and the tokenizer's files). The weights are stored in f32, the
 /// values the adapter's loading computes, so the merged model's logits are the adapter's bit for
 /// bit. `out` is assembled in a hidden sibling directory and renamed into place: a failure
 /// leaves nothing at `out`. `out` must not exist yet.
@@ -72,13 +72,11 @@ pub fn merge_adapter<B: ReaderBackend>(
     })
 }
 
-/// The merged model's three files in `dir`.
+/// The merged model's files in `dir`: config, weights and every tokenizer file.
 fn write_merged<B: ReaderBackend>(loaded: &crate::LoadedModel<B>, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| ReaderError::io(dir, e))?;
     loaded
         .model
         .save_dir(&loaded.config, dir, &loaded.encoder_prefix, StoredType::F32)?;
-    let tokenizer = dir.join("tokenizer.json");
-    std::fs::copy(&loaded.tokenizer, &tokenizer).map_err(|e| ReaderError::io(&tokenizer, e))?;
-    Ok(())
+    loaded.tokenizer.copy_into(dir)
 }

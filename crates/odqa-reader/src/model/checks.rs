@@ -5,16 +5,26 @@ use std::path::Path;
 
 use crate::config::{HeadKind, ReaderConfig};
 use crate::error::{ReaderError, Result};
+use crate::model_files::{weights_file, PYTORCH_WEIGHTS};
 use crate::weights::Checkpoint;
 
-/// Tensors of other Hugging Face heads that a QA reader does not use (pooler, MLM/NSP heads);
+/// Tensors of other Hugging Face heads that a QA reader does not use (pooler, MLM/NSP heads,
+/// ELECTRA's discriminator and generator heads);
 /// they are skipped and reported in [`LoadedModel::ignored`].
 pub(crate) fn is_other_head_tensor(name: &str) -> bool {
-    let name = name
-        .strip_prefix("bert.")
-        .or_else(|| name.strip_prefix("roberta."))
+    let name = ["bert.", "roberta.", "electra."]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
         .unwrap_or(name);
-    name.starts_with("pooler.") || name.starts_with("cls.") || name.starts_with("lm_head.")
+    [
+        "pooler.",
+        "cls.",
+        "lm_head.",
+        "discriminator_predictions.",
+        "generator_",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
 }
 
 /// Names of head tensors; a checkpoint with none of them is encoder-only.
@@ -40,10 +50,15 @@ pub(crate) fn head_kind_of<'a>(names: impl IntoIterator<Item = &'a str>) -> Opti
 }
 
 /// The kind of head stored in a model directory's checkpoint (`None` for an encoder-only
-/// checkpoint), read from the safetensors header only.
+/// checkpoint), read from the safetensors header only (a PyTorch checkpoint's pickle, which
+/// holds no tensor data, for `pytorch_model.bin`).
 pub fn stored_head_kind(dir: &Path) -> Result<Option<HeadKind>> {
     use std::io::Read;
-    let path = dir.join("model.safetensors");
+    let path = weights_file(dir);
+    if path.file_name().is_some_and(|n| n == PYTORCH_WEIGHTS) {
+        let names = Checkpoint::open(&path)?.unused();
+        return Ok(head_kind_of(names.iter().map(String::as_str)));
+    }
     let bad = |m: String| ReaderError::bad_model(&path, m);
     let mut file = std::fs::File::open(&path).map_err(|e| ReaderError::io(&path, e))?;
     let mut len = [0u8; 8];

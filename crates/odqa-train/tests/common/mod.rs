@@ -29,13 +29,13 @@ pub fn repo(path: &str) -> PathBuf {
 /// Labelled training windows (128 tokens, stride 48) of the sample, as the trainer builds them.
 pub fn windows(model_dir: &Path) -> (Vec<Feature>, ReaderConfig) {
     let config = ReaderConfig::read(&model_dir.join("config.json")).unwrap();
-    let tokenizer = FeatureTokenizer::from_file(
-        &model_dir.join("tokenizer.json"),
+    let tokenizer = FeatureTokenizer::open(
+        &odqa_reader::TokenizerFiles::in_dir(model_dir),
+        &config,
         WindowSettings {
             max_seq_len: 128,
             doc_stride: 48,
         },
-        config.pad_token_id as u32,
     )
     .unwrap();
     let (examples, _) = read_mixture(&[repo("corpus/korquad-sample.json")], &[], 0).unwrap();
