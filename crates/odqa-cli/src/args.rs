@@ -173,7 +173,7 @@ pub struct BaseArgs {
     /// adapter_config.json names (base_model_name_or_path, relative to the adapter directory)
     #[arg(long, value_name = "DIR")]
     pub base: Option<PathBuf>,
-    /// Accept a base whose model.safetensors differs from the one the adapter was trained on
+    /// Accept a base whose weights file differs from the one the adapter was trained on
     /// (its sha256 is recorded in adapter_config.json); answers may be wrong. Warns
     #[arg(long)]
     pub base_mismatch_ok: bool,

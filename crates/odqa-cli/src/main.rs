@@ -46,9 +46,10 @@ enum Command {
     Retrieve(cmd::retrieve::RetrieveArgs),
     /// Answer questions from their own contexts with a reader model (reading comprehension).
     ///
-    /// The model is a Hugging Face model directory (config.json, model.safetensors in
-    /// f32/f16/bf16, tokenizer.json) with a BERT or RoBERTa encoder and a linear (`qa_outputs`) or
-    /// odqa CNN head. Writes predictions.json ({id: answer}, UTF-8) and optionally the n-best lists.
+    /// The model is a Hugging Face model directory (config.json; model.safetensors in
+    /// f32/f16/bf16, or pytorch_model.bin; tokenizer.json, or vocab.txt with tokenizer_config.json)
+    /// with a BERT, RoBERTa/XLM-R (klue/roberta included) or ELECTRA encoder and a linear
+    /// (`qa_outputs`) or odqa CNN head. Writes predictions.json ({id: answer}, UTF-8) and optionally the n-best lists.
     /// A question that cannot be read (e.g. longer than the window) gets an empty answer and a
     /// warning. A LoRA adapter directory (PEFT format) is read on its base, merged at load.
     Read(cmd::read::ReadArgs),
@@ -57,8 +58,9 @@ enum Command {
     /// Starts from a Hugging Face model directory (an encoder-only checkpoint gets a fresh head; a
     /// QA checkpoint keeps training its head). AdamW (no decay on biases and LayerNorm), linear
     /// warm-up then linear/cosine decay, global-norm clipping, gradient accumulation; EM/F1 on
-    /// --dev after every epoch, the best model kept in --out (config.json, model.safetensors,
-    /// tokenizer.json, training.json), which `odqa read` loads. Resumable checkpoints go to
+    /// --dev after every epoch, the best model kept in --out (config.json, model.safetensors with
+    /// transformers' names, the starting model's tokenizer files, training.json), which `odqa
+    /// read` and transformers load. Resumable checkpoints go to
     /// --out/checkpoint-STEP; Ctrl-C saves one before stopping; --resume continues.
     ///
     /// With --lora-rank R it trains a LoRA adapter instead: the base stays frozen (no gradient,
@@ -119,8 +121,10 @@ enum Command {
     /// Ctrl-C or SIGTERM stops accepting and finishes the requests in flight. Request logs go to
     /// stderr (RUST_LOG=warn for fewer).
     Serve(Box<cmd::serve::ServeArgs>),
-    /// Download a model directory (config.json, tokenizer.json, model.safetensors) from the
-    /// Hugging Face hub; needs internet and a build with `--features hub`.
+    /// Download a model directory from the Hugging Face hub: config.json, model.safetensors (else
+    /// pytorch_model.bin) and the tokenizer files the repository has (tokenizer.json, vocab.txt,
+    /// tokenizer_config.json, special_tokens_map.json); needs internet and a build with
+    /// `--features hub`.
     Download(cmd::download::DownloadArgs),
     /// Evaluate retrieval or answers on a question set.
     #[command(subcommand)]

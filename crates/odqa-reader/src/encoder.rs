@@ -102,6 +102,15 @@ impl<B: Backend> Encoder<B> {
         &self.embeddings.word_embeddings.weight
     }
 
+    /// ELECTRA's projection of the embeddings to the hidden size (burn's `[in, out]` layout), when
+    /// the model has one (for gradient checks).
+    pub fn embeddings_projection(&self) -> Option<&Param<Tensor<B, 2>>> {
+        self.embeddings
+            .projection
+            .as_ref()
+            .map(|p| &p.linear.weight)
+    }
+
     /// Stops (or restarts) gradients to the word embedding matrix: a frozen matrix is not updated
     /// by training.
     pub fn with_frozen_word_embeddings(mut self, frozen: bool) -> Self {

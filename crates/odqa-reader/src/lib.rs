@@ -16,6 +16,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod config;
+pub mod convert;
 pub mod decode;
 pub mod encoder;
 mod error;

