@@ -220,3 +220,77 @@ fn bad_pytorch_files_are_refused_naming_them() {
     }
     assert!(!Path::new("/tmp/odqa-pwned").exists());
 }
+
+/// An encoder-only copy of the ELECTRA fixture in `dir` (its `qa_outputs` dropped, the encoder
+/// saved by odqa under transformers' names), as KoELECTRA's discriminator checkpoints come.
+fn encoder_only_electra(dir: &Path) -> PathBuf {
+    use odqa_reader::weights::{CheckpointWriter, StoredType};
+    use odqa_reader::{CpuBackend, QaModel, TokenizerFiles};
+    let fixture = repo().join(ELECTRA);
+    let loaded = QaModel::<CpuBackend>::load_dir(&fixture, &Default::default()).unwrap();
+    let out = dir.join("electra-encoder");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut writer = CheckpointWriter::default();
+    loaded
+        .model
+        .encoder()
+        .save(&loaded.config, &mut writer, "electra.")
+        .unwrap();
+    writer
+        .write(&out.join("model.safetensors"), StoredType::F32)
+        .unwrap();
+    std::fs::copy(fixture.join("config.json"), out.join("config.json")).unwrap();
+    TokenizerFiles::in_dir(&fixture).copy_into(&out).unwrap();
+    out
+}
+
+#[test]
+fn an_encoder_only_electra_trains_a_cnn_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = encoder_only_electra(dir.path());
+    let out = dir.path().join("cnn");
+    let data = repo().join("corpus/korquad-sample.json");
+    let run = odqa(&[
+        "train",
+        "--model",
+        path_str(&base),
+        "--head",
+        "cnn",
+        "--train",
+        path_str(&data),
+        "--out",
+        path_str(&out),
+        "--max-seq-len",
+        "64",
+        "--doc-stride",
+        "16",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "12",
+        "--learning-rate",
+        "1e-3",
+        "--warmup-ratio",
+        "0",
+        "--quiet",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let log = read_json(&out.join("training.json"))["log"].clone();
+    let losses: Vec<f64> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["loss"].as_f64().unwrap())
+        .collect();
+    let (first, last) = first_and_last(&losses);
+    eprintln!("ELECTRA + CNN head: loss {first:.3} (first 4 steps) → {last:.3} (last 4)");
+    assert!(last < first, "the loss does not fall: {losses:?}");
+    let names = tensor_names(&out.join("model.safetensors"));
+    assert!(names.iter().any(|n| n.starts_with("conv1.")), "{names:?}");
+    assert!(names.contains(&"electra.embeddings_project.weight".to_string()));
+    assert_eq!(
+        read_json(&out.join("config.json"))["architectures"][0],
+        "ElectraCnnForQuestionAnswering"
+    );
+    assert!(!read(&out, &dir.path().join("answers.json")).is_empty());
+}
