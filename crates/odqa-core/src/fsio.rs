@@ -183,7 +183,36 @@ fn exchange_now(_a: &Path, _b: &Path) -> std::io::Result<()> {
     Err(std::io::ErrorKind::Unsupported.into())
 }
 
-/// True for the errors of a kernel or file system without `RENAME_EXCHANGE`.
+/// Renames `from` to `to` only if nothing is at `to`: Linux's `renameat2(RENAME_NOREPLACE)` (a
+/// file or folder that appeared at `to` since it was checked is never replaced, an error of kind
+/// `AlreadyExists` instead), else a check then a plain rename; then the parent folder synced.
+pub fn rename_new(from: &Path, to: &Path) -> std::io::Result<()> {
+    match rename_noreplace(from, to) {
+        Err(e) if exchange_unsupported(&e) => {
+            if to.symlink_metadata().is_ok() {
+                return Err(std::io::ErrorKind::AlreadyExists.into());
+            }
+            std::fs::rename(from, to)?;
+        }
+        other => other?,
+    }
+    sync_dir(parent_dir(to));
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    Ok(renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE)?)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn rename_noreplace(_from: &Path, _to: &Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// True for the errors of a kernel or file system without `RENAME_EXCHANGE` (or
+/// `RENAME_NOREPLACE`).
 fn exchange_unsupported(e: &std::io::Error) -> bool {
     use rustix::io::Errno;
     e.kind() == std::io::ErrorKind::Unsupported
@@ -225,6 +254,21 @@ mod tests {
             "tmpfs and ext4 can exchange"
         );
         assert!(exchange(&a, &root.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn a_new_name_is_never_taken_over() {
+        let root = tempfile::tempdir().unwrap();
+        let (from, to) = (root.path().join("staged"), root.path().join("out"));
+        std::fs::create_dir(&from).unwrap();
+        // An empty folder that appeared at the target: a plain rename would replace it.
+        std::fs::create_dir(&to).unwrap();
+        let err = rename_new(&from, &to).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(from.is_dir());
+        std::fs::remove_dir(&to).unwrap();
+        rename_new(&from, &to).unwrap();
+        assert!(to.is_dir() && !from.exists());
     }
 
     #[test]

@@ -268,9 +268,14 @@ impl ReaderConfig {
         }
     }
 
-    /// Width of the embeddings: `embedding_size` (ELECTRA), else `hidden_size`.
+    /// Width of the embeddings: for ELECTRA `embedding_size` (128 when absent, transformers'
+    /// default), for the other families `hidden_size` (an `embedding_size` key is ignored there,
+    /// as transformers ignores it).
     pub fn embedding_dim(&self) -> usize {
-        self.embedding_size.unwrap_or(self.hidden_size)
+        match self.family() {
+            Family::Electra => self.embedding_size.unwrap_or(128),
+            Family::Bert | Family::Roberta => self.hidden_size,
+        }
     }
 
     /// Whether the embeddings are projected to the hidden size (ELECTRA with `embedding_size`

@@ -39,7 +39,7 @@ pub fn convert_model_dir(src: &Path, out: &Path) -> Result<Converted> {
     let tmp =
         odqa_core::fsio::parent_dir(out).join(format!(".{name}.converting-{}", std::process::id()));
     let written = write_converted(src, &weights, &tokenizer, &tmp).and_then(|c| {
-        std::fs::rename(&tmp, out)
+        odqa_core::fsio::rename_new(&tmp, out)
             .map(|()| c)
             .map_err(|e| ReaderError::io(out, e))
     });

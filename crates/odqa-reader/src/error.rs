@@ -59,8 +59,8 @@ pub enum ReaderError {
     },
     /// The model path is not a directory (e.g. a file inside one).
     #[error(
-        "{path}: not a directory (a model is a directory holding config.json, model.safetensors \
-         and tokenizer.json)"
+        "{path}: not a directory (a model is a directory holding config.json, the weights and \
+         the tokenizer files)"
     )]
     NotADirectory {
         /// The path given as the model.

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use tokenizers::Tokenizer;
 
 use crate::error::{ReaderError, Result};
-use crate::vocab::{self, TokenizerSettings, SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, VOCAB_FILE};
+use crate::vocab::{
+    self, TokenizerSettings, ADDED_TOKENS, SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, VOCAB_FILE,
+};
 
 /// The safetensors checkpoint of a model directory (preferred).
 pub const SAFETENSORS_WEIGHTS: &str = "model.safetensors";
@@ -19,11 +21,12 @@ pub const TOKENIZER_JSON: &str = "tokenizer.json";
 
 /// Every tokenizer file a model directory may hold; those present travel with the model (a
 /// trained or merged model gets copies).
-pub const TOKENIZER_FILES: [&str; 4] = [
+pub const TOKENIZER_FILES: [&str; 5] = [
     TOKENIZER_JSON,
     VOCAB_FILE,
     TOKENIZER_CONFIG,
     SPECIAL_TOKENS_MAP,
+    ADDED_TOKENS,
 ];
 
 /// The weights file of `dir`: `model.safetensors` when present, else `pytorch_model.bin` when

@@ -10,8 +10,10 @@
 //! vocabulary's own ids of `[CLS]` and `[SEP]`, and the special tokens added as special (never
 //! split, never normalized). Absent keys take `BertTokenizer`'s defaults: `do_lower_case` true,
 //! `tokenize_chinese_chars` true, `strip_accents` following `do_lower_case`, special tokens
-//! `[UNK]`, `[SEP]`, `[PAD]`, `[CLS]`, `[MASK]`. A key of `special_tokens_map.json` is used where
-//! `tokenizer_config.json` does not give it.
+//! `[UNK]`, `[SEP]`, `[PAD]`, `[CLS]`, `[MASK]`. As in transformers, `tokenizer_config.json`'s
+//! `added_tokens_decoder` (tokens with their ids and flags) wins over everything; without it,
+//! `special_tokens_map.json` overrides `tokenizer_config.json`'s special tokens and
+//! `added_tokens.json`'s tokens are added (not special).
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +33,8 @@ pub const VOCAB_FILE: &str = "vocab.txt";
 pub const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
 /// The special tokens, as transformers saves them.
 pub const SPECIAL_TOKENS_MAP: &str = "special_tokens_map.json";
+/// Tokens added to the vocabulary, as older transformers saved them (`{"token": id}`).
+pub const ADDED_TOKENS: &str = "added_tokens.json";
 
 /// The special tokens every WordPiece tokenizer has, with `BertTokenizer`'s defaults.
 const SPECIALS: [(&str, &str); 5] = [
@@ -44,18 +48,33 @@ const SPECIALS: [(&str, &str); 5] = [
 /// Special tokens a configuration may add besides those of [`SPECIALS`].
 const OPTIONAL_SPECIALS: [&str; 2] = ["bos_token", "eos_token"];
 
-/// The settings of `tokenizer_config.json` laid over `special_tokens_map.json`, as read.
+/// The settings of `tokenizer_config.json` (and `special_tokens_map.json`,
+/// `added_tokens.json`), read as transformers 5 reads them.
 #[derive(Debug, Clone, Default)]
 pub struct TokenizerSettings {
     keys: Map<String, Value>,
+    /// Tokens added besides the vocabulary's, with the ids they are declared with.
+    added: Vec<(u32, AddedToken)>,
+    /// The file the keys come from (errors name it).
+    path: PathBuf,
 }
 
 impl TokenizerSettings {
-    /// Reads `tokenizer_config.json` and `special_tokens_map.json` of `dir` (each optional).
+    /// Reads the settings of `dir` (each file optional), as transformers does: with an
+    /// `added_tokens_decoder` in `tokenizer_config.json`, its tokens (ids and flags) and nothing
+    /// else; without one, the keys of `special_tokens_map.json` over those of
+    /// `tokenizer_config.json`, and the tokens of `added_tokens.json` (not special).
     pub fn read(dir: &Path) -> Result<Self> {
-        let mut keys = read_object(&dir.join(SPECIAL_TOKENS_MAP))?;
-        keys.extend(read_object(&dir.join(TOKENIZER_CONFIG))?);
-        Ok(TokenizerSettings { keys })
+        let path = dir.join(TOKENIZER_CONFIG);
+        let mut keys = read_object(&path)?;
+        let added = match keys.get("added_tokens_decoder") {
+            Some(decoder) => decoded_tokens(decoder, &path)?,
+            None => {
+                keys.extend(read_object(&dir.join(SPECIAL_TOKENS_MAP))?);
+                listed_tokens(&dir.join(ADDED_TOKENS))?
+            }
+        };
+        Ok(TokenizerSettings { keys, added, path })
     }
 
     /// The inputs the tokenizer gives the model (`model_input_names`), when the configuration
@@ -77,8 +96,17 @@ impl TokenizerSettings {
             .is_none_or(|names| names.iter().any(|n| n == "token_type_ids"))
     }
 
-    fn flag(&self, key: &str) -> Option<bool> {
-        self.keys.get(key).and_then(Value::as_bool)
+    /// A boolean setting; absent or null is `None`, anything but a boolean an error naming the
+    /// file (transformers refuses it too).
+    fn flag(&self, key: &str) -> Result<Option<bool>> {
+        match self.keys.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(bad(
+                &self.path,
+                format!("{key} must be true or false, not {other}"),
+            )),
+        }
     }
 
     fn additional_tokens(&self) -> Vec<String> {
@@ -98,6 +126,47 @@ fn token_text(value: &Value) -> Option<String> {
         Value::Object(o) => o.get("content")?.as_str().map(str::to_string),
         _ => None,
     }
+}
+
+/// The tokens of `tokenizer_config.json`'s `added_tokens_decoder` (`{"id": {"content": …,
+/// "special": …, "normalized": …, "lstrip": …, "rstrip": …, "single_word": …}}`).
+fn decoded_tokens(decoder: &Value, path: &Path) -> Result<Vec<(u32, AddedToken)>> {
+    let Some(entries) = decoder.as_object() else {
+        return Err(bad(path, "added_tokens_decoder is not an object".into()));
+    };
+    let mut tokens = Vec::with_capacity(entries.len());
+    for (id, entry) in entries {
+        let content = entry["content"].as_str();
+        let (Ok(id), Some(content)) = (id.parse::<u32>(), content) else {
+            return Err(bad(
+                path,
+                format!("added_tokens_decoder entry {id:?}: {entry}"),
+            ));
+        };
+        let flag = |key: &str, default: bool| entry[key].as_bool().unwrap_or(default);
+        let special = flag("special", false);
+        let token = AddedToken::from(content, special)
+            .single_word(flag("single_word", false))
+            .lstrip(flag("lstrip", false))
+            .rstrip(flag("rstrip", false))
+            .normalized(flag("normalized", !special));
+        tokens.push((id, token));
+    }
+    tokens.sort_by_key(|(id, _)| *id);
+    Ok(tokens)
+}
+
+/// The tokens of `added_tokens.json` (`{"token": id}`), not special, as transformers adds them.
+fn listed_tokens(path: &Path) -> Result<Vec<(u32, AddedToken)>> {
+    let mut tokens = Vec::new();
+    for (content, id) in read_object(path)? {
+        let Some(id) = id.as_u64().and_then(|id| u32::try_from(id).ok()) else {
+            return Err(bad(path, format!("token {content:?} has no id: {id}")));
+        };
+        tokens.push((id, AddedToken::from(content, false)));
+    }
+    tokens.sort_by_key(|(id, _)| *id);
+    Ok(tokens)
 }
 
 /// The JSON object in `path`, or an empty one when the file does not exist.
@@ -157,11 +226,11 @@ pub fn wordpiece_tokenizer(dir: &Path) -> Result<Tokenizer> {
         .max_input_chars_per_word(100)
         .build()
         .map_err(|e| bad(&path, e.to_string()))?;
-    let lowercase = settings.flag("do_lower_case").unwrap_or(true);
+    let lowercase = settings.flag("do_lower_case")?.unwrap_or(true);
     let normalizer = BertNormalizer::new(
         true,
-        settings.flag("tokenize_chinese_chars").unwrap_or(true),
-        settings.flag("strip_accents"),
+        settings.flag("tokenize_chinese_chars")?.unwrap_or(true),
+        settings.flag("strip_accents")?,
         lowercase,
     );
     let template = TemplateProcessing::builder()
@@ -177,6 +246,7 @@ pub fn wordpiece_tokenizer(dir: &Path) -> Result<Tokenizer> {
         .with_pre_tokenizer(Some(BertPreTokenizer))
         .with_post_processor(Some(template))
         .with_decoder(Some(WordPieceDecoder::new("##".into(), true)));
+    add_declared(&mut tokenizer, &settings)?;
     let mut added: Vec<AddedToken> = Vec::new();
     for text in specials
         .iter()
@@ -191,10 +261,38 @@ pub fn wordpiece_tokenizer(dir: &Path) -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
+/// Adds the tokens the settings declare besides the vocabulary, in id order, each checked to get
+/// the id it is declared with (a token past the vocabulary gets the next free id, as in
+/// transformers).
+fn add_declared(tokenizer: &mut Tokenizer, settings: &TokenizerSettings) -> Result<()> {
+    for (id, token) in &settings.added {
+        let content = token.content.clone();
+        if token.special {
+            tokenizer.add_special_tokens(std::slice::from_ref(token));
+        } else {
+            tokenizer.add_tokens(std::slice::from_ref(token));
+        }
+        let got = tokenizer.token_to_id(&content);
+        if got != Some(*id) {
+            return Err(bad(
+                &settings.path,
+                format!(
+                    "the added token {content:?} is declared with id {id} but the vocabulary \
+                     gives it {}",
+                    got.map_or("none".into(), |g| g.to_string())
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The special tokens the settings name (each of [`SPECIALS`], with its default when absent;
-/// `bos`/`eos` when given), as `(key, text, id in the vocabulary)`. One missing from the
-/// vocabulary is an error naming it; a pad, mask, bos or eos token explicitly set to null is
-/// skipped.
+/// `bos`/`eos` when given), as `(key, text, id in the vocabulary)`. The unknown, classifier and
+/// separator tokens must be in the vocabulary (an error naming it otherwise: no pair can be
+/// framed without them); a pad, mask, bos or eos token that is not (or is null) is left out —
+/// transformers would add it past the vocabulary, where the model has no row for it, and odqa
+/// pads with the model's `pad_token_id`.
 fn special_tokens(
     settings: &TokenizerSettings,
     path: &Path,
@@ -212,6 +310,10 @@ fn special_tokens(
             None => default.map(str::to_string),
         };
         let Some(text) = text else { continue };
+        let required = matches!(key, "unk_token" | "cls_token" | "sep_token");
+        if !required && lookup(&text).is_none() {
+            continue;
+        }
         let id = lookup(&text).ok_or_else(|| {
             bad(
                 path,
@@ -227,7 +329,8 @@ fn special_tokens(
     Ok(found)
 }
 
-/// Whether `dir` holds a WordPiece vocabulary (and no `tokenizer.json`, which is preferred).
+/// Whether `dir` holds a WordPiece vocabulary (`tokenizer.json`, when there is one too, is
+/// preferred to it: see [`crate::model_files::TokenizerFiles`]).
 pub fn has_vocab(dir: &Path) -> bool {
     dir.join(VOCAB_FILE).is_file()
 }
@@ -309,6 +412,76 @@ mod tests {
         std::fs::write(dir.path().join(VOCAB_FILE), b"[PAD]\n[UNK]\n\xff\xfe\n").expect("vocab");
         let err = wordpiece_tokenizer(dir.path()).expect_err("binary");
         assert!(err.to_string().contains("line 3: not UTF-8"), "{err}");
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).expect("write");
+    }
+
+    fn ids(dir: &Path) -> Vec<u32> {
+        let t = wordpiece_tokenizer(dir).expect("tokenizer");
+        let e = t
+            .encode(("hello [NEW] <e1>", "world"), true)
+            .expect("encode");
+        e.get_ids().to_vec()
+    }
+
+    #[test]
+    fn the_special_tokens_map_wins_without_a_decoder() {
+        let dir = dir_with(
+            VOCAB,
+            Some(r#"{"do_lower_case": false, "cls_token": "[CLS]"}"#),
+        );
+        write(dir.path(), SPECIAL_TOKENS_MAP, r#"{"cls_token": "[MASK]"}"#);
+        assert_eq!(
+            ids(dir.path())[0],
+            4,
+            "transformers frames with [MASK] (id 4)"
+        );
+    }
+
+    #[test]
+    fn declared_tokens_get_their_ids_and_flags() {
+        let config = r#"{"do_lower_case": false, "added_tokens_decoder": {
+            "10": {"content": "[NEW]", "special": false, "normalized": true},
+            "11": {"content": "<e1>", "special": true, "normalized": false}}}"#;
+        let dir = dir_with(VOCAB, Some(config));
+        // The map is not read when the decoder is there.
+        write(dir.path(), SPECIAL_TOKENS_MAP, r#"{"cls_token": "[MASK]"}"#);
+        assert_eq!(ids(dir.path()), [2, 5, 10, 11, 3, 7, 3]);
+        let wrong = dir_with(
+            VOCAB,
+            Some(r#"{"added_tokens_decoder": {"12": {"content": "[NEW]"}}}"#),
+        );
+        let err = wordpiece_tokenizer(wrong.path()).expect_err("id 12 cannot be had");
+        assert!(err.to_string().contains("declared with id 12"), "{err}");
+    }
+
+    #[test]
+    fn added_tokens_json_adds_plain_tokens() {
+        let dir = dir_with(VOCAB, Some(r#"{"do_lower_case": false}"#));
+        write(dir.path(), ADDED_TOKENS, r#"{"[NEW]": 10, "<e1>": 11}"#);
+        assert_eq!(ids(dir.path()), [2, 5, 10, 11, 3, 7, 3]);
+    }
+
+    #[test]
+    fn a_flag_that_is_not_a_boolean_is_refused() {
+        let dir = dir_with(VOCAB, Some(r#"{"do_lower_case": "false"}"#));
+        let err = wordpiece_tokenizer(dir.path()).expect_err("a string");
+        let message = err.to_string();
+        assert!(message.contains("tokenizer_config.json"), "{message}");
+        assert!(
+            message.contains("do_lower_case must be true or false"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn optional_special_tokens_outside_the_vocabulary_are_left_out() {
+        let config = r#"{"mask_token": "<mask>", "eos_token": "</s>"}"#;
+        let dir = dir_with(VOCAB, Some(config));
+        let t = wordpiece_tokenizer(dir.path()).expect("tokenizer");
+        assert_eq!(t.get_vocab_size(true), 10);
     }
 
     #[test]

@@ -242,6 +242,12 @@ fn a_storage_shorter_than_its_tensor_is_an_error_naming_it() {
 }
 
 #[test]
+fn an_expanded_view_is_refused_before_it_is_gathered() {
+    // Gathering it would take 4 TiB; its storage holds one element.
+    refused_saying("expanded.bin", &["has 1099511627776 elements", "holds 1"]);
+}
+
+#[test]
 fn damaged_or_foreign_files_say_what_they_are() {
     refused_saying("truncated.bin", &["damaged or truncated zip archive"]);
     refused_saying("compressed.bin", &["is compressed"]);

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use odqa_core::fsio::write_atomic;
 use odqa_core::metrics::AnswerScores;
+use odqa_reader::config::Family;
 use odqa_reader::lora::save_adapter_dir;
 use odqa_reader::weights::StoredType;
 use odqa_reader::{HeadKind, LoraSpec, QaModel, ReaderConfig, TokenizerFiles};
@@ -94,9 +95,9 @@ pub fn model_fingerprint(tokenizer: &TokenizerFiles, config: &ReaderConfig) -> R
     let bytes = tokenizer.identity_bytes()?;
     // ELECTRA's embedding width is named only where it exists, so that the fingerprints of
     // BERT/RoBERTa runs are those they were written with.
-    let embeddings = match config.embedding_size {
-        Some(e) => format!(" embeddings={e}"),
-        None => String::new(),
+    let embeddings = match config.family() {
+        Family::Electra => format!(" embeddings={}", config.embedding_dim()),
+        Family::Bert | Family::Roberta => String::new(),
     };
     Ok(format!(
         "{} vocab={} hidden={}{embeddings} layers={} heads={} ffn={} positions={} tokenizer=xxh3:{:016x}",
@@ -131,7 +132,7 @@ pub enum ModelFiles {
         spec: LoraSpec,
         /// The base model directory.
         base: PathBuf,
-        /// sha256 of the base's `model.safetensors`.
+        /// sha256 of the base's weights file (`model.safetensors` or `pytorch_model.bin`).
         base_sha256: String,
     },
 }

@@ -29,11 +29,12 @@ pub struct DownloadArgs {
 
 /// Tokenizer files fetched whenever the repository has them.
 #[cfg_attr(not(feature = "hub"), allow(dead_code))]
-const TOKENIZER_FILES: [&str; 4] = [
+const TOKENIZER_FILES: [&str; 5] = [
     "tokenizer.json",
     "vocab.txt",
     "tokenizer_config.json",
     "special_tokens_map.json",
+    "added_tokens.json",
 ];
 
 /// The files to fetch from a repository holding `listed`: `config.json`, one weights file
@@ -136,7 +137,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
     });
     let placed = fetched.and_then(|()| {
         let _ = std::fs::remove_dir(&args.out);
-        std::fs::rename(&staging, &args.out)
+        odqa_core::fsio::rename_new(&staging, &args.out)
             .with_context(|| format!("cannot move the download to {}", args.out.display()))
     });
     if placed.is_err() {

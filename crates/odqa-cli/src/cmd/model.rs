@@ -72,13 +72,23 @@ pub struct UnpackArgs {
     base: Option<PathBuf>,
 }
 
-/// `path`, or `path/model.safetensors` when `path` is a directory.
-fn checkpoint_file(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        path.join("model.safetensors")
+/// `path`, or the weights file of the model directory `path`; a PyTorch checkpoint is a usage
+/// error (packing reads safetensors) saying how to convert it.
+fn checkpoint_file(path: &Path) -> anyhow::Result<PathBuf> {
+    let file = if path.is_dir() {
+        odqa_reader::model_files::weights_file(path)
     } else {
         path.to_path_buf()
+    };
+    if file.file_name().is_some_and(|n| n == "pytorch_model.bin") {
+        return Err(crate::args::UsageError(format!(
+            "{}: odqa model pack reads safetensors checkpoints; convert the model first \
+             (odqa model convert DIR --out NEW)",
+            file.display()
+        ))
+        .into());
     }
+    Ok(file)
 }
 
 /// [`odqa_core::fsio::check_outputs`] for one output and the inputs given.
@@ -92,8 +102,8 @@ fn check_outputs(inputs: &[Option<&PathBuf>], out: &Path) -> anyhow::Result<()> 
 pub fn run(command: ModelCommand) -> anyhow::Result<()> {
     match command {
         ModelCommand::Pack(args) => {
-            let src = checkpoint_file(&args.checkpoint);
-            let base = args.base.as_deref().map(checkpoint_file);
+            let src = checkpoint_file(&args.checkpoint)?;
+            let base = args.base.as_deref().map(checkpoint_file).transpose()?;
             check_outputs(&[Some(&src), base.as_ref()], &args.out)?;
             let s = odqa_pack::pack(&src, base.as_deref(), &args.out, args.level)
                 .with_context(|| format!("cannot pack {}", src.display()))?;
@@ -118,7 +128,7 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
             println!("sha256 {}", s.sha256);
         }
         ModelCommand::Unpack(args) => {
-            let base = args.base.as_deref().map(checkpoint_file);
+            let base = args.base.as_deref().map(checkpoint_file).transpose()?;
             check_outputs(&[Some(&args.packed), base.as_ref()], &args.out)?;
             let s = odqa_pack::unpack(&args.packed, base.as_deref(), &args.out)
                 .with_context(|| format!("cannot unpack {}", args.packed.display()))?;

@@ -17,8 +17,8 @@ pub struct MergeArgs {
     adapter: PathBuf,
     #[command(flatten)]
     base: BaseArgs,
-    /// Model directory to write (must not exist): config.json, model.safetensors (f32),
-    /// tokenizer.json
+    /// Model directory to write (must not exist): config.json, model.safetensors (f32), the
+    /// tokenizer files
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }

@@ -61,7 +61,7 @@ pub fn merge_adapter<B: ReaderBackend>(
     let parent = odqa_core::fsio::parent_dir(out);
     let tmp = parent.join(format!(".{name}.merging-{}", std::process::id()));
     let written = write_merged(&loaded, &tmp)
-        .and_then(|()| std::fs::rename(&tmp, out).map_err(|e| ReaderError::io(out, e)));
+        .and_then(|()| odqa_core::fsio::rename_new(&tmp, out).map_err(|e| ReaderError::io(out, e)));
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);

@@ -5,14 +5,14 @@ use std::path::Path;
 
 use crate::config::{HeadKind, ReaderConfig};
 use crate::error::{ReaderError, Result};
-use crate::model_files::{weights_file, PYTORCH_WEIGHTS};
-use crate::weights::Checkpoint;
+use crate::model_files::weights_file;
+use crate::weights::{Checkpoint, ENCODER_PREFIXES};
 
 /// Tensors of other Hugging Face heads that a QA reader does not use (pooler, MLM/NSP heads,
 /// ELECTRA's discriminator and generator heads);
 /// they are skipped and reported in [`LoadedModel::ignored`].
 pub(crate) fn is_other_head_tensor(name: &str) -> bool {
-    let name = ["bert.", "roberta.", "electra."]
+    let name = ENCODER_PREFIXES
         .iter()
         .find_map(|p| name.strip_prefix(p))
         .unwrap_or(name);
@@ -50,32 +50,10 @@ pub(crate) fn head_kind_of<'a>(names: impl IntoIterator<Item = &'a str>) -> Opti
 }
 
 /// The kind of head stored in a model directory's checkpoint (`None` for an encoder-only
-/// checkpoint), read from the safetensors header only (a PyTorch checkpoint's pickle, which
-/// holds no tensor data, for `pytorch_model.bin`).
+/// checkpoint), from the tensor names of its header (safetensors) or pickle (PyTorch) alone.
 pub fn stored_head_kind(dir: &Path) -> Result<Option<HeadKind>> {
-    use std::io::Read;
-    let path = weights_file(dir);
-    if path.file_name().is_some_and(|n| n == PYTORCH_WEIGHTS) {
-        let names = Checkpoint::open(&path)?.unused();
-        return Ok(head_kind_of(names.iter().map(String::as_str)));
-    }
-    let bad = |m: String| ReaderError::bad_model(&path, m);
-    let mut file = std::fs::File::open(&path).map_err(|e| ReaderError::io(&path, e))?;
-    let mut len = [0u8; 8];
-    file.read_exact(&mut len)
-        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-    let len = u64::from_le_bytes(len);
-    if len > 100_000_000 {
-        return Err(bad(format!(
-            "not a safetensors file (header of {len} bytes)"
-        )));
-    }
-    let mut header = vec![0u8; len as usize];
-    file.read_exact(&mut header)
-        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&header).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-    Ok(head_kind_of(header.keys().map(String::as_str)))
+    let names = Checkpoint::open(&weights_file(dir))?.unused();
+    Ok(head_kind_of(names.iter().map(String::as_str)))
 }
 
 /// A model path that exists but is not a directory (a file given as the model) is refused by

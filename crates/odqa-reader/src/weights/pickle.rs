@@ -138,7 +138,11 @@ impl Mirror {
         let arg = |n| arg(pkl, pos, n);
         match op {
             OpCode::Proto | OpCode::Stop => {}
-            OpCode::Mark => self.stack.push(None),
+            OpCode::Mark => {
+                // A mark costs candle a stack slot: counted, so that a run of marks is bounded.
+                self.created += 1;
+                self.stack.push(None);
+            }
             OpCode::BinUnicode => self.leaf(1 + u64::from(arg(4)) / 32),
             OpCode::Global
             | OpCode::BinInt
@@ -205,6 +209,8 @@ impl Mirror {
                     arg(4)
                 };
                 let top = self.stack.last().copied().flatten();
+                // Each entry costs candle a slot of its memo: counted, as stack objects are.
+                self.created += 1;
                 self.memo.insert(id, top);
             }
         }
@@ -273,7 +279,7 @@ pub fn parse(pkl: &[u8]) -> Result<Object, PickleError> {
         mirror.check()?;
         let stopped = stack
             .read(&mut reader)
-            .map_err(|e| malformed(format!("at byte {pos}: {e}")))?;
+            .map_err(|e| malformed(format!("at byte {pos}: {}", first_line(&e.to_string()))))?;
         if op == OpCode::Global {
             if let Some(Object::Class {
                 module_name,
@@ -293,6 +299,11 @@ pub fn parse(pkl: &[u8]) -> Result<Object, PickleError> {
                 .map_err(|e| malformed(format!("at its STOP opcode: {e}")));
         }
     }
+}
+
+/// The first line of an error message (candle appends a backtrace when `RUST_BACKTRACE` is set).
+fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -365,6 +376,18 @@ mod tests {
         for _ in 0..40 {
             body.extend_from_slice(b"h\x00h\x00\x86q\x00");
         }
+        let err = parse(&pickle(&body)).unwrap_err();
+        assert!(
+            matches!(&err, PickleError::Malformed(m) if m.contains("objects")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn marks_and_memo_entries_are_counted() {
+        // 5M marks then an empty dict: each mark is a stack slot of candle's.
+        let mut body = vec![b'('; 5_000_000];
+        body.extend_from_slice(b"}");
         let err = parse(&pickle(&body)).unwrap_err();
         assert!(
             matches!(&err, PickleError::Malformed(m) if m.contains("objects")),

@@ -324,6 +324,15 @@ pub(super) fn index(path: &Path, map: &[u8]) -> Result<Index> {
                 t.shape, t.offset, t.strides
             )));
         }
+        // A state dict's tensors own their elements: a view with more elements than its storage
+        // holds (an `expand`ed tensor, strides 0) is refused before anything is gathered.
+        if numel > available {
+            return Err(at(format!(
+                "shape {:?} has {numel} elements but its storage {storage} holds {available} \
+                 (an expanded view, which no state dict holds)",
+                t.shape
+            )));
+        }
         let row_major = t
             .shape
             .iter()

@@ -123,7 +123,7 @@ pub fn convert_to_safetensors(src: &Path, dst: &Path) -> Result<ConvertSummary> 
     let tmp = temporary_beside(dst)?;
     let written = safetensors::serialize_to_file(views, metadata, &tmp)
         .map_err(|e| ReaderError::bad_model(&tmp, e.to_string()))
-        .and_then(|()| std::fs::rename(&tmp, dst).map_err(|e| ReaderError::io(dst, e)));
+        .and_then(|()| odqa_core::fsio::rename_new(&tmp, dst).map_err(|e| ReaderError::io(dst, e)));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
