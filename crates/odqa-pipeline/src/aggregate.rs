@@ -443,6 +443,7 @@ mod tests {
     #[test]
     fn spans_are_trimmed_and_deduplicated() {
         let candidate = |text: &str, start: usize, score: f32| odqa_reader::decode::Candidate {
+            last_token_start: None,
             text: text.into(),
             start_logit: score,
             end_logit: 0.0,
