@@ -120,6 +120,13 @@ impl Inner {
             plan.warmup_steps,
             resumed.unwrap_or_default()
         ));
+        if plan.inside_token_ends > 0 {
+            self.line(format!(
+                "{} of {} training answers end inside a token (e.g. 비블로스 in ▁비블로스는): their \
+                 end label is that whole token, and decoding cuts the particle there",
+                plan.inside_token_ends, plan.examples
+            ));
+        }
         self.every
             .store((plan.total_steps / 20).max(1), Ordering::Relaxed);
         self.windows_per_step

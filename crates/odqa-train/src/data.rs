@@ -29,6 +29,9 @@ pub struct TrainingSet {
     pub examples: usize,
     /// Examples left out (answer not at `answer_start`, no answer, untokenizable question).
     pub skipped: Vec<Skipped>,
+    /// Kept examples whose answer ends inside a token (`비블로스` in `▁비블로스는`): their end label
+    /// is that whole token, and decoding cuts the particle there (`decode::inner_particle`).
+    pub inside_token_ends: usize,
 }
 
 /// How many examples one training source gave to the mixture.
@@ -140,10 +143,13 @@ pub fn training_set(tokenizer: &FeatureTokenizer, examples: &[QaExample]) -> Tra
         .collect();
     let mut features = Vec::new();
     let mut examples_kept = 0;
-    for ((example, _), windows) in kept.iter().zip(tokenizer.features_batch(&inputs)) {
+    let mut inside_token_ends = 0;
+    for ((example, (start, text)), windows) in kept.iter().zip(tokenizer.features_batch(&inputs)) {
         match windows {
             Ok(windows) => {
                 examples_kept += 1;
+                let end = start + text.chars().count();
+                inside_token_ends += usize::from(windows.iter().any(|w| ends_inside(w, end)));
                 features.extend(windows);
             }
             Err(e) => skipped.push(Skipped {
@@ -156,6 +162,19 @@ pub fn training_set(tokenizer: &FeatureTokenizer, examples: &[QaExample]) -> Tra
         features,
         examples: examples_kept,
         skipped,
+        inside_token_ends,
+    }
+}
+
+/// Whether the answer ending at character `end` ends strictly inside the token `window` labels
+/// as its end.
+fn ends_inside(window: &Feature, end: usize) -> bool {
+    match window.end_position {
+        Some(e) if e > 0 => {
+            let (token_start, token_end) = window.offsets[e];
+            token_start < end && end < token_end
+        }
+        _ => false,
     }
 }
 
@@ -183,6 +202,28 @@ mod tests {
     use odqa_core::squad::Answer;
 
     use super::*;
+
+    #[test]
+    fn an_answer_end_inside_its_end_token_is_told_apart() {
+        // Context `▁비블로스는 ▁도시` as tokens: [CLS] q [SEP] `▁비블로스는` (0..6) `▁도시` (6..9).
+        let window = Feature {
+            example_index: 0,
+            input_ids: vec![0; 6],
+            token_type_ids: vec![0; 6],
+            attention_mask: vec![1; 6],
+            offsets: vec![(0, 0), (0, 2), (0, 0), (0, 6), (6, 9), (0, 0)],
+            sequence_ids: vec![None, Some(0), None, Some(1), Some(1), None],
+            start_position: Some(3),
+            end_position: Some(3),
+        };
+        assert!(ends_inside(&window, 5), "비블로스 ends before 는");
+        assert!(!ends_inside(&window, 6), "비블로스는 ends with its token");
+        let outside = Feature {
+            end_position: Some(0),
+            ..window
+        };
+        assert!(!ends_inside(&outside, 5), "a window labelled CLS does not hold it");
+    }
 
     fn example(id: &str, context: &str, text: &str, start: usize) -> QaExample {
         QaExample {

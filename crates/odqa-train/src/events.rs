@@ -19,6 +19,9 @@ pub struct RunPlan {
     pub examples: usize,
     /// Examples skipped (answer not at its offset, …).
     pub skipped: usize,
+    /// Examples whose answer ends inside a token (labelled with the whole token; decoding cuts a
+    /// particle there).
+    pub inside_token_ends: usize,
     /// Optimizer steps of the whole run.
     pub total_steps: usize,
     /// Optimizer steps per epoch.

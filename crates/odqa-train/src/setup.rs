@@ -218,6 +218,7 @@ impl StepPlan {
             windows: self.windows,
             examples: set.examples,
             skipped: set.skipped.len(),
+            inside_token_ends: set.inside_token_ends,
             total_steps: self.total_steps,
             steps_per_epoch: self.steps_per_epoch,
             windows_per_step: self.per_step,
