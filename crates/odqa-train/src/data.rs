@@ -222,7 +222,10 @@ mod tests {
             end_position: Some(0),
             ..window
         };
-        assert!(!ends_inside(&outside, 5), "a window labelled CLS does not hold it");
+        assert!(
+            !ends_inside(&outside, 5),
+            "a window labelled CLS does not hold it"
+        );
     }
 
     fn example(id: &str, context: &str, text: &str, start: usize) -> QaExample {
