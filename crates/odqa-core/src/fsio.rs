@@ -16,6 +16,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// Copies the (small: it is read whole) file `from` to `to` as [`write_atomic`] writes: never a
+/// half-written `to`, and the mode of a new file (a read-only source does not make a read-only
+/// copy, as `std::fs::copy` would).
+pub fn copy_atomic(from: &Path, to: &Path) -> Result<(), CoreError> {
+    let bytes = std::fs::read(from).map_err(|e| CoreError::io(from, e))?;
+    write_atomic(to, &bytes)
+}
+
 /// Writes several files as [`write_atomic`] does each, as nearly together as a file system
 /// allows: every file is first written and synced under a temporary name, and only then are they
 /// renamed into place, in the order given, one right after the other. A failure before the renames

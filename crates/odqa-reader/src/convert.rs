@@ -61,7 +61,7 @@ fn write_converted(
     // Checked as a model configuration before anything is written.
     crate::config::ReaderConfig::read(&config)?;
     let summary = convert_to_safetensors(weights, &dir.join(SAFETENSORS_WEIGHTS))?;
-    std::fs::copy(&config, dir.join("config.json")).map_err(|e| ReaderError::io(&config, e))?;
+    odqa_core::fsio::copy_atomic(&config, &dir.join("config.json"))?;
     tokenizer.copy_into(dir)?;
     let tokenizer_json = !src.join(TOKENIZER_JSON).is_file();
     if tokenizer_json {

@@ -130,15 +130,12 @@ impl TokenizerFiles {
         Ok(bytes)
     }
 
-    /// Copies every tokenizer file present into `out` (each written to a temporary file there
-    /// and renamed into place), so that `out` tokenizes as this directory does.
+    /// Copies every tokenizer file present into `out` ([`odqa_core::fsio::copy_atomic`]: each
+    /// written whole or not at all, with a new file's mode), so that `out` tokenizes as this
+    /// directory does.
     pub fn copy_into(&self, out: &Path) -> Result<()> {
         for path in self.present() {
-            let name = path.file_name().unwrap_or_default();
-            let tmp = out.join(format!(".{}.tmp", name.to_string_lossy()));
-            std::fs::copy(&path, &tmp).map_err(|e| ReaderError::io(&tmp, e))?;
-            let target = out.join(name);
-            std::fs::rename(&tmp, &target).map_err(|e| ReaderError::io(&target, e))?;
+            odqa_core::fsio::copy_atomic(&path, &out.join(path.file_name().unwrap_or_default()))?;
         }
         Ok(())
     }
@@ -181,7 +178,13 @@ mod tests {
         let from = tempfile::tempdir().expect("temp dir");
         let to = tempfile::tempdir().expect("temp dir");
         for name in [VOCAB_FILE, TOKENIZER_CONFIG, "unrelated.txt"] {
-            std::fs::write(from.path().join(name), name).expect("write");
+            let path = from.path().join(name);
+            std::fs::write(&path, name).expect("write");
+            // A read-only source (as ../shared's files are): the copies are new files of this
+            // run, with the mode a new file gets, not the source's.
+            let mut mode = std::fs::metadata(&path).expect("meta").permissions();
+            mode.set_readonly(true);
+            std::fs::set_permissions(&path, mode).expect("chmod");
         }
         TokenizerFiles::in_dir(from.path())
             .copy_into(to.path())
@@ -192,5 +195,9 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, [TOKENIZER_CONFIG, VOCAB_FILE]);
+        for name in names {
+            let mode = std::fs::metadata(to.path().join(&name)).expect("meta");
+            assert!(!mode.permissions().readonly(), "{name} copied read-only");
+        }
     }
 }
