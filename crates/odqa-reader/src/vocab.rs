@@ -302,29 +302,27 @@ fn special_tokens(
     let required = SPECIALS.iter().map(|(k, d)| (*k, Some(*d)));
     let optional = OPTIONAL_SPECIALS.iter().map(|k| (*k, None));
     for (key, default) in required.chain(optional) {
+        // A null token (`token_text` gives none) is absent; for the three a pair needs, the
+        // caller then refuses the vocabulary.
         let text = match settings.keys.get(key) {
-            Some(Value::Null) if !matches!(key, "unk_token" | "cls_token" | "sep_token") => {
-                continue
-            }
             Some(value) => token_text(value),
             None => default.map(str::to_string),
         };
         let Some(text) = text else { continue };
-        let required = matches!(key, "unk_token" | "cls_token" | "sep_token");
-        if !required && lookup(&text).is_none() {
-            continue;
+        match lookup(&text) {
+            Some(id) => found.push((key.to_string(), text, id)),
+            None if matches!(key, "unk_token" | "cls_token" | "sep_token") => {
+                return Err(bad(
+                    path,
+                    format!(
+                        "the {key} {text:?} is not in the vocabulary: a question/context pair \
+                         cannot be framed without it (set {key} in {TOKENIZER_CONFIG} if the \
+                         vocabulary names it differently)"
+                    ),
+                ))
+            }
+            None => {}
         }
-        let id = lookup(&text).ok_or_else(|| {
-            bad(
-                path,
-                format!(
-                    "the {key} {text:?} is not in the vocabulary: a question/context pair \
-                     cannot be framed without it (set {key} in {TOKENIZER_CONFIG} if the \
-                     vocabulary names it differently)"
-                ),
-            )
-        })?;
-        found.push((key.to_string(), text, id));
     }
     Ok(found)
 }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use half::{bf16, f16};
 use safetensors::tensor::TensorView;
-use safetensors::Dtype;
 
 use super::{Checkpoint, CheckpointFormat, StoredType};
 use crate::error::{ReaderError, Result};
@@ -47,42 +46,39 @@ impl CheckpointWriter {
     /// Writes a safetensors file with every tensor stored as `ty` (metadata `format: pt`, as
     /// transformers writes it).
     pub fn write(&self, path: &Path, ty: StoredType) -> Result<()> {
-        let encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = self
+        let encoded: Vec<(&String, &Vec<usize>, Vec<u8>)> = self
             .tensors
             .iter()
             .map(|(name, (shape, data))| {
-                let (dtype, bytes) = match ty {
-                    StoredType::F32 => (
-                        Dtype::F32,
-                        data.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                    ),
-                    StoredType::F16 => (
-                        Dtype::F16,
-                        data.iter()
-                            .flat_map(|x| f16::from_f32(*x).to_le_bytes())
-                            .collect(),
-                    ),
-                    StoredType::Bf16 => (
-                        Dtype::BF16,
-                        data.iter()
-                            .flat_map(|x| bf16::from_f32(*x).to_le_bytes())
-                            .collect(),
-                    ),
+                let bytes = match ty {
+                    StoredType::F32 => data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    StoredType::F16 => data
+                        .iter()
+                        .flat_map(|x| f16::from_f32(*x).to_le_bytes())
+                        .collect(),
+                    StoredType::Bf16 => data
+                        .iter()
+                        .flat_map(|x| bf16::from_f32(*x).to_le_bytes())
+                        .collect(),
                 };
-                (name.clone(), dtype, shape.clone(), bytes)
+                (name, shape, bytes)
             })
             .collect();
         let mut views = Vec::with_capacity(encoded.len());
-        for (name, dtype, shape, bytes) in &encoded {
-            let view = safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
+        for (name, shape, bytes) in &encoded {
+            let view = TensorView::new(ty.dtype(), shape.to_vec(), bytes)
                 .map_err(|e| ReaderError::bad_model(path, format!("tensor {name}: {e}")))?;
             views.push((name.as_str(), view));
         }
-        let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
-        let bytes = safetensors::serialize(views, metadata)
+        let bytes = safetensors::serialize(views, pt_metadata())
             .map_err(|e| ReaderError::bad_model(path, e.to_string()))?;
         std::fs::write(path, bytes).map_err(|e| ReaderError::io(path, e))
     }
+}
+
+/// The metadata transformers writes in a safetensors file (`format: pt`).
+fn pt_metadata() -> Option<HashMap<String, String>> {
+    Some(HashMap::from([("format".to_string(), "pt".to_string())]))
 }
 
 /// What [`convert_to_safetensors`] wrote.
@@ -119,9 +115,8 @@ pub fn convert_to_safetensors(src: &Path, dst: &Path) -> Result<ConvertSummary> 
             .map_err(|e| ReaderError::bad_model(src, format!("tensor {}: {e}", t.name)))?;
         views.push((t.name, view));
     }
-    let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
     let tmp = temporary_beside(dst)?;
-    let written = safetensors::serialize_to_file(views, metadata, &tmp)
+    let written = safetensors::serialize_to_file(views, pt_metadata(), &tmp)
         .map_err(|e| ReaderError::bad_model(&tmp, e.to_string()))
         .and_then(|()| odqa_core::fsio::rename_new(&tmp, dst).map_err(|e| ReaderError::io(dst, e)));
     if let Err(e) = written {
@@ -142,10 +137,7 @@ fn temporary_beside(dst: &Path) -> Result<PathBuf> {
         .file_name()
         .ok_or_else(|| ReaderError::bad_model(dst, "not a file name"))?
         .to_string_lossy();
-    let dir = match dst.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = odqa_core::fsio::parent_dir(dst);
     (0..1000)
         .map(|i| dir.join(format!(".{name}.{}.{i}.tmp", std::process::id())))
         .find(|p| p.symlink_metadata().is_err())
