@@ -152,7 +152,7 @@ fn ask_answers_only_above_min_probability_and_temperature_keeps_the_order() {
 /// With one passage and the `logit` strategy, `ask` answers what `odqa read` answers on that
 /// passage as the context: the pipeline reads passages exactly as reading comprehension does.
 #[test]
-fn ask_with_one_passage_matches_odqa_read_on_that_passage() {
+fn ask_and_predict_with_one_passage_match_odqa_read_on_that_passage() {
     let out = run(
         "ask",
         &["--top-k", "1", "--strategy", "logit", "--json", QUESTION],
@@ -192,10 +192,25 @@ fn ask_with_one_passage_matches_odqa_read_on_that_passage() {
         "32",
     ]);
     assert!(read.status.success(), "{}", stderr(&read));
-    assert_eq!(
-        read_json(&preds)["q"].as_str().unwrap().trim(),
-        v["answers"][0]["text"].as_str().unwrap()
+    let read_answer = read_json(&preds)["q"].as_str().unwrap().to_string();
+    assert_eq!(read_answer, v["answers"][0]["text"].as_str().unwrap());
+    // `predict` over the index, reading the same one passage, writes the same text.
+    let open = dir.path().join("open.json");
+    let out = run(
+        "predict",
+        &[
+            "--questions",
+            path_str(&data),
+            "--out",
+            path_str(&open),
+            "--top-k",
+            "1",
+            "--strategy",
+            "logit",
+        ],
     );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_json(&open)["q"].as_str().unwrap(), read_answer);
 }
 
 #[test]
@@ -239,7 +254,21 @@ fn predict_writes_every_id_and_the_nbest_fields() {
     for id in &ids {
         let list = n[id].as_array().unwrap();
         assert!(!list.is_empty() && list.len() <= 20);
-        assert_eq!(p[id], list[0]["text"]);
+        // Every span on its own, best first; the answer is one of them (the best region: see
+        // distinct answers).
+        let probabilities: Vec<f64> = list
+            .iter()
+            .map(|a| a["probability"].as_f64().unwrap())
+            .collect();
+        assert!(
+            probabilities.windows(2).all(|w| w[0] >= w[1]),
+            "{probabilities:?}"
+        );
+        assert!(
+            list.iter().any(|a| a["text"] == p[id]),
+            "{id}: {} not in {list:?}",
+            p[id]
+        );
         for key in [
             "text",
             "probability",

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{odqa, path_str, read_json, repo, stderr, write};
+use common::{eval_answers, odqa, path_str, read_json, repo, stderr, write};
 
 const TINY_QA: &str = "tests/fixtures/reader-parity/tiny-bert-qa";
 const TINY_ROBERTA: &str = "tests/fixtures/reader-parity/tiny-roberta-qa";
@@ -653,4 +653,80 @@ fn a_lora_adapter_trains_reads_and_merges_to_the_same_answers() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("lora_rank"), "{}", stderr(&out));
+}
+
+/// The evaluation `odqa train` runs on `--dev` is `odqa read` on that set scored by
+/// `odqa eval answers` (and by the official KorQuAD script when `../shared` holds it): the
+/// same answers, the same EM and F1.
+#[test]
+fn training_evaluation_equals_odqa_read_and_the_official_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo().join("corpus/korquad-sample.json");
+    let out_dir = dir.path().join("run");
+    let out = train(
+        TINY_QA,
+        &data,
+        &out_dir,
+        &["--dev", path_str(&data), "--learning-rate", "1e-3"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let best = &read_json(&out_dir.join("training.json"))["best"]["scores"];
+    let predictions = dir.path().join("predictions.json");
+    let out = odqa(&[
+        "read",
+        "--model",
+        path_str(&out_dir),
+        "--data",
+        path_str(&data),
+        "--out",
+        path_str(&predictions),
+        "--max-seq-len",
+        "64",
+        "--doc-stride",
+        "16",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = eval_answers(&data, &predictions, &["--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let scored: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let close = |a: &serde_json::Value, b: &serde_json::Value| {
+        (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-9
+    };
+    assert!(
+        close(&best["korquad_em"], &scored["exact_match"]),
+        "{best} vs {scored}"
+    );
+    assert!(
+        close(&best["korquad_f1"], &scored["f1"]),
+        "{best} vs {scored}"
+    );
+
+    let official = repo().join("../shared/data/korquad/evaluate-v1.0.py");
+    if !official.exists() {
+        eprintln!(
+            "skipped the official script: {} not found",
+            official.display()
+        );
+        return;
+    }
+    let run = std::process::Command::new("python3")
+        .arg(&official)
+        .arg(&data)
+        .arg(&predictions)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let official: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert!(
+        close(&best["korquad_em"], &official["exact_match"]),
+        "{best} vs {official}"
+    );
+    assert!(
+        close(&best["korquad_f1"], &official["f1"]),
+        "{best} vs {official}"
+    );
 }

@@ -187,9 +187,53 @@ fn softmax(scores: &[f32]) -> Vec<f32> {
     exp.into_iter().map(|e| e / total).collect()
 }
 
-/// Ranks the candidates of one question's passages; at most `n_best` answers, best first. Empty
-/// when no passage within `top_k` has a candidate.
-pub fn aggregate(reads: &[PassageRead], settings: &AggregateSettings) -> Vec<Answer> {
+/// A question's ranked answers.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Ranked {
+    /// The answers to show, best first: the spans with those overlapping a better one of the same
+    /// passage folded into it, ranked by their summed probabilities ([`crate::distinct::fold`]),
+    /// at most `n_best`.
+    pub answers: Vec<Answer>,
+    /// Every span on its own, best first, at most `n_best`: the full list of
+    /// `nbest_predictions.json`.
+    pub spans: Vec<Answer>,
+}
+
+/// Ranks the candidates of one question's passages: at most `n_best` answers and spans, best
+/// first, their probabilities calibrated by the temperature (which changes neither order). Both
+/// empty when no passage within `top_k` has a candidate, or when the best answer's probability is
+/// below `min_probability`.
+pub fn aggregate(reads: &[PassageRead], settings: &AggregateSettings) -> Ranked {
+    let mut spans = scored(reads, settings);
+    // Stable: equal probabilities keep passage rank, then span order.
+    spans.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    let mut answers = crate::distinct::fold(&spans);
+    calibrate(&mut spans, settings.temperature);
+    calibrate(&mut answers, settings.temperature);
+    if answers
+        .first()
+        .is_none_or(|a| a.probability < settings.min_probability)
+    {
+        return Ranked::default();
+    }
+    answers.truncate(settings.n_best);
+    spans.truncate(settings.n_best);
+    Ranked { answers, spans }
+}
+
+/// Applies temperature `t` to the probabilities of `answers` ([`apply_temperature`]).
+fn calibrate(answers: &mut [Answer], t: f32) {
+    let mut probabilities: Vec<f32> = answers.iter().map(|a| a.probability).collect();
+    apply_temperature(&mut probabilities, t);
+    for (a, p) in answers.iter_mut().zip(probabilities) {
+        a.probability = p;
+    }
+}
+
+/// Every candidate of the passages within `top_k` as an answer with its probability under the
+/// strategy (equal texts merged for `merge`), uncalibrated and unsorted.
+fn scored(reads: &[PassageRead], settings: &AggregateSettings) -> Vec<Answer> {
     let reads: Vec<&PassageRead> = reads
         .iter()
         .filter(|r| r.rank <= settings.top_k && !r.candidates.is_empty())
@@ -198,9 +242,6 @@ pub fn aggregate(reads: &[PassageRead], settings: &AggregateSettings) -> Vec<Ans
         .iter()
         .flat_map(|r| r.candidates.iter().map(move |c| (*r, c)))
         .collect();
-    if pooled.is_empty() {
-        return Vec::new();
-    }
     let mu = settings.mu.clamp(0.0, 1.0);
     let probabilities = match settings.strategy {
         Strategy::Logit => softmax(
@@ -231,29 +272,16 @@ pub fn aggregate(reads: &[PassageRead], settings: &AggregateSettings) -> Vec<Ans
                 .collect()
         }
     };
-    let mut answers: Vec<Answer> = pooled
+    let answers: Vec<Answer> = pooled
         .iter()
         .zip(probabilities)
         .map(|((r, c), probability)| answer(r, c, probability, settings.trim_josa))
         .collect();
     if settings.strategy == Strategy::Merge {
-        answers = merge_same_text(answers);
+        merge_same_text(answers)
+    } else {
+        answers
     }
-    let mut probabilities: Vec<f32> = answers.iter().map(|a| a.probability).collect();
-    apply_temperature(&mut probabilities, settings.temperature);
-    for (a, p) in answers.iter_mut().zip(probabilities) {
-        a.probability = p;
-    }
-    // Stable: equal probabilities keep passage rank, then span order.
-    answers.sort_by(|a, b| b.probability.total_cmp(&a.probability));
-    if answers
-        .first()
-        .is_some_and(|a| a.probability < settings.min_probability)
-    {
-        return Vec::new();
-    }
-    answers.truncate(settings.n_best);
-    answers
 }
 
 fn answer(read: &PassageRead, c: &SpanCandidate, probability: f32, trim: bool) -> Answer {
@@ -364,6 +392,7 @@ mod tests {
 
     fn top(strategy: Strategy, mu: f32, top_k: usize) -> Answer {
         aggregate(&reads(), &settings(strategy, mu, top_k))
+            .answers
             .into_iter()
             .next()
             .unwrap()
@@ -382,7 +411,7 @@ mod tests {
     #[test]
     fn softmax_normalises_within_passages_then_weights_them_equally() {
         // p(인천 | p2) = 1/(1+e^-2.5) = 0.924 beats p(서울 | p1) = 1/(1+e^-2) = 0.881.
-        let answers = aggregate(&reads(), &settings(Strategy::Softmax, 0.5, 2));
+        let answers = aggregate(&reads(), &settings(Strategy::Softmax, 0.5, 2)).answers;
         assert_eq!(answers[0].text, "인천");
         let want = 1.0 / (1.0 + (-2.5f32).exp()) / 2.0;
         assert!((answers[0].probability - want).abs() < 1e-6);
@@ -411,13 +440,13 @@ mod tests {
             10.0,
             vec![span("서울", 0, 3.6, 3.5), span("'서울'", 0, 3.5, 3.5)],
         ));
-        let answers = aggregate(&r, &settings(Strategy::Merge, 1.0, 3));
+        let answers = aggregate(&r, &settings(Strategy::Merge, 1.0, 3)).answers;
         assert_eq!(answers[0].text, "서울");
         assert_eq!(
             answers[0].passage_id, "p3",
             "the best 서울 span is the evidence"
         );
-        let logit = aggregate(&r, &settings(Strategy::Logit, 1.0, 3));
+        let logit = aggregate(&r, &settings(Strategy::Logit, 1.0, 3)).spans;
         assert_eq!(logit[0].text, "인천");
         let merged: f32 = logit
             .iter()
@@ -432,11 +461,50 @@ mod tests {
     }
 
     #[test]
+    fn answers_are_distinct_and_spans_keep_every_span() {
+        // Passage 1: 10월 9일 and its fragments; passage 2: another answer.
+        let r = vec![
+            read(
+                1,
+                1.0,
+                vec![
+                    span("10월 9일", 13, 5.0, 5.0),
+                    span("10월", 13, 5.0, 4.0),
+                    span("날인 10월 9일", 10, 3.5, 5.0),
+                ],
+            ),
+            read(2, 1.0, vec![span("1446년", 0, 4.6, 4.2)]),
+        ];
+        let mut s = settings(Strategy::Fusion, 1.0, 2);
+        s.temperature = 0.8;
+        let ranked = aggregate(&r, &s);
+        let texts = |a: &[Answer]| a.iter().map(|x| x.text.clone()).collect::<Vec<_>>();
+        assert_eq!(texts(&ranked.answers), ["10월 9일", "1446년"]);
+        assert_eq!(
+            texts(&ranked.spans),
+            ["10월 9일", "10월", "1446년", "날인 10월 9일"]
+        );
+        // The best answer holds its fragments' probabilities (summed, then calibrated).
+        let raw = aggregate(&r, &settings(Strategy::Fusion, 1.0, 2));
+        let spans: Vec<f32> = raw.spans.iter().map(|a| a.probability).collect();
+        let folded = spans[0] + spans[1] + spans[3];
+        assert!((raw.answers[0].probability - folded).abs() < 1e-6);
+        let mut want = vec![folded, raw.answers[1].probability];
+        apply_temperature(&mut want, 0.8);
+        assert!((ranked.answers[0].probability - want[0]).abs() < 1e-6);
+        let total: f32 = ranked.answers.iter().map(|a| a.probability).sum();
+        assert!((total - 1.0).abs() < 1e-5, "{total}");
+        // n_best counts distinct answers.
+        s.n_best = 1;
+        assert_eq!(texts(&aggregate(&r, &s).answers), ["10월 9일"]);
+    }
+
+    #[test]
     fn josa_trimming_changes_text_and_end() {
         let r = vec![read(1, 1.0, vec![span("서울에서", 4, 1.0, 1.0)])];
         let mut s = settings(Strategy::Logit, 1.0, 1);
         s.trim_josa = true;
-        let a = &aggregate(&r, &s)[0];
+        let a = &aggregate(&r, &s).answers[0];
         assert_eq!((a.text.as_str(), a.start, a.end), ("서울", 4, 6));
     }
 
@@ -471,21 +539,28 @@ mod tests {
 
     #[test]
     fn no_candidates_no_answers() {
-        assert!(aggregate(&[read(1, 1.0, vec![])], &settings(Strategy::Merge, 0.5, 5)).is_empty());
-        assert!(aggregate(&reads(), &settings(Strategy::Logit, 0.5, 0)).is_empty());
+        assert_eq!(
+            aggregate(&[read(1, 1.0, vec![])], &settings(Strategy::Merge, 0.5, 5)),
+            Ranked::default()
+        );
+        assert_eq!(
+            aggregate(&reads(), &settings(Strategy::Logit, 0.5, 0)),
+            Ranked::default()
+        );
     }
 
     #[test]
     fn temperature_keeps_the_ranking_and_min_probability_abstains() {
         let base = settings(Strategy::Fusion, 0.9, 2);
-        let plain = aggregate(&reads(), &base);
+        let plain = aggregate(&reads(), &base).answers;
         let soft = aggregate(
             &reads(),
             &AggregateSettings {
                 temperature: 4.0,
                 ..base
             },
-        );
+        )
+        .answers;
         let texts = |a: &[Answer]| a.iter().map(|x| x.text.clone()).collect::<Vec<_>>();
         assert_eq!(texts(&soft), texts(&plain));
         assert!(soft[0].probability < plain[0].probability);
@@ -495,11 +570,11 @@ mod tests {
             min_probability: plain[0].probability + 1e-3,
             ..base
         };
-        assert!(aggregate(&reads(), &strict).is_empty());
+        assert_eq!(aggregate(&reads(), &strict), Ranked::default());
         let lenient = AggregateSettings {
             min_probability: plain[0].probability - 1e-3,
             ..base
         };
-        assert_eq!(aggregate(&reads(), &lenient), plain);
+        assert_eq!(aggregate(&reads(), &lenient).answers, plain);
     }
 }

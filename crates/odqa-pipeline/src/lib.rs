@@ -5,6 +5,7 @@
 //! - [`pipeline`]: [`Pipeline`] (retriever + reader + settings), per-stage timings.
 //! - [`aggregate`]: the four strategies (logit, softmax, fusion, merge) over pooled candidates.
 //! - [`breakdown`]: where open-domain answers are lost (retrieval, reading, aggregation).
+//! - [`distinct`]: the answers shown are different answers, not fragments of a better one.
 //! - [`calibration`]: the probabilities' temperature, reliability table and calibration error.
 //! - [`evidence()`]: the sentence holding an answer.
 //! - [`settings`]: [`PipelineSettings`], from defaults, TOML and flags.
@@ -56,6 +57,7 @@ pub mod aggregate;
 mod ask;
 pub mod breakdown;
 pub mod calibration;
+pub mod distinct;
 mod error;
 mod evidence;
 pub mod pipeline;

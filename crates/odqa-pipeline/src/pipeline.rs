@@ -77,8 +77,10 @@ pub struct QuestionReads {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QuestionAnswers {
-    /// Ranked answers (empty when nothing was found).
+    /// Ranked answers, distinct (empty when nothing was found): see [`crate::aggregate::Ranked::answers`].
     pub answers: Vec<Answer>,
+    /// Every span on its own, ranked: see [`crate::aggregate::Ranked::spans`] (the n-best files' list).
+    pub spans: Vec<Answer>,
     /// The passages read, by rank, with their text (for evidence).
     pub reads: Vec<PassageRead>,
     /// See [`QuestionReads::error`].
@@ -243,8 +245,10 @@ impl<B: ReaderBackend> Pipeline<B> {
             .zip(settings.par_iter())
             .map(|(mut q, settings)| {
                 q.reads.retain(|r| r.rank <= settings.top_k);
+                let ranked = aggregate(&q.reads, &settings.aggregate());
                 QuestionAnswers {
-                    answers: aggregate(&q.reads, &settings.aggregate()),
+                    answers: ranked.answers,
+                    spans: ranked.spans,
                     reads: q.reads,
                     error: q.error,
                 }

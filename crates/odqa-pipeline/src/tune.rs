@@ -98,6 +98,7 @@ pub fn evaluate(
                 .iter()
                 .map(|q| {
                     aggregate(&q.reads, &settings)
+                        .answers
                         .into_iter()
                         .next()
                         .map(|a| a.text)
@@ -129,7 +130,7 @@ pub fn outcomes(
         .zip(examples)
         .filter(|(_, e)| !e.answers.is_empty())
         .map(|(q, e)| {
-            let answers = aggregate(&q.reads, &settings);
+            let answers = aggregate(&q.reads, &settings).answers;
             let golds: Vec<String> = e.answers.iter().map(|a| a.text.clone()).collect();
             let correct = answers
                 .first()

@@ -113,7 +113,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
             empty.push(format!("{}: {why}", example.id));
         }
         predictions.insert(example.id.clone(), Value::String(best));
-        nbest.insert(example.id.clone(), serde_json::to_value(&result.answers)?);
+        nbest.insert(example.id.clone(), serde_json::to_value(&result.spans)?);
     }
     write_predictions(&args.out, &predictions, args.nbest_out.as_deref(), &nbest)?;
 
