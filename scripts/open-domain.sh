@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Open-domain QA with one reader, as the README reports it: index the 200k kowiki passages (once),
-# let `odqa tune` choose k, strategy, μ, josa trimming and the temperature on 120 questions of the
-# tuning split (not on dev), then answer all of KorQuAD dev once with those settings, score it with
+# let `odqa tune` choose k, strategy, μ, josa trimming and the temperature on SAMPLE (default 120)
+# questions of the tuning split (not on dev), then answer all of KorQuAD dev once with those settings, score it with
 # the official script, and break the loss down (retrieval misses, reader errors on the gold
 # paragraph, distractors) against the reader's own reading of the gold paragraphs.
 #
@@ -19,6 +19,8 @@ KORQUAD=${KORQUAD:-../shared/data/korquad}
 PASSAGES=${PASSAGES:-../shared/data/kowiki/passages.jsonl}
 INDEX=${INDEX:-runs/kowiki-index}
 THREADS=${THREADS:-0}
+SAMPLE=${SAMPLE:-120}      # tuning-split questions to tune on (611 = all of them)
+TOP_K=${TOP_K:-1,5,10}     # values of k to try
 ODQA=${ODQA:-target/release/odqa}
 [ -x "$ODQA" ] || cargo build --release --bin odqa
 [ -f "$MODEL/predictions.json" ] || { echo "open-domain: $MODEL/predictions.json missing (odqa read on dev; scripts/recipes.sh)" >&2; exit 2; }
@@ -26,8 +28,8 @@ ODQA=${ODQA:-target/release/odqa}
 [ -d "$INDEX" ] || "$ODQA" index --corpus "$PASSAGES" --index "$INDEX" --threads "$THREADS"
 if [ ! -f "$CONFIG" ]; then
   echo "== tuning on the tuning split → $CONFIG"
-  "$ODQA" tune --index "$INDEX" --model "$MODEL" --data runs/split/tune.json --sample 120 \
-    --top-k 1,5,10 --mu 0.5,0.7,0.8,0.9,0.95 --cache "$MODEL/tune-cache.json" --out "$CONFIG" \
+  "$ODQA" tune --index "$INDEX" --model "$MODEL" --data runs/split/tune.json --sample "$SAMPLE" \
+    --top-k "$TOP_K" --mu 0.5,0.7,0.8,0.9,0.95 --cache "$MODEL/tune-cache.json" --out "$CONFIG" \
     --threads "$THREADS" 2>&1 | tee "$MODEL/tune.txt"
 fi
 echo "== answering KorQuAD dev over $INDEX with $CONFIG"

@@ -251,6 +251,7 @@ fn predict_writes_every_id_and_the_nbest_fields() {
         ids,
         "every id, in order"
     );
+    let mut overlapping = 0;
     for id in &ids {
         let list = n[id].as_array().unwrap();
         assert!(!list.is_empty() && list.len() <= 20);
@@ -269,6 +270,20 @@ fn predict_writes_every_id_and_the_nbest_fields() {
             "{id}: {} not in {list:?}",
             p[id]
         );
+        let span = |a: &serde_json::Value| {
+            let at = |k: &str| a[k].as_u64().unwrap();
+            (
+                a["passage_id"].as_str().unwrap().to_string(),
+                at("start"),
+                at("end"),
+            )
+        };
+        overlapping += list
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| list[..i].iter().map(move |b| (span(a), span(b))))
+            .filter(|((pa, sa, ea), (pb, sb, eb))| pa == pb && sa < eb && sb < ea)
+            .count();
         for key in [
             "text",
             "probability",
@@ -282,6 +297,8 @@ fn predict_writes_every_id_and_the_nbest_fields() {
             assert!(list[0].get(key).is_some(), "{key} missing in {}", list[0]);
         }
     }
+    // The n-best lists hold the fragments that the answers fold (not the distinct answers).
+    assert!(overlapping > 0, "no overlapping spans in {n}");
     // UTF-8, not \u-escaped, pretty-printed.
     let raw = std::fs::read_to_string(&preds).unwrap();
     assert!(!raw.contains("\\u") && raw.contains("\n  \""), "{raw}");

@@ -157,7 +157,8 @@ pub struct AggregateSettings {
 pub struct Answer {
     /// Answer text (trimmed when josa trimming is on).
     pub text: String,
-    /// Probability over all candidates of the question (summed over same-text spans for `merge`).
+    /// Probability over all candidates of the question (summed over same-text spans for `merge`;
+    /// for a shown answer, also over the spans folded into it: [`crate::distinct`]).
     pub probability: f32,
     /// Start logit of the span.
     pub start_logit: f32,
@@ -195,8 +196,9 @@ pub struct Ranked {
     /// passage folded into it, ranked by their summed probabilities ([`crate::distinct::fold`]),
     /// at most `n_best`.
     pub answers: Vec<Answer>,
-    /// Every span on its own, best first, at most `n_best`: the full list of
-    /// `nbest_predictions.json`.
+    /// Every span on its own (for `merge`: every text, its spans summed), best first: the full
+    /// list of `nbest_predictions.json`. At most `n_best`, and always down to the first answer's
+    /// own span.
     pub spans: Vec<Answer>,
 }
 
@@ -217,8 +219,15 @@ pub fn aggregate(reads: &[PassageRead], settings: &AggregateSettings) -> Ranked 
     {
         return Ranked::default();
     }
+    // The first answer's own span stays in the list even when fragments lifted it from below.
+    let own = spans
+        .iter()
+        .position(|a| {
+            (a.rank, a.start, a.end) == (answers[0].rank, answers[0].start, answers[0].end)
+        })
+        .unwrap_or(0);
     answers.truncate(settings.n_best);
-    spans.truncate(settings.n_best);
+    spans.truncate(settings.n_best.max(own + 1));
     Ranked { answers, spans }
 }
 
@@ -497,6 +506,25 @@ mod tests {
         // n_best counts distinct answers.
         s.n_best = 1;
         assert_eq!(texts(&aggregate(&r, &s).answers), ["10월 9일"]);
+    }
+
+    #[test]
+    fn the_answer_s_own_span_stays_in_a_short_span_list() {
+        // 1446년 is the best span (e^9 vs e^8.5), but 10월 9일 with its fragment is the best region.
+        let r = vec![
+            read(1, 1.0, vec![span("1446년", 0, 4.5, 4.5)]),
+            read(
+                2,
+                1.0,
+                vec![span("10월 9일", 27, 4.5, 4.0), span("10월", 27, 4.5, 3.9)],
+            ),
+        ];
+        let mut s = settings(Strategy::Logit, 1.0, 2);
+        s.n_best = 1;
+        let ranked = aggregate(&r, &s);
+        let texts = |a: &[Answer]| a.iter().map(|x| x.text.clone()).collect::<Vec<_>>();
+        assert_eq!(texts(&ranked.answers), ["10월 9일"]);
+        assert_eq!(texts(&ranked.spans), ["1446년", "10월 9일"]);
     }
 
     #[test]

@@ -7,9 +7,9 @@ use crate::aggregate::Answer;
 /// `answers` (best first) with the spans overlapping a better one of the same passage folded into
 /// it, ranked by the summed probabilities.
 pub fn fold(answers: &[Answer]) -> Vec<Answer> {
-    let spans: Vec<((&str, usize), usize, usize)> = answers
+    let spans: Vec<((usize, &str), usize, usize)> = answers
         .iter()
-        .map(|a| ((a.passage_id.as_str(), a.rank), a.start, a.end))
+        .map(|a| ((a.rank, a.passage_id.as_str()), a.start, a.end))
         .collect();
     let probabilities: Vec<f32> = answers.iter().map(|a| a.probability).collect();
     let groups = odqa_reader::distinct::groups(&spans);
