@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
-"""Does ranking folded answers by their summed probability change EM? (distinct answers' check)
+"""Would ranking folded answers by their summed probability change EM? (distinct answers' check)
 
-odqa folds spans that overlap a better span of the same passage into it (probabilities added) and
-ranks what is kept by the summed probabilities (crates/odqa-reader/src/distinct.rs). This script
-replays `odqa tune --cache` reads (fusion/merge over the top k passages, as
-crates/odqa-pipeline/src/aggregate.rs, without josa trimming) and scores the first answer three
-ways: the strategy's order with folding only (= no folding: the first answer never changes), fold +
-re-sort (odqa), and fold with equal texts across passages too + re-sort.
+odqa hides the spans that overlap a better span of the same passage and keeps the strategy's order
+and each answer's own probability (crates/odqa-pipeline/src/distinct.rs), so its first answer is
+the best span. The variant this script measures — adding the hidden spans' probabilities to the
+kept one and re-ranking by the sums — was built (commit 3be11ef) and dropped. It replays `odqa tune
+--cache` reads (fusion/merge over the top k passages, as crates/odqa-pipeline/src/aggregate.rs,
+without josa trimming) and scores the first answer three ways: the strategy's order (odqa), fold +
+re-sort, and fold with equal texts across passages too + re-sort.
 
     python3 scripts/distinct-resort-check.py runs/shipped/tune-cache-611.json runs/split/tune.json \
         [runs/shipped/tune-read-nbest.json]
 
 With a third argument (an `odqa read --nbest-out` file of the same questions), the same for
-reading comprehension: the first span vs the best region.
+reading comprehension: the first span (odqa) vs the best region.
 """
 import json
 import math
@@ -74,7 +75,7 @@ def fold(spans, same_text, resort):
 def main():
     cache, split = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
     gold = {q["id"]: [a["text"] for a in q["answers"]] for d in split["data"] for p in d["paragraphs"] for q in p["qas"]}
-    ways = {"strategy order": (False, False), "fold + re-sort (odqa)": (False, True), "fold + equal texts + re-sort": (True, True)}
+    ways = {"strategy order (odqa)": (False, False), "fold + re-sort": (False, True), "fold + equal texts + re-sort": (True, True)}
     print("k\tmu\tstrategy\t" + "\t".join(ways))
     for k in (5, 10):
         for mu in (0.7, 0.8, 0.9):
@@ -92,7 +93,7 @@ def main():
                 print(f"{k}\t{mu}\t{'merge' if merge else 'fusion'}\t" + "\t".join(row))
     if len(sys.argv) > 3:
         nbest = json.load(open(sys.argv[3]))
-        for name, resort in (("first span", False), ("best region (odqa)", True)):
+        for name, resort in (("first span (odqa)", False), ("best region", True)):
             em = f = 0.0
             for qid, g in gold.items():
                 spans = [dict(c, p=c["probability"], pid=0, s=c.get("start") or 0, e=c.get("end") or 0) for c in nbest.get(qid, [])]

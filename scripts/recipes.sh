@@ -34,7 +34,8 @@ CONFIGS=("$@")
 for config in "${CONFIGS[@]}"; do
   out=$(sed -nE 's/^out *= *"(.*)"/\1/p' "$config")
   [ -n "$out" ] || { echo "recipes: $config has no out = \"…\"" >&2; exit 2; }
-  if [ ! -f "$out/model.safetensors" ] || [ ! -f "$out/training.json" ]; then
+  if { [ ! -f "$out/model.safetensors" ] && [ ! -f "$out/adapter_model.safetensors" ]; } ||
+    [ ! -f "$out/training.json" ]; then
     echo "== training $config → $out"
     "$ODQA" train --config "$config" --threads "$THREADS" 2>&1 | tee "$out.train.log"
   fi

@@ -418,9 +418,8 @@ fn read_reproduces_the_reference_predictions_and_handles_odd_inputs() {
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("한글날"), "UTF-8, not ASCII-escaped: {text}");
     let predictions: serde_json::Value = serde_json::from_str(&text).unwrap();
-    // transformers' answers for every case (tools/fixtures/make_reader_parity.py; odqa answers
-    // with the best region of the n-best, which for these cases is transformers' first span: no
-    // region's fragments outweigh it): the four reference examples, an empty context and a context shorter than the question (no valid span
+    // transformers' answers for every case (tools/fixtures/make_reader_parity.py): the four
+    // reference examples, an empty context and a context shorter than the question (no valid span
     // in either: "empty", which odqa writes as ""); a question longer than the window, which the
     // tokenizer refuses, is reported and answered with "".
     let reference =
@@ -460,7 +459,6 @@ fn read_reproduces_the_reference_predictions_and_handles_odd_inputs() {
     ] {
         assert!(!first[key].is_null(), "{key} in {first}");
     }
-    // Every candidate of en-eiffel overlaps the first one: the best region is the first span.
     let context_text = first["text"].as_str().unwrap();
     assert_eq!(predictions["en-eiffel"], context_text);
 }

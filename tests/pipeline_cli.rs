@@ -92,6 +92,18 @@ fn ask_prints_an_answer_with_its_evidence_and_json_agrees() {
         p.windows(2).all(|w| w[0] >= w[1]) && p[0] > 0.0 && p[0] <= 1.0,
         "{p:?}"
     );
+    // Distinct answers: no two overlap within one passage.
+    for (i, a) in answers.iter().enumerate() {
+        for b in &answers[..i] {
+            let range =
+                |x: &serde_json::Value| (x["start"].as_u64().unwrap(), x["end"].as_u64().unwrap());
+            let ((sa, ea), (sb, eb)) = (range(a), range(b));
+            assert!(
+                a["passage_id"] != b["passage_id"] || ea <= sb || eb <= sa,
+                "{a} overlaps {b}"
+            );
+        }
+    }
     let ranks: Vec<u64> = v["passages"]
         .as_array()
         .unwrap()
@@ -255,21 +267,9 @@ fn predict_writes_every_id_and_the_nbest_fields() {
     for id in &ids {
         let list = n[id].as_array().unwrap();
         assert!(!list.is_empty() && list.len() <= 20);
-        // Every span on its own, best first; the answer is one of them (the best region: see
-        // distinct answers).
-        let probabilities: Vec<f64> = list
-            .iter()
-            .map(|a| a["probability"].as_f64().unwrap())
-            .collect();
-        assert!(
-            probabilities.windows(2).all(|w| w[0] >= w[1]),
-            "{probabilities:?}"
-        );
-        assert!(
-            list.iter().any(|a| a["text"] == p[id]),
-            "{id}: {} not in {list:?}",
-            p[id]
-        );
+        // Every span, best first; the answer is the first (the distinct answers hide fragments
+        // of it, never the span itself).
+        assert_eq!(p[id], list[0]["text"]);
         let span = |a: &serde_json::Value| {
             let at = |k: &str| a[k].as_u64().unwrap();
             (
@@ -297,7 +297,7 @@ fn predict_writes_every_id_and_the_nbest_fields() {
             assert!(list[0].get(key).is_some(), "{key} missing in {}", list[0]);
         }
     }
-    // The n-best lists hold the fragments that the answers fold (not the distinct answers).
+    // The n-best lists hold the fragments that the distinct answers hide.
     assert!(overlapping > 0, "no overlapping spans in {n}");
     // UTF-8, not \u-escaped, pretty-printed.
     let raw = std::fs::read_to_string(&preds).unwrap();

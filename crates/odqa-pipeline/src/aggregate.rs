@@ -157,8 +157,7 @@ pub struct AggregateSettings {
 pub struct Answer {
     /// Answer text (trimmed when josa trimming is on).
     pub text: String,
-    /// Probability over all candidates of the question (summed over same-text spans for `merge`;
-    /// for a shown answer, also over the spans folded into it: [`crate::distinct`]).
+    /// Probability over all candidates of the question (summed over same-text spans for `merge`).
     pub probability: f32,
     /// Start logit of the span.
     pub start_logit: f32,
@@ -192,42 +191,33 @@ fn softmax(scores: &[f32]) -> Vec<f32> {
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Ranked {
-    /// The answers to show, best first: the spans with those overlapping a better one of the same
-    /// passage folded into it, ranked by their summed probabilities ([`crate::distinct::fold`]),
-    /// at most `n_best`.
+    /// The answers to show, best first: the spans without those overlapping a better one of the
+    /// same passage ([`crate::distinct::distinct`]), each with its own probability, at most
+    /// `n_best`. The first is the best span.
     pub answers: Vec<Answer>,
-    /// Every span on its own (for `merge`: every text, its spans summed), best first: the full
-    /// list of `nbest_predictions.json`. At most `n_best`, and always down to the first answer's
-    /// own span.
+    /// Every span (for `merge`: every text, its spans summed), best first, at most `n_best`: the
+    /// list of `nbest_predictions.json`.
     pub spans: Vec<Answer>,
 }
 
 /// Ranks the candidates of one question's passages: at most `n_best` answers and spans, best
-/// first, their probabilities calibrated by the temperature (which changes neither order). Both
-/// empty when no passage within `top_k` has a candidate, or when the best answer's probability is
-/// below `min_probability`.
+/// first, their probabilities calibrated by the temperature (which changes no order). Both empty
+/// when no passage within `top_k` has a candidate, or when the best one's probability is below
+/// `min_probability`.
 pub fn aggregate(reads: &[PassageRead], settings: &AggregateSettings) -> Ranked {
     let mut spans = scored(reads, settings);
+    calibrate(&mut spans, settings.temperature);
     // Stable: equal probabilities keep passage rank, then span order.
     spans.sort_by(|a, b| b.probability.total_cmp(&a.probability));
-    let mut answers = crate::distinct::fold(&spans);
-    calibrate(&mut spans, settings.temperature);
-    calibrate(&mut answers, settings.temperature);
-    if answers
+    if spans
         .first()
         .is_none_or(|a| a.probability < settings.min_probability)
     {
         return Ranked::default();
     }
-    // The first answer's own span stays in the list even when fragments lifted it from below.
-    let own = spans
-        .iter()
-        .position(|a| {
-            (a.rank, a.start, a.end) == (answers[0].rank, answers[0].start, answers[0].end)
-        })
-        .unwrap_or(0);
+    let mut answers = crate::distinct::distinct(&spans);
     answers.truncate(settings.n_best);
-    spans.truncate(settings.n_best.max(own + 1));
+    spans.truncate(settings.n_best);
     Ranked { answers, spans }
 }
 
@@ -493,38 +483,14 @@ mod tests {
             texts(&ranked.spans),
             ["10월 9일", "10월", "1446년", "날인 10월 9일"]
         );
-        // The best answer holds its fragments' probabilities (summed, then calibrated).
-        let raw = aggregate(&r, &settings(Strategy::Fusion, 1.0, 2));
-        let spans: Vec<f32> = raw.spans.iter().map(|a| a.probability).collect();
-        let folded = spans[0] + spans[1] + spans[3];
-        assert!((raw.answers[0].probability - folded).abs() < 1e-6);
-        let mut want = vec![folded, raw.answers[1].probability];
-        apply_temperature(&mut want, 0.8);
-        assert!((ranked.answers[0].probability - want[0]).abs() < 1e-6);
-        let total: f32 = ranked.answers.iter().map(|a| a.probability).sum();
-        assert!((total - 1.0).abs() < 1e-5, "{total}");
-        // n_best counts distinct answers.
-        s.n_best = 1;
-        assert_eq!(texts(&aggregate(&r, &s).answers), ["10월 9일"]);
-    }
-
-    #[test]
-    fn the_answer_s_own_span_stays_in_a_short_span_list() {
-        // 1446년 is the best span (e^9 vs e^8.5), but 10월 9일 with its fragment is the best region.
-        let r = vec![
-            read(1, 1.0, vec![span("1446년", 0, 4.5, 4.5)]),
-            read(
-                2,
-                1.0,
-                vec![span("10월 9일", 27, 4.5, 4.0), span("10월", 27, 4.5, 3.9)],
-            ),
-        ];
-        let mut s = settings(Strategy::Logit, 1.0, 2);
-        s.n_best = 1;
-        let ranked = aggregate(&r, &s);
-        let texts = |a: &[Answer]| a.iter().map(|x| x.text.clone()).collect::<Vec<_>>();
-        assert_eq!(texts(&ranked.answers), ["10월 9일"]);
-        assert_eq!(texts(&ranked.spans), ["1446년", "10월 9일"]);
+        // The shown answers keep their own (calibrated) probabilities.
+        assert_eq!(ranked.answers[0], ranked.spans[0]);
+        assert_eq!(ranked.answers[1], ranked.spans[2]);
+        // n_best counts distinct answers (and spans on their own).
+        s.n_best = 2;
+        let short = aggregate(&r, &s);
+        assert_eq!(texts(&short.answers), ["10월 9일", "1446년"]);
+        assert_eq!(texts(&short.spans), ["10월 9일", "10월"]);
     }
 
     #[test]

@@ -2,10 +2,9 @@
 //! best answers' probabilities (bins of probability vs accuracy) and their expected calibration
 //! error.
 //!
-//! The temperature `T` rescales a question's answer distribution as `p_i^(1/T) / Σ_j p_j^(1/T)`:
-//! the distinct answers' (their folded sums, [`crate::distinct`]) and, on their own, the spans'.
-//! For the spans of the `logit` and `fusion` strategies, whose probabilities are a softmax of
-//! scores, that is exactly the softmax of `score / T`. It never changes the order, so EM and F1
+//! The temperature `T` rescales a question's answer distribution as `p_i^(1/T) / Σ_j p_j^(1/T)`.
+//! For the `logit` and `fusion` strategies, whose probabilities are a softmax of scores, that is
+//! exactly the softmax of `score / T`. It never changes the order of the answers, so EM and F1
 //! stay the same; only what the probabilities claim changes (`T > 1` softens, `T < 1` sharpens).
 
 use serde::Serialize;

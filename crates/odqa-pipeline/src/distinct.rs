@@ -1,30 +1,78 @@
-//! Distinct answers over a question's passages: [`odqa_reader::distinct`]'s rule (a span
-//! overlapping a better kept span of the same passage is folded into it, probabilities added, the
-//! kept spans ranked by their sums) applied to pooled answers.
+//! Distinct answers: the answers shown after the best one are other answers, not fragments of it
+//! (asked when Hangul Day is, `10월 9일` and then `10월`, `10월 9일을 한글날`, `날인 10월 9일` …
+//! are one answer).
+//!
+//! Going down the ranked spans, a span whose character range overlaps that of a span already kept
+//! from the same passage is a fragment or an extension of it and is not shown. The kept spans keep
+//! the strategy's order and their own probabilities, so the first answer is always the best span
+//! (as `odqa read` answers) and a shown probability stays the probability of that exact span.
+//! Adding the hidden spans' probabilities to the kept one and re-ranking by the sums was measured
+//! and rejected (README, "Distinct answers").
 
 use crate::aggregate::Answer;
 
-/// `answers` (best first) with the spans overlapping a better one of the same passage folded into
-/// it, ranked by the summed probabilities.
-pub fn fold(answers: &[Answer]) -> Vec<Answer> {
+/// For spans `(text key, start, end)` (character offsets, end exclusive) ranked best first, the
+/// index of the kept span each belongs to: itself when it overlaps no earlier kept span of the same
+/// key, else the first such kept span. An empty range overlaps nothing.
+pub fn groups<K: PartialEq>(spans: &[(K, usize, usize)]) -> Vec<usize> {
+    // The kept spans of each key (a handful of passages), so a span is compared with its own
+    // passage's kept spans only.
+    let mut kept: Vec<(&K, Vec<usize>)> = Vec::new();
+    let mut out = Vec::with_capacity(spans.len());
+    for (i, (key, start, end)) in spans.iter().enumerate() {
+        let slot = match kept.iter().position(|(k, _)| *k == key) {
+            Some(slot) => slot,
+            None => {
+                kept.push((key, Vec::new()));
+                kept.len() - 1
+            }
+        };
+        let into = kept[slot].1.iter().copied().find(|&k| {
+            let (_, kept_start, kept_end) = spans[k];
+            start < end && kept_start < kept_end && *start < kept_end && kept_start < *end
+        });
+        out.push(into.unwrap_or_else(|| {
+            kept[slot].1.push(i);
+            i
+        }));
+    }
+    out
+}
+
+/// `answers` (best first) without the spans that overlap a better one of the same passage.
+pub fn distinct(answers: &[Answer]) -> Vec<Answer> {
     let spans: Vec<((usize, &str), usize, usize)> = answers
         .iter()
         .map(|a| ((a.rank, a.passage_id.as_str()), a.start, a.end))
         .collect();
-    let probabilities: Vec<f32> = answers.iter().map(|a| a.probability).collect();
-    let groups = odqa_reader::distinct::groups(&spans);
-    odqa_reader::distinct::folded(&groups, &probabilities)
+    groups(&spans)
         .into_iter()
-        .map(|(i, probability)| Answer {
-            probability,
-            ..answers[i].clone()
-        })
+        .enumerate()
+        .filter(|&(i, g)| g == i)
+        .map(|(i, _)| answers[i].clone())
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fragments_belong_to_the_first_kept_span_they_overlap() {
+        // "대한민국에서는 … 날인 10월 9일을 한글날로": 10월 9일 at 27..33 of passage 1.
+        let spans = [
+            (1, 27, 33), // 10월 9일
+            (1, 27, 30), // 10월: hidden
+            (2, 27, 33), // the same range in another passage: kept
+            (1, 24, 33), // 날인 10월 9일: hidden
+            (1, 35, 38), // 한글날: kept
+            (1, 31, 36), // 9일을 한: overlaps 10월 9일 first
+            (1, 33, 35), // 을로: touches both, overlaps neither
+            (1, 30, 30), // empty, inside 10월 9일: overlaps nothing
+            (1, 29, 32), // 월 9: under 10월 9일, not under the empty span
+        ];
+        assert_eq!(groups(&spans), [0, 0, 2, 0, 4, 0, 6, 7, 0]);
+    }
 
     fn answer(rank: usize, text: &str, start: usize, probability: f32) -> Answer {
         Answer {
@@ -42,8 +90,8 @@ mod tests {
     }
 
     #[test]
-    fn fragments_of_a_better_span_fold_into_it_across_passages_they_do_not() {
-        let got = fold(&[
+    fn fragments_of_a_better_span_are_hidden_across_passages_they_are_not() {
+        let got = distinct(&[
             answer(1, "10월 9일", 27, 0.30),
             answer(2, "1446년", 0, 0.28),
             answer(1, "10월", 27, 0.20),
@@ -53,15 +101,15 @@ mod tests {
         ]);
         let got: Vec<(usize, &str, f32)> = got
             .iter()
-            .map(|a| (a.rank, a.text.as_str(), (a.probability * 100.0).round()))
+            .map(|a| (a.rank, a.text.as_str(), a.probability))
             .collect();
         assert_eq!(
             got,
             [
-                (1, "10월 9일", 50.0),
-                (2, "1446년", 38.0),
-                (3, "10월 9일", 7.0),
-                (1, "한글날", 5.0)
+                (1, "10월 9일", 0.30),
+                (2, "1446년", 0.28),
+                (3, "10월 9일", 0.07),
+                (1, "한글날", 0.05)
             ]
         );
     }

@@ -117,8 +117,8 @@ pub fn evaluate(
         .collect()
 }
 
-/// The calibration data of `point` on `examples` with gold answers: every answer's probability
-/// (at temperature 1) and whether the best one is an exact match.
+/// The calibration data of `point` on `examples` with gold answers: every span's probability (at
+/// temperature 1) and whether the best one is an exact match.
 pub fn outcomes(
     reads: &[QuestionReads],
     examples: &[QaExample],
@@ -130,13 +130,13 @@ pub fn outcomes(
         .zip(examples)
         .filter(|(_, e)| !e.answers.is_empty())
         .map(|(q, e)| {
-            let answers = aggregate(&q.reads, &settings).answers;
+            let spans = aggregate(&q.reads, &settings).spans;
             let golds: Vec<String> = e.answers.iter().map(|a| a.text.clone()).collect();
-            let correct = answers
+            let correct = spans
                 .first()
                 .is_some_and(|a| max_over(korquad_em, &a.text, &golds) == 1.0);
             Outcome {
-                probabilities: answers.iter().map(|a| a.probability).collect(),
+                probabilities: spans.iter().map(|a| a.probability).collect(),
                 correct,
             }
         })

@@ -10,7 +10,6 @@
 //!   (`model.safetensors` or `pytorch_model.bin`; `tokenizer.json` or [`vocab`]'s `vocab.txt`).
 //! - [`features`]: run_qa-exact windows (384/128), offsets, labels.
 //! - [`decode`]: utils_qa-exact n-best span decoding.
-//! - [`distinct`]: one answer per region of a passage (fragments of a better span folded into it).
 //! - [`read`]: batched reading comprehension over SQuAD-format examples.
 //! - [`lora`]: LoRA adapters in Hugging Face PEFT's format (training, loading, merging).
 
@@ -19,7 +18,6 @@
 pub mod config;
 pub mod convert;
 pub mod decode;
-pub mod distinct;
 pub mod encoder;
 mod error;
 mod expected;

@@ -38,8 +38,7 @@ pub struct Reader<B: Backend> {
 pub struct ExamplePrediction {
     /// Question id.
     pub id: String,
-    /// Best answer text ([`crate::distinct::best_candidate`]: the best span with the fragments of
-    /// it folded in); empty when there is none (transformers would write `"empty"`).
+    /// Best answer text; empty when there is none (transformers would write `"empty"`).
     pub answer: String,
     /// The n-best candidates (transformers' `empty` placeholder when no span was found).
     pub nbest: Vec<Candidate>,
@@ -166,7 +165,9 @@ impl<B: ReaderBackend> Reader<B> {
                         .collect();
                     next += windows.len();
                     let nbest = trimmed(decode_example(&example.context, &with_logits, decode));
-                    let answer = crate::distinct::best_candidate(&nbest)
+                    let answer = nbest
+                        .first()
+                        .filter(|c| !c.is_placeholder())
                         .map(|c| c.text.clone())
                         .unwrap_or_default();
                     ExamplePrediction {

@@ -44,8 +44,7 @@ pub struct ReadArgs {
     /// Overlap between consecutive windows of a long context, in tokens
     #[arg(long, default_value_t = 128)]
     doc_stride: usize,
-    /// Candidates kept per question (the n-best list; the answer is the best region of them: a
-    /// candidate overlapping a better one is folded into it, its probability added)
+    /// Candidates kept per question
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     n_best: u64,
     /// Longest answer, in tokens
