@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Checkpoint averaging (SWA-style) of full odqa model directories: the mean of every tensor.
+"""Checkpoint averaging (SWA-style) of odqa models: the mean of their weights.
 
-    python3 scripts/average-checkpoints.py OUT MODEL_DIR MODEL_DIR [...]
+    python3 scripts/average-checkpoints.py OUT DIR DIR [...]
 
-Each MODEL_DIR is a full model (config.json, model.safetensors, tokenizer files), e.g. the epoch
-ends of one run merged with `odqa model merge` (LoRA adapters are averaged as merged weights: the
-mean of the products, not of the low-rank factors). OUT must not exist; it gets the mean weights
-(f32) and the first model's config and tokenizer files. Needs numpy and safetensors.
+Either every DIR is a full model (config.json, model.safetensors, tokenizer files): OUT gets the
+mean of every tensor (f32) and the first model's other files. Or every DIR is a LoRA adapter of one
+run (adapter_config.json, adapter_model.safetensors; same base, rank, alpha, targets): OUT is an
+adapter whose update is exactly the mean of theirs — the low-rank factors side by side (rank
+n × r, B' = [B1 … Bn], A' = [A1; …; An], alpha chosen so that alpha'/r' = alpha/r/n) — and whose
+saved modules (the head) are the mean of theirs. OUT must not exist. Needs numpy and safetensors.
 """
+import json
 import os
 import shutil
 import sys
@@ -16,12 +19,47 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 
+def average_adapters(out, adapters):
+    configs = [json.load(open(os.path.join(a, "adapter_config.json"))) for a in adapters]
+    first = configs[0]
+    for a, c in zip(adapters, configs):
+        same = ("r", "lora_alpha", "target_modules", "odqa_base_sha256", "use_rslora")
+        if any(c.get(k) != first.get(k) for k in same) or c.get("rank_pattern") or c.get("alpha_pattern"):
+            sys.exit(f"{a} is not an adapter of the same kind as {adapters[0]}")
+    if first.get("use_rslora"):
+        sys.exit("rsLoRA adapters are not supported (their scale depends on the rank)")
+    n, r = len(adapters), first["r"]
+    tensors = [load_file(os.path.join(a, "adapter_model.safetensors")) for a in adapters]
+    if any(set(t) != set(tensors[0]) for t in tensors):
+        sys.exit("the adapters hold different tensors")
+    mean = {}
+    for name in sorted(tensors[0]):
+        parts = [t[name].astype(np.float32) for t in tensors]
+        if ".lora_A." in name:
+            mean[name] = np.concatenate(parts, axis=0)
+        elif ".lora_B." in name:
+            mean[name] = np.concatenate(parts, axis=1)
+        else:
+            mean[name] = np.mean(parts, axis=0)
+    config = dict(first, r=n * r, lora_alpha=first["lora_alpha"])  # (alpha / (n r)) = (alpha / r) / n
+    tmp = out + ".partial"
+    os.makedirs(tmp)
+    save_file(mean, os.path.join(tmp, "adapter_model.safetensors"))
+    with open(os.path.join(tmp, "adapter_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    os.rename(tmp, out)
+    print(f"averaged {n} adapters (rank {r} → {n * r}) → {out}")
+
+
 def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     out, models = sys.argv[1], sys.argv[2:]
     if os.path.exists(out):
         sys.exit(f"{out} exists: refusing to overwrite it")
+    if all(os.path.exists(os.path.join(m, "adapter_config.json")) for m in models):
+        return average_adapters(out, models)
     tensors = [load_file(os.path.join(m, "model.safetensors")) for m in models]
     names = set(tensors[0])
     for m, t in zip(models, tensors):

@@ -5,7 +5,7 @@
 #
 # Usage: scripts/quickstart.sh [MODEL_DIR]        (from anywhere; writes under target/ and models/)
 #
-# The reader is the adapter shipped in models/e5-small-ko-qa (a LoRA adapter and CNN head, 6 MB;
+# The reader is the adapter shipped in models/e5-small-ko-qa (a LoRA adapter and CNN head, 11 MB;
 # see its README) on its base encoder, multilingual-e5-small-ko, found in this order:
 #   MODEL_DIR or $ODQA_MODEL (a QA model or adapter there is used as the reader itself; an
 #   encoder-only model as the base), ../shared/models/multilingual-e5-small-ko,
