@@ -14,9 +14,29 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
+
+
+SKIPPED = {"model.safetensors", "adapter_model.safetensors", "optimizer.safetensors", "trainer_state.json"}
+
+
+def write_atomically(out, fill):
+    """Creates OUT whole or not at all: `fill(folder)` writes into a hidden folder beside it, which
+    is renamed to OUT at the end (and removed if anything fails)."""
+    parent = os.path.dirname(out) or "."
+    tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(out) + ".")
+    try:
+        fill(tmp)
+        for f in os.listdir(tmp):
+            os.chmod(os.path.join(tmp, f), 0o644)
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def average_adapters(out, adapters):
@@ -42,37 +62,45 @@ def average_adapters(out, adapters):
         else:
             mean[name] = np.mean(parts, axis=0)
     config = dict(first, r=n * r, lora_alpha=first["lora_alpha"])  # (alpha / (n r)) = (alpha / r) / n
-    tmp = out + ".partial"
-    os.makedirs(tmp)
-    save_file(mean, os.path.join(tmp, "adapter_model.safetensors"))
-    with open(os.path.join(tmp, "adapter_config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-        f.write("\n")
-    os.rename(tmp, out)
+    base = first.get("base_model_name_or_path")
+    if base and not os.path.isabs(base):  # relative to the adapter's folder: now to OUT's
+        config["base_model_name_or_path"] = os.path.relpath(os.path.join(adapters[0], base), out)
+
+    def fill(folder):
+        save_file(mean, os.path.join(folder, "adapter_model.safetensors"))
+        with open(os.path.join(folder, "adapter_config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+            f.write("\n")
+
+    write_atomically(out, fill)
     print(f"averaged {n} adapters (rank {r} → {n * r}) → {out}")
 
 
 def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
-    out, models = sys.argv[1], sys.argv[2:]
+    out, models = os.path.normpath(sys.argv[1]), sys.argv[2:]
     if os.path.exists(out):
         sys.exit(f"{out} exists: refusing to overwrite it")
-    if all(os.path.exists(os.path.join(m, "adapter_config.json")) for m in models):
+    adapters = [os.path.exists(os.path.join(m, "adapter_config.json")) for m in models]
+    if all(adapters):
         return average_adapters(out, models)
+    if any(adapters):
+        sys.exit("give either LoRA adapters only or full models only, not both")
     tensors = [load_file(os.path.join(m, "model.safetensors")) for m in models]
     names = set(tensors[0])
     for m, t in zip(models, tensors):
         if set(t) != names:
             sys.exit(f"{m} has other tensors than {models[0]}")
     mean = {n: np.mean([t[n].astype(np.float32) for t in tensors], axis=0) for n in sorted(names)}
-    tmp = out + ".partial"
-    os.makedirs(tmp)
-    save_file(mean, os.path.join(tmp, "model.safetensors"))
-    for f in os.listdir(models[0]):
-        if f != "model.safetensors" and os.path.isfile(os.path.join(models[0], f)):
-            shutil.copyfile(os.path.join(models[0], f), os.path.join(tmp, f))
-    os.rename(tmp, out)
+
+    def fill(folder):
+        save_file(mean, os.path.join(folder, "model.safetensors"))
+        for f in os.listdir(models[0]):
+            if f not in SKIPPED and os.path.isfile(os.path.join(models[0], f)):
+                shutil.copyfile(os.path.join(models[0], f), os.path.join(folder, f))
+
+    write_atomically(out, fill)
     print(f"averaged {len(models)} models ({len(names)} tensors) → {out}")
 
 

@@ -207,7 +207,8 @@ pub struct AnswerArgs {
     /// Trim trailing Korean particles (josa) from answers: 서울에서 → 서울 [default: false]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub trim_josa: Option<bool>,
-    /// Answers kept per question [default: 20]
+    /// Answers kept per question: distinct answers for ask and the server, every span for
+    /// nbest_predictions.json [default: 20]
     #[arg(long = "nbest", alias = "n-best", value_name = "N")]
     pub n_best: Option<usize>,
     /// Calibration temperature of the probabilities (`odqa tune` fits one; the order of the

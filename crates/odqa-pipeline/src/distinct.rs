@@ -67,7 +67,7 @@ mod tests {
             (1, 24, 33), // 날인 10월 9일: hidden
             (1, 35, 38), // 한글날: kept
             (1, 31, 36), // 9일을 한: overlaps 10월 9일 first
-            (1, 33, 35), // 을로: touches both, overlaps neither
+            (1, 33, 35), // "을 ": touches both, overlaps neither
             (1, 30, 30), // empty, inside 10월 9일: overlaps nothing
             (1, 29, 32), // 월 9: under 10월 9일, not under the empty span
         ];
