@@ -30,9 +30,11 @@ def write_atomically(out, fill):
     tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(out) + ".")
     try:
         fill(tmp)
-        for f in os.listdir(tmp):
-            os.chmod(os.path.join(tmp, f), 0o644)
-        os.chmod(tmp, 0o755)
+        umask = os.umask(0)
+        os.umask(umask)
+        for f in os.listdir(tmp):  # mkdtemp and save_file create private files: the umask's modes
+            os.chmod(os.path.join(tmp, f), 0o666 & ~umask)
+        os.chmod(tmp, 0o777 & ~umask)
         os.rename(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

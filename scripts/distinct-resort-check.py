@@ -17,25 +17,15 @@ reading comprehension: the first span (odqa) vs the best region.
 """
 import json
 import math
-import re
-import string
+import os
 import sys
-from collections import Counter
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from korquad_eval import official  # noqa: E402
 
 
-def norm(s):
-    # evaluate-v1.0.py's normalize_answer
-    for ch in "'\"《》<>〈〉()‘’":
-        s = s.replace(ch, " ")
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    return " ".join(s.split())
-
-
-def f1(p, g):
-    p, g = list(norm(p).replace(" ", "")), list(norm(g).replace(" ", ""))
-    n = sum((Counter(p) & Counter(g)).values())
-    return 0.0 if n == 0 else 2 * n / (len(p) + len(g))
+EV = official()
+norm, f1 = EV.normalize_answer, EV.f1_score
 
 
 def ranked(reads, k, mu, merge):

@@ -11,31 +11,19 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{odqa, path_str, read_json, repo, stderr};
+use common::{odqa, path_str, read_json, read_short, repo, stderr};
 
 const ELECTRA: &str = "tests/fixtures/reader-parity/tiny-electra-qa";
 const KLUE: &str = "tests/fixtures/reader-parity/tiny-klue-roberta-qa";
 
 /// `odqa read` of the KorQuAD sample with `model` into `out`, with 64-token windows.
 fn run_read(model: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let data = repo().join("corpus/korquad-sample.json");
-    let mut args = vec![
-        "read",
-        "--model",
-        path_str(model),
-        "--data",
-        path_str(&data),
-    ];
-    args.extend([
-        "--out",
-        path_str(out),
-        "--max-seq-len",
-        "64",
-        "--doc-stride",
-        "16",
-    ]);
-    args.extend(extra);
-    odqa(&args)
+    read_short(
+        model,
+        &repo().join("corpus/korquad-sample.json"),
+        out,
+        extra,
+    )
 }
 
 /// `odqa read` of the KorQuAD sample with `model`; returns the n-best file's bytes.

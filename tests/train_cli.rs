@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{eval_answers, odqa, path_str, read_json, repo, stderr, write};
+use common::{eval_answers, odqa, path_str, read_json, read_short, repo, stderr, write};
 
 const TINY_QA: &str = "tests/fixtures/reader-parity/tiny-bert-qa";
 const TINY_ROBERTA: &str = "tests/fixtures/reader-parity/tiny-roberta-qa";
@@ -101,19 +101,7 @@ fn mismatched_answers_are_reported_by_id_and_skipped() {
     assert_eq!(summary["step"], 2);
     // The output loads in `odqa read`.
     let preds = dir.path().join("predictions.json");
-    let read = odqa(&[
-        "read",
-        "--model",
-        path_str(&out),
-        "--data",
-        path_str(&data),
-        "--out",
-        path_str(&preds),
-        "--max-seq-len",
-        "64",
-        "--doc-stride",
-        "16",
-    ]);
+    let read = read_short(&out, &data, &preds, &[]);
     assert!(read.status.success(), "{}", stderr(&read));
     let answers = read_json(&preds);
     assert_eq!(answers.as_object().unwrap().len(), 3);
@@ -592,31 +580,22 @@ fn a_lora_adapter_trains_reads_and_merges_to_the_same_answers() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 
-    let read = |model: &Path, name: &str| {
+    let read_both = |model: &Path, name: &str| {
         let predictions = dir.path().join(format!("{name}.json"));
         let nbest = dir.path().join(format!("{name}-nbest.json"));
-        let out = odqa(&[
-            "read",
-            "--model",
-            path_str(model),
-            "--data",
-            path_str(&data),
-            "--out",
-            path_str(&predictions),
-            "--nbest-out",
-            path_str(&nbest),
-            "--max-seq-len",
-            "64",
-            "--doc-stride",
-            "16",
-        ]);
+        let out = read_short(
+            model,
+            &data,
+            &predictions,
+            &["--nbest-out", path_str(&nbest)],
+        );
         assert!(out.status.success(), "{}", stderr(&out));
         (
             std::fs::read(predictions).unwrap(),
             std::fs::read(nbest).unwrap(),
         )
     };
-    assert_eq!(read(&adapter, "adapter"), read(&merged, "merged"));
+    assert_eq!(read_both(&adapter, "adapter"), read_both(&merged, "merged"));
 
     // Continuing the adapter on another base (its merged model: another sha256): refused, then
     // accepted with a warning.
@@ -672,19 +651,7 @@ fn training_evaluation_equals_odqa_read_and_the_official_script() {
     assert!(out.status.success(), "{}", stderr(&out));
     let best = &read_json(&out_dir.join("training.json"))["best"]["scores"];
     let predictions = dir.path().join("predictions.json");
-    let out = odqa(&[
-        "read",
-        "--model",
-        path_str(&out_dir),
-        "--data",
-        path_str(&data),
-        "--out",
-        path_str(&predictions),
-        "--max-seq-len",
-        "64",
-        "--doc-stride",
-        "16",
-    ]);
+    let out = read_short(&out_dir, &data, &predictions, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = eval_answers(&data, &predictions, &["--json"]);
     assert!(out.status.success(), "{}", stderr(&out));

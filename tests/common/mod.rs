@@ -89,3 +89,23 @@ pub fn lines_until(
     }
     panic!("no line starting with {prefix:?}: {seen:?}");
 }
+
+/// `odqa read` of `data` with `model` into `out`, with the short windows the tiny fixtures are
+/// read with (64 tokens, stride 16), plus `extra`.
+pub fn read_short(model: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "read",
+        "--model",
+        path_str(model),
+        "--data",
+        path_str(data),
+        "--out",
+        path_str(out),
+        "--max-seq-len",
+        "64",
+        "--doc-stride",
+        "16",
+    ];
+    args.extend(extra);
+    odqa(&args)
+}

@@ -11,32 +11,32 @@
 
 use crate::aggregate::Answer;
 
-/// For spans `(text key, start, end)` (character offsets, end exclusive) ranked best first, the
-/// index of the kept span each belongs to: itself when it overlaps no earlier kept span of the same
-/// key, else the first such kept span. An empty range overlaps nothing.
-pub fn groups<K: PartialEq>(spans: &[(K, usize, usize)]) -> Vec<usize> {
-    // The kept spans of each key (a handful of passages), so a span is compared with its own
+/// For spans `(text key, start, end)` (character offsets, end exclusive) ranked best first, whether
+/// each is kept: it overlaps no earlier kept span of the same key. An empty range overlaps nothing.
+fn kept<K: PartialEq>(spans: &[(K, usize, usize)]) -> Vec<bool> {
+    // The kept ranges of each key (a handful of passages), so a span is compared with its own
     // passage's kept spans only.
-    let mut kept: Vec<(&K, Vec<usize>)> = Vec::new();
-    let mut out = Vec::with_capacity(spans.len());
-    for (i, (key, start, end)) in spans.iter().enumerate() {
-        let slot = match kept.iter().position(|(k, _)| *k == key) {
-            Some(slot) => slot,
-            None => {
-                kept.push((key, Vec::new()));
-                kept.len() - 1
+    let mut ranges: Vec<(&K, Vec<(usize, usize)>)> = Vec::new();
+    spans
+        .iter()
+        .map(|(key, start, end)| {
+            let slot = match ranges.iter().position(|(k, _)| *k == key) {
+                Some(slot) => slot,
+                None => {
+                    ranges.push((key, Vec::new()));
+                    ranges.len() - 1
+                }
+            };
+            let overlaps = ranges[slot]
+                .1
+                .iter()
+                .any(|&(s, e)| start < end && s < e && *start < e && s < *end);
+            if !overlaps {
+                ranges[slot].1.push((*start, *end));
             }
-        };
-        let into = kept[slot].1.iter().copied().find(|&k| {
-            let (_, kept_start, kept_end) = spans[k];
-            start < end && kept_start < kept_end && *start < kept_end && kept_start < *end
-        });
-        out.push(into.unwrap_or_else(|| {
-            kept[slot].1.push(i);
-            i
-        }));
-    }
-    out
+            !overlaps
+        })
+        .collect()
 }
 
 /// `answers` (best first) without the spans that overlap a better one of the same passage.
@@ -45,11 +45,11 @@ pub fn distinct(answers: &[Answer]) -> Vec<Answer> {
         .iter()
         .map(|a| ((a.rank, a.passage_id.as_str()), a.start, a.end))
         .collect();
-    groups(&spans)
-        .into_iter()
-        .enumerate()
-        .filter(|&(i, g)| g == i)
-        .map(|(i, _)| answers[i].clone())
+    answers
+        .iter()
+        .zip(kept(&spans))
+        .filter(|(_, kept)| *kept)
+        .map(|(a, _)| a.clone())
         .collect()
 }
 
@@ -58,7 +58,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fragments_belong_to_the_first_kept_span_they_overlap() {
+    fn fragments_of_a_kept_span_are_not_kept() {
         // "대한민국에서는 … 날인 10월 9일을 한글날로": 10월 9일 at 27..33 of passage 1.
         let spans = [
             (1, 27, 33), // 10월 9일
@@ -66,12 +66,17 @@ mod tests {
             (2, 27, 33), // the same range in another passage: kept
             (1, 24, 33), // 날인 10월 9일: hidden
             (1, 35, 38), // 한글날: kept
-            (1, 31, 36), // 9일을 한: overlaps 10월 9일 first
-            (1, 33, 35), // "을 ": touches both, overlaps neither
-            (1, 30, 30), // empty, inside 10월 9일: overlaps nothing
-            (1, 29, 32), // 월 9: under 10월 9일, not under the empty span
+            (1, 31, 36), // 9일을 한: overlaps 10월 9일 and 한글날: hidden
+            (1, 33, 35), // "을 ": touches both, overlaps neither: kept
+            (1, 30, 30), // empty, inside 10월 9일: overlaps nothing: kept
+            (1, 29, 32), // 월 9: hidden by 10월 9일
+            (1, 40, 40), // empty: kept
+            (1, 38, 42), // overlaps only the empty 40..40, which overlaps nothing: kept
         ];
-        assert_eq!(groups(&spans), [0, 0, 2, 0, 4, 0, 6, 7, 0]);
+        assert_eq!(
+            kept(&spans),
+            [true, false, true, false, true, false, true, true, false, true, true]
+        );
     }
 
     fn answer(rank: usize, text: &str, start: usize, probability: f32) -> Answer {

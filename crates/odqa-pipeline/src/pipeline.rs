@@ -77,9 +77,11 @@ pub struct QuestionReads {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QuestionAnswers {
-    /// Ranked answers, distinct (empty when nothing was found): see [`crate::aggregate::Ranked::answers`].
+    /// Ranked answers, distinct (empty when nothing was found): see
+    /// [`crate::aggregate::Ranked::answers`].
     pub answers: Vec<Answer>,
-    /// Every span on its own, ranked: see [`crate::aggregate::Ranked::spans`] (the n-best files' list).
+    /// Every span on its own, ranked (the n-best files' list): see
+    /// [`crate::aggregate::Ranked::spans`].
     pub spans: Vec<Answer>,
     /// The passages read, by rank, with their text (for evidence).
     pub reads: Vec<PassageRead>,
