@@ -42,6 +42,8 @@ struct Cli {
 enum Command {
     /// Build a BM25 index from corpus files (JSONL, wikipedia_documents.json, SQuAD).
     Index(cmd::index::IndexArgs),
+    /// Compute dense passage vectors for an index (dense and hybrid retrieval).
+    IndexDense(cmd::index_dense::IndexDenseArgs),
     /// Print the passages that best match a question.
     Retrieve(cmd::retrieve::RetrieveArgs),
     /// Answer questions from their own contexts with a reader model (reading comprehension).
@@ -147,6 +149,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Index(args) => cmd::index::run(args),
+        Command::IndexDense(args) => cmd::index_dense::run(args),
         Command::Retrieve(args) => cmd::retrieve::run(args),
         Command::Read(args) => cmd::read::run(args),
         Command::Train(args) => cmd::train::run(*args),

@@ -116,8 +116,15 @@ pub fn spans(candidates: Vec<odqa_reader::decode::Candidate>) -> Vec<SpanCandida
 pub struct PassageRead {
     /// Retrieval rank, 1-based.
     pub rank: usize,
-    /// BM25 score.
+    /// The retrieval score the aggregation weighs: BM25's, or on BM25's scale for dense and
+    /// hybrid retrieval (see `bm25_score` and `dense_score` for the retrievers' own).
     pub retriever_score: f32,
+    /// The passage's BM25 score, when dense or hybrid retrieval knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bm25_score: Option<f32>,
+    /// The passage's dense score (cosine), for dense and hybrid retrieval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dense_score: Option<f32>,
     /// Passage id.
     pub passage_id: String,
     /// Passage title.
@@ -354,6 +361,8 @@ mod tests {
         PassageRead {
             rank,
             retriever_score: bm25,
+            bm25_score: None,
+            dense_score: None,
             passage_id: format!("p{rank}"),
             title: format!("t{rank}"),
             candidates,

@@ -26,6 +26,8 @@ pub struct AskOptions {
     pub strategy: Option<Strategy>,
     /// Reader weight μ of `fusion`/`merge`, 0..1.
     pub mu: Option<f32>,
+    /// The retriever (dense and hybrid need the index's vectors loaded).
+    pub retriever: Option<odqa_retriever::RetrieverMode>,
 }
 
 impl AskOptions {
@@ -58,6 +60,12 @@ impl AskOptions {
         self
     }
 
+    /// Retrieves with `retriever`.
+    pub fn with_retriever(mut self, retriever: odqa_retriever::RetrieverMode) -> AskOptions {
+        self.retriever = Some(retriever);
+        self
+    }
+
     /// `settings` with these overrides, checked ([`PipelineSettings::validate`]'s error when a
     /// value is out of range).
     pub fn apply(&self, settings: &PipelineSettings) -> Result<PipelineSettings, SettingError> {
@@ -66,6 +74,7 @@ impl AskOptions {
         s.n_best = self.n_best.unwrap_or(s.n_best);
         s.strategy = self.strategy.unwrap_or(s.strategy);
         s.mu = self.mu.unwrap_or(s.mu);
+        s.retriever = self.retriever.unwrap_or(s.retriever);
         s.validate()?;
         Ok(s)
     }

@@ -5,6 +5,8 @@
 //! - [`pipeline`]: [`Pipeline`] (retriever + reader + settings), per-stage timings.
 //! - [`aggregate`]: the four strategies (logit, softmax, fusion, merge) over pooled candidates.
 //! - [`breakdown`]: where open-domain answers are lost (retrieval, reading, aggregation).
+//! - [`dense`]: passage vectors with the reader's encoder code, and the question encoder of
+//!   dense and hybrid retrieval.
 //! - [`distinct`]: the answers shown are different answers, not fragments of a better one.
 //! - [`calibration`]: the probabilities' temperature, reliability table and calibration error.
 //! - [`evidence()`]: the sentence holding an answer.
@@ -57,6 +59,7 @@ pub mod aggregate;
 mod ask;
 pub mod breakdown;
 pub mod calibration;
+pub mod dense;
 pub mod distinct;
 mod error;
 mod evidence;
@@ -71,9 +74,9 @@ pub use evidence::{evidence, Evidence};
 /// The reader's backends, for naming a [`Pipeline`]'s type.
 pub use odqa_reader::{DefaultBackend, ModelSource, ReaderBackend};
 /// A retrieved passage (the retriever's type, so callers need not depend on it).
-pub use odqa_retriever::Hit;
+pub use odqa_retriever::{Hit, RetrieverMode};
 pub use pipeline::{Pipeline, QuestionAnswers, QuestionReads, Timings};
-pub use settings::{PipelineSettings, SettingError};
+pub use settings::{FusionKind, PipelineSettings, SettingError};
 
 /// Progress and cancellation (odqa-core's, shared with the retriever and the trainer).
 pub use odqa_core::control::{CancelToken, Observer, Unobserved};

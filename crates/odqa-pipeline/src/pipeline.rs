@@ -8,7 +8,7 @@ use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, WindowInput, WindowSettings};
 use odqa_reader::read::{BatchHook, Reader, WindowLogits};
 use odqa_reader::{ModelSource, ReaderBackend};
-use odqa_retriever::{Hit, Retriever, RetrieverError};
+use odqa_retriever::{Hit, Retriever, RetrieverError, RetrieverMode};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -143,7 +143,7 @@ impl<B: ReaderBackend> Pipeline<B> {
         settings.validate()?;
         let source: ModelSource = model.into();
         let model = source.dir.as_path();
-        let retriever = Retriever::open(index)?;
+        let retriever = crate::dense::open_retriever::<B>(index, &settings, device)?;
         let windows = WindowSettings {
             max_seq_len: settings.max_seq_len,
             doc_stride: settings.doc_stride,
@@ -180,12 +180,29 @@ impl<B: ReaderBackend> Pipeline<B> {
         &self.retriever
     }
 
-    /// The top `k` passages of `question` by BM25, without reading them. A question at fault
-    /// (empty, no searchable word) is [`PipelineError::Question`], as for [`Pipeline::ask_with`].
+    /// The top `k` passages of `question` by the settings' retriever, without reading them. A
+    /// question at fault (empty, no searchable word) is [`PipelineError::Question`], as for
+    /// [`Pipeline::ask_with`].
     pub fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>> {
+        self.retrieve_with(question, k, self.settings.retriever)
+    }
+
+    /// [`Pipeline::retrieve`] by the retriever `mode` (dense and hybrid need the index's passage
+    /// vectors: [`Pipeline::load_vectors`], or a dense or hybrid retriever in the settings).
+    pub fn retrieve_with(&self, question: &str, k: usize, mode: RetrieverMode) -> Result<Vec<Hit>> {
         self.retriever
-            .search(question, k)
+            .search_with(question, k, mode)
             .map_err(question_or_search)
+    }
+
+    /// Loads the index's passage vectors and their question encoder, if not loaded yet, so that
+    /// questions may ask for dense or hybrid retrieval whatever the settings' retriever (a
+    /// server offering every retriever). Errors when the index has no vectors.
+    pub fn load_vectors(&mut self, device: &B::Device) -> Result<()> {
+        if self.retriever.has_vectors() {
+            return Ok(());
+        }
+        crate::dense::attach_dense::<B>(&mut self.retriever, &self.settings, device)
     }
 
     /// Whether `question` can be searched (the retriever's rule): a question at fault (empty, no
@@ -240,7 +257,8 @@ impl<B: ReaderBackend> Pipeline<B> {
             .collect::<Result<_>>()?;
         let top_k = settings.iter().map(|s| s.top_k).max().unwrap_or(1);
         let questions: Vec<&str> = queries.iter().map(|(q, _)| *q).collect();
-        let (reads, mut timings) = self.read(&questions, top_k, observer)?;
+        let modes: Vec<RetrieverMode> = settings.iter().map(|s| s.retriever).collect();
+        let (reads, mut timings) = self.read_by(&questions, &modes, top_k, observer)?;
         let start = Instant::now();
         let answers = reads
             .into_par_iter()
@@ -268,27 +286,57 @@ impl<B: ReaderBackend> Pipeline<B> {
         top_k: usize,
         observer: &dyn Observer,
     ) -> Result<(Vec<QuestionReads>, Timings)> {
+        let modes = vec![self.settings.retriever; questions.len()];
+        self.read_by(questions, &modes, top_k, observer)
+    }
+
+    /// [`Pipeline::read`] with each question's own retriever (`modes[i]` for `questions[i]`):
+    /// questions of one retriever are retrieved and read together.
+    pub fn read_by(
+        &self,
+        questions: &[&str],
+        modes: &[RetrieverMode],
+        top_k: usize,
+        observer: &dyn Observer,
+    ) -> Result<(Vec<QuestionReads>, Timings)> {
         let mut timings = Timings::default();
-        let mut out = Vec::with_capacity(questions.len());
-        for chunk in questions.chunks(QUESTIONS_PER_CHUNK) {
-            out.extend(self.read_chunk(chunk, top_k, &mut timings, observer)?);
-            observer.progress(out.len(), questions.len());
+        let mut out: Vec<Option<QuestionReads>> = vec![None; questions.len()];
+        let mut done = 0;
+        for mode in [
+            RetrieverMode::Bm25,
+            RetrieverMode::Dense,
+            RetrieverMode::Hybrid,
+        ] {
+            let group: Vec<usize> = (0..questions.len()).filter(|&i| modes[i] == mode).collect();
+            for chunk in group.chunks(QUESTIONS_PER_CHUNK) {
+                let asked: Vec<&str> = chunk.iter().map(|&i| questions[i]).collect();
+                let reads = self.read_chunk(&asked, mode, top_k, &mut timings, observer)?;
+                for (&i, read) in chunk.iter().zip(reads) {
+                    out[i] = Some(read);
+                }
+                done += chunk.len();
+                observer.progress(done, questions.len());
+            }
         }
-        Ok((out, timings))
+        Ok((
+            out.into_iter().map(Option::unwrap_or_default).collect(),
+            timings,
+        ))
     }
 
     /// Retrieves, tokenizes, reads and decodes one chunk of questions.
     fn read_chunk(
         &self,
         questions: &[&str],
+        mode: RetrieverMode,
         top_k: usize,
         timings: &mut Timings,
         observer: &dyn Observer,
     ) -> Result<Vec<QuestionReads>> {
         let start = Instant::now();
-        let hits = self.retriever.search_batch(questions, top_k);
+        let hits = self.retriever.search_batch_with(questions, top_k, mode);
         timings.retrieval += start.elapsed().as_secs_f64();
-        let (mut results, pairs) = passages_to_read(hits);
+        let (mut results, pairs) = passages_to_read(hits, mode);
 
         let start = Instant::now();
         let inputs: Vec<WindowInput<'_>> = pairs
@@ -360,6 +408,8 @@ impl<B: ReaderBackend> Pipeline<B> {
                 Ok(PassageRead {
                     rank: hit.rank,
                     retriever_score: hit.score,
+                    bm25_score: hit.bm25_score,
+                    dense_score: hit.dense_score,
                     passage_id: hit.id.clone(),
                     title: hit.title.clone(),
                     candidates,
@@ -374,6 +424,7 @@ impl<B: ReaderBackend> Pipeline<B> {
 /// cannot be searched) and the (question, passage) pairs to read.
 fn passages_to_read(
     hits: Vec<std::result::Result<Vec<Hit>, RetrieverError>>,
+    mode: RetrieverMode,
 ) -> (Vec<QuestionReads>, Vec<(usize, Hit)>) {
     let mut results: Vec<QuestionReads> = Vec::with_capacity(hits.len());
     let mut pairs: Vec<(usize, Hit)> = Vec::new();
@@ -381,12 +432,40 @@ fn passages_to_read(
         let mut result = QuestionReads::default();
         match found {
             Ok(hits) if hits.is_empty() => result.error = Some(QuestionError::NoPassage),
-            Ok(hits) => pairs.extend(hits.into_iter().map(|h| (q, h))),
+            Ok(hits) => pairs.extend(weighed(hits, mode).into_iter().map(|h| (q, h))),
             Err(e) => result.error = Some(QuestionError::from(&e)),
         }
         results.push(result);
     }
     (results, pairs)
+}
+
+/// `hits` with the score the aggregation strategies weigh against the reader's logits (`fusion`,
+/// `merge`), on BM25's scale whatever the retriever: BM25's score; for dense retrieval 100 times
+/// the cosine (e5's training temperature 0.01 makes that its logit); for hybrid the passage's
+/// BM25 score, or the lowest BM25 score among the question's passages for one only dense search
+/// found (its BM25 score is below every listed one). The retriever's own scores stay in
+/// `bm25_score` and `dense_score`.
+fn weighed(mut hits: Vec<Hit>, mode: RetrieverMode) -> Vec<Hit> {
+    match mode {
+        RetrieverMode::Bm25 => {}
+        RetrieverMode::Dense => {
+            for h in &mut hits {
+                h.score = 100.0 * h.dense_score.unwrap_or(h.score);
+            }
+        }
+        RetrieverMode::Hybrid => {
+            let floor = hits
+                .iter()
+                .filter_map(|h| h.bm25_score)
+                .fold(f32::INFINITY, f32::min);
+            let floor = if floor.is_finite() { floor } else { 0.0 };
+            for h in &mut hits {
+                h.score = h.bm25_score.unwrap_or(floor);
+            }
+        }
+    }
+    hits
 }
 
 /// A retriever error as the pipeline reports it: the question's own faults as

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use odqa_reader::window::WindowSettings;
+use odqa_retriever::{DenseSettings, Fusion, RetrieverMode};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{AggregateSettings, Strategy};
@@ -39,6 +40,31 @@ pub struct PipelineSettings {
     pub temperature: f32,
     /// Answer nothing when the best answer's probability is below this (0 = always answer).
     pub min_probability: f32,
+    /// Retriever: bm25, dense (the index's passage vectors) or hybrid (both, fused).
+    pub retriever: RetrieverMode,
+    /// How hybrid fuses BM25 and dense: rrf (reciprocal ranks) or linear (normalised scores).
+    pub fusion: FusionKind,
+    /// The constant c of reciprocal-rank fusion, `1 / (c + rank)`.
+    pub rrf_c: f32,
+    /// Weight of the dense score in linear fusion (0 = BM25 only, 1 = dense only).
+    pub dense_weight: f32,
+    /// Passages taken from each retriever before fusion (at least top_k).
+    pub dense_depth: usize,
+    /// The question encoder of dense and hybrid retrieval: a copy of the model that computed the
+    /// index's passage vectors (default: the directory the index records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dense_model: Option<std::path::PathBuf>,
+}
+
+/// The fusion of hybrid retrieval, as settings name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FusionKind {
+    /// Reciprocal-rank fusion.
+    #[default]
+    Rrf,
+    /// Linear mix of min-max normalised scores.
+    Linear,
 }
 
 impl Default for PipelineSettings {
@@ -56,6 +82,12 @@ impl Default for PipelineSettings {
             doc_stride: 128,
             temperature: 1.0,
             min_probability: 0.0,
+            retriever: RetrieverMode::Bm25,
+            fusion: FusionKind::Rrf,
+            rrf_c: 60.0,
+            dense_weight: 0.5,
+            dense_depth: 100,
+            dense_model: None,
         }
     }
 }
@@ -86,11 +118,19 @@ impl PipelineSettings {
             ("passage_n_best", self.passage_n_best),
             ("batch_size", self.batch_size),
             ("max_answer_len", self.max_answer_len),
+            ("dense_depth", self.dense_depth),
         ];
         if let Some((name, value)) = at_least_one.into_iter().find(|(_, v)| *v == 0) {
             return Err(SettingError::new(name, value, "at least 1"));
         }
-        for (name, value) in [("mu", self.mu), ("min_probability", self.min_probability)] {
+        if !(self.rrf_c >= 0.0 && self.rrf_c.is_finite()) {
+            return Err(SettingError::new("rrf_c", self.rrf_c, "at least 0"));
+        }
+        for (name, value) in [
+            ("mu", self.mu),
+            ("min_probability", self.min_probability),
+            ("dense_weight", self.dense_weight),
+        ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(SettingError::new(name, value, "between 0 and 1"));
             }
@@ -111,6 +151,31 @@ impl PipelineSettings {
             return Err(SettingError::new("doc_stride", self.doc_stride, rule));
         }
         Ok(())
+    }
+
+    /// What the passages retrieved depend on besides the index: the retriever and, for hybrid,
+    /// its fusion and depth (`bm25`, `dense`, `hybrid rrf (c 60) depth 100`).
+    pub fn retrieval_key(&self) -> String {
+        let d = self.dense();
+        match self.retriever {
+            RetrieverMode::Bm25 => "bm25".into(),
+            RetrieverMode::Dense => "dense".into(),
+            RetrieverMode::Hybrid => format!("hybrid {} depth {}", d.fusion, d.depth),
+        }
+    }
+
+    /// The retrieval part, for an index with passage vectors.
+    pub fn dense(&self) -> DenseSettings {
+        DenseSettings {
+            mode: self.retriever,
+            fusion: match self.fusion {
+                FusionKind::Rrf => Fusion::Rrf { c: self.rrf_c },
+                FusionKind::Linear => Fusion::Linear {
+                    weight: self.dense_weight,
+                },
+            },
+            depth: self.dense_depth,
+        }
     }
 
     /// The aggregation part.

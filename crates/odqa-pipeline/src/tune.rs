@@ -174,6 +174,14 @@ pub struct CacheKey {
     pub reading: [usize; 4],
     /// The question ids, in order.
     pub question_ids: Vec<String>,
+    /// The retriever and its fusion ([`PipelineSettings::retrieval_key`]); `bm25` in caches
+    /// made before there were others.
+    #[serde(default = "bm25_key")]
+    pub retrieval: String,
+}
+
+fn bm25_key() -> String {
+    "bm25".into()
 }
 
 impl CacheKey {
@@ -243,6 +251,9 @@ impl ReadsCache {
             if have.question_ids != want.question_ids {
                 differs.push("questions");
             }
+            if have.retrieval != want.retrieval {
+                differs.push("retriever");
+            }
             return Err(bad(format!(
                 "made for another run ({} differ): delete it or use another cache file",
                 differs.join(", ")
@@ -275,6 +286,8 @@ mod tests {
             .map(|(i, (text, logit))| PassageRead {
                 rank: i + 1,
                 retriever_score: 10.0 - i as f32,
+                bm25_score: None,
+                dense_score: None,
                 passage_id: format!("p{i}"),
                 title: String::new(),
                 candidates: vec![SpanCandidate {
@@ -338,6 +351,7 @@ mod tests {
             top_k: 40,
             reading: [384, 128, 20, 30],
             question_ids: vec!["a".into()],
+            retrieval: "bm25".into(),
         };
         assert!(ReadsCache::load(&path, &key).unwrap().is_none());
         let (reads, _) = question("서울", &[("서울", 1.0)]);
@@ -356,9 +370,21 @@ mod tests {
         let other = CacheKey {
             model_bytes: 9,
             top_k: 80,
-            ..key
+            ..key.clone()
         };
         let err = ReadsCache::load(&path, &other).unwrap_err().to_string();
         assert!(err.contains("model, top-k (smaller) differ"), "{err}");
+        let hybrid = CacheKey {
+            retrieval: "hybrid rrf (c 60) depth 100".into(),
+            ..key
+        };
+        let err = ReadsCache::load(&path, &hybrid).unwrap_err().to_string();
+        assert!(err.contains("(retriever differ"), "{err}");
+        // A cache written before the retriever was recorded reads as BM25's.
+        let mut old: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        old["key"].as_object_mut().unwrap().remove("retrieval");
+        std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+        assert!(ReadsCache::load(&path, &smaller).unwrap().is_some());
     }
 }

@@ -11,6 +11,7 @@
 //! - [`features`]: run_qa-exact windows (384/128), offsets, labels.
 //! - [`decode`]: utils_qa-exact n-best span decoding.
 //! - [`read`]: batched reading comprehension over SQuAD-format examples.
+//! - [`embed`]: sentence embeddings (mean pooling, as multilingual-e5) for dense retrieval.
 //! - [`lora`]: LoRA adapters in Hugging Face PEFT's format (training, loading, merging).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -18,6 +19,7 @@
 pub mod config;
 pub mod convert;
 pub mod decode;
+pub mod embed;
 pub mod encoder;
 mod error;
 mod expected;
@@ -36,6 +38,7 @@ pub mod weights;
 pub mod window;
 
 pub use config::{HeadKind, ReaderConfig};
+pub use embed::Embedder;
 pub use error::{ReaderError, Result};
 pub use fused::ReaderBackend;
 pub use lora::{LoraSpec, ModelSource};

@@ -119,6 +119,11 @@ impl<B: Backend> QaModel<B> {
         &self.encoder
     }
 
+    /// The encoder alone (the head dropped), e.g. to embed texts.
+    pub fn into_encoder(self) -> Encoder<B> {
+        self.encoder
+    }
+
     /// The head.
     pub fn head(&self) -> &QaHead<B> {
         &self.head

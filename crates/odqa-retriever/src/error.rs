@@ -50,6 +50,9 @@ pub enum RetrieverError {
     /// was changed.
     #[error("interrupted: the index was not changed")]
     Interrupted,
+    /// The question encoder of dense retrieval failed.
+    #[error("cannot encode the question: {0}")]
+    Encoding(String),
     /// tantivy failed.
     #[error("index error: {0}")]
     Tantivy(#[from] tantivy::TantivyError),

@@ -3,6 +3,7 @@
 //! - [`build_index`] streams corpus files into a new index, atomically.
 //! - [`Retriever`] opens an index (re-registering its analyzer) and answers questions, one at a
 //!   time or in parallel batches.
+//! - [`dense`]: passage vectors beside the index (written resumably, searched exactly).
 //! - [`verify_index`] checks an index for damage (every opening checks most of it too).
 //! - [`eval`] measures answer- and title-recall@k on SQuAD-format question sets.
 
@@ -11,8 +12,10 @@
 pub mod analysis;
 pub mod bm25;
 mod build;
+pub mod dense;
 mod error;
 pub mod eval;
+pub mod fusion;
 mod guard;
 mod ingest;
 mod integrity;
@@ -29,12 +32,14 @@ pub use build::{
     build_index, build_index_with_progress, BuildOptions, BuildProgress, BuildSummary,
     LanguageChoice,
 };
+pub use dense::{DenseEncoder, DenseIndex, DenseMeta};
 pub use error::{Result, RetrieverError};
+pub use fusion::{Fusion, RetrieverMode};
 pub use integrity::{FileSum, FileSums};
 pub use layout::IndexMeta;
 /// The cancellation flag [`build_index`] polls (re-exported from `odqa_core::control`).
 pub use odqa_core::control::CancelToken;
-pub use search::{Hit, Retriever};
+pub use search::{DenseSettings, Hit, QueryEncoder, Retriever};
 pub use verify::{verify_index, VerifyReport};
 
 #[cfg(test)]

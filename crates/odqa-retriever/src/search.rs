@@ -1,8 +1,8 @@
 //! Opening an index and retrieving passages for questions.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use rayon::prelude::*;
 use serde::Serialize;
 use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue};
 use tantivy::collector::TopDocs;
@@ -15,13 +15,25 @@ use crate::error::{Result, RetrieverError};
 use crate::layout::{self, Alias, AliasTable, Fields, IndexMeta, CORPUS_ORDER_FIELD};
 use crate::{guard, verify};
 
+mod hybrid;
+mod order;
+
+pub use hybrid::{DenseSettings, QueryEncoder};
+
 /// A retrieved passage.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
     /// 1-based rank.
     pub rank: usize,
-    /// BM25 score.
+    /// The retriever's score: BM25's, the dense inner product, or the fused score (hybrid).
     pub score: f32,
+    /// BM25 score, in a hybrid list when BM25 ranked the passage among its candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bm25_score: Option<f32>,
+    /// Dense score (cosine of question and passage vectors), in a dense or hybrid list when dense
+    /// search ranked the passage among its candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dense_score: Option<f32>,
     /// Passage id.
     pub id: String,
     /// Title.
@@ -48,6 +60,10 @@ pub struct Retriever {
     reader: IndexReader,
     aliases: AliasTable,
     params: Bm25Params,
+    /// Document addresses by corpus order, read when first needed ([`Retriever::hit_by_order`]).
+    by_order: OnceLock<Vec<DocAddress>>,
+    /// Passage vectors and question encoder ([`Retriever::with_dense`]).
+    dense: Option<hybrid::DenseSide>,
 }
 
 impl Retriever {
@@ -70,6 +86,8 @@ impl Retriever {
             fields,
             reader,
             aliases,
+            by_order: OnceLock::new(),
+            dense: None,
         })
     }
 
@@ -100,10 +118,11 @@ impl Retriever {
         self.reader.searcher().num_docs()
     }
 
-    /// The top `k` passages for `question`. The question is analysed like the passages and its
-    /// terms OR-ed, so any text works (quotes, `AND`, `-`, `:` … are plain characters).
-    /// An empty question, or one without a single word, is an error ([`Self::check_question`]).
-    pub fn search(&self, question: &str, k: usize) -> Result<Vec<Hit>> {
+    /// The top `k` passages for `question` by BM25, whatever [`Self::mode`] says. The question is
+    /// analysed like the passages and its terms OR-ed, so any text works (quotes, `AND`, `-`, `:`
+    /// … are plain characters). An empty question, or one without a single word, is an error
+    /// ([`Self::check_question`]).
+    pub fn search_bm25(&self, question: &str, k: usize) -> Result<Vec<Hit>> {
         let terms = self.terms_of(question)?;
         let searcher = self.reader.searcher();
         // Never ask the collector for more slots than there are passages.
@@ -156,18 +175,6 @@ impl Retriever {
             });
         }
         Ok(terms)
-    }
-
-    /// [`Self::search`] for many questions in parallel (on the current rayon pool), in order.
-    pub fn search_batch<S: AsRef<str> + Sync>(
-        &self,
-        questions: &[S],
-        k: usize,
-    ) -> Vec<Result<Vec<Hit>>> {
-        questions
-            .par_iter()
-            .map(|q| self.search(q.as_ref(), k))
-            .collect()
     }
 
     /// The passage with id `id`, also when `id` names a duplicate of an indexed passage.
@@ -241,6 +248,8 @@ impl Retriever {
         Hit {
             rank,
             score,
+            bm25_score: None,
+            dense_score: None,
             duplicates: self.aliases.duplicates_of(&id).to_vec(),
             title: text(self.fields.title),
             text: text(self.fields.text),

@@ -1,6 +1,7 @@
 //! The JSON bodies of the HTTP API, their checks, and their OpenAPI schemas (generated from these
 //! types by `utoipa`).
 
+use odqa_pipeline::RetrieverMode;
 use odqa_pipeline::{
     evidence, Answer, Answers, AskOptions, Hit, PassageRead, PipelineSettings, Strategy, Timings,
 };
@@ -24,6 +25,8 @@ pub struct AskRequest {
     pub strategy: Option<String>,
     /// Reader weight μ of `fusion`/`merge`, 0..1.
     pub mu: Option<f32>,
+    /// Retriever: `bm25`, `dense` or `hybrid` (the last two when the index has passage vectors).
+    pub retriever: Option<String>,
 }
 
 /// `POST /v1/retrieve`: a question and how many passages to return.
@@ -34,6 +37,17 @@ pub struct RetrieveRequest {
     pub question: String,
     /// Passages returned (1..=the server's limit); the server's `top_k` when absent.
     pub top_k: Option<usize>,
+    /// Retriever: `bm25`, `dense` or `hybrid` (the last two when the index has passage vectors).
+    pub retriever: Option<String>,
+}
+
+/// A `retriever` field's value, or a 422.
+pub(crate) fn parse_retriever(name: Option<&str>) -> Result<Option<RetrieverMode>, ApiError> {
+    name.map(|n| {
+        n.parse()
+            .map_err(|e: String| ApiError::unprocessable("bad_option", e))
+    })
+    .transpose()
 }
 
 /// Checks a question's length against the limit (whether it can be searched is the pipeline's
@@ -95,6 +109,9 @@ impl AskRequest {
         if let Some(mu) = self.mu {
             options = options.with_mu(mu);
         }
+        if let Some(mode) = parse_retriever(self.retriever.as_deref())? {
+            options = options.with_retriever(mode);
+        }
         options
             .apply(settings)
             .map_err(|e| ApiError::unprocessable("bad_option", e.to_string()))?;
@@ -147,8 +164,15 @@ pub struct PassageJson {
     pub id: String,
     /// Title.
     pub title: String,
-    /// BM25 score.
+    /// Retrieval score: BM25's (for dense and hybrid retrieval, `/v1/ask` gives the score on
+    /// BM25's scale that the answers were weighed with, `/v1/retrieve` the retriever's own).
     pub score: f32,
+    /// BM25 score, when dense or hybrid retrieval knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bm25_score: Option<f32>,
+    /// Dense score (cosine of the question and passage vectors), for dense and hybrid retrieval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dense_score: Option<f32>,
     /// Passage text.
     pub text: String,
 }
@@ -262,6 +286,8 @@ impl From<&PassageRead> for PassageJson {
             id: p.passage_id.clone(),
             title: p.title.clone(),
             score: p.retriever_score,
+            bm25_score: p.bm25_score,
+            dense_score: p.dense_score,
             text: p.text.clone(),
         }
     }
@@ -274,6 +300,8 @@ impl From<Hit> for PassageJson {
             id: h.id,
             title: h.title,
             score: h.score,
+            bm25_score: h.bm25_score,
+            dense_score: h.dense_score,
             text: h.text,
         }
     }
@@ -284,7 +312,9 @@ impl From<Hit> for PassageJson {
 pub struct RetrieveResponse {
     /// The question as received (trimmed).
     pub question: String,
-    /// The best passages by BM25, best first.
+    /// The retriever that found them (`bm25`, `dense`, `hybrid`).
+    pub retriever: String,
+    /// The best passages, best first.
     pub passages: Vec<PassageJson>,
     /// Search time in milliseconds.
     pub retrieval_ms: f64,

@@ -43,6 +43,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use odqa_pipeline::RetrieverMode;
 use odqa_pipeline::{AskOptions, Hit, Observer, Pipeline, PipelineError, PipelineSettings};
 use odqa_pipeline::{QuestionAnswers, ReaderBackend, Timings};
 
@@ -59,7 +60,12 @@ pub trait Engine: Send + Sync + 'static {
         observer: &dyn Observer,
     ) -> Result<(Vec<QuestionAnswers>, Timings), PipelineError>;
     /// The top `k` passages of a question ([`Pipeline::retrieve`]).
-    fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>, PipelineError>;
+    fn retrieve(
+        &self,
+        question: &str,
+        k: usize,
+        retriever: Option<RetrieverMode>,
+    ) -> Result<Vec<Hit>, PipelineError>;
     /// Whether a question can be searched ([`Pipeline::check_question`]), checked before it is
     /// queued.
     fn check_question(&self, question: &str) -> Result<(), PipelineError>;
@@ -81,8 +87,14 @@ where
         self.answer_with(queries, observer)
     }
 
-    fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>, PipelineError> {
-        Pipeline::retrieve(self, question, k)
+    fn retrieve(
+        &self,
+        question: &str,
+        k: usize,
+        retriever: Option<RetrieverMode>,
+    ) -> Result<Vec<Hit>, PipelineError> {
+        let mode = retriever.unwrap_or(self.settings().retriever);
+        Pipeline::retrieve_with(self, question, k, mode)
     }
 
     fn check_question(&self, question: &str) -> Result<(), PipelineError> {

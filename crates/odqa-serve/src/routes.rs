@@ -15,8 +15,8 @@ use tokio::sync::{oneshot, Semaphore};
 use utoipa::OpenApi;
 
 use crate::api::{
-    check_length, check_top_k, AskRequest, AskResponse, ErrorResponse, HealthResponse, PassageJson,
-    RetrieveRequest, RetrieveResponse,
+    check_length, check_top_k, parse_retriever, AskRequest, AskResponse, ErrorResponse,
+    HealthResponse, PassageJson, RetrieveRequest, RetrieveResponse,
 };
 use crate::guards::{check_host, log_request, read_body_in_time, AllowedHosts, BodyRead};
 use crate::health::IndexWatch;
@@ -198,6 +198,8 @@ async fn retrieve(
     s.engine.check_question(&question)?;
     check_top_k(request.top_k, &s.options.limits)?;
     let k = request.top_k.unwrap_or(s.engine.settings().top_k);
+    let mode =
+        parse_retriever(request.retriever.as_deref())?.unwrap_or(s.engine.settings().retriever);
     let started = Instant::now();
     let _waiting = Searching::enter(&s)?;
     let permit = s
@@ -211,7 +213,7 @@ async fn retrieve(
         let question = question.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            engine.retrieve(&question, k)
+            engine.retrieve(&question, k, Some(mode))
         })
         .await
         .map_err(|e| ApiError::internal(format!("the search failed: {e}")))?
@@ -219,6 +221,7 @@ async fn retrieve(
     let hits = searched?;
     Ok(Json(RetrieveResponse {
         question,
+        retriever: mode.name().to_string(),
         passages: hits.into_iter().map(PassageJson::from).collect(),
         retrieval_ms: started.elapsed().as_secs_f64() * 1e3,
     }))

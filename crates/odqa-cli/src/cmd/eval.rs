@@ -6,9 +6,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use odqa_pipeline::{Observer, Unobserved};
 use odqa_retriever::eval::evaluate_recall;
-use odqa_retriever::Retriever;
 
-use crate::args::{with_threads, Bm25Args, UsageError};
+use crate::args::{with_threads, Bm25Args, RetrieverArgs, UsageError};
 use crate::progress::CountProgress;
 
 /// What to evaluate.
@@ -64,6 +63,8 @@ pub struct RetrievalArgs {
     json: bool,
     #[command(flatten)]
     bm25: Bm25Args,
+    #[command(flatten)]
+    retrieval: RetrieverArgs,
 }
 
 pub fn run(command: EvalCommand) -> anyhow::Result<()> {
@@ -139,7 +140,10 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
     if args.top_k.is_empty() || args.top_k.contains(&0) {
         return Err(UsageError("--top-k needs positive cut-offs, e.g. 1,5,20".into()).into());
     }
-    let retriever = Retriever::open(&args.index).context("cannot open the index")?;
+    let retriever = args
+        .retrieval
+        .open(&args.index)
+        .context("cannot open the index")?;
     let params = args.bm25.overrides().apply(*retriever.params());
     let retriever = retriever.with_params(params)?;
     let mut examples =
@@ -162,12 +166,33 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
         p.finish();
     }
     if args.json {
-        println!("{}", serde_json::to_string(&report.to_json())?);
+        let mut json = report.to_json();
+        json["retriever"] = retriever.mode().name().into();
+        if let Some(d) = retriever
+            .dense_settings()
+            .filter(|d| d.mode.needs_vectors())
+        {
+            json["fusion"] = serde_json::to_value(d.fusion)?;
+            json["depth"] = d.depth.into();
+        }
+        println!("{}", serde_json::to_string(&json)?);
         return Ok(());
     }
     let p = retriever.params();
+    let dense = match retriever.dense_settings() {
+        Some(d) if d.mode.needs_vectors() => format!(
+            ", {} retrieval{}",
+            d.mode,
+            if d.mode == odqa_retriever::RetrieverMode::Hybrid {
+                format!(" ({}, depth {})", d.fusion, d.depth)
+            } else {
+                String::new()
+            }
+        ),
+        _ => String::new(),
+    };
     println!(
-        "{} questions, index {} ({} passages), analyzer {}, BM25 k1={} b={} delta={} idf={} title_weight={}",
+        "{} questions, index {} ({} passages), analyzer {}{dense}, BM25 k1={} b={} delta={} idf={} title_weight={}",
         report.questions,
         args.index.display(),
         retriever.num_passages(),

@@ -6,6 +6,7 @@ pub mod download;
 pub mod eval;
 mod help_defaults;
 pub mod index;
+pub mod index_dense;
 pub mod merge;
 pub mod model;
 pub mod model_convert;

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use odqa_core::text::snippet;
-use odqa_retriever::Retriever;
 
-use crate::args::{Bm25Args, NotFound};
+use crate::args::{Bm25Args, NotFound, RetrieverArgs};
 
 /// Print the passages that best match a question.
 ///
@@ -22,7 +21,8 @@ pub struct RetrieveArgs {
     /// Number of passages
     #[arg(long, short = 'k', default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     top_k: u64,
-    /// Print JSON: {"question", "hits": [{rank, score, id, title, text, doc_id, char_offset, ...}]}
+    /// Print JSON: {"question", "retriever", "hits": [{rank, score, id, title, text, doc_id,
+    /// char_offset, ...}]}; dense and hybrid hits add bm25_score and dense_score where known
     #[arg(long)]
     json: bool,
     /// Characters of passage text to show per hit (text output)
@@ -30,13 +30,18 @@ pub struct RetrieveArgs {
     snippet_chars: usize,
     #[command(flatten)]
     bm25: Bm25Args,
+    #[command(flatten)]
+    retrieval: RetrieverArgs,
     /// The question
     #[arg(value_name = "QUESTION")]
     question: String,
 }
 
 pub fn run(args: RetrieveArgs) -> anyhow::Result<()> {
-    let retriever = Retriever::open(&args.index).with_context(|| "cannot open the index")?;
+    let retriever = args
+        .retrieval
+        .open(&args.index)
+        .with_context(|| "cannot open the index")?;
     let params = args.bm25.overrides().apply(*retriever.params());
     let retriever = retriever.with_params(params)?;
     let hits = retriever.search(
@@ -44,13 +49,21 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<()> {
         usize::try_from(args.top_k).unwrap_or(usize::MAX),
     )?;
     if args.json {
-        let json = serde_json::json!({ "question": args.question, "hits": hits });
+        let json = serde_json::json!({
+            "question": args.question,
+            "retriever": retriever.mode().name(),
+            "hits": hits,
+        });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         for hit in &hits {
             println!(
-                "{:>3}  {:>8.3}  {}  {}",
-                hit.rank, hit.score, hit.id, hit.title
+                "{:>3}  {:>8.3}  {}  {}{}",
+                hit.rank,
+                hit.score,
+                hit.id,
+                hit.title,
+                component_scores(hit)
             );
             println!("     {}", snippet(&hit.text, args.snippet_chars));
             if !hit.duplicates.is_empty() {
@@ -63,4 +76,17 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<()> {
         return Err(NotFound(format!("no passage matches {:?}", args.question)).into());
     }
     Ok(())
+}
+
+/// `  (bm25 12.3, dense 0.871)` for a hybrid hit, the known scores only; nothing for BM25 hits.
+fn component_scores(hit: &odqa_retriever::Hit) -> String {
+    let parts: Vec<String> = [("bm25", hit.bm25_score), ("dense", hit.dense_score)]
+        .into_iter()
+        .filter_map(|(name, s)| s.map(|s| format!("{name} {s:.3}")))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("  ({})", parts.join(", "))
+    }
 }

@@ -117,10 +117,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .num_threads(args.pipeline.threads)
         .build_global()
         .context("cannot start the worker threads")?;
-    let pipeline = args
+    let mut pipeline = args
         .pipeline
         .open(settings)
         .context("cannot open the index or the model")?;
+    // An index with passage vectors serves every retriever (requests choose with "retriever").
+    if odqa_retriever::DenseIndex::exists(&args.pipeline.index) {
+        pipeline
+            .load_vectors(&Default::default())
+            .context("cannot load the index's passage vectors or their question encoder")?;
+    }
     let info = ServerInfo {
         index: shown_name(&args.pipeline.index),
         model: shown_name(&args.pipeline.model),

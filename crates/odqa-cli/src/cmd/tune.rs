@@ -334,6 +334,7 @@ fn cache_key(
             settings.max_answer_len,
         ],
         question_ids: examples.iter().map(|e| e.id.clone()).collect(),
+        retrieval: settings.retrieval_key(),
     }
 }
 

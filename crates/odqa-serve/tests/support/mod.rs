@@ -57,12 +57,17 @@ impl Engine for Gated {
         self.inner.answer_with(queries, observer)
     }
 
-    fn retrieve(&self, question: &str, k: usize) -> Result<Vec<Hit>, PipelineError> {
+    fn retrieve(
+        &self,
+        question: &str,
+        k: usize,
+        retriever: Option<odqa_retriever::RetrieverMode>,
+    ) -> Result<Vec<Hit>, PipelineError> {
         let now = self.searching.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_searching.fetch_max(now, Ordering::SeqCst);
         let _ = self.search_gate.lock().unwrap().recv_timeout(HUNG);
         self.searching.fetch_sub(1, Ordering::SeqCst);
-        Engine::retrieve(&self.inner, question, k)
+        Engine::retrieve(&self.inner, question, k, retriever)
     }
 
     fn check_question(&self, question: &str) -> Result<(), PipelineError> {

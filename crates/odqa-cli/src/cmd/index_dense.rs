@@ -1,0 +1,148 @@
+//! `odqa index-dense`: compute the passage vectors of an index for dense and hybrid retrieval.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use odqa_pipeline::dense::{build_dense, DenseBuildOptions, DenseBuildSummary};
+use odqa_pipeline::{Observer, PipelineError};
+use odqa_reader::DefaultBackend;
+
+use crate::args::{parse_threads, with_threads, Interrupted};
+use crate::progress::CountProgress;
+
+/// Compute dense passage vectors for an index (for `--retriever dense|hybrid`).
+///
+/// Every distinct passage of the index is embedded with the encoder of MODEL as multilingual-e5
+/// expects ("passage: TITLE TEXT", mean pooling over the last hidden state, unit length) and
+/// stored beside the BM25 index in DIR/dense/ (half-precision vectors in corpus order and
+/// dense.json naming the encoder, its sha256 and the settings). Questions are later encoded with
+/// the same model ("query: QUESTION"). Use the e5 base model (e.g. multilingual-e5-small-ko),
+/// not a reader fine-tuned for extractive QA.
+///
+/// Long runs save their progress every --chunk passages in DIR/.dense.partial/: after Ctrl-C, a
+/// failure or a kill, running the same command again resumes there. The finished vectors
+/// replace DIR/dense/ in one step; rebuilding the BM25 index (`odqa index`) drops them.
+#[derive(Debug, Args)]
+pub struct IndexDenseArgs {
+    /// Index directory (from `odqa index`)
+    #[arg(long, value_name = "DIR")]
+    index: PathBuf,
+    /// Encoder model directory (Hugging Face BERT/XLM-R layout; e5's base)
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    #[command(flatten)]
+    options: DenseOptionArgs,
+    /// Worker threads (0 = one per core, at most 1024)
+    #[arg(long, default_value_t = 0, value_parser = parse_threads)]
+    threads: usize,
+    /// Print the summary as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// How passages are embedded (`index-dense`, `index --dense`).
+#[derive(Debug, Clone, Args)]
+pub struct DenseOptionArgs {
+    /// Passages per forward pass (sorted by length)
+    #[arg(long = "dense-batch-size", value_name = "N", default_value_t = 32)]
+    batch_size: usize,
+    /// Tokens read per passage at most (longer passages are truncated)
+    #[arg(long = "dense-max-len", value_name = "N", default_value_t = 512)]
+    max_len: usize,
+    /// Passages embedded between two saves of the resumable progress
+    #[arg(long = "dense-chunk", value_name = "N", default_value_t = 4096)]
+    chunk: usize,
+    /// Prefix of passages (e5's)
+    #[arg(long, value_name = "TEXT", default_value = "passage: ")]
+    passage_prefix: String,
+    /// Prefix of questions, recorded for search (e5's)
+    #[arg(long, value_name = "TEXT", default_value = "query: ")]
+    query_prefix: String,
+}
+
+impl DenseOptionArgs {
+    fn options(&self) -> DenseBuildOptions {
+        DenseBuildOptions {
+            batch_size: self.batch_size.max(1),
+            max_len: self.max_len,
+            chunk: self.chunk.max(1),
+            passage_prefix: self.passage_prefix.clone(),
+            query_prefix: self.query_prefix.clone(),
+        }
+    }
+}
+
+/// `odqa index-dense`.
+pub fn run(args: IndexDenseArgs) -> anyhow::Result<()> {
+    with_threads(args.threads, || {
+        embed_index(&args.index, &args.model, &args.options, args.json)
+    })?
+}
+
+/// Embeds the passages of `index` with `model` and prints what was done (`index --dense` too).
+pub fn embed_index(
+    index: &Path,
+    model: &Path,
+    options: &DenseOptionArgs,
+    json: bool,
+) -> anyhow::Result<()> {
+    let stop = crate::args::stop_flag(
+        "interrupting: finishing the current batches, then saving the progress…",
+    );
+    let progress =
+        (!json).then(|| CountProgress::new("embedding", "passages").stopping_on(stop.clone()));
+    let observer: &dyn Observer = match &progress {
+        Some(p) => p,
+        None => &stop,
+    };
+    let result = build_dense::<DefaultBackend>(
+        index,
+        model,
+        &options.options(),
+        observer,
+        &Default::default(),
+    );
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    let summary =
+        match result {
+            Err(PipelineError::Interrupted) => {
+                return Err(Interrupted(format!(
+                "interrupted: the vectors computed so far are kept in {}; run the same command \
+                 again to resume",
+                index.join(odqa_retriever::dense::build::PARTIAL_DIR).display()
+            ))
+                .into())
+            }
+            other => other.with_context(|| {
+                format!("cannot compute the passage vectors of {}", index.display())
+            })?,
+        };
+    print_summary(index, &summary, json)
+}
+
+fn print_summary(index: &Path, s: &DenseBuildSummary, json: bool) -> anyhow::Result<()> {
+    if json {
+        let mut value = serde_json::to_value(s)?;
+        value["index"] = serde_json::json!(index);
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let computed = s.passages - s.resumed;
+    println!(
+        "embedded {computed} passages{} into {} ({} values each, {:.1} MiB) in {:.1} s ({:.1} passages/s)",
+        if s.resumed > 0 {
+            format!(" (resumed after {})", s.resumed)
+        } else {
+            String::new()
+        },
+        index.join(odqa_retriever::dense::DENSE_DIR).display(),
+        s.dim,
+        s.bytes as f64 / (1 << 20) as f64,
+        s.seconds,
+        computed as f64 / s.seconds.max(1e-9)
+    );
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! Dense retrieval with the reader's encoder code: computing an index's passage vectors
+//! ([`build_dense`], resumable) and giving a [`Retriever`] its question encoder ([`attach_dense`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use odqa_core::control::Observer;
+use odqa_reader::embed::{Embedder, DEFAULT_MAX_LEN};
+use odqa_reader::lora::{file_sha256, is_adapter_dir};
+use odqa_reader::model_files::weights_file;
+use odqa_reader::{ReaderBackend, ReaderError};
+use odqa_retriever::dense::build::DenseBuild;
+use odqa_retriever::{DenseEncoder, DenseIndex, QueryEncoder, Retriever};
+
+use crate::error::{PipelineError, Result};
+use crate::settings::PipelineSettings;
+
+/// How passage vectors are computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseBuildOptions {
+    /// Texts per forward pass.
+    pub batch_size: usize,
+    /// Tokens read per text at most.
+    pub max_len: usize,
+    /// Passages embedded between two saves of the partial state.
+    pub chunk: usize,
+    /// Prefix of passages (`"passage: "`, e5's).
+    pub passage_prefix: String,
+    /// Prefix of questions (`"query: "`, e5's), recorded for search.
+    pub query_prefix: String,
+}
+
+impl Default for DenseBuildOptions {
+    fn default() -> Self {
+        DenseBuildOptions {
+            batch_size: 32,
+            max_len: DEFAULT_MAX_LEN,
+            chunk: 4096,
+            passage_prefix: "passage: ".into(),
+            query_prefix: "query: ".into(),
+        }
+    }
+}
+
+/// What [`build_dense`] did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DenseBuildSummary {
+    /// Vectors in the index (one per distinct passage).
+    pub passages: u64,
+    /// Vectors found already computed by an interrupted run.
+    pub resumed: u64,
+    /// Values per vector.
+    pub dim: usize,
+    /// Seconds of this run.
+    pub seconds: f64,
+    /// Seconds over every run of this build.
+    pub total_seconds: f64,
+    /// Size of the vectors file.
+    pub bytes: u64,
+}
+
+/// Told the passages embedded so far (of the whole index), asked whether to stop.
+struct Offset<'a> {
+    inner: &'a dyn Observer,
+    base: usize,
+    total: usize,
+}
+
+impl Observer for Offset<'_> {
+    fn progress(&self, done: usize, _: usize) {
+        self.inner.progress(self.base + done, self.total)
+    }
+
+    fn should_stop(&self) -> bool {
+        self.inner.should_stop()
+    }
+}
+
+/// Computes the vectors of every passage of the index `index` with the encoder of `model` and
+/// installs them as the index's `dense/`. An interrupted run (Ctrl-C through `observer`, a failure,
+/// `kill -9`) keeps what it computed; the next run with the same model and options on the same
+/// index resumes there. `observer` is told the passages done (of all).
+pub fn build_dense<B: ReaderBackend>(
+    index: &Path,
+    model: &Path,
+    options: &DenseBuildOptions,
+    observer: &dyn Observer,
+    device: &B::Device,
+) -> Result<DenseBuildSummary> {
+    let retriever = Retriever::open(index)?;
+    let embedder = Embedder::<B>::load(model, options.max_len, device)?;
+    let encoder = DenseEncoder {
+        model: odqa_core::fsio::resolve(model),
+        sha256: encoder_sha256(model)?,
+        query_prefix: options.query_prefix.clone(),
+        passage_prefix: options.passage_prefix.clone(),
+        pooling: "mean".into(),
+        normalized: true,
+        max_len: options.max_len,
+    };
+    let count = retriever.num_passages();
+    let mut build = DenseBuild::start(index, encoder.clone(), embedder.dim(), count)?;
+    let resumed = build.rows_done();
+    let started = Instant::now();
+    let chunk = options.chunk.max(1) as u64;
+    while build.rows_done() < count {
+        let from = build.rows_done();
+        let passages = retriever.passages_in_order(from..(from + chunk).min(count))?;
+        let texts: Vec<String> = passages
+            .iter()
+            .map(|(title, text)| encoder.passage_text(title, text))
+            .collect();
+        let watch = Offset {
+            inner: observer,
+            base: from as usize,
+            total: count as usize,
+        };
+        let t = Instant::now();
+        let vectors = embedder
+            .embed(&texts, options.batch_size, &watch)
+            .map_err(|e| match e {
+                ReaderError::Interrupted => PipelineError::Interrupted,
+                other => other.into(),
+            })?;
+        build.append(&vectors, t.elapsed().as_secs_f64())?;
+    }
+    let total_seconds = build.seconds();
+    let meta = build.finish(env!("CARGO_PKG_VERSION"))?;
+    Ok(DenseBuildSummary {
+        passages: count,
+        resumed,
+        dim: meta.dim,
+        seconds: started.elapsed().as_secs_f64(),
+        total_seconds,
+        bytes: meta.vectors.bytes,
+    })
+}
+
+/// The identity of an encoder: the sha256 of its weights file (an adapter's own file for a LoRA
+/// adapter directory).
+pub fn encoder_sha256(model: &Path) -> Result<String> {
+    let file = if is_adapter_dir(model) {
+        model.join("adapter_model.safetensors")
+    } else {
+        weights_file(model)
+    };
+    Ok(file_sha256(&file)?)
+}
+
+/// A question encoder over an [`Embedder`].
+pub struct EmbedderEncoder<B: ReaderBackend> {
+    embedder: Embedder<B>,
+    batch_size: usize,
+}
+
+impl<B: ReaderBackend> QueryEncoder for EmbedderEncoder<B> {
+    fn encode(&self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, String> {
+        self.embedder
+            .embed(texts, self.batch_size, &odqa_core::control::Unobserved)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Opens the index `index` for the retriever `settings` name: BM25 alone, or with the index's
+/// passage vectors and their question encoder (`settings.dense_model`, else the one the index
+/// records) for dense and hybrid retrieval.
+pub fn open_retriever<B: ReaderBackend>(
+    index: &Path,
+    settings: &PipelineSettings,
+    device: &B::Device,
+) -> Result<Retriever> {
+    let mut retriever = Retriever::open(index)?;
+    if settings.retriever.needs_vectors() {
+        attach_dense::<B>(&mut retriever, settings, device)?;
+    }
+    Ok(retriever)
+}
+
+/// Gives `retriever` its index's passage vectors and question encoder, searching as
+/// `settings` say. The encoder is loaded from `settings.dense_model` when given, else from where
+/// the vectors' metadata says; either way its weights must be the ones that computed the vectors.
+pub fn attach_dense<B: ReaderBackend>(
+    retriever: &mut Retriever,
+    settings: &PipelineSettings,
+    device: &B::Device,
+) -> Result<()> {
+    let vectors = DenseIndex::open(retriever.dir())?;
+    let meta = vectors.meta().encoder.clone();
+    let dir: PathBuf = settings
+        .dense_model
+        .clone()
+        .unwrap_or_else(|| meta.model.clone());
+    let sha = encoder_sha256(&dir).map_err(|e| {
+        PipelineError::BadInput(format!(
+            "cannot load the question encoder of the index's dense vectors ({e}); name a copy of \
+             that model"
+        ))
+    })?;
+    if sha != meta.sha256 {
+        return Err(PipelineError::BadInput(format!(
+            "{} is not the encoder that computed the index's passage vectors (its weights' sha256 \
+             is {sha}, the vectors' encoder's {})",
+            dir.display(),
+            meta.sha256
+        )));
+    }
+    let embedder = Embedder::<B>::load(&dir, meta.max_len, device)?;
+    let encoder = Arc::new(EmbedderEncoder {
+        embedder,
+        batch_size: 16,
+    });
+    Ok(retriever.set_dense(vectors, encoder, settings.dense())?)
+}

@@ -1,0 +1,202 @@
+//! Writing `dense/` of an index: rows appended in corpus order to a partial state that survives a
+//! failure, Ctrl-C or `kill -9`, resumed by the next build with the same encoder on the same index,
+//! and installed in one step when every row is there.
+//!
+//! The partial state is `.dense.partial/` in the index directory (held under an exclusive `flock`
+//! while a build runs): `vectors.f16` (the rows written so far) and `progress.json` (the encoder,
+//! the index's checksum and the number of rows that are complete and synced). After each chunk the
+//! rows are synced, then `progress.json` is replaced atomically; a resumed build cuts
+//! `vectors.f16` back to the rows `progress.json` counts. Finished, `dense.json` is written and the
+//! directory is moved to `dense/` (exchanged with an existing one, which is then removed).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::VECTORS_FILE;
+use super::{f32_to_f16_bytes, DenseEncoder, DenseMeta, DENSE_DIR, DENSE_FORMAT, DENSE_META_FILE};
+use crate::error::{Result, RetrieverError};
+use crate::integrity::{self, FileSum};
+use crate::layout::META_FILE;
+use crate::swap;
+
+/// The partial state's directory inside the index directory.
+pub const PARTIAL_DIR: &str = ".dense.partial";
+const PROGRESS_FILE: &str = "progress.json";
+
+/// What a partial state records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Progress {
+    encoder: DenseEncoder,
+    dim: usize,
+    count: u64,
+    index_meta: FileSum,
+    rows: u64,
+    seconds: f64,
+}
+
+/// A dense build in progress (see the module documentation).
+pub struct DenseBuild {
+    index: PathBuf,
+    partial: PathBuf,
+    progress: Progress,
+    vectors: File,
+    /// Held while the build lives: a second build of the same index is refused.
+    _lock: File,
+}
+
+impl DenseBuild {
+    /// Starts (or resumes) computing `count` vectors of `dim` values with `encoder` for the index
+    /// `dir`. A partial state of another encoder, size or index build is discarded; one that
+    /// matches is resumed at [`DenseBuild::rows_done`].
+    pub fn start(dir: &Path, encoder: DenseEncoder, dim: usize, count: u64) -> Result<DenseBuild> {
+        if dim == 0 {
+            return Err(RetrieverError::InvalidArgument(
+                "vectors of 0 values".into(),
+            ));
+        }
+        let index_meta = integrity::sum_file(&dir.join(META_FILE))?;
+        let partial = dir.join(PARTIAL_DIR);
+        match std::fs::create_dir(&partial) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(RetrieverError::io(&partial, e)),
+        }
+        let lock = File::open(&partial).map_err(|e| RetrieverError::io(&partial, e))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+            |_| {
+                RetrieverError::InvalidArgument(format!(
+                    "another process is computing the dense vectors of {} ({} is locked)",
+                    dir.display(),
+                    partial.display()
+                ))
+            },
+        )?;
+        let fresh = Progress {
+            encoder,
+            dim,
+            count,
+            index_meta,
+            rows: 0,
+            seconds: 0.0,
+        };
+        let progress = match read_progress(&partial) {
+            Some(p) if same_build(&p, &fresh) && p.rows <= count => p,
+            _ => fresh,
+        };
+        let path = partial.join(VECTORS_FILE);
+        let vectors = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| RetrieverError::io(&path, e))?;
+        let keep = progress.rows * dim as u64 * 2;
+        let mut vectors = vectors;
+        vectors
+            .set_len(keep)
+            .and_then(|()| vectors.seek(SeekFrom::Start(keep)).map(|_| ()))
+            .map_err(|e| RetrieverError::io(&path, e))?;
+        let mut build = DenseBuild {
+            index: dir.to_path_buf(),
+            partial,
+            progress,
+            vectors,
+            _lock: lock,
+        };
+        build.save_progress()?;
+        Ok(build)
+    }
+
+    /// Rows already complete (from a resumed state, or appended since).
+    pub fn rows_done(&self) -> u64 {
+        self.progress.rows
+    }
+
+    /// Seconds spent so far (over resumed runs too).
+    pub fn seconds(&self) -> f64 {
+        self.progress.seconds
+    }
+
+    /// Appends the next rows (each of `dim` values), syncs them and records them, adding
+    /// `seconds` of work.
+    pub fn append(&mut self, rows: &[Vec<f32>], seconds: f64) -> Result<()> {
+        let dim = self.progress.dim;
+        if let Some(bad) = rows.iter().find(|r| r.len() != dim) {
+            return Err(RetrieverError::InvalidArgument(format!(
+                "a vector of {} values among vectors of {dim}",
+                bad.len()
+            )));
+        }
+        if self.progress.rows + rows.len() as u64 > self.progress.count {
+            return Err(RetrieverError::InvalidArgument(format!(
+                "more than the {} vectors the index has passages for",
+                self.progress.count
+            )));
+        }
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        let path = self.partial.join(VECTORS_FILE);
+        self.vectors
+            .write_all(&f32_to_f16_bytes(&flat))
+            .and_then(|()| self.vectors.sync_data())
+            .map_err(|e| RetrieverError::io(&path, e))?;
+        self.progress.rows += rows.len() as u64;
+        self.progress.seconds += seconds;
+        self.save_progress()
+    }
+
+    /// Writes `dense.json` and moves the vectors into place as `dense/` of the index; every row
+    /// must be there.
+    pub fn finish(self, odqa_version: &str) -> Result<DenseMeta> {
+        let p = &self.progress;
+        if p.rows != p.count {
+            return Err(RetrieverError::InvalidArgument(format!(
+                "{} of {} vectors computed",
+                p.rows, p.count
+            )));
+        }
+        let meta = DenseMeta {
+            format: DENSE_FORMAT,
+            odqa_version: odqa_version.to_string(),
+            dim: p.dim,
+            count: p.count,
+            dtype: "f16".into(),
+            encoder: p.encoder.clone(),
+            index_meta: p.index_meta.clone(),
+            vectors: integrity::sum_file(&self.partial.join(VECTORS_FILE))?,
+            seconds: p.seconds,
+        };
+        let path = self.partial.join(DENSE_META_FILE);
+        let json =
+            serde_json::to_vec_pretty(&meta).map_err(|e| RetrieverError::io(&path, e.into()))?;
+        odqa_core::fsio::write_atomic(&path, &json)?;
+        let progress = self.partial.join(PROGRESS_FILE);
+        std::fs::remove_file(&progress).map_err(|e| RetrieverError::io(&progress, e))?;
+        swap::swap_into_place(&self.partial, &self.index.join(DENSE_DIR))?;
+        Ok(meta)
+    }
+
+    fn save_progress(&mut self) -> Result<()> {
+        let path = self.partial.join(PROGRESS_FILE);
+        let json = serde_json::to_vec_pretty(&self.progress)
+            .map_err(|e| RetrieverError::io(&path, e.into()))?;
+        odqa_core::fsio::write_atomic(&path, &json)?;
+        Ok(())
+    }
+}
+
+/// The partial state's progress, when it has a readable one.
+fn read_progress(partial: &Path) -> Option<Progress> {
+    let bytes = std::fs::read(partial.join(PROGRESS_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether a recorded partial state continues the build `fresh` asks for.
+fn same_build(recorded: &Progress, fresh: &Progress) -> bool {
+    recorded.encoder == fresh.encoder
+        && recorded.dim == fresh.dim
+        && recorded.count == fresh.count
+        && recorded.index_meta == fresh.index_meta
+}
