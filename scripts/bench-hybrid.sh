@@ -48,6 +48,9 @@ for fusion in "--fusion rrf --rrf-c 60" "--fusion rrf --rrf-c 10" \
   # shellcheck disable=SC2086
   printf '%s\t%s\n' "$fusion" "$(recall runs/split/tune.json --retriever hybrid $fusion)" >> "$tuning"
 done
+for single in bm25 dense; do # for reference, not candidates
+  echo "tuning split, $single: $(recall runs/split/tune.json --retriever $single)" >&2
+done
 # The best by recall@20, then recall@5 (the first listed on a tie).
 best=$(python3 - "$tuning" << 'PY'
 import json, sys
@@ -67,7 +70,7 @@ for set in "korquad-dev:$KORQUAD/dev.json" "tydi-ko:$TYDI"; do
   for retriever in bm25 dense "hybrid $best"; do
     # shellcheck disable=SC2086
     line=$(recall "$data" --retriever $retriever)
-    python3 -c 'import json,sys; d=json.loads(sys.argv[3]); print("\t".join([sys.argv[1], sys.argv[2]] + [f"{d[k]:.4f}" for k in ("recall@1","recall@5","recall@20","recall@100")] + [f"{d[\"latency_ms_p50\"]:.1f}"]))' \
+    python3 -c 'import json,sys; d=json.loads(sys.argv[3]); ks=("recall@1","recall@5","recall@20","recall@100"); print("\t".join([sys.argv[1], sys.argv[2]] + ["%.4f" % d[k] for k in ks] + ["%.1f" % d["latency_ms_p50"]]))' \
       "$name" "$retriever" "$line" >> "$out"
   done
 done

@@ -13,7 +13,8 @@ distinct contexts of TyDi QA GoldP Korean, so that each TyDi question's gold par
   ../shared/data/README.md), not Wikipedia titles: such a title is written as "" (pass
   --keep-id-titles to keep them), so that neither BM25 nor "passage: {title} {text}" sees it.
 - --sample N keeps only N kowiki passages drawn at random (--seed) plus every passage of an article
-  that a --keep-titles-of question set (SQuAD format, e.g. KorQuAD dev) asks about, in their
+  that a --keep-titles-of question set (SQuAD format, e.g. KorQuAD dev) asks about (titles compared
+  with underscores read as spaces, as KorQuAD and kowiki write them), in their
   original order: a smaller corpus for a benchmark that must fit one session on a small CPU.
 - Written atomically (a temporary file in the same folder, then renamed). Prints the counts.
 """
@@ -28,17 +29,22 @@ from pathlib import Path
 ID_TITLE = re.compile(r"^tydi-ko-\d+(-\d+)*$")
 
 
+def title_key(title):
+    """KorQuAD writes titles with underscores (캐시_크루즈), the kowiki passages with spaces."""
+    return title.replace("_", " ")
+
+
 def sampled_lines(a):
     """The kowiki line numbers --sample keeps."""
     import random
     titles = set()
     for path in a.keep_titles_of:
-        titles |= {art["title"] for art in json.loads(path.read_text(encoding="utf-8"))["data"]}
+        titles |= {title_key(art["title"]) for art in json.loads(path.read_text(encoding="utf-8"))["data"]}
     always, others = set(), []
     with open(a.kowiki, encoding="utf-8") as f:
         for i, line in enumerate(f):
             if line.strip():
-                (always.add(i) if json.loads(line)["title"] in titles else others.append(i))
+                (always.add(i) if title_key(json.loads(line)["title"]) in titles else others.append(i))
     return always | set(random.Random(a.seed).sample(others, min(a.sample, len(others))))
 
 
@@ -87,6 +93,9 @@ def main():
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
                     counts["tydi_added"] += 1
                     counts["id_titles_blanked"] += title == "" and bool(article.get("title"))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # the mode a plain open() would give, not mkstemp's 0600
         os.replace(tmp, a.out)
     except BaseException:
         os.unlink(tmp)

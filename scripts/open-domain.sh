@@ -19,9 +19,13 @@ KORQUAD=${KORQUAD:-../shared/data/korquad}
 PASSAGES=${PASSAGES:-../shared/data/kowiki/passages.jsonl}
 INDEX=${INDEX:-runs/kowiki-index}
 THREADS=${THREADS:-0}
+# Retriever flags for tune (recorded in CONFIG, which predict and breakdown then follow), e.g.
+# RETRIEVER="--retriever hybrid --fusion linear --dense-weight 0.3" (the index needs its vectors).
+RETRIEVER=${RETRIEVER:-}
+read -r -a RETRIEVER_ARGS <<< "$RETRIEVER"
 SAMPLE=${SAMPLE:-120}      # tuning-split questions to tune on (611 = all of them)
 TOP_K=${TOP_K:-1,5,10}     # values of k to try
-CACHE=${CACHE:-$MODEL/tune-cache-$SAMPLE-k${TOP_K##*,}.json}  # the tuning reads, per sample and largest k
+CACHE=${CACHE:-$MODEL/tune-cache-$SAMPLE-k${TOP_K##*,}${RETRIEVER:+-$(echo "$RETRIEVER" | tr -c 'a-z0-9.' '-')}.json}  # the tuning reads, per sample, largest k and retriever
 ODQA=${ODQA:-target/release/odqa}
 [ -x "$ODQA" ] || cargo build --release --bin odqa
 [ -f "$MODEL/predictions.json" ] || { echo "open-domain: $MODEL/predictions.json missing (odqa read on dev; scripts/recipes.sh)" >&2; exit 2; }
@@ -30,7 +34,7 @@ ODQA=${ODQA:-target/release/odqa}
 if [ ! -f "$CONFIG" ]; then
   echo "== tuning on the tuning split → $CONFIG"
   "$ODQA" tune --index "$INDEX" --model "$MODEL" --data runs/split/tune.json --sample "$SAMPLE" \
-    --top-k "$TOP_K" --mu 0.5,0.7,0.8,0.9,0.95 --cache "$CACHE" --out "$CONFIG" \
+    --top-k "$TOP_K" --mu 0.5,0.7,0.8,0.9,0.95 --cache "$CACHE" --out "$CONFIG" "${RETRIEVER_ARGS[@]}" \
     --threads "$THREADS" 2>&1 | tee "$MODEL/tune.txt"
 fi
 echo "== answering KorQuAD dev over $INDEX with $CONFIG"

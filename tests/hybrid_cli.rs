@@ -178,6 +178,40 @@ fn hybrid_is_the_rank_fusion_of_the_two_lists_the_binary_prints() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(read_json(&preds).as_object().unwrap().len() > 10);
+    // The passages read are the dense ones, with their scores.
+    let out = odqa(&[
+        "ask",
+        "--index",
+        path_str(&index),
+        "--model",
+        path_str(&model),
+        "--max-seq-len",
+        "128",
+        "--doc-stride",
+        "32",
+        "--top-k",
+        "3",
+        "--retriever",
+        "dense",
+        "--json",
+        QUESTION,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let asked: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let read: Vec<String> = asked["passages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(read, ids(&dense)[..3]);
+    let first = &asked["passages"][0];
+    let cosine = first["dense_score"].as_f64().unwrap();
+    // Dense passages are weighed on BM25's scale: 100 × the cosine.
+    assert!(
+        (first["score"].as_f64().unwrap() - 100.0 * cosine).abs() < 1e-3,
+        "{first}"
+    );
 }
 
 #[test]
@@ -218,4 +252,33 @@ fn another_encoder_and_a_rebuilt_index_are_refused_with_the_way_out() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn index_with_dense_builds_both_in_one_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let model = repo().join(TINY);
+    let out = odqa(&[
+        "index",
+        "--corpus",
+        path_str(&sample()),
+        "--index",
+        path_str(&index),
+        "--dense",
+        path_str(&model),
+        "--dense-max-len",
+        "128",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // One JSON object: the index's summary with the vectors' inside.
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["dense"]["passages"], summary["unique_texts"]);
+    let dense = read_json(&index.join("dense/dense.json"));
+    assert_eq!(
+        dense["count"],
+        read_json(&index.join("odqa-index.json"))["unique_texts"]
+    );
+    assert_eq!(dense["encoder"]["max_len"], 128);
 }

@@ -10,7 +10,7 @@ use odqa_reader::embed::{Embedder, DEFAULT_MAX_LEN};
 use odqa_reader::lora::{file_sha256, is_adapter_dir};
 use odqa_reader::model_files::weights_file;
 use odqa_reader::{ReaderBackend, ReaderError};
-use odqa_retriever::dense::build::DenseBuild;
+use odqa_retriever::dense::build::{index_checksum, DenseBuild};
 use odqa_retriever::{DenseEncoder, DenseIndex, QueryEncoder, Retriever};
 
 use crate::error::{PipelineError, Result};
@@ -88,6 +88,8 @@ pub fn build_dense<B: ReaderBackend>(
     observer: &dyn Observer,
     device: &B::Device,
 ) -> Result<DenseBuildSummary> {
+    // Taken before the index is opened: the build refuses to install rows of another build.
+    let index_meta = index_checksum(index)?;
     let retriever = Retriever::open(index)?;
     let embedder = Embedder::<B>::load(model, options.max_len, device)?;
     let encoder = DenseEncoder {
@@ -100,7 +102,7 @@ pub fn build_dense<B: ReaderBackend>(
         max_len: options.max_len,
     };
     let count = retriever.num_passages();
-    let mut build = DenseBuild::start(index, encoder.clone(), embedder.dim(), count)?;
+    let mut build = DenseBuild::start(index, encoder.clone(), embedder.dim(), count, index_meta)?;
     let resumed = build.rows_done();
     let started = Instant::now();
     let chunk = options.chunk.max(1) as u64;
@@ -137,8 +139,8 @@ pub fn build_dense<B: ReaderBackend>(
     })
 }
 
-/// The identity of an encoder: the sha256 of its weights file (an adapter's own file for a LoRA
-/// adapter directory).
+/// The identity of an encoder: the sha256 of its weights file (for a LoRA adapter directory, of
+/// the adapter's own file only: its base is not part of it).
 pub fn encoder_sha256(model: &Path) -> Result<String> {
     let file = if is_adapter_dir(model) {
         model.join("adapter_model.safetensors")

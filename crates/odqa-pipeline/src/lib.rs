@@ -64,6 +64,7 @@ pub mod distinct;
 mod error;
 mod evidence;
 pub mod pipeline;
+mod retrieval;
 pub mod settings;
 pub mod tune;
 

@@ -8,13 +8,14 @@ use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, WindowInput, WindowSettings};
 use odqa_reader::read::{BatchHook, Reader, WindowLogits};
 use odqa_reader::{ModelSource, ReaderBackend};
-use odqa_retriever::{Hit, Retriever, RetrieverError, RetrieverMode};
+use odqa_retriever::{Hit, Retriever, RetrieverMode};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{aggregate, spans, Answer, PassageRead};
 use crate::ask::{Answers, AskOptions, QuestionError};
 use crate::error::{PipelineError, Result};
+use crate::retrieval::{passages_to_read, question_or_search};
 use crate::settings::PipelineSettings;
 
 /// Questions retrieved, tokenized and read together: their windows are sorted by length and
@@ -299,6 +300,13 @@ impl<B: ReaderBackend> Pipeline<B> {
         top_k: usize,
         observer: &dyn Observer,
     ) -> Result<(Vec<QuestionReads>, Timings)> {
+        if modes.len() != questions.len() {
+            return Err(PipelineError::BadInput(format!(
+                "{} retrievers for {} questions",
+                modes.len(),
+                questions.len()
+            )));
+        }
         let mut timings = Timings::default();
         let mut out: Vec<Option<QuestionReads>> = vec![None; questions.len()];
         let mut done = 0;
@@ -417,64 +425,5 @@ impl<B: ReaderBackend> Pipeline<B> {
                 })
             })
             .collect()
-    }
-}
-
-/// One [`QuestionReads`] per question (with its error when nothing was found or the question
-/// cannot be searched) and the (question, passage) pairs to read.
-fn passages_to_read(
-    hits: Vec<std::result::Result<Vec<Hit>, RetrieverError>>,
-    mode: RetrieverMode,
-) -> (Vec<QuestionReads>, Vec<(usize, Hit)>) {
-    let mut results: Vec<QuestionReads> = Vec::with_capacity(hits.len());
-    let mut pairs: Vec<(usize, Hit)> = Vec::new();
-    for (q, found) in hits.into_iter().enumerate() {
-        let mut result = QuestionReads::default();
-        match found {
-            Ok(hits) if hits.is_empty() => result.error = Some(QuestionError::NoPassage),
-            Ok(hits) => pairs.extend(weighed(hits, mode).into_iter().map(|h| (q, h))),
-            Err(e) => result.error = Some(QuestionError::from(&e)),
-        }
-        results.push(result);
-    }
-    (results, pairs)
-}
-
-/// `hits` with the score the aggregation strategies weigh against the reader's logits (`fusion`,
-/// `merge`), on BM25's scale whatever the retriever: BM25's score; for dense retrieval 100 times
-/// the cosine (e5's training temperature 0.01 makes that its logit); for hybrid the passage's
-/// BM25 score, or the lowest BM25 score among the question's passages for one only dense search
-/// found (its BM25 score is below every listed one). The retriever's own scores stay in
-/// `bm25_score` and `dense_score`.
-fn weighed(mut hits: Vec<Hit>, mode: RetrieverMode) -> Vec<Hit> {
-    match mode {
-        RetrieverMode::Bm25 => {}
-        RetrieverMode::Dense => {
-            for h in &mut hits {
-                h.score = 100.0 * h.dense_score.unwrap_or(h.score);
-            }
-        }
-        RetrieverMode::Hybrid => {
-            let floor = hits
-                .iter()
-                .filter_map(|h| h.bm25_score)
-                .fold(f32::INFINITY, f32::min);
-            let floor = if floor.is_finite() { floor } else { 0.0 };
-            for h in &mut hits {
-                h.score = h.bm25_score.unwrap_or(floor);
-            }
-        }
-    }
-    hits
-}
-
-/// A retriever error as the pipeline reports it: the question's own faults as
-/// [`PipelineError::Question`], anything else as [`PipelineError::Retriever`].
-fn question_or_search(e: RetrieverError) -> PipelineError {
-    match e {
-        RetrieverError::EmptyQuestion | RetrieverError::NoSearchableWords { .. } => {
-            PipelineError::Question(QuestionError::from(&e))
-        }
-        other => PipelineError::Retriever(other),
     }
 }

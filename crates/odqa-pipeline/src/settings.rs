@@ -100,8 +100,13 @@ impl PipelineSettings {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        let settings: PipelineSettings = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let mut settings: PipelineSettings =
+            toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         settings.validate().map_err(|e| bad(e.to_string()))?;
+        // A relative model path is relative to the file that names it.
+        if let Some(model) = settings.dense_model.as_mut().filter(|m| m.is_relative()) {
+            *model = odqa_core::fsio::parent_dir(path).join(&*model);
+        }
         Ok(settings)
     }
 
@@ -122,6 +127,12 @@ impl PipelineSettings {
         ];
         if let Some((name, value)) = at_least_one.into_iter().find(|(_, v)| *v == 0) {
             return Err(SettingError::new(name, value, "at least 1"));
+        }
+        if self.retriever == RetrieverMode::Hybrid && self.dense_depth < self.top_k {
+            // Fused lists of every k up to top_k are then prefixes of one another (tune relies
+            // on it).
+            let rule = format!("at least top_k {} for hybrid retrieval", self.top_k);
+            return Err(SettingError::new("dense_depth", self.dense_depth, rule));
         }
         if !(self.rrf_c >= 0.0 && self.rrf_c.is_finite()) {
             return Err(SettingError::new("rrf_c", self.rrf_c, "at least 0"));

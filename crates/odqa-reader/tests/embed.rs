@@ -49,7 +49,13 @@ fn check(model: &str) {
     }
     for batch_size in [1, 4, 16] {
         let got = embedder.embed(&r.texts, batch_size, &Unobserved).unwrap();
+        assert_eq!(got.len(), r.texts.len());
         for ((text, want), got) in r.texts.iter().zip(&r.vectors).zip(&got) {
+            assert_eq!(
+                (got.len(), want.len()),
+                (embedder.dim(), embedder.dim()),
+                "{text}"
+            );
             let diff = want
                 .iter()
                 .zip(got)

@@ -34,6 +34,11 @@ pub struct Hit {
     /// search ranked the passage among its candidates.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dense_score: Option<f32>,
+    /// In a hybrid list, the lowest BM25 score among BM25's candidates: a bound on the BM25 score
+    /// of a passage only dense search found (what answer aggregation weighs it with). The same
+    /// for every k.
+    #[serde(skip)]
+    pub bm25_floor: Option<f32>,
     /// Passage id.
     pub id: String,
     /// Title.
@@ -250,6 +255,7 @@ impl Retriever {
             score,
             bm25_score: None,
             dense_score: None,
+            bm25_floor: None,
             duplicates: self.aliases.duplicates_of(&id).to_vec(),
             title: text(self.fields.title),
             text: text(self.fields.text),

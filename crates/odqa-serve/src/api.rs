@@ -41,13 +41,26 @@ pub struct RetrieveRequest {
     pub retriever: Option<String>,
 }
 
-/// A `retriever` field's value, or a 422.
-pub(crate) fn parse_retriever(name: Option<&str>) -> Result<Option<RetrieverMode>, ApiError> {
-    name.map(|n| {
-        n.parse()
-            .map_err(|e: String| ApiError::unprocessable("bad_option", e))
-    })
-    .transpose()
+/// A `retriever` field's value, or a 422 (an unknown name, or dense/hybrid on a server without
+/// passage vectors).
+pub(crate) fn parse_retriever(
+    name: Option<&str>,
+    has_vectors: bool,
+) -> Result<Option<RetrieverMode>, ApiError> {
+    let mode: Option<RetrieverMode> = name
+        .map(|n| {
+            n.parse()
+                .map_err(|e: String| ApiError::unprocessable("bad_option", e))
+        })
+        .transpose()?;
+    if mode.is_some_and(|m| m.needs_vectors() && !has_vectors) {
+        return Err(ApiError::unprocessable(
+            "bad_option",
+            "this server's index has no passage vectors: only the bm25 retriever is available"
+                .into(),
+        ));
+    }
+    Ok(mode)
 }
 
 /// Checks a question's length against the limit (whether it can be searched is the pipeline's
@@ -85,6 +98,7 @@ impl AskRequest {
         &self,
         limits: &Limits,
         settings: &PipelineSettings,
+        has_vectors: bool,
     ) -> Result<AskOptions, ApiError> {
         let mut options = AskOptions::new();
         check_top_k(self.top_k, limits)?;
@@ -109,7 +123,7 @@ impl AskRequest {
         if let Some(mu) = self.mu {
             options = options.with_mu(mu);
         }
-        if let Some(mode) = parse_retriever(self.retriever.as_deref())? {
+        if let Some(mode) = parse_retriever(self.retriever.as_deref(), has_vectors)? {
             options = options.with_retriever(mode);
         }
         options
@@ -375,7 +389,7 @@ mod tests {
 
         let ask = |json: serde_json::Value| -> Result<AskOptions, ApiError> {
             let request: AskRequest = serde_json::from_value(json).unwrap();
-            request.options(&limits, &PipelineSettings::default())
+            request.options(&limits, &PipelineSettings::default(), false)
         };
         let options = ask(serde_json::json!({"question": "q", "top_k": 3, "strategy": "merge"}));
         let options = options.unwrap();
@@ -389,6 +403,8 @@ mod tests {
             serde_json::json!({"question": "q", "nbest": 0}),
             serde_json::json!({"question": "q", "mu": 1.5}),
             serde_json::json!({"question": "q", "strategy": "best"}),
+            serde_json::json!({"question": "q", "retriever": "bm-25"}),
+            serde_json::json!({"question": "q", "retriever": "dense"}),
         ] {
             let err = ask(bad.clone()).unwrap_err();
             assert_eq!(
@@ -397,6 +413,13 @@ mod tests {
                 "{bad}"
             );
         }
+        let hybrid: AskRequest =
+            serde_json::from_value(serde_json::json!({"question": "q", "retriever": "hybrid"}))
+                .unwrap();
+        let options = hybrid
+            .options(&limits, &PipelineSettings::default(), true)
+            .unwrap();
+        assert_eq!(options.retriever, Some(RetrieverMode::Hybrid));
         let typo =
             serde_json::from_value::<AskRequest>(serde_json::json!({"question": "q", "topk": 3}));
         assert!(typo.is_err(), "unknown fields are refused");

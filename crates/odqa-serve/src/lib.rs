@@ -73,6 +73,8 @@ pub trait Engine: Send + Sync + 'static {
     fn settings(&self) -> &PipelineSettings;
     /// Passages in the index.
     fn passages(&self) -> u64;
+    /// True when the index's passage vectors are loaded (dense and hybrid retrieval available).
+    fn has_vectors(&self) -> bool;
 }
 
 impl<B: ReaderBackend> Engine for Pipeline<B>
@@ -107,6 +109,10 @@ where
 
     fn passages(&self) -> u64 {
         self.retriever().num_passages()
+    }
+
+    fn has_vectors(&self) -> bool {
+        self.retriever().has_vectors()
     }
 }
 

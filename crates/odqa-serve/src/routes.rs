@@ -154,7 +154,11 @@ async fn ask(
     let question = check_length(&request.question, &s.options.limits)?.to_string();
     // Refused here, before it takes a place in the queue, by the rule the pipeline applies.
     s.engine.check_question(&question)?;
-    let options = request.options(&s.options.limits, s.engine.settings())?;
+    let options = request.options(
+        &s.options.limits,
+        s.engine.settings(),
+        s.engine.has_vectors(),
+    )?;
     let (reply, answer) = oneshot::channel();
     let job = Job {
         question: question.clone(),
@@ -198,8 +202,8 @@ async fn retrieve(
     s.engine.check_question(&question)?;
     check_top_k(request.top_k, &s.options.limits)?;
     let k = request.top_k.unwrap_or(s.engine.settings().top_k);
-    let mode =
-        parse_retriever(request.retriever.as_deref())?.unwrap_or(s.engine.settings().retriever);
+    let mode = parse_retriever(request.retriever.as_deref(), s.engine.has_vectors())?
+        .unwrap_or(s.engine.settings().retriever);
     let started = Instant::now();
     let _waiting = Searching::enter(&s)?;
     let permit = s

@@ -318,3 +318,67 @@ async fn shutdown_finishes_the_requests_in_flight() {
         "no longer listening"
     );
 }
+
+/// A request chooses its retriever: without passage vectors dense and hybrid are a 422; with them
+/// (loaded by `Pipeline::load_vectors`, as `odqa serve` does for an index that has them) both
+/// routes answer with them and report the passages' scores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_choose_their_retriever() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pipeline = support::pipeline(dir.path());
+    let hybrid = r#"{"question": "임종석은 누구인가?", "top_k": 3, "retriever": "hybrid"}"#;
+    let bm25_only = App::new(
+        Arc::new(support::pipeline(&dir.path().join("b"))),
+        info(),
+        ServeOptions::default(),
+    )
+    .unwrap();
+    for path in ["/v1/ask", "/v1/retrieve"] {
+        let (status, got) = call(&bm25_only, "POST", path, Some(hybrid)).await;
+        assert_eq!((status.as_u16(), code(&got)), (422, "bad_option"), "{got}");
+        assert!(got["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no passage vectors"));
+    }
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/reader-parity/tiny-bert-qa");
+    let options = odqa_pipeline::dense::DenseBuildOptions {
+        max_len: 128,
+        ..Default::default()
+    };
+    odqa_pipeline::dense::build_dense::<odqa_pipeline::DefaultBackend>(
+        dir.path(),
+        &model,
+        &options,
+        &odqa_pipeline::Unobserved,
+        &Default::default(),
+    )
+    .unwrap();
+    pipeline.load_vectors(&Default::default()).unwrap();
+    let app = App::new(Arc::new(pipeline), info(), ServeOptions::default()).unwrap();
+    let (status, got) = call(&app, "POST", "/v1/retrieve", Some(hybrid)).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["retriever"], "hybrid");
+    assert!(got["passages"][0]["dense_score"].is_number(), "{got}");
+    let (status, got) = call(&app, "POST", "/v1/ask", Some(hybrid)).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert!(
+        got["passages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["dense_score"].is_number()),
+        "{got}"
+    );
+    // The server's own retriever stays BM25 for requests that do not choose.
+    let (_, got) = call(
+        &app,
+        "POST",
+        "/v1/retrieve",
+        Some(r#"{"question": "임종석"}"#),
+    )
+    .await;
+    assert_eq!(got["retriever"], "bm25");
+    assert!(got["passages"][0].get("dense_score").is_none(), "{got}");
+}

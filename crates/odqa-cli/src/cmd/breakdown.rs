@@ -7,7 +7,6 @@ use clap::Args;
 use odqa_pipeline::breakdown::{breakdown, Breakdown, Outcome};
 use odqa_pipeline::PipelineSettings;
 use odqa_retriever::eval::answer_rank;
-use odqa_retriever::Retriever;
 
 use crate::args::{with_threads, UsageError};
 
@@ -67,7 +66,13 @@ pub fn run(args: BreakdownArgs) -> anyhow::Result<()> {
         .context("cannot read the open-domain predictions")?;
     let reading = odqa_core::predictions::read_predictions(&args.reading)
         .context("cannot read the reading predictions")?;
-    let retriever = Retriever::open(&args.index).context("cannot open the index")?;
+    // The retriever the predictions were made with (the --config's, e.g. hybrid).
+    let retriever = odqa_pipeline::dense::open_retriever::<odqa_reader::DefaultBackend>(
+        &args.index,
+        &settings,
+        &Default::default(),
+    )
+    .context("cannot open the index")?;
     let questions: Vec<&str> = examples.iter().map(|e| e.question.as_str()).collect();
     let hits = with_threads(args.threads, || retriever.search_batch(&questions, top_k))?;
     let ranks: Vec<Option<usize>> = examples

@@ -70,6 +70,12 @@ pub struct IndexArgs {
     /// BM25 defaults stored in the index [default: tuned per language, see README]
     #[command(flatten)]
     bm25: Bm25Args,
+    /// Also compute dense passage vectors with this encoder (e5's base), as `odqa index-dense`
+    /// does once the BM25 index is in place
+    #[arg(long, value_name = "MODEL_DIR", conflicts_with = "verify")]
+    dense: Option<PathBuf>,
+    #[command(flatten)]
+    dense_options: super::index_dense::DenseOptionArgs,
 }
 
 /// Analyzer languages.
@@ -87,9 +93,12 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     }
     let opts = build_options(&args)?;
     // First Ctrl-C: stop cleanly (the temporary index is removed). Second: exit at once.
-    let cancel = crate::args::stop_flag(
-        "interrupting: finishing the current record, then removing the partial index…",
-    );
+    let cancel = crate::args::stop_flag(if args.dense.is_some() {
+        "interrupting: a partial index is removed; once the index is built, the passage vectors \
+         computed so far are kept for `odqa index-dense` to resume…"
+    } else {
+        "interrupting: finishing the current record, then removing the partial index…"
+    });
     let bar = (!args.json).then(|| CountProgress::new("indexing", "MB"));
     let show = |event: BuildProgress| {
         if let Some(bar) = &bar {
@@ -101,12 +110,30 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     for warning in &summary.warnings {
         eprintln!("warning: {warning}");
     }
-    if args.json {
-        print_summary_json(&args.index, &summary)
-    } else {
+    if !args.json {
         print_summary(&args.index, &summary);
-        Ok(())
     }
+    let dense = match &args.dense {
+        Some(model) => {
+            eprintln!("embedding the passages with {}…", model.display());
+            let dense = super::index_dense::embed_index(
+                &args.index,
+                model,
+                &args.dense_options,
+                args.json,
+                cancel,
+            )?;
+            if !args.json {
+                super::index_dense::print_summary(&args.index, &dense);
+            }
+            Some(dense)
+        }
+        None => None,
+    };
+    if args.json {
+        print_summary_json(&args.index, &summary, dense.as_ref())?;
+    }
+    Ok(())
 }
 
 /// The build options the flags ask for; `--split-overlap` without a split is refused.
@@ -169,8 +196,13 @@ fn speed(summary: &BuildSummary) -> (f64, f64) {
     (secs, summary.meta.passages as f64 / secs.max(1e-9))
 }
 
-/// `odqa index --json`: the summary of the build of `index` as JSON on stdout.
-fn print_summary_json(index: &Path, summary: &BuildSummary) -> anyhow::Result<()> {
+/// `odqa index --json`: the summary of the build of `index` (and of its passage vectors, with
+/// `--dense`) as one JSON object on stdout.
+fn print_summary_json(
+    index: &Path,
+    summary: &BuildSummary,
+    dense: Option<&odqa_pipeline::dense::DenseBuildSummary>,
+) -> anyhow::Result<()> {
     let (secs, rate) = speed(summary);
     let json = serde_json::json!({
         "index": index,
@@ -187,6 +219,7 @@ fn print_summary_json(index: &Path, summary: &BuildSummary) -> anyhow::Result<()
         "passages_per_second": rate.round(),
         "index_bytes": summary.index_bytes,
         "cleaned": summary.cleaned,
+        "dense": dense,
     });
     println!("{}", serde_json::to_string_pretty(&json)?);
     Ok(())

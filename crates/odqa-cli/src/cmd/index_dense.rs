@@ -75,21 +75,31 @@ impl DenseOptionArgs {
 
 /// `odqa index-dense`.
 pub fn run(args: IndexDenseArgs) -> anyhow::Result<()> {
-    with_threads(args.threads, || {
-        embed_index(&args.index, &args.model, &args.options, args.json)
-    })?
+    let stop = crate::args::stop_flag(
+        "interrupting: finishing the current batches, then saving the progress…",
+    );
+    let summary = with_threads(args.threads, || {
+        embed_index(&args.index, &args.model, &args.options, args.json, stop)
+    })??;
+    if args.json {
+        let mut value = serde_json::to_value(&summary)?;
+        value["index"] = serde_json::json!(args.index);
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print_summary(&args.index, &summary);
+    }
+    Ok(())
 }
 
-/// Embeds the passages of `index` with `model` and prints what was done (`index --dense` too).
+/// Embeds the passages of `index` with `model` (`index --dense` too), with a progress bar unless
+/// `json`; `stop` (Ctrl-C) interrupts it, keeping the progress.
 pub fn embed_index(
     index: &Path,
     model: &Path,
     options: &DenseOptionArgs,
     json: bool,
-) -> anyhow::Result<()> {
-    let stop = crate::args::stop_flag(
-        "interrupting: finishing the current batches, then saving the progress…",
-    );
+    stop: odqa_pipeline::CancelToken,
+) -> anyhow::Result<DenseBuildSummary> {
     let progress =
         (!json).then(|| CountProgress::new("embedding", "passages").stopping_on(stop.clone()));
     let observer: &dyn Observer = match &progress {
@@ -106,30 +116,24 @@ pub fn embed_index(
     if let Some(p) = &progress {
         p.finish();
     }
-    let summary =
-        match result {
-            Err(PipelineError::Interrupted) => {
-                return Err(Interrupted(format!(
-                "interrupted: the vectors computed so far are kept in {}; run the same command \
-                 again to resume",
-                index.join(odqa_retriever::dense::build::PARTIAL_DIR).display()
-            ))
-                .into())
-            }
-            other => other.with_context(|| {
-                format!("cannot compute the passage vectors of {}", index.display())
-            })?,
-        };
-    print_summary(index, &summary, json)
+    match result {
+        Err(PipelineError::Interrupted) => {
+            Err(Interrupted(format!(
+            "interrupted: the vectors computed so far are kept in {}; `odqa index-dense --index \
+             {} --model {}` resumes them",
+            index.join(odqa_retriever::dense::build::PARTIAL_DIR).display(),
+            index.display(),
+            model.display()
+        ))
+            .into())
+        }
+        other => other
+            .with_context(|| format!("cannot compute the passage vectors of {}", index.display())),
+    }
 }
 
-fn print_summary(index: &Path, s: &DenseBuildSummary, json: bool) -> anyhow::Result<()> {
-    if json {
-        let mut value = serde_json::to_value(s)?;
-        value["index"] = serde_json::json!(index);
-        println!("{}", serde_json::to_string_pretty(&value)?);
-        return Ok(());
-    }
+/// What `index-dense` did, in words on stdout.
+pub fn print_summary(index: &Path, s: &DenseBuildSummary) {
     let computed = s.passages - s.resumed;
     println!(
         "embedded {computed} passages{} into {} ({} values each, {:.1} MiB) in {:.1} s ({:.1} passages/s)",
@@ -144,5 +148,4 @@ fn print_summary(index: &Path, s: &DenseBuildSummary, json: bool) -> anyhow::Res
         s.seconds,
         computed as f64 / s.seconds.max(1e-9)
     );
-    Ok(())
 }

@@ -121,11 +121,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .pipeline
         .open(settings)
         .context("cannot open the index or the model")?;
-    // An index with passage vectors serves every retriever (requests choose with "retriever").
+    // An index with passage vectors serves every retriever (requests choose with "retriever"); a
+    // BM25 server whose vectors cannot be loaded still serves BM25.
     if odqa_retriever::DenseIndex::exists(&args.pipeline.index) {
-        pipeline
-            .load_vectors(&Default::default())
-            .context("cannot load the index's passage vectors or their question encoder")?;
+        if let Err(e) = pipeline.load_vectors(&Default::default()) {
+            eprintln!(
+                "warning: the index's passage vectors or their question encoder cannot be loaded \
+                 ({e}): only the bm25 retriever is served"
+            );
+        }
     }
     let info = ServerInfo {
         index: shown_name(&args.pipeline.index),

@@ -302,6 +302,19 @@ struct TuneReport<'a> {
     timings: Option<Timings>,
 }
 
+/// The retriever part of the cache key: the settings' retriever and, when it reads the index's
+/// passage vectors, which vectors (their checksum).
+fn retrieval_key(index: &Path, settings: &PipelineSettings) -> String {
+    let key = settings.retrieval_key();
+    if !settings.retriever.needs_vectors() {
+        return key;
+    }
+    match odqa_retriever::DenseIndex::read_meta(index) {
+        Ok(meta) => format!("{key}, vectors xxh3 {}", meta.vectors.xxh3),
+        Err(_) => key,
+    }
+}
+
 /// What the reads depend on: model, index, top-k, reading settings and questions.
 fn cache_key(
     args: &TuneArgs,
@@ -334,7 +347,7 @@ fn cache_key(
             settings.max_answer_len,
         ],
         question_ids: examples.iter().map(|e| e.id.clone()).collect(),
-        retrieval: settings.retrieval_key(),
+        retrieval: retrieval_key(&args.pipeline.index, settings),
     }
 }
 

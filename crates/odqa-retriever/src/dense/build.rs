@@ -2,12 +2,15 @@
 //! failure, Ctrl-C or `kill -9`, resumed by the next build with the same encoder on the same index,
 //! and installed in one step when every row is there.
 //!
-//! The partial state is `.dense.partial/` in the index directory (held under an exclusive `flock`
-//! while a build runs): `vectors.f16` (the rows written so far) and `progress.json` (the encoder,
-//! the index's checksum and the number of rows that are complete and synced). After each chunk the
-//! rows are synced, then `progress.json` is replaced atomically; a resumed build cuts
-//! `vectors.f16` back to the rows `progress.json` counts. Finished, `dense.json` is written and the
-//! directory is moved to `dense/` (exchanged with an existing one, which is then removed).
+//! The partial state is `.dense.partial/` in the index directory: `vectors.f16` (the rows written
+//! so far) and `progress.json` (the encoder, the index's checksum and the number of rows that are
+//! complete and synced). A build holds an exclusive `flock` on `.dense.lock` beside it (a file
+//! that stays, so the lock never moves with a renamed directory). After each chunk the rows are
+//! synced, then `progress.json` is replaced atomically; a resumed build cuts `vectors.f16` back to
+//! the rows `progress.json` counts (or to the whole rows the file holds, if it holds fewer).
+//! Finished, `dense.json` is written, the index is checked to be the build the rows were computed
+//! for, and the directory is moved to `dense/` (exchanged with an existing one, which is then
+//! removed); `progress.json` goes last, so a kill before the move leaves the state resumable.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -24,6 +27,8 @@ use crate::swap;
 
 /// The partial state's directory inside the index directory.
 pub const PARTIAL_DIR: &str = ".dense.partial";
+/// The lock file of dense builds inside the index directory.
+pub const LOCK_FILE: &str = ".dense.lock";
 const PROGRESS_FILE: &str = "progress.json";
 
 /// What a partial state records.
@@ -49,31 +54,30 @@ pub struct DenseBuild {
 
 impl DenseBuild {
     /// Starts (or resumes) computing `count` vectors of `dim` values with `encoder` for the index
-    /// `dir`. A partial state of another encoder, size or index build is discarded; one that
-    /// matches is resumed at [`DenseBuild::rows_done`].
-    pub fn start(dir: &Path, encoder: DenseEncoder, dim: usize, count: u64) -> Result<DenseBuild> {
+    /// `dir`, whose `odqa-index.json` had the checksum `index_meta` ([`index_checksum`]) when the
+    /// caller opened it: a different one now is an error (the index was rebuilt meanwhile). A
+    /// partial state of another encoder (weights or settings), size or index build is discarded;
+    /// one that matches is resumed at [`DenseBuild::rows_done`].
+    pub fn start(
+        dir: &Path,
+        encoder: DenseEncoder,
+        dim: usize,
+        count: u64,
+        index_meta: FileSum,
+    ) -> Result<DenseBuild> {
         if dim == 0 {
             return Err(RetrieverError::InvalidArgument(
                 "vectors of 0 values".into(),
             ));
         }
-        let index_meta = integrity::sum_file(&dir.join(META_FILE))?;
+        let lock = lock(dir)?;
+        check_same_index(dir, &index_meta)?;
         let partial = dir.join(PARTIAL_DIR);
         match std::fs::create_dir(&partial) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(RetrieverError::io(&partial, e)),
         }
-        let lock = File::open(&partial).map_err(|e| RetrieverError::io(&partial, e))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
-            |_| {
-                RetrieverError::InvalidArgument(format!(
-                    "another process is computing the dense vectors of {} ({} is locked)",
-                    dir.display(),
-                    partial.display()
-                ))
-            },
-        )?;
         let fresh = Progress {
             encoder,
             dim,
@@ -93,7 +97,14 @@ impl DenseBuild {
             .truncate(false)
             .open(&path)
             .map_err(|e| RetrieverError::io(&path, e))?;
-        let keep = progress.rows * dim as u64 * 2;
+        let row_bytes = dim as u64 * 2;
+        let mut progress = progress;
+        let held = vectors
+            .metadata()
+            .map_err(|e| RetrieverError::io(&path, e))?
+            .len();
+        progress.rows = progress.rows.min(held / row_bytes);
+        let keep = progress.rows * row_bytes;
         let mut vectors = vectors;
         vectors
             .set_len(keep)
@@ -172,9 +183,11 @@ impl DenseBuild {
         let json =
             serde_json::to_vec_pretty(&meta).map_err(|e| RetrieverError::io(&path, e.into()))?;
         odqa_core::fsio::write_atomic(&path, &json)?;
-        let progress = self.partial.join(PROGRESS_FILE);
-        std::fs::remove_file(&progress).map_err(|e| RetrieverError::io(&progress, e))?;
-        swap::swap_into_place(&self.partial, &self.index.join(DENSE_DIR))?;
+        check_same_index(&self.index, &p.index_meta)?;
+        let dense = self.index.join(DENSE_DIR);
+        swap::swap_into_place(&self.partial, &dense)?;
+        // Installed: the progress file inside is now only a leftover.
+        let _ = std::fs::remove_file(dense.join(PROGRESS_FILE));
         Ok(meta)
     }
 
@@ -193,9 +206,54 @@ fn read_progress(partial: &Path) -> Option<Progress> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Whether a recorded partial state continues the build `fresh` asks for.
+/// The checksum of the index's `odqa-index.json` (what the vectors are tied to), to take before
+/// opening the index whose passages are embedded.
+pub fn index_checksum(dir: &Path) -> Result<FileSum> {
+    integrity::sum_file(&dir.join(META_FILE))
+}
+
+/// An error unless the index `dir` is still the build whose `odqa-index.json` had `recorded`.
+fn check_same_index(dir: &Path, recorded: &FileSum) -> Result<()> {
+    if index_checksum(dir)? != *recorded {
+        return Err(RetrieverError::BadIndex {
+            path: dir.to_path_buf(),
+            message: "the index was rebuilt while its passage vectors were being computed; \
+                      compute them again"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// The exclusive lock of dense builds of the index `dir` (held while the file is open).
+fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| RetrieverError::io(&path, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |_| {
+            RetrieverError::InvalidArgument(format!(
+                "another process is computing the dense vectors of {} ({} is locked)",
+                dir.display(),
+                path.display()
+            ))
+        },
+    )?;
+    Ok(file)
+}
+
+/// Whether a recorded partial state continues the build `fresh` asks for: the same weights and
+/// settings (wherever the model directory is now), size and index build.
 fn same_build(recorded: &Progress, fresh: &Progress) -> bool {
-    recorded.encoder == fresh.encoder
+    let encoder = DenseEncoder {
+        model: fresh.encoder.model.clone(),
+        ..recorded.encoder.clone()
+    };
+    encoder == fresh.encoder
         && recorded.dim == fresh.dim
         && recorded.count == fresh.count
         && recorded.index_meta == fresh.index_meta

@@ -127,15 +127,19 @@ impl DenseIndex {
         integrity::check_file(&dense, VECTORS_FILE, &meta.vectors)?;
         let path = dense.join(VECTORS_FILE);
         let bytes = std::fs::read(&path).map_err(|e| RetrieverError::io(&path, e))?;
-        let expected = meta.count as usize * meta.dim * 2;
-        if bytes.len() != expected || meta.dim == 0 {
+        let expected = usize::try_from(meta.count)
+            .ok()
+            .and_then(|n| n.checked_mul(meta.dim)?.checked_mul(2));
+        if expected != Some(bytes.len()) || meta.dim == 0 {
             return Err(RetrieverError::Corrupt {
                 path,
                 message: format!(
-                    "{} bytes, but {} vectors of {} values take {expected}",
+                    "{} bytes, but {} vectors of {} values take {}",
                     bytes.len(),
                     meta.count,
-                    meta.dim
+                    meta.dim,
+                    expected.map_or("more than this machine can address".into(), |e| e
+                        .to_string())
                 ),
             });
         }
@@ -186,19 +190,34 @@ impl DenseIndex {
     pub fn vector(&self, row: u64) -> Option<&[f32]> {
         let d = self.meta.dim;
         let start = usize::try_from(row).ok()?.checked_mul(d)?;
-        self.rows.get(start..start + d)
+        self.rows.get(start..start.checked_add(d)?)
     }
 
     /// The best `k` passages (corpus orders) for the unit vector `query`, best first.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Scored>> {
         self.check_query(query)?;
-        Ok(kernel::top_k(&self.rows, self.meta.dim, query, k))
+        Ok(kernel::top_k(
+            &self.rows,
+            self.meta.dim,
+            query,
+            self.at_most(k),
+        ))
     }
 
     /// [`Self::search`] for many queries (the same results, faster per query).
     pub fn search_batch(&self, queries: &[&[f32]], k: usize) -> Result<Vec<Vec<Scored>>> {
         queries.iter().try_for_each(|q| self.check_query(q))?;
-        Ok(kernel::top_k_batch(&self.rows, self.meta.dim, queries, k))
+        Ok(kernel::top_k_batch(
+            &self.rows,
+            self.meta.dim,
+            queries,
+            self.at_most(k),
+        ))
+    }
+
+    /// `k`, at most the number of vectors (a huge `k` allocates nothing more).
+    fn at_most(&self, k: usize) -> usize {
+        k.min(usize::try_from(self.meta.count).unwrap_or(usize::MAX))
     }
 
     fn check_query(&self, query: &[f32]) -> Result<()> {

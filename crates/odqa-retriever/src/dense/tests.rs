@@ -32,6 +32,10 @@ fn index() -> (tempfile::TempDir, PathBuf) {
     (dir, index)
 }
 
+fn sum(index: &Path) -> crate::integrity::FileSum {
+    super::build::index_checksum(index).unwrap()
+}
+
 fn encoder(name: &str) -> DenseEncoder {
     DenseEncoder {
         model: PathBuf::from(name),
@@ -53,7 +57,7 @@ fn row(i: usize) -> Vec<f32> {
 }
 
 fn write_all(index: &Path) {
-    let mut build = DenseBuild::start(index, encoder("e5"), 4, 4).unwrap();
+    let mut build = DenseBuild::start(index, encoder("e5"), 4, 4, sum(index)).unwrap();
     build
         .append(&(0..4).map(row).collect::<Vec<_>>(), 1.0)
         .unwrap();
@@ -63,7 +67,7 @@ fn write_all(index: &Path) {
 #[test]
 fn a_killed_build_resumes_and_rows_follow_corpus_order() {
     let (_dir, index) = index();
-    let mut first = DenseBuild::start(&index, encoder("e5"), 4, 4).unwrap();
+    let mut first = DenseBuild::start(&index, encoder("e5"), 4, 4, sum(&index)).unwrap();
     first.append(&[row(0), row(1)], 2.0).unwrap();
     // Bytes past the synced rows (a write the kill cut short) are dropped on resume.
     drop(first);
@@ -73,7 +77,7 @@ fn a_killed_build_resumes_and_rows_follow_corpus_order() {
         .open(&partial)
         .unwrap();
     std::io::Write::write_all(&mut f, &[1, 2, 3]).unwrap();
-    let mut again = DenseBuild::start(&index, encoder("e5"), 4, 4).unwrap();
+    let mut again = DenseBuild::start(&index, encoder("e5"), 4, 4, sum(&index)).unwrap();
     assert_eq!(again.rows_done(), 2);
     again.append(&[row(2), row(3)], 1.0).unwrap();
     let meta = again.finish("test").unwrap();
@@ -99,14 +103,14 @@ fn a_killed_build_resumes_and_rows_follow_corpus_order() {
 #[test]
 fn another_encoder_starts_over_and_a_second_build_is_refused() {
     let (_dir, index) = index();
-    let mut first = DenseBuild::start(&index, encoder("e5"), 4, 4).unwrap();
+    let mut first = DenseBuild::start(&index, encoder("e5"), 4, 4, sum(&index)).unwrap();
     first.append(&[row(0)], 1.0).unwrap();
-    let err = DenseBuild::start(&index, encoder("e5"), 4, 4)
+    let err = DenseBuild::start(&index, encoder("e5"), 4, 4, sum(&index))
         .err()
         .unwrap();
     assert!(err.to_string().contains("another process"), "{err}");
     drop(first);
-    let other = DenseBuild::start(&index, encoder("other"), 4, 4).unwrap();
+    let other = DenseBuild::start(&index, encoder("other"), 4, 4, sum(&index)).unwrap();
     assert_eq!(other.rows_done(), 0);
     assert!(other
         .finish("test")
@@ -208,4 +212,54 @@ fn dense_and_hybrid_rank_as_their_scores_say() {
     assert_eq!(batch[1].as_ref().unwrap()[0].id, "p3");
     let err = hybrid.search("서울", 2).unwrap_err().to_string();
     assert!(err.contains("unknown question"), "{err}");
+    let batch = hybrid.search_batch(&["부산", "서울"], 2);
+    let err = batch[0].as_ref().unwrap_err().to_string();
+    assert_eq!(err.matches("cannot encode").count(), 1, "{err}");
+    // A huge k is clamped to the passages there are.
+    assert_eq!(dense.search("부산", usize::MAX).unwrap().len(), 4);
+}
+
+#[test]
+fn a_vectors_file_shorter_than_its_progress_resumes_at_its_whole_rows() {
+    let (_dir, index) = index();
+    let mut first = DenseBuild::start(&index, encoder("e5"), 4, 4, sum(&index)).unwrap();
+    first.append(&[row(0), row(1), row(2)], 1.0).unwrap();
+    drop(first);
+    // A file that lost its tail (progress.json says 3 rows): 1 whole row and a piece are left.
+    let partial = index.join(PARTIAL_DIR).join(VECTORS_FILE);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&partial)
+        .unwrap();
+    f.set_len(8 + 5).unwrap();
+    // Moving the model directory (same weights and settings) keeps the progress.
+    let moved = DenseEncoder {
+        model: PathBuf::from("/elsewhere/e5"),
+        ..encoder("e5")
+    };
+    let mut again = DenseBuild::start(&index, moved, 4, 4, sum(&index)).unwrap();
+    assert_eq!(again.rows_done(), 1);
+    again.append(&[row(1), row(2), row(3)], 1.0).unwrap();
+    again.finish("test").unwrap();
+    let dense = DenseIndex::open(&index).unwrap();
+    assert!((dense.vector(3).unwrap()[3] - row(3)[3]).abs() < 1e-3);
+    assert!(!index.join(DENSE_DIR).join("progress.json").exists());
+}
+
+#[test]
+fn an_index_rebuilt_after_it_was_opened_is_refused() {
+    let (dir, index) = index();
+    let opened = sum(&index);
+    let corpus = dir.path().join("c.jsonl");
+    std::fs::write(&corpus, CORPUS.replace("도쿄이다", "도쿄다")).unwrap();
+    let opts = BuildOptions {
+        threads: 1,
+        memory_budget: 20 << 20,
+        ..BuildOptions::default()
+    };
+    build_index(&[corpus], &index, &opts, &CancelToken::new()).unwrap();
+    let err = DenseBuild::start(&index, encoder("e5"), 4, 4, opened)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("rebuilt"), "{err}");
 }

@@ -166,7 +166,11 @@ impl Retriever {
         let lists = match lists {
             Ok(lists) => lists,
             Err(e) => {
-                let message = e.to_string();
+                // The encoder's own message, not wrapped a second time.
+                let message = match e {
+                    RetrieverError::Encoding(m) => m,
+                    other => other.to_string(),
+                };
                 return questions
                     .iter()
                     .map(|_| Err(RetrieverError::Encoding(message.clone())))
@@ -247,6 +251,7 @@ impl Retriever {
         }
         let dense_list: Vec<(String, f32)> =
             dense_hits.iter().map(|h| (h.id.clone(), h.score)).collect();
+        let floor = bm25.last().map(|(_, s)| *s);
         let fused = fuse(&bm25, &dense_list, side.settings.fusion);
         let mut by_id: std::collections::HashMap<String, Hit> = bm25_hits
             .into_iter()
@@ -263,6 +268,7 @@ impl Retriever {
                 hit.score = f.score;
                 hit.bm25_score = f.bm25;
                 hit.dense_score = f.dense;
+                hit.bm25_floor = floor;
                 Some(hit)
             })
             .collect())

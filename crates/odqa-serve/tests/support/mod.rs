@@ -78,6 +78,10 @@ impl Engine for Gated {
         self.inner.settings()
     }
 
+    fn has_vectors(&self) -> bool {
+        Engine::has_vectors(&self.inner)
+    }
+
     fn passages(&self) -> u64 {
         Engine::passages(&self.inner)
     }
