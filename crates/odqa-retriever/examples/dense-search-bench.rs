@@ -1,6 +1,6 @@
 //! Latency of exact dense search at a corpus size, on random unit vectors (the cost depends only
 //! on the number of vectors and their length): one query at a time (p50/p95 over 200 queries) and
-//! a batch of 1,000 queries (`search_batch`, as `eval retrieval` and `predict` use it).
+//! a batch of 1,000 queries (`search_batch`, as `predict` and `tune` use it).
 //!
 //! ```sh
 //! cargo run --release -p odqa-retriever --example dense-search-bench -- [N=200000] [DIM=384] [K=100]
