@@ -133,6 +133,58 @@ fn hybrid_is_the_rank_fusion_of_the_two_lists_the_binary_prints() {
     );
     assert_eq!(hybrid["retriever"], "hybrid");
     assert_eq!(ids(&hybrid), want);
+    // The depth is checked against the k asked for, not a default.
+    let shallow = retrieve(
+        &index,
+        "5",
+        &["--retriever", "hybrid", "--dense-depth", "10"],
+    );
+    assert_eq!(shallow["hits"].as_array().unwrap().len(), 5);
+    let out = odqa(&[
+        "retrieve",
+        "--index",
+        path_str(&index),
+        "-k",
+        "20",
+        "--retriever",
+        "hybrid",
+        "--dense-depth",
+        "10",
+        QUESTION,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("dense_depth must be at least top_k 20"),
+        "{}",
+        stderr(&out)
+    );
+    // tune checks it at the largest k of its grid, before reading anything.
+    let model = repo().join(TINY);
+    let best = index.parent().unwrap().join("best.toml");
+    let out = odqa(&[
+        "tune",
+        "--index",
+        path_str(&index),
+        "--model",
+        path_str(&model),
+        "--data",
+        path_str(&sample()),
+        "--top-k",
+        "1,5",
+        "--retriever",
+        "hybrid",
+        "--dense-depth",
+        "3",
+        "--out",
+        path_str(&best),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("dense_depth must be at least top_k 5"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!best.exists());
     assert!(hybrid["hits"][0]["dense_score"].is_number());
 
     // Recall evaluation and reading take the retriever too.

@@ -213,21 +213,23 @@ impl RetrieverArgs {
         s.dense_weight = self.dense_weight.unwrap_or(s.dense_weight);
         s.dense_depth = self.dense_depth.unwrap_or(s.dense_depth);
         if let Some(m) = &self.dense_model {
-            s.dense_model = Some(m.clone());
+            s.dense_model = Some(odqa_core::fsio::resolve(m));
         }
     }
 
-    /// The settings of these flags alone (for commands without a --config), checked.
-    pub fn settings(&self) -> Result<PipelineSettings, UsageError> {
+    /// The settings of these flags alone (for commands without a --config) for retrieving `k`
+    /// passages, checked.
+    pub fn settings(&self, k: usize) -> Result<PipelineSettings, UsageError> {
         let mut s = PipelineSettings::default();
+        s.top_k = k;
         self.apply(&mut s);
         s.validate().map_err(|e| UsageError(e.to_string()))?;
         Ok(s)
     }
 
-    /// Opens `index` for the retriever these flags ask for.
-    pub fn open(&self, index: &Path) -> anyhow::Result<Retriever> {
-        let settings = self.settings()?;
+    /// Opens `index` for the retriever these flags ask for, to retrieve `k` passages at most.
+    pub fn open(&self, index: &Path, k: usize) -> anyhow::Result<Retriever> {
+        let settings = self.settings(k)?;
         Ok(odqa_pipeline::dense::open_retriever::<DefaultBackend>(
             index,
             &settings,
@@ -325,6 +327,16 @@ impl PipelineArgs {
     /// The settings: defaults, the --config file, then the flags given (`answer`: those of
     /// [`AnswerArgs`], when the command has them).
     pub fn settings(&self, answer: Option<&AnswerArgs>) -> anyhow::Result<PipelineSettings> {
+        self.settings_for_k(answer, None)
+    }
+
+    /// [`Self::settings`] with `top_k` in place of the file's and the flags' when given (`odqa
+    /// tune`, which reads the largest k of its grid), before the settings are checked.
+    pub fn settings_for_k(
+        &self,
+        answer: Option<&AnswerArgs>,
+        top_k: Option<usize>,
+    ) -> anyhow::Result<PipelineSettings> {
         let mut s = match &self.config {
             Some(path) => PipelineSettings::load(path)?,
             None => PipelineSettings::default(),
@@ -343,6 +355,7 @@ impl PipelineArgs {
             s.temperature = a.temperature.unwrap_or(s.temperature);
             s.min_probability = a.min_probability.unwrap_or(s.min_probability);
         }
+        s.top_k = top_k.unwrap_or(s.top_k);
         s.validate().map_err(|e| UsageError(e.to_string()))?;
         Ok(s)
     }

@@ -103,9 +103,10 @@ impl PipelineSettings {
         let mut settings: PipelineSettings =
             toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         settings.validate().map_err(|e| bad(e.to_string()))?;
-        // A relative model path is relative to the file that names it.
-        if let Some(model) = settings.dense_model.as_mut().filter(|m| m.is_relative()) {
-            *model = odqa_core::fsio::parent_dir(path).join(&*model);
+        // A relative model path is relative to the file that names it (kept absolute, so that a
+        // settings file written elsewhere, e.g. by `odqa tune`, still names the same folder).
+        if let Some(model) = settings.dense_model.as_mut() {
+            *model = odqa_core::fsio::resolve(&odqa_core::fsio::parent_dir(path).join(&*model));
         }
         Ok(settings)
     }

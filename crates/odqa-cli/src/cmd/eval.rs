@@ -142,7 +142,7 @@ fn retrieval(args: RetrievalArgs) -> anyhow::Result<()> {
     }
     let retriever = args
         .retrieval
-        .open(&args.index)
+        .open(&args.index, args.top_k.iter().copied().max().unwrap_or(1))
         .context("cannot open the index")?;
     let params = args.bm25.overrides().apply(*retriever.params());
     let retriever = retriever.with_params(params)?;

@@ -120,7 +120,8 @@ pub fn embed_index(
         Err(PipelineError::Interrupted) => {
             Err(Interrupted(format!(
             "interrupted: the vectors computed so far are kept in {}; `odqa index-dense --index \
-             {} --model {}` resumes them",
+             {} --model {}` with the same --dense-* options resumes them (other options start \
+             over)",
             index.join(odqa_retriever::dense::build::PARTIAL_DIR).display(),
             index.display(),
             model.display()

@@ -40,7 +40,10 @@ pub struct RetrieveArgs {
 pub fn run(args: RetrieveArgs) -> anyhow::Result<()> {
     let retriever = args
         .retrieval
-        .open(&args.index)
+        .open(
+            &args.index,
+            usize::try_from(args.top_k).unwrap_or(usize::MAX),
+        )
         .with_context(|| "cannot open the index")?;
     let params = args.bm25.overrides().apply(*retriever.params());
     let retriever = retriever.with_params(params)?;

@@ -62,9 +62,10 @@ pub struct TuneArgs {
 pub fn run(args: TuneArgs) -> anyhow::Result<()> {
     check_grid(&args)?;
     check_paths(&args)?;
-    let settings = args.pipeline.settings(None)?;
-    let examples = dev_questions(&args)?;
     let max_k = args.top_k.iter().copied().max().unwrap_or(1);
+    // Checked at the largest k read (hybrid: dense_depth must cover it).
+    let settings = args.pipeline.settings_for_k(None, Some(max_k))?;
+    let examples = dev_questions(&args)?;
     let (reads, timings) = reads(&args, &settings, &examples, max_k)?;
 
     let started = Instant::now();

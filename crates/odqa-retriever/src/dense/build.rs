@@ -87,7 +87,11 @@ impl DenseBuild {
             seconds: 0.0,
         };
         let progress = match read_progress(&partial) {
-            Some(p) if same_build(&p, &fresh) && p.rows <= count => p,
+            // Resumed: the model is recorded where it is now.
+            Some(p) if same_build(&p, &fresh) && p.rows <= count => Progress {
+                encoder: fresh.encoder.clone(),
+                ..p
+            },
             _ => fresh,
         };
         let path = partial.join(VECTORS_FILE);

@@ -240,7 +240,12 @@ fn a_vectors_file_shorter_than_its_progress_resumes_at_its_whole_rows() {
     let mut again = DenseBuild::start(&index, moved, 4, 4, sum(&index)).unwrap();
     assert_eq!(again.rows_done(), 1);
     again.append(&[row(1), row(2), row(3)], 1.0).unwrap();
-    again.finish("test").unwrap();
+    let meta = again.finish("test").unwrap();
+    assert_eq!(
+        meta.encoder.model,
+        PathBuf::from("/elsewhere/e5"),
+        "recorded where it is now"
+    );
     let dense = DenseIndex::open(&index).unwrap();
     assert!((dense.vector(3).unwrap()[3] - row(3)[3]).abs() < 1e-3);
     assert!(!index.join(DENSE_DIR).join("progress.json").exists());
