@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod args;
 mod cmd;
 mod progress;
+mod retriever_args;
 
 /// mimalloc, set never to return freed memory to the OS (see [`keep_freed_memory`]).
 #[global_allocator]
