@@ -44,6 +44,19 @@ enum Command {
     /// Build a BM25 index from corpus files (JSONL, wikipedia_documents.json, SQuAD).
     Index(cmd::index::IndexArgs),
     /// Compute dense passage vectors for an index (dense and hybrid retrieval).
+    ///
+    /// Every distinct passage of the index is embedded with the encoder of --model as
+    /// multilingual-e5 expects ("passage: TITLE TEXT", mean pooling over the last hidden state,
+    /// unit length) and stored beside the BM25 index in DIR/dense/ (half-precision vectors in
+    /// corpus order, and dense.json naming the encoder, its sha256 and the settings). Questions
+    /// are later encoded with the same model ("query: QUESTION"): `--retriever dense|hybrid` on
+    /// retrieve, eval retrieval, ask, predict, tune and serve. Use the e5 base model (e.g.
+    /// multilingual-e5-small-ko), not a reader fine-tuned for extractive QA.
+    ///
+    /// Progress is saved every --dense-chunk passages in DIR/.dense.partial/: after Ctrl-C, a
+    /// failure or a kill, the same command resumes there (other options or another model start
+    /// over). The finished vectors replace DIR/dense/ in one step; rebuilding the BM25 index
+    /// (`odqa index`) drops them.
     IndexDense(cmd::index_dense::IndexDenseArgs),
     /// Print the passages that best match a question.
     Retrieve(cmd::retrieve::RetrieveArgs),

@@ -11,18 +11,7 @@ use odqa_reader::DefaultBackend;
 use crate::args::{parse_threads, with_threads, Interrupted};
 use crate::progress::CountProgress;
 
-/// Compute dense passage vectors for an index (for `--retriever dense|hybrid`).
-///
-/// Every distinct passage of the index is embedded with the encoder of MODEL as multilingual-e5
-/// expects ("passage: TITLE TEXT", mean pooling over the last hidden state, unit length) and
-/// stored beside the BM25 index in DIR/dense/ (half-precision vectors in corpus order and
-/// dense.json naming the encoder, its sha256 and the settings). Questions are later encoded with
-/// the same model ("query: QUESTION"). Use the e5 base model (e.g. multilingual-e5-small-ko),
-/// not a reader fine-tuned for extractive QA.
-///
-/// Long runs save their progress every --chunk passages in DIR/.dense.partial/: after Ctrl-C, a
-/// failure or a kill, running the same command again resumes there. The finished vectors
-/// replace DIR/dense/ in one step; rebuilding the BM25 index (`odqa index`) drops them.
+/// `odqa index-dense` (its help text is the doc comment of `Command::IndexDense`).
 #[derive(Debug, Args)]
 pub struct IndexDenseArgs {
     /// Index directory (from `odqa index`)
