@@ -150,16 +150,21 @@ pub fn encoder_sha256(model: &Path) -> Result<String> {
     Ok(file_sha256(&file)?)
 }
 
-/// A question encoder over an [`Embedder`].
+/// A question encoder over an [`Embedder`]. Each question is encoded alone (a batch of one, no
+/// padding), so its vector — and the passages it retrieves — are bit for bit the same whether it
+/// is asked alone (`ask`), in a file (`predict`, `tune`) or beside other clients' questions
+/// (`serve`); the questions of a batch still run side by side on the rayon pool.
 pub struct EmbedderEncoder<B: ReaderBackend> {
     embedder: Embedder<B>,
-    batch_size: usize,
 }
+
+/// Questions per forward pass of [`EmbedderEncoder`]: one.
+const QUESTIONS_PER_PASS: usize = 1;
 
 impl<B: ReaderBackend> QueryEncoder for EmbedderEncoder<B> {
     fn encode(&self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, String> {
         self.embedder
-            .embed(texts, self.batch_size, &odqa_core::control::Unobserved)
+            .embed(texts, QUESTIONS_PER_PASS, &odqa_core::control::Unobserved)
             .map_err(|e| e.to_string())
     }
 }
@@ -208,9 +213,32 @@ pub fn attach_dense<B: ReaderBackend>(
         )));
     }
     let embedder = Embedder::<B>::load(&dir, meta.max_len, device)?;
-    let encoder = Arc::new(EmbedderEncoder {
-        embedder,
-        batch_size: 16,
-    });
+    let encoder = Arc::new(EmbedderEncoder { embedder });
     Ok(retriever.set_dense(vectors, encoder, settings.dense())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use odqa_reader::CpuBackend;
+
+    #[test]
+    fn a_question_gets_the_same_vector_alone_and_beside_others() {
+        let model = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/reader-parity/tiny-bert-qa");
+        let embedder = Embedder::<CpuBackend>::load(&model, 128, &Default::default()).unwrap();
+        let encoder = EmbedderEncoder { embedder };
+        let questions: Vec<String> = [
+            "query: 임종석이 여의도 농민 폭력 시위를 주도한 혐의로 지명수배된 연도는?",
+            "query: 누구?",
+            "query: Whose company designed and built the Eiffel Tower in Paris?",
+        ]
+        .map(String::from)
+        .to_vec();
+        let together = encoder.encode(&questions).unwrap();
+        for (q, v) in questions.iter().zip(&together) {
+            let alone = encoder.encode(std::slice::from_ref(q)).unwrap();
+            assert_eq!(&alone[0], v, "{q}");
+        }
+    }
 }
