@@ -10,7 +10,7 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use common::{odqa, path_str, read_json, repo, stderr, stdout};
+use common::{assert_exit_2, odqa, path_str, read_json, repo, stderr, stdout};
 
 const TINY: &str = "tests/fixtures/reader-parity/tiny-bert-qa";
 const QUESTION: &str = "임종석이 여의도 농민 폭력 시위를 주도한 혐의로 지명수배된 연도는?";
@@ -80,12 +80,7 @@ fn hybrid_is_the_rank_fusion_of_the_two_lists_the_binary_prints() {
         "dense",
         "x",
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("odqa index-dense"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit_2(&out, &["odqa index-dense"]);
 
     let summary = embed(&index);
     let meta = read_json(&index.join("odqa-index.json"));
@@ -152,12 +147,7 @@ fn hybrid_is_the_rank_fusion_of_the_two_lists_the_binary_prints() {
         "10",
         QUESTION,
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("dense_depth must be at least top_k 20"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit_2(&out, &["dense_depth must be at least top_k 20"]);
     // tune checks it at the largest k of its grid, before reading anything.
     let model = repo().join(TINY);
     let best = index.parent().unwrap().join("best.toml");
@@ -178,12 +168,7 @@ fn hybrid_is_the_rank_fusion_of_the_two_lists_the_binary_prints() {
         "--out",
         path_str(&best),
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("dense_depth must be at least top_k 5"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit_2(&out, &["dense_depth must be at least top_k 5"]);
     assert!(!best.exists());
     assert!(hybrid["hits"][0]["dense_score"].is_number());
 
@@ -282,12 +267,7 @@ fn another_encoder_and_a_rebuilt_index_are_refused_with_the_way_out() {
         path_str(&other),
         QUESTION,
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("is not the encoder that computed"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit_2(&out, &["is not the encoder that computed"]);
     // `odqa index` replaces the whole index: the vectors of the old build go with it.
     build(dir.path());
     let out = odqa(&[
@@ -298,12 +278,7 @@ fn another_encoder_and_a_rebuilt_index_are_refused_with_the_way_out() {
         "dense",
         QUESTION,
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("no dense vectors"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit_2(&out, &["no dense vectors"]);
 }
 
 #[test]

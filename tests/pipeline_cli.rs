@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::{
-    eval_answers, lines_until, odqa, path_str, read_json, repo, send_signal, stderr, stdout, write,
-    KillOnDrop,
+    assert_exit_2, eval_answers, lines_until, odqa, path_str, read_json, repo, send_signal, stderr,
+    stdout, write, KillOnDrop,
 };
 
 const TINY_QA: &str = "tests/fixtures/reader-parity/tiny-bert-qa";
@@ -923,9 +923,8 @@ fn one_question(dir: &Path) -> PathBuf {
 
 /// Exit 2 before any work (no progress line), with every `words` in the message.
 fn assert_refused_first(out: &std::process::Output, words: &[&str]) {
+    assert_exit_2(out, words);
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(words.iter().all(|w| err.contains(w)), "{words:?}: {err}");
     assert!(
         !err.contains("answering:") && !err.contains("reading:"),
         "refused after the work: {err}"

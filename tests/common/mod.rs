@@ -28,6 +28,13 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that `out` is a usage refusal: exit status 2 and every one of `words` on stderr.
+pub fn assert_exit_2(out: &Output, words: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(words.iter().all(|w| err.contains(w)), "{words:?}: {err}");
+}
+
 /// A path as `&str` (test paths are UTF-8).
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")

@@ -15,16 +15,23 @@ const CORPUS: &str = r#"{"id": "p1", "title": "서울", "text": "서울은 대�
 /// A tiny index of [`CORPUS`] in a fresh directory.
 pub(crate) fn tiny_index() -> (tempfile::TempDir, PathBuf) {
     let dir = odqa_testkit::temp_dir();
-    let corpus = dir.path().join("c.jsonl");
-    std::fs::write(&corpus, CORPUS).unwrap();
-    let index = dir.path().join("idx");
+    let index = index_of(dir.path(), CORPUS);
+    (dir, index)
+}
+
+/// Writes `corpus` (JSONL) to `dir/c.jsonl` and builds (or rebuilds) `dir/idx` from it with one
+/// thread and a small memory budget; returns the index directory.
+pub(crate) fn index_of(dir: &Path, corpus: &str) -> PathBuf {
+    let path = dir.join("c.jsonl");
+    std::fs::write(&path, corpus).unwrap();
+    let index = dir.join("idx");
     let opts = BuildOptions {
         threads: 1,
         memory_budget: 20 << 20,
         ..BuildOptions::default()
     };
-    build_index(&[corpus], &index, &opts, &CancelToken::new()).unwrap();
-    (dir, index)
+    build_index(&[path], &index, &opts, &CancelToken::new()).unwrap();
+    index
 }
 
 /// Every entry of `dir`: name, mode, modification time and content.

@@ -10,7 +10,7 @@ use super::build::{DenseBuild, PARTIAL_DIR};
 use super::*;
 use crate::fusion::{Fusion, RetrieverMode};
 use crate::search::{DenseSettings, QueryEncoder, Retriever};
-use crate::{build_index, BuildOptions, CancelToken};
+use crate::sharing_tests::index_of;
 
 const CORPUS: &str = r#"{"id": "p1", "title": "대한민국", "text": "대한민국의 수도는 서울특별시이다."}
 {"id": "p2", "title": "일본", "text": "일본의 수도는 도쿄이다."}
@@ -20,15 +20,7 @@ const CORPUS: &str = r#"{"id": "p1", "title": "대한민국", "text": "대한민
 
 fn index() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("c.jsonl");
-    std::fs::write(&corpus, CORPUS).unwrap();
-    let index = dir.path().join("idx");
-    let opts = BuildOptions {
-        threads: 1,
-        memory_budget: 20 << 20,
-        ..BuildOptions::default()
-    };
-    build_index(&[corpus], &index, &opts, &CancelToken::new()).unwrap();
+    let index = index_of(dir.path(), CORPUS);
     (dir, index)
 }
 
@@ -137,14 +129,7 @@ fn damage_and_a_rebuilt_index_are_refused() {
     write_all(&index);
     assert!(DenseIndex::open(&index).is_ok());
     // A new build of the BM25 index (same place) makes the vectors stale.
-    let corpus = dir.path().join("c.jsonl");
-    std::fs::write(&corpus, CORPUS.replace("도쿄이다", "도쿄다")).unwrap();
-    let opts = BuildOptions {
-        threads: 1,
-        memory_budget: 20 << 20,
-        ..BuildOptions::default()
-    };
-    build_index(&[corpus], &index, &opts, &CancelToken::new()).unwrap();
+    index_of(dir.path(), &CORPUS.replace("도쿄이다", "도쿄다"));
     assert!(
         !DenseIndex::exists(&index),
         "a rebuilt index has no dense/ any more"
@@ -255,14 +240,7 @@ fn a_vectors_file_shorter_than_its_progress_resumes_at_its_whole_rows() {
 fn an_index_rebuilt_after_it_was_opened_is_refused() {
     let (dir, index) = index();
     let opened = sum(&index);
-    let corpus = dir.path().join("c.jsonl");
-    std::fs::write(&corpus, CORPUS.replace("도쿄이다", "도쿄다")).unwrap();
-    let opts = BuildOptions {
-        threads: 1,
-        memory_budget: 20 << 20,
-        ..BuildOptions::default()
-    };
-    build_index(&[corpus], &index, &opts, &CancelToken::new()).unwrap();
+    index_of(dir.path(), &CORPUS.replace("도쿄이다", "도쿄다"));
     let err = DenseBuild::start(&index, encoder("e5"), 4, 4, opened)
         .err()
         .unwrap();
