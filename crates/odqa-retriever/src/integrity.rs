@@ -87,19 +87,43 @@ pub(crate) fn check_file(dir: &Path, name: &str, recorded: &FileSum) -> Result<u
         }
         Err(e) => return Err(e),
     };
+    check_sum(&path, &found, recorded, META_FILE)?;
+    Ok(found.bytes)
+}
+
+/// The length and xxh3-64 of `bytes` (what [`sum_file`] gives for a file holding them).
+pub(crate) fn sum_bytes(bytes: &[u8]) -> FileSum {
+    FileSum {
+        bytes: bytes.len() as u64,
+        xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)),
+    }
+}
+
+/// A [`RetrieverError::Corrupt`] naming `path` unless `found` is what the file `record` (e.g.
+/// `odqa-index.json`) records for it.
+pub(crate) fn check_sum(
+    path: &Path,
+    found: &FileSum,
+    recorded: &FileSum,
+    record: &str,
+) -> Result<()> {
+    let corrupt = |message: String| RetrieverError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
     if found.bytes != recorded.bytes {
         return Err(corrupt(format!(
-            "{} bytes, but {META_FILE} records {}",
+            "{} bytes, but {record} records {}",
             found.bytes, recorded.bytes
         )));
     }
     if found.xxh3 != recorded.xxh3 {
         return Err(corrupt(format!(
-            "checksum mismatch (xxh3 {}, {META_FILE} records {})",
+            "checksum mismatch (xxh3 {}, {record} records {})",
             found.xxh3, recorded.xxh3
         )));
     }
-    Ok(found.bytes)
+    Ok(())
 }
 
 /// `body` (pretty-printed JSON of an object, ending with `}`) with a last field `checksum`

@@ -135,8 +135,9 @@ fn remove_old(old: &Path, observe: &mut dyn FnMut(SwapStep) -> bool) {
     observe(SwapStep::RemovedOld);
 }
 
-/// An exclusive `flock` on the directory `path` (held while the returned file is open).
-fn lock_exclusive(path: &Path) -> std::io::Result<File> {
+/// An exclusive, non-blocking `flock` on the directory or file `path` (held while the returned
+/// file is open).
+pub(crate) fn lock_exclusive(path: &Path) -> std::io::Result<File> {
     let file = File::open(path)?;
     rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
     Ok(file)

@@ -232,22 +232,19 @@ fn check_same_index(dir: &Path, recorded: &FileSum) -> Result<()> {
 /// The exclusive lock of dense builds of the index `dir` (held while the file is open).
 fn lock(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
+    OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
         .map_err(|e| RetrieverError::io(&path, e))?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
-        |_| {
-            RetrieverError::InvalidArgument(format!(
-                "another process is computing the dense vectors of {} ({} is locked)",
-                dir.display(),
-                path.display()
-            ))
-        },
-    )?;
-    Ok(file)
+    swap::lock_exclusive(&path).map_err(|_| {
+        RetrieverError::InvalidArgument(format!(
+            "another process is computing the dense vectors of {} ({} is locked)",
+            dir.display(),
+            path.display()
+        ))
+    })
 }
 
 /// Whether a recorded partial state continues the build `fresh` asks for: the same weights and

@@ -124,9 +124,21 @@ impl DenseIndex {
                     .into(),
             });
         }
-        integrity::check_file(&dense, VECTORS_FILE, &meta.vectors)?;
+        // Read once: checked against dense.json's record, then converted.
         let path = dense.join(VECTORS_FILE);
-        let bytes = std::fs::read(&path).map_err(|e| RetrieverError::io(&path, e))?;
+        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => RetrieverError::Corrupt {
+                path: path.clone(),
+                message: "missing".into(),
+            },
+            _ => RetrieverError::io(&path, e),
+        })?;
+        integrity::check_sum(
+            &path,
+            &integrity::sum_bytes(&bytes),
+            &meta.vectors,
+            DENSE_META_FILE,
+        )?;
         let expected = usize::try_from(meta.count)
             .ok()
             .and_then(|n| n.checked_mul(meta.dim)?.checked_mul(2));
