@@ -171,6 +171,8 @@ pub struct CountProgress {
     started: std::time::Instant,
     /// Line mode: the count done at the last line.
     shown: AtomicUsize,
+    /// The count an earlier run had done (a resumed build), left out of the rate.
+    resumed: AtomicUsize,
     /// Cancelled to stop the work (never, unless [`CountProgress::stopping_on`]).
     stop: CancelToken,
 }
@@ -198,6 +200,7 @@ impl CountProgress {
             bar,
             started: std::time::Instant::now(),
             shown: AtomicUsize::new(0),
+            resumed: AtomicUsize::new(0),
             stop: CancelToken::new(),
         }
     }
@@ -236,15 +239,70 @@ impl Observer for CountProgress {
                 .compare_exchange(shown, done, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
-            let rate = done as f64 / seconds;
-            let left = total.saturating_sub(done) as f64 / rate.max(1e-9) / 60.0;
-            let (verb, unit) = (self.verb, self.unit);
-            eprintln!("{verb}: {done}/{total} {unit} ({rate:.2} {unit}/s), ≈{left:.0} min left");
+            let count = Count {
+                done,
+                total,
+                resumed: self.resumed.load(Ordering::Relaxed),
+            };
+            let seconds = self.started.elapsed().as_secs_f64();
+            eprintln!("{}", count.line(self.verb, self.unit, seconds));
+        }
+    }
+
+    fn resumed(&self, done: usize, total: usize) {
+        self.resumed.store(done, Ordering::Relaxed);
+        self.shown.store(done, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.reset_eta();
         }
     }
 
     fn should_stop(&self) -> bool {
         self.stop.is_cancelled()
+    }
+}
+
+/// A count reported to [`CountProgress`], as its line mode shows it.
+struct Count {
+    done: usize,
+    total: usize,
+    /// Done by an earlier run: not work of the `seconds` the line's rate divides by.
+    resumed: usize,
+}
+
+impl Count {
+    /// "embedding: 60000/200832 passages (28.00 passages/s), ≈84 min left".
+    fn line(&self, verb: &str, unit: &str, seconds: f64) -> String {
+        let rate = self.done.saturating_sub(self.resumed) as f64 / seconds.max(1e-9);
+        let left = self.total.saturating_sub(self.done) as f64 / rate.max(1e-9) / 60.0;
+        let (done, total) = (self.done, self.total);
+        format!("{verb}: {done}/{total} {unit} ({rate:.2} {unit}/s), ≈{left:.0} min left")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Count;
+
+    #[test]
+    fn a_resumed_count_is_left_out_of_the_rate() {
+        let count = Count {
+            done: 57_376 + 2_800,
+            total: 200_832,
+            resumed: 57_376,
+        };
+        assert_eq!(
+            count.line("embedding", "passages", 100.0),
+            "embedding: 60176/200832 passages (28.00 passages/s), ≈84 min left"
+        );
+        let fresh = Count {
+            resumed: 0,
+            ..count
+        };
+        assert!(fresh
+            .line("embedding", "passages", 100.0)
+            .contains("(601.76 passages/s), ≈4 min left"));
     }
 }

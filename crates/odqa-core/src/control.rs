@@ -15,6 +15,13 @@ pub trait Observer: Sync {
         let _ = (done, total);
     }
 
+    /// `done` of `total` units were finished by an earlier, interrupted run that this one resumes:
+    /// they count as done but not as work of this run (rates and time-left estimates leave them
+    /// out). Called once, before the first [`Observer::progress`] of the run.
+    fn resumed(&self, done: usize, total: usize) {
+        let _ = (done, total);
+    }
+
     /// True to stop the work early: the call then returns its crate's `Interrupted` error (e.g.
     /// `odqa_pipeline::PipelineError::Interrupted`).
     fn should_stop(&self) -> bool {

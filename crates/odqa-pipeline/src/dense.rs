@@ -72,6 +72,10 @@ impl Observer for Offset<'_> {
         self.inner.progress(self.base + done, self.total)
     }
 
+    fn resumed(&self, done: usize, total: usize) {
+        self.inner.resumed(done, total)
+    }
+
     fn should_stop(&self) -> bool {
         self.inner.should_stop()
     }
@@ -104,6 +108,9 @@ pub fn build_dense<B: ReaderBackend>(
     let count = retriever.num_passages();
     let mut build = DenseBuild::start(index, encoder.clone(), embedder.dim(), count, index_meta)?;
     let resumed = build.rows_done();
+    if resumed > 0 {
+        observer.resumed(resumed as usize, count as usize);
+    }
     let started = Instant::now();
     let chunk = options.chunk.max(1) as u64;
     while build.rows_done() < count {

@@ -198,3 +198,65 @@ fn one_unreadable_passage_does_not_fail_the_question() {
         answered.error
     );
 }
+
+/// Records a dense build's reports: where it resumed, the counts, and stops after `stop_at`.
+struct BuildRecorder {
+    resumed: Mutex<Vec<(usize, usize)>>,
+    done: Mutex<Vec<usize>>,
+    stop_at: usize,
+}
+
+impl Observer for BuildRecorder {
+    fn progress(&self, done: usize, _: usize) {
+        self.done.lock().unwrap().push(done);
+    }
+
+    fn resumed(&self, done: usize, total: usize) {
+        self.resumed.lock().unwrap().push((done, total));
+    }
+
+    fn should_stop(&self) -> bool {
+        self.done.lock().unwrap().last() >= Some(&self.stop_at)
+    }
+}
+
+#[test]
+fn a_resumed_dense_build_says_where_it_resumed() {
+    use odqa_pipeline::dense::{build_dense, DenseBuildOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    drop(pipeline(&index));
+    let model = common::fixtures().join("reader-parity/tiny-bert-qa");
+    let options = DenseBuildOptions {
+        batch_size: 2,
+        max_len: 128,
+        chunk: 2,
+        ..DenseBuildOptions::default()
+    };
+    let build = |stop_at| {
+        let recorder = BuildRecorder {
+            resumed: Mutex::default(),
+            done: Mutex::default(),
+            stop_at,
+        };
+        let result =
+            build_dense::<DefaultBackend>(&index, &model, &options, &recorder, &Default::default());
+        (result, recorder)
+    };
+    let (first, recorder) = build(2);
+    assert!(
+        matches!(first, Err(PipelineError::Interrupted)),
+        "{first:?}"
+    );
+    assert!(recorder.resumed.lock().unwrap().is_empty(), "a fresh build");
+    let (second, recorder) = build(usize::MAX);
+    let summary = second.unwrap();
+    assert_eq!(summary.resumed, 2, "one chunk was kept");
+    let total = summary.passages as usize;
+    assert_eq!(*recorder.resumed.lock().unwrap(), vec![(2, total)]);
+    let done = recorder.done.lock().unwrap();
+    assert!(
+        done.first() > Some(&2) && done.last() == Some(&total),
+        "{done:?}"
+    );
+}
