@@ -7,52 +7,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
+use common::sample::{index, model, questions, run, TINY_QA, WINDOW};
 use common::{
     assert_exit_2, eval_answers, lines_until, odqa, path_str, read_json, repo, send_signal, stderr,
     stdout, write, KillOnDrop,
 };
-
-const TINY_QA: &str = "tests/fixtures/reader-parity/tiny-bert-qa";
-/// The tiny model has 128 positions.
-const WINDOW: [&str; 4] = ["--max-seq-len", "128", "--doc-stride", "32"];
-
-fn model() -> String {
-    repo().join(TINY_QA).display().to_string()
-}
-
-fn questions() -> PathBuf {
-    repo().join("corpus/korquad-sample.json")
-}
-
-/// The contexts of the sample KorQuAD questions, indexed once.
-fn index() -> &'static Path {
-    static INDEX: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = INDEX.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let index = dir.path().join("index");
-        let out = odqa(&[
-            "index",
-            "--corpus",
-            path_str(&questions()),
-            "--index",
-            path_str(&index),
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        (dir, index)
-    });
-    path
-}
-
-/// `odqa CMD --index I --model M --max-seq-len 128 --doc-stride 32 EXTRA…`.
-fn run(cmd: &str, extra: &[&str]) -> std::process::Output {
-    let model = model();
-    let mut args = vec![cmd, "--index", path_str(index()), "--model", &model];
-    args.extend(WINDOW);
-    args.extend(extra);
-    odqa(&args)
-}
 
 const QUESTION: &str = "임종석이 여의도 농민 폭력 시위를 주도한 혐의로 지명수배된 연도는?";
 

@@ -119,6 +119,10 @@ pub enum CoreError {
         /// The first one.
         other: PathBuf,
     },
+    /// The shard of a task cannot be found from its scheduler's environment (none set, malformed,
+    /// or two sources disagree).
+    #[error("cannot tell this task's shard: {0}")]
+    Shard(String),
     /// Reading stopped because the consumer of the passages failed or asked to stop.
     #[error("{0}")]
     Aborted(String),

@@ -23,6 +23,7 @@ pub mod josa;
 pub mod metrics;
 pub mod predictions;
 pub mod questions;
+pub mod scheduler;
 pub mod shard;
 pub mod split;
 pub mod squad;

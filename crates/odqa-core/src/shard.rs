@@ -26,6 +26,13 @@ impl Shard {
         position % self.count == self.index
     }
 
+    /// The shard's name in file names: `1-of-3`, the index zero-padded to the width of the
+    /// largest (`03-of-12`) so that the files sort in shard order.
+    pub fn name(&self) -> String {
+        let width = (self.count - 1).max(1).to_string().len();
+        format!("{:0width$}-of-{}", self.index, self.count)
+    }
+
     /// The items of this shard, in their order.
     pub fn select<T>(&self, items: Vec<T>) -> Vec<T> {
         items

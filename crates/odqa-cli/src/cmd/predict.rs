@@ -6,10 +6,11 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use odqa_core::fsio::{check_outputs, write_atomic_all};
+use odqa_core::scheduler::{shard_from_env, shard_path, ShardSpec};
 use odqa_core::shard::Shard;
 use serde_json::{Map, Value};
 
-use crate::args::{print_timings, stop_flag, with_threads, AnswerArgs, PipelineArgs};
+use crate::args::{print_timings, stop_flag, with_threads, AnswerArgs, PipelineArgs, UsageError};
 use crate::progress::CountProgress;
 
 /// Arguments of `odqa predict` (the help text is on the subcommand in main.rs).
@@ -31,9 +32,62 @@ pub struct PredictArgs {
     #[arg(long, value_name = "FILE")]
     nbest_out: Option<PathBuf>,
     /// Answer only shard I of N (0 <= I < N): the questions at positions I, I+N, I+2N, … of the
-    /// file; `odqa merge-predictions` joins the N partial files into the unsharded ones
-    #[arg(long, value_name = "I/N")]
-    shard: Option<Shard>,
+    /// file; `odqa merge-predictions` joins the N partial files into the unsharded ones. `auto`
+    /// takes I and N from the scheduler: a Slurm array task (SLURM_ARRAY_TASK_ID and
+    /// SLURM_ARRAY_TASK_COUNT or _MIN/_MAX) or a Kubernetes Indexed Job's pod
+    /// (JOB_COMPLETION_INDEX, N from --shards or ODQA_SHARDS). `{shard}` in --out and
+    /// --nbest-out becomes the shard's name (`1-of-3`), so each task writes its own files;
+    /// with `auto` it is required
+    #[arg(long, value_name = "I/N|auto")]
+    shard: Option<ShardSpec>,
+    /// The number of shards for --shard auto where the scheduler does not give it (a
+    /// Kubernetes Job's completions); checked against it where it does
+    #[arg(long, value_name = "N", requires = "shard")]
+    shards: Option<usize>,
+}
+
+/// The shard `args` asks for (`auto`: from the environment) with `{shard}` in the output paths
+/// replaced by its name. Refused: a placeholder without a shard, `auto` without one (every task
+/// would write the same file), a given shard whose count is not `--shards`.
+fn resolve_shard(args: &mut PredictArgs) -> anyhow::Result<Option<Shard>> {
+    let has_placeholder = |p: &Path| p.to_string_lossy().contains("{shard}");
+    let shard = match args.shard {
+        None => {
+            let named = std::iter::once(&args.out).chain(&args.nbest_out);
+            if let Some(path) = named.into_iter().find(|p| has_placeholder(p)) {
+                return Err(UsageError(format!(
+                    "{} holds {{shard}} but no --shard is given",
+                    path.display()
+                ))
+                .into());
+            }
+            return Ok(None);
+        }
+        Some(ShardSpec::Given(shard)) => match args.shards {
+            Some(n) if n != shard.count => {
+                return Err(
+                    UsageError(format!("--shard {shard} is not one of --shards {n}")).into(),
+                )
+            }
+            _ => shard,
+        },
+        Some(ShardSpec::Auto) => {
+            let named = std::iter::once(&args.out).chain(&args.nbest_out);
+            if let Some(path) = named.into_iter().find(|p| !has_placeholder(p)) {
+                return Err(UsageError(format!(
+                    "--shard auto: every task would write {}; put {{shard}} in its name (e.g. \
+                     parts/predictions.{{shard}}.json)",
+                    path.display()
+                ))
+                .into());
+            }
+            shard_from_env(&|name| std::env::var(name).ok(), args.shards)?
+        }
+    };
+    args.out = PathBuf::from(shard_path(&args.out.to_string_lossy(), shard));
+    args.nbest_out =
+        (args.nbest_out.as_deref()).map(|p| PathBuf::from(shard_path(&p.to_string_lossy(), shard)));
+    Ok(Some(shard))
 }
 
 /// The files and folders `ask`, `predict` and `tune` read: index, model and settings file.
@@ -66,7 +120,8 @@ pub(crate) fn write_predictions(
     Ok(())
 }
 
-pub fn run(args: PredictArgs) -> anyhow::Result<()> {
+pub fn run(mut args: PredictArgs) -> anyhow::Result<()> {
+    let shard = resolve_shard(&mut args)?;
     let mut inputs = pipeline_inputs(&args.pipeline);
     inputs.push(&args.questions);
     let mut outputs = vec![args.out.as_path()];
@@ -77,7 +132,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let settings = args.pipeline.settings(Some(&args.answer))?;
     let mut examples = odqa_core::questions::read_questions(&args.questions)
         .context("cannot read the questions")?;
-    if let Some(shard) = args.shard {
+    if let Some(shard) = shard {
         let all = examples.len();
         examples = shard.select(examples);
         eprintln!("shard {shard}: {} of {all} questions", examples.len());
