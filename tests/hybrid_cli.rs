@@ -20,16 +20,7 @@ fn sample() -> PathBuf {
 }
 
 fn build(dir: &Path) -> PathBuf {
-    let index = dir.join("index");
-    let out = odqa(&[
-        "index",
-        "--corpus",
-        path_str(&sample()),
-        "--index",
-        path_str(&index),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    index
+    common::sample::index_into(&dir.join("index"))
 }
 
 fn embed(index: &Path) -> serde_json::Value {

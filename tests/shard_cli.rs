@@ -9,8 +9,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::sample::{index, model, questions, WINDOW};
-use common::{assert_exit_2, odqa, path_str, stderr};
+use common::sample::{index, index_into, model, questions, WINDOW};
+use common::{assert_exit_2, odqa, path_str, stderr, stdout};
 
 /// Every scheduler variable `--shard auto` reads, removed from each run unless set by the test.
 const VARS: [&str; 7] = [
@@ -179,7 +179,7 @@ fn shard_auto_refuses_missing_and_inconsistent_variables() {
     assert_exit_2(&o, &["every task would write", "{shard}"]);
     assert_exit_2(&predict(out, &[], &[]), &["{shard}", "no --shard"]);
     let o = predict(out, &[], &["--shard", "1/3", "--shards", "4"]);
-    assert_exit_2(&o, &["--shard 1/3 is not one of --shards 4"]);
+    assert_exit_2(&o, &["shard 1/3 is not one of 4 shards"]);
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         0,
@@ -190,4 +190,80 @@ fn shard_auto_refuses_missing_and_inconsistent_variables() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(dir.path().join("p.1-of-3.json").exists());
     assert!(dir.path().join("p.1-of-3.nbest.json").exists());
+}
+
+/// `odqa index-dense` on `index` with the tiny encoder, `vars` as its only scheduler variables.
+fn index_dense(index: &Path, vars: &[(&str, String)], extra: &[&str]) -> Output {
+    let model = model();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_odqa"));
+    for var in VARS {
+        command.env_remove(var);
+    }
+    command.envs(vars.iter().map(|(k, v)| (k, v)));
+    command.args(["index-dense", "--index", path_str(index), "--model", &model]);
+    command.args(["--dense-max-len", "128", "--dense-chunk", "5"]);
+    command.args(extra).output().unwrap()
+}
+
+#[test]
+fn dense_vectors_computed_by_array_tasks_merge_into_the_unsharded_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two copies of one index: one embedded whole, one by shards.
+    let whole = index_into(&dir.path().join("whole"));
+    let sharded = index_into(&dir.path().join("sharded"));
+    let o = index_dense(&whole, &[], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let parts = dir.path().join("parts");
+    std::fs::create_dir(&parts).unwrap();
+    let p = path_str(&parts);
+    // Merging before every shard is done is refused and installs nothing.
+    let o = index_dense(&sharded, &[], &["--merge", "--parts", p, "--shards", "3"]);
+    assert_exit_2(&o, &["shard 0/3 is not finished"]);
+    for task in 0..3 {
+        let vars = vec![
+            ("SLURM_ARRAY_TASK_ID", task.to_string()),
+            ("SLURM_ARRAY_TASK_COUNT", "3".to_string()),
+        ];
+        let o = index_dense(&sharded, &vars, &["--shard", "auto", "--parts", p]);
+        assert!(o.status.success(), "task {task}: {}", stderr(&o));
+        assert!(
+            stdout(&o).contains(&format!("shard {task}/3: embedded")),
+            "{}",
+            stdout(&o)
+        );
+        if task == 1 {
+            let early = index_dense(&sharded, &[], &["--merge", "--parts", p, "--shards", "3"]);
+            assert_exit_2(&early, &["shard 2/3 is not finished"]);
+        }
+    }
+    assert!(
+        !sharded.join("dense").exists(),
+        "the shards went to --parts"
+    );
+    let o = index_dense(&sharded, &[], &["--merge", "--parts", p, "--shards", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let vectors = |index: &Path| std::fs::read(index.join("dense/vectors.f16")).unwrap();
+    assert_eq!(vectors(&sharded), vectors(&whole));
+    // Both answer a dense retrieval alike.
+    let retrieve = |index: &Path| {
+        let o = odqa(&[
+            "retrieve",
+            "--index",
+            path_str(index),
+            "--retriever",
+            "dense",
+            "-k",
+            "5",
+            "--json",
+            "임종석이 지명수배된 연도는?",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(retrieve(&sharded), retrieve(&whole));
+    // --shard needs --parts; auto without a scheduler is refused.
+    let o = index_dense(&sharded, &[], &["--shard", "0/2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = index_dense(&sharded, &[], &["--shard", "auto", "--parts", p]);
+    assert_exit_2(&o, &["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"]);
 }

@@ -26,18 +26,23 @@ pub fn index() -> &'static Path {
     static INDEX: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, path) = INDEX.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let index = dir.path().join("index");
-        let out = odqa(&[
-            "index",
-            "--corpus",
-            path_str(&questions()),
-            "--index",
-            path_str(&index),
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        let index = index_into(&dir.path().join("index"));
         (dir, index)
     });
     path
+}
+
+/// The contexts of the sample KorQuAD questions indexed into `index`, a new index of its own.
+pub fn index_into(index: &Path) -> PathBuf {
+    let out = odqa(&[
+        "index",
+        "--corpus",
+        path_str(&questions()),
+        "--index",
+        path_str(index),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    index.to_path_buf()
 }
 
 /// `odqa CMD --index I --model M --max-seq-len 128 --doc-stride 32 EXTRA…`.

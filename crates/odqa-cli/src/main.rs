@@ -57,6 +57,11 @@ enum Command {
     /// failure or a kill, the same command resumes there (other options or another model start
     /// over). The finished vectors replace DIR/dense/ in one step; rebuilding the BM25 index
     /// (`odqa index`) drops them.
+    ///
+    /// On a cluster: --shard I/N (or auto, in a Slurm array task or a Kubernetes Indexed Job)
+    /// --parts SHARED_DIR computes one contiguous share of the passages per task, resumable, into
+    /// SHARED_DIR (the index is only read); then `--merge --parts SHARED_DIR --shards N` installs
+    /// them, byte for byte what one run writes.
     IndexDense(cmd::index_dense::IndexDenseArgs),
     /// Print the passages that best match a question.
     Retrieve(cmd::retrieve::RetrieveArgs),

@@ -26,6 +26,26 @@ pub enum ShardSpec {
     Auto,
 }
 
+impl ShardSpec {
+    /// The shard asked for: the given one (whose count must be `count`, if that is given) or the
+    /// one the scheduler's variables give ([`shard_from_env`]).
+    pub fn resolve(
+        self,
+        var: &dyn Fn(&str) -> Option<String>,
+        count: Option<usize>,
+    ) -> Result<Shard, CoreError> {
+        match self {
+            ShardSpec::Given(shard) => match count {
+                Some(n) if n != shard.count => {
+                    Err(refuse(format!("shard {shard} is not one of {n} shards")))
+                }
+                _ => Ok(shard),
+            },
+            ShardSpec::Auto => shard_from_env(var, count),
+        }
+    }
+}
+
 impl FromStr for ShardSpec {
     type Err = String;
 

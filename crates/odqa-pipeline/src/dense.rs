@@ -6,12 +6,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use odqa_core::control::Observer;
+use odqa_core::shard::Shard;
 use odqa_reader::embed::{Embedder, DEFAULT_MAX_LEN};
 use odqa_reader::lora::{file_sha256, is_adapter_dir};
 use odqa_reader::model_files::weights_file;
 use odqa_reader::{ReaderBackend, ReaderError};
 use odqa_retriever::dense::build::{index_checksum, DenseBuild};
-use odqa_retriever::{DenseEncoder, DenseIndex, QueryEncoder, Retriever};
+use odqa_retriever::dense::shards::merge_shards;
+use odqa_retriever::FileSum;
+use odqa_retriever::{DenseEncoder, DenseIndex, DenseMeta, QueryEncoder, Retriever};
 
 use crate::error::{PipelineError, Result};
 use crate::settings::PipelineSettings;
@@ -92,6 +95,82 @@ pub fn build_dense<B: ReaderBackend>(
     observer: &dyn Observer,
     device: &B::Device,
 ) -> Result<DenseBuildSummary> {
+    build_with::<B>(index, model, options, observer, device, |setup| {
+        DenseBuild::start(
+            index,
+            setup.encoder,
+            setup.dim,
+            setup.count,
+            setup.index_meta,
+        )
+    })
+    .and_then(|(build, mut summary)| {
+        let meta = build.finish(env!("CARGO_PKG_VERSION"))?;
+        summary.bytes = meta.vectors.bytes;
+        Ok(summary)
+    })
+}
+
+/// Computes shard `shard` of the passage vectors of `index` into the folder `parts` shared by the
+/// shards' tasks (the index itself is only read), resumable as [`build_dense`];
+/// [`merge_dense_shards`] installs them once every shard is done. `observer` is told the
+/// passages done of the shard's.
+pub fn build_dense_shard<B: ReaderBackend>(
+    index: &Path,
+    model: &Path,
+    parts: &Path,
+    shard: Shard,
+    options: &DenseBuildOptions,
+    observer: &dyn Observer,
+    device: &B::Device,
+) -> Result<DenseBuildSummary> {
+    build_with::<B>(index, model, options, observer, device, |setup| {
+        DenseBuild::start_shard(
+            index,
+            parts,
+            shard,
+            setup.encoder,
+            setup.dim,
+            setup.count,
+            setup.index_meta,
+        )
+    })
+    .and_then(|(build, summary)| {
+        build.finish_shard()?;
+        Ok(summary)
+    })
+}
+
+/// Installs the `shards` finished shards of `parts` as `dense/` of `index` (byte for byte what
+/// [`build_dense`] writes); refused when one is missing or they are not of one build.
+pub fn merge_dense_shards(index: &Path, parts: &Path, shards: usize) -> Result<DenseMeta> {
+    Ok(merge_shards(
+        index,
+        parts,
+        shards,
+        env!("CARGO_PKG_VERSION"),
+    )?)
+}
+
+/// What a dense build is started from.
+struct BuildSetup {
+    encoder: DenseEncoder,
+    dim: usize,
+    /// Passages of the whole index.
+    count: u64,
+    index_meta: FileSum,
+}
+
+/// Loads the encoder, starts the build with `start` and computes its rows (chunk by chunk,
+/// saved after each); the caller installs the complete build.
+fn build_with<B: ReaderBackend>(
+    index: &Path,
+    model: &Path,
+    options: &DenseBuildOptions,
+    observer: &dyn Observer,
+    device: &B::Device,
+    start: impl FnOnce(BuildSetup) -> odqa_retriever::Result<DenseBuild>,
+) -> Result<(DenseBuild, DenseBuildSummary)> {
     // Taken before the index is opened: the build refuses to install rows of another build.
     let index_meta = index_checksum(index)?;
     let retriever = Retriever::open(index)?;
@@ -105,8 +184,13 @@ pub fn build_dense<B: ReaderBackend>(
         normalized: true,
         max_len: options.max_len,
     };
-    let count = retriever.num_passages();
-    let mut build = DenseBuild::start(index, encoder.clone(), embedder.dim(), count, index_meta)?;
+    let mut build = start(BuildSetup {
+        encoder: encoder.clone(),
+        dim: embedder.dim(),
+        count: retriever.num_passages(),
+        index_meta,
+    })?;
+    let (first, count) = (build.first_row(), build.row_count());
     let resumed = build.rows_done();
     if resumed > 0 {
         observer.resumed(resumed as usize, count as usize);
@@ -115,7 +199,8 @@ pub fn build_dense<B: ReaderBackend>(
     let chunk = options.chunk.max(1) as u64;
     while build.rows_done() < count {
         let from = build.rows_done();
-        let passages = retriever.passages_in_order(from..(from + chunk).min(count))?;
+        let rows = first + from..first + (from + chunk).min(count);
+        let passages = retriever.passages_in_order(rows)?;
         let texts: Vec<String> = passages
             .iter()
             .map(|(title, text)| encoder.passage_text(title, text))
@@ -134,16 +219,15 @@ pub fn build_dense<B: ReaderBackend>(
             })?;
         build.append(&vectors, t.elapsed().as_secs_f64())?;
     }
-    let total_seconds = build.seconds();
-    let meta = build.finish(env!("CARGO_PKG_VERSION"))?;
-    Ok(DenseBuildSummary {
+    let summary = DenseBuildSummary {
         passages: count,
         resumed,
-        dim: meta.dim,
+        dim: embedder.dim(),
         seconds: started.elapsed().as_secs_f64(),
-        total_seconds,
-        bytes: meta.vectors.bytes,
-    })
+        total_seconds: build.seconds(),
+        bytes: count * embedder.dim() as u64 * 2,
+    };
+    Ok((build, summary))
 }
 
 /// The identity of an encoder: the sha256 of its weights file (for a LoRA adapter directory, of

@@ -4,11 +4,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use odqa_pipeline::dense::{build_dense, DenseBuildOptions, DenseBuildSummary};
+use odqa_core::scheduler::ShardSpec;
+use odqa_pipeline::dense::{
+    build_dense, build_dense_shard, merge_dense_shards, DenseBuildOptions, DenseBuildSummary,
+};
 use odqa_pipeline::{Observer, PipelineError};
 use odqa_reader::DefaultBackend;
+use odqa_retriever::dense::build::PARTIAL_DIR;
 
-use crate::args::{parse_threads, with_threads, Interrupted};
+use crate::args::{parse_threads, with_threads, Interrupted, UsageError};
 use crate::progress::CountProgress;
 
 /// `odqa index-dense` (its help text is the doc comment of `Command::IndexDense`).
@@ -18,10 +22,32 @@ pub struct IndexDenseArgs {
     #[arg(long, value_name = "DIR")]
     index: PathBuf,
     /// Encoder model directory (Hugging Face BERT/XLM-R layout; e5's base)
-    #[arg(long, value_name = "DIR")]
-    model: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "merge")]
+    model: Option<PathBuf>,
     #[command(flatten)]
     options: DenseOptionArgs,
+    /// Compute only shard I of N: the passages I·P/N .. (I+1)·P/N of the P in corpus order, into
+    /// --parts (resumable there; the index is only read); `--merge` installs them once every
+    /// shard is done. `auto` takes I and N from a Slurm array task or a Kubernetes Indexed Job,
+    /// as `predict --shard auto` does
+    #[arg(
+        long,
+        value_name = "I/N|auto",
+        requires = "parts",
+        conflicts_with = "merge"
+    )]
+    shard: Option<ShardSpec>,
+    /// The number of shards: with --shard auto where the scheduler does not give it; with
+    /// --merge, how many to join
+    #[arg(long, value_name = "N")]
+    shards: Option<usize>,
+    /// Folder the shards' tasks share for their vectors (DIR/I-of-N/ when finished)
+    #[arg(long, value_name = "DIR")]
+    parts: Option<PathBuf>,
+    /// Join the --shards N finished shards of --parts into the index's dense/ (byte for byte
+    /// what one unsharded run writes); refused if one is missing or they differ
+    #[arg(long, requires_all = ["parts", "shards"])]
+    merge: bool,
     /// Worker threads (0 = one per core, at most 1024)
     #[arg(long, default_value_t = 0, value_parser = parse_threads)]
     threads: usize,
@@ -64,11 +90,18 @@ impl DenseOptionArgs {
 
 /// `odqa index-dense`.
 pub fn run(args: IndexDenseArgs) -> anyhow::Result<()> {
+    if args.merge {
+        return merge(&args);
+    }
+    let model = args.model.as_deref().context("--model is required")?;
+    if let Some(spec) = args.shard {
+        return run_shard(&args, model, spec);
+    }
     let stop = crate::args::stop_flag(
         "interrupting: finishing the current batches, then saving the progress…",
     );
     let summary = with_threads(args.threads, || {
-        embed_index(&args.index, &args.model, &args.options, args.json, stop)
+        embed_index(&args.index, model, &args.options, args.json, stop)
     })??;
     if args.json {
         let mut value = serde_json::to_value(&summary)?;
@@ -76,6 +109,77 @@ pub fn run(args: IndexDenseArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print_summary(&args.index, &summary);
+    }
+    Ok(())
+}
+
+/// `--shard`: one shard's vectors into `--parts`.
+fn run_shard(args: &IndexDenseArgs, model: &Path, spec: ShardSpec) -> anyhow::Result<()> {
+    let shard = spec.resolve(&|name| std::env::var(name).ok(), args.shards)?;
+    let parts = args.parts.as_deref().context("--parts is required")?;
+    let stop = crate::args::stop_flag(
+        "interrupting: finishing the current batches, then saving the progress…",
+    );
+    let progress =
+        (!args.json).then(|| CountProgress::new("embedding", "passages").stopping_on(stop.clone()));
+    let observer: &dyn Observer = match &progress {
+        Some(p) => p,
+        None => &stop,
+    };
+    let result = with_threads(args.threads, || {
+        build_dense_shard::<DefaultBackend>(
+            &args.index,
+            model,
+            parts,
+            shard,
+            &args.options.options(),
+            observer,
+            &Default::default(),
+        )
+    })?;
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    let partial = parts.join(format!("{}.partial", shard.name()));
+    let summary = interrupted_or(result, &args.index, model, &partial)?;
+    if args.json {
+        let mut value = serde_json::to_value(&summary)?;
+        value["shard"] = serde_json::json!(shard.to_string());
+        value["parts"] = serde_json::json!(parts);
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "shard {shard}: embedded {} passages{} into {} in {:.1} s",
+            summary.passages - summary.resumed,
+            if summary.resumed > 0 {
+                format!(" (resumed after {})", summary.resumed)
+            } else {
+                String::new()
+            },
+            parts.join(shard.name()).display(),
+            summary.seconds
+        );
+    }
+    Ok(())
+}
+
+/// `--merge`: the finished shards of `--parts` installed as the index's vectors.
+fn merge(args: &IndexDenseArgs) -> anyhow::Result<()> {
+    let (Some(parts), Some(shards)) = (args.parts.as_deref(), args.shards) else {
+        return Err(UsageError("--merge needs --parts and --shards".into()).into());
+    };
+    let meta = merge_dense_shards(&args.index, parts, shards)
+        .with_context(|| format!("cannot merge the shards of {}", parts.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&meta)?);
+    } else {
+        println!(
+            "merged {shards} shards: {} vectors of {} values into {} ({:.1} s of embedding in all)",
+            meta.count,
+            meta.dim,
+            args.index.join(odqa_retriever::dense::DENSE_DIR).display(),
+            meta.seconds
+        );
     }
     Ok(())
 }
@@ -105,20 +209,36 @@ pub fn embed_index(
     if let Some(p) = &progress {
         p.finish();
     }
+    interrupted_or(result, index, model, &index.join(PARTIAL_DIR))
+}
+
+/// `result`, an interruption said as how to resume (the progress is kept in `partial`).
+fn interrupted_or<T>(
+    result: odqa_pipeline::Result<T>,
+    index: &Path,
+    model: &Path,
+    partial: &Path,
+) -> anyhow::Result<T> {
     match result {
         Err(PipelineError::Interrupted) => {
             Err(Interrupted(format!(
             "interrupted: the vectors computed so far are kept in {}; `odqa index-dense --index \
-             {} --model {}` with the same --dense-* options resumes them (other options start \
+             {} --model {}` with the same --dense-* options{} resumes them (other options start \
              over)",
-            index.join(odqa_retriever::dense::build::PARTIAL_DIR).display(),
+            partial.display(),
             index.display(),
-            model.display()
+            model.display(),
+            if partial.starts_with(index) { "" } else { ", --shard and --parts" }
         ))
             .into())
         }
-        other => other
-            .with_context(|| format!("cannot compute the passage vectors of {}", index.display())),
+        other => other.with_context(|| {
+            format!(
+                "cannot compute the passage vectors of {} with {}",
+                index.display(),
+                model.display()
+            )
+        }),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use odqa_core::fsio::{check_outputs, write_atomic_all};
-use odqa_core::scheduler::{shard_from_env, shard_path, ShardSpec};
+use odqa_core::scheduler::{shard_path, ShardSpec};
 use odqa_core::shard::Shard;
 use serde_json::{Map, Value};
 
@@ -63,17 +63,10 @@ fn resolve_shard(args: &mut PredictArgs) -> anyhow::Result<Option<Shard>> {
             }
             return Ok(None);
         }
-        Some(ShardSpec::Given(shard)) => match args.shards {
-            Some(n) if n != shard.count => {
-                return Err(
-                    UsageError(format!("--shard {shard} is not one of --shards {n}")).into(),
-                )
-            }
-            _ => shard,
-        },
-        Some(ShardSpec::Auto) => {
+        Some(spec) => {
             let named = std::iter::once(&args.out).chain(&args.nbest_out);
-            if let Some(path) = named.into_iter().find(|p| !has_placeholder(p)) {
+            let missing = named.into_iter().find(|p| !has_placeholder(p));
+            if let (ShardSpec::Auto, Some(path)) = (spec, missing) {
                 return Err(UsageError(format!(
                     "--shard auto: every task would write {}; put {{shard}} in its name (e.g. \
                      parts/predictions.{{shard}}.json)",
@@ -81,7 +74,7 @@ fn resolve_shard(args: &mut PredictArgs) -> anyhow::Result<Option<Shard>> {
                 ))
                 .into());
             }
-            shard_from_env(&|name| std::env::var(name).ok(), args.shards)?
+            spec.resolve(&|name| std::env::var(name).ok(), args.shards)?
         }
     };
     args.out = PathBuf::from(shard_path(&args.out.to_string_lossy(), shard));

@@ -33,22 +33,40 @@ const PROGRESS_FILE: &str = "progress.json";
 
 /// What a partial state records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Progress {
-    encoder: DenseEncoder,
-    dim: usize,
-    count: u64,
-    index_meta: FileSum,
-    rows: u64,
-    seconds: f64,
+pub(super) struct Progress {
+    pub(super) encoder: DenseEncoder,
+    pub(super) dim: usize,
+    /// Rows this build computes: the whole index's, or its shard's.
+    pub(super) count: u64,
+    pub(super) index_meta: FileSum,
+    /// Rows complete.
+    pub(super) rows: u64,
+    pub(super) seconds: f64,
+    /// The shard of the index's rows this build computes (`None`: all of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) shard: Option<ShardRows>,
+}
+
+/// The rows of one shard of a sharded build ([`super::shards`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct ShardRows {
+    /// Which shard, from 0.
+    pub(super) index: usize,
+    /// How many shards.
+    pub(super) shards: usize,
+    /// The shard's first row (corpus order).
+    pub(super) first: u64,
+    /// Rows of the whole index.
+    pub(super) total: u64,
 }
 
 /// A dense build in progress (see the module documentation).
 pub struct DenseBuild {
-    index: PathBuf,
-    partial: PathBuf,
-    progress: Progress,
+    pub(super) index: PathBuf,
+    pub(super) partial: PathBuf,
+    pub(super) progress: Progress,
     vectors: File,
-    /// Held while the build lives: a second build of the same index is refused.
+    /// Held while the build lives: a second build of the same index (or shard) is refused.
     _lock: File,
 }
 
@@ -65,19 +83,6 @@ impl DenseBuild {
         count: u64,
         index_meta: FileSum,
     ) -> Result<DenseBuild> {
-        if dim == 0 {
-            return Err(RetrieverError::InvalidArgument(
-                "vectors of 0 values".into(),
-            ));
-        }
-        let lock = lock(dir)?;
-        check_same_index(dir, &index_meta)?;
-        let partial = dir.join(PARTIAL_DIR);
-        match std::fs::create_dir(&partial) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(RetrieverError::io(&partial, e)),
-        }
         let fresh = Progress {
             encoder,
             dim,
@@ -85,8 +90,33 @@ impl DenseBuild {
             index_meta,
             rows: 0,
             seconds: 0.0,
+            shard: None,
         };
-        let progress = match read_progress(&partial) {
+        let lock = lock(&dir.join(LOCK_FILE), dir)?;
+        DenseBuild::open_partial(dir, &dir.join(PARTIAL_DIR), fresh, lock)
+    }
+
+    /// Opens (or resumes) the partial state `partial` of a build of the index `dir` described by
+    /// `fresh`, `lock` held.
+    pub(super) fn open_partial(
+        dir: &Path,
+        partial: &Path,
+        fresh: Progress,
+        lock: File,
+    ) -> Result<DenseBuild> {
+        if fresh.dim == 0 {
+            return Err(RetrieverError::InvalidArgument(
+                "vectors of 0 values".into(),
+            ));
+        }
+        check_same_index(dir, &fresh.index_meta)?;
+        match std::fs::create_dir(partial) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(RetrieverError::io(partial, e)),
+        }
+        let (dim, count) = (fresh.dim, fresh.count);
+        let progress = match read_progress(partial) {
             // Resumed: the model is recorded where it is now.
             Some(p) if same_build(&p, &fresh) && p.rows <= count => Progress {
                 encoder: fresh.encoder.clone(),
@@ -116,7 +146,7 @@ impl DenseBuild {
             .map_err(|e| RetrieverError::io(&path, e))?;
         let mut build = DenseBuild {
             index: dir.to_path_buf(),
-            partial,
+            partial: partial.to_path_buf(),
             progress,
             vectors,
             _lock: lock,
@@ -166,11 +196,11 @@ impl DenseBuild {
     /// must be there.
     pub fn finish(self, odqa_version: &str) -> Result<DenseMeta> {
         let p = &self.progress;
-        if p.rows != p.count {
-            return Err(RetrieverError::InvalidArgument(format!(
-                "{} of {} vectors computed",
-                p.rows, p.count
-            )));
+        self.check_complete()?;
+        if p.shard.is_some() {
+            return Err(RetrieverError::InvalidArgument(
+                "a shard's vectors are installed by merging every shard".into(),
+            ));
         }
         let meta = DenseMeta {
             format: DENSE_FORMAT,
@@ -195,7 +225,19 @@ impl DenseBuild {
         Ok(meta)
     }
 
-    fn save_progress(&mut self) -> Result<()> {
+    /// An error unless every row of the build is there.
+    pub(super) fn check_complete(&self) -> Result<()> {
+        let p = &self.progress;
+        if p.rows != p.count {
+            return Err(RetrieverError::InvalidArgument(format!(
+                "{} of {} vectors computed",
+                p.rows, p.count
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn save_progress(&mut self) -> Result<()> {
         let path = self.partial.join(PROGRESS_FILE);
         let json = serde_json::to_vec_pretty(&self.progress)
             .map_err(|e| RetrieverError::io(&path, e.into()))?;
@@ -205,7 +247,7 @@ impl DenseBuild {
 }
 
 /// The partial state's progress, when it has a readable one.
-fn read_progress(partial: &Path) -> Option<Progress> {
+pub(super) fn read_progress(partial: &Path) -> Option<Progress> {
     let bytes = std::fs::read(partial.join(PROGRESS_FILE)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
@@ -217,7 +259,7 @@ pub fn index_checksum(dir: &Path) -> Result<FileSum> {
 }
 
 /// An error unless the index `dir` is still the build whose `odqa-index.json` had `recorded`.
-fn check_same_index(dir: &Path, recorded: &FileSum) -> Result<()> {
+pub(super) fn check_same_index(dir: &Path, recorded: &FileSum) -> Result<()> {
     if index_checksum(dir)? != *recorded {
         return Err(RetrieverError::BadIndex {
             path: dir.to_path_buf(),
@@ -229,16 +271,15 @@ fn check_same_index(dir: &Path, recorded: &FileSum) -> Result<()> {
     Ok(())
 }
 
-/// The exclusive lock of dense builds of the index `dir` (held while the file is open).
-fn lock(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
+/// The exclusive lock `path` of dense builds of the index `dir` (held while the file is open).
+pub(super) fn lock(path: &Path, dir: &Path) -> Result<File> {
     OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(|e| RetrieverError::io(&path, e))?;
-    swap::lock_exclusive(&path).map_err(|_| {
+        .open(path)
+        .map_err(|e| RetrieverError::io(path, e))?;
+    swap::lock_exclusive(path).map_err(|_| {
         RetrieverError::InvalidArgument(format!(
             "another process is computing the dense vectors of {} ({} is locked)",
             dir.display(),
@@ -248,14 +289,19 @@ fn lock(dir: &Path) -> Result<File> {
 }
 
 /// Whether a recorded partial state continues the build `fresh` asks for: the same weights and
-/// settings (wherever the model directory is now), size and index build.
-fn same_build(recorded: &Progress, fresh: &Progress) -> bool {
-    let encoder = DenseEncoder {
-        model: fresh.encoder.model.clone(),
-        ..recorded.encoder.clone()
-    };
-    encoder == fresh.encoder
+/// settings (wherever the model directory is now), size, rows and index build.
+pub(super) fn same_build(recorded: &Progress, fresh: &Progress) -> bool {
+    same_encoder(&recorded.encoder, &fresh.encoder)
         && recorded.dim == fresh.dim
         && recorded.count == fresh.count
         && recorded.index_meta == fresh.index_meta
+        && recorded.shard == fresh.shard
+}
+
+/// The same weights and settings, wherever the model directory is.
+pub(super) fn same_encoder(a: &DenseEncoder, b: &DenseEncoder) -> bool {
+    DenseEncoder {
+        model: b.model.clone(),
+        ..a.clone()
+    } == *b
 }

@@ -16,6 +16,9 @@
 
 pub mod build;
 pub mod kernel;
+pub mod shards;
+#[cfg(test)]
+mod shards_tests;
 #[cfg(test)]
 mod tests;
 
