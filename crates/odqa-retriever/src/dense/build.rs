@@ -62,7 +62,7 @@ pub(super) struct ShardRows {
 
 /// A dense build in progress (see the module documentation).
 pub struct DenseBuild {
-    pub(super) index: PathBuf,
+    index: PathBuf,
     pub(super) partial: PathBuf,
     pub(super) progress: Progress,
     vectors: File,
