@@ -66,6 +66,7 @@ mod evidence;
 pub mod pipeline;
 mod retrieval;
 pub mod settings;
+pub mod submission;
 pub mod tune;
 
 pub use aggregate::{Answer, PassageRead, Strategy};
@@ -78,6 +79,14 @@ pub use odqa_reader::{DefaultBackend, ModelSource, ReaderBackend};
 pub use odqa_retriever::{Hit, RetrieverMode};
 pub use pipeline::{Pipeline, QuestionAnswers, QuestionReads, Timings};
 pub use settings::{FusionKind, PipelineSettings, SettingError};
+pub use submission::Submission;
+
+/// Question sets and their scoring, for the front ends (CLI, server, Python) that read them.
+pub mod data {
+    pub use odqa_core::predictions::{score_predictions, PredictionScores};
+    pub use odqa_core::questions::read_questions;
+    pub use odqa_core::squad::{read_examples, QaExample};
+}
 
 /// Progress and cancellation (odqa-core's, shared with the retriever and the trainer).
 pub use odqa_core::control::{CancelToken, Observer, Unobserved};

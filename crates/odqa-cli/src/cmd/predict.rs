@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use odqa_core::fsio::{check_outputs, write_atomic_all};
+use odqa_core::fsio::check_outputs;
 use odqa_core::scheduler::{shard_path, ShardSpec};
 use odqa_core::shard::Shard;
-use serde_json::{Map, Value};
+use odqa_pipeline::Submission;
 
 use crate::args::{print_timings, stop_flag, with_threads, AnswerArgs, PipelineArgs, UsageError};
 use crate::progress::CountProgress;
@@ -90,29 +90,6 @@ pub(crate) fn pipeline_inputs(args: &PipelineArgs) -> Vec<&Path> {
     inputs
 }
 
-/// Writes `{id: answer}` to `out` and, when asked, the n-best lists to `nbest_out`: both under
-/// temporary names first, then renamed one right after the other, the predictions last, so a
-/// predictions file is never newer than its n-best file.
-pub(crate) fn write_predictions(
-    out: &Path,
-    predictions: &Map<String, Value>,
-    nbest_out: Option<&Path>,
-    nbest: &Map<String, Value>,
-) -> anyhow::Result<()> {
-    let predictions = serde_json::to_vec_pretty(predictions)?;
-    let nbest = match nbest_out {
-        Some(_) => serde_json::to_vec_pretty(nbest)?,
-        None => Vec::new(),
-    };
-    let mut files: Vec<(&Path, &[u8])> = nbest_out
-        .map(|p| (p, nbest.as_slice()))
-        .into_iter()
-        .collect();
-    files.push((out, predictions.as_slice()));
-    write_atomic_all(&files)?;
-    Ok(())
-}
-
 pub fn run(mut args: PredictArgs) -> anyhow::Result<()> {
     let shard = resolve_shard(&mut args)?;
     let mut inputs = pipeline_inputs(&args.pipeline);
@@ -144,26 +121,18 @@ pub fn run(mut args: PredictArgs) -> anyhow::Result<()> {
     })??;
     progress.finish();
 
-    let mut predictions = Map::new();
-    let mut nbest = Map::new();
     let mut empty = Vec::new();
     for (example, result) in examples.iter().zip(&answers) {
-        let best = result
-            .answers
-            .first()
-            .map(|a| a.text.clone())
-            .unwrap_or_default();
-        if best.is_empty() {
+        if result.answers.first().is_none_or(|a| a.text.is_empty()) {
             let why = result
                 .error
                 .as_ref()
                 .map_or_else(|| "no span found".to_string(), ToString::to_string);
             empty.push(format!("{}: {why}", example.id));
         }
-        predictions.insert(example.id.clone(), Value::String(best));
-        nbest.insert(example.id.clone(), serde_json::to_value(&result.spans)?);
     }
-    write_predictions(&args.out, &predictions, args.nbest_out.as_deref(), &nbest)?;
+    let ids: Vec<String> = examples.iter().map(|e| e.id.clone()).collect();
+    Submission::of(&ids, &answers)?.write(&args.out, args.nbest_out.as_deref())?;
 
     for line in empty.iter().take(20) {
         eprintln!("warning: empty answer for {line}");

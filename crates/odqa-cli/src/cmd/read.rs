@@ -14,8 +14,8 @@ use odqa_reader::DefaultBackend;
 use serde_json::{Map, Value};
 
 use crate::args::{BaseArgs, UsageError};
-use crate::cmd::predict::write_predictions;
 use crate::progress::CountProgress;
+use odqa_pipeline::submission::write_pair;
 
 /// Arguments of `odqa read` (the help text is on the subcommand in main.rs).
 #[derive(Debug, Args)]
@@ -158,6 +158,6 @@ fn write(args: &ReadArgs, predictions: &[ExamplePrediction]) -> anyhow::Result<u
         answers.insert(p.id.clone(), Value::String(p.answer.clone()));
         nbest.insert(p.id.clone(), serde_json::to_value(&p.nbest)?);
     }
-    write_predictions(&args.out, &answers, args.nbest_out.as_deref(), &nbest)?;
+    write_pair(&args.out, &answers, args.nbest_out.as_deref(), &nbest)?;
     Ok(failed)
 }

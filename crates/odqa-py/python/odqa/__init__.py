@@ -1,0 +1,44 @@
+"""odqa: open-domain question answering — BM25 (+ e5 dense) retrieval and a BERT-family extractive
+reader, in Rust.
+
+    import odqa
+    pipeline = odqa.Pipeline("kowiki-index", "models/e5-small-ko-qa")
+    best = pipeline.ask("대한민국의 수도는?")[0]
+    print(best.text, best.probability, best.title, best.sentence)
+
+``Pipeline`` loads the index and the reader once; ``ask`` answers one question, ``answer`` a batch
+(strings, dicts with "question", a ``datasets.Dataset`` or a question file), ``predict`` writes the
+competition's ``predictions.json`` / ``nbest_predictions.json`` exactly as ``odqa predict`` does,
+``retrieve`` gives passages alone. Heavy calls release the GIL; Ctrl-C raises KeyboardInterrupt.
+Errors are ``odqa.OdqaError`` subclasses with the CLI's messages.
+"""
+
+from ._odqa import (
+    Answer,
+    DataError,
+    IndexFormatError,
+    ModelError,
+    OdqaError,
+    Passage,
+    Pipeline,
+    QuestionError,
+    SettingsError,
+    __version__,
+    evaluate,
+    read_questions,
+)
+
+__all__ = [
+    "Answer",
+    "DataError",
+    "IndexFormatError",
+    "ModelError",
+    "OdqaError",
+    "Passage",
+    "Pipeline",
+    "QuestionError",
+    "SettingsError",
+    "__version__",
+    "evaluate",
+    "read_questions",
+]

@@ -1,0 +1,143 @@
+"""The Python package on the committed fixtures: the sample KorQuAD contexts indexed by the `odqa`
+binary, read by the tiny random reader (answers arbitrary but deterministic). Run by
+scripts/python-test.sh, which builds the wheel, installs it in a fresh venv and sets ODQA_BIN."""
+
+import json
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+import odqa
+
+REPO = Path(__file__).resolve().parents[3]
+MODEL = REPO / "tests/fixtures/reader-parity/tiny-bert-qa"
+QUESTIONS = REPO / "corpus/korquad-sample.json"
+WINDOW = {"max_seq_len": 128, "doc_stride": 32}
+ODQA = os.environ.get("ODQA_BIN", str(REPO / "target/release/odqa"))
+QUESTION = "임종석이 여의도 농민 폭력 시위를 주도한 혐의로 지명수배된 연도는?"
+
+
+@pytest.fixture(scope="session")
+def index(tmp_path_factory):
+    path = tmp_path_factory.mktemp("odqa") / "index"
+    subprocess.run([ODQA, "index", "--corpus", str(QUESTIONS), "--index", str(path)],
+                   check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pipeline(index):
+    return odqa.Pipeline(index, MODEL, **WINDOW)
+
+
+def test_ask_gives_ranked_answers_with_their_evidence(pipeline):
+    answers = pipeline.ask(QUESTION, top_k=3, n_best=5)
+    assert 0 < len(answers) <= 5
+    assert all(isinstance(a, odqa.Answer) for a in answers)
+    probabilities = [a.probability for a in answers]
+    assert probabilities == sorted(probabilities, reverse=True)
+    best = answers[0]
+    assert best.title == "임종석" and best.start < best.end
+    assert best.text.strip() in best.sentence or best.sentence  # the sentence around it
+    d = best.to_dict()
+    assert d["text"] == best.text and d["passage_id"] == best.passage_id
+    assert "Answer(text=" in repr(best)
+    json.dumps(d, ensure_ascii=False)
+
+
+def test_retrieve_gives_passages(pipeline):
+    passages = pipeline.retrieve(QUESTION, 3)
+    assert [p.rank for p in passages] == list(range(1, len(passages) + 1)) and passages
+    assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
+    assert len(pipeline.retrieve(QUESTION, 1)) == 1
+    assert passages[0].title == "임종석" and passages[0].text
+    assert passages[0].to_dict()["id"] == passages[0].id
+
+
+def test_predict_writes_what_the_cli_writes_byte_for_byte(pipeline, index, tmp_path):
+    cli = tmp_path / "cli.json"
+    cli_nbest = tmp_path / "cli.nbest.json"
+    subprocess.run([ODQA, "predict", "--index", str(index), "--model", str(MODEL),
+                    "--max-seq-len", "128", "--doc-stride", "32", "--questions", str(QUESTIONS),
+                    "--out", str(cli), "--nbest-out", str(cli_nbest)],
+                   check=True, capture_output=True)
+    out, nbest_out = tmp_path / "py.json", tmp_path / "py.nbest.json"
+    predictions, nbest = pipeline.predict(QUESTIONS, out=out, nbest_out=nbest_out)
+    assert out.read_bytes() == cli.read_bytes()
+    assert nbest_out.read_bytes() == cli_nbest.read_bytes()
+    # The returned dicts are the files' contents, in question order.
+    assert json.dumps(predictions, ensure_ascii=False) == json.dumps(
+        json.loads(cli.read_text(encoding="utf-8")), ensure_ascii=False)
+    assert list(nbest) == list(predictions)
+    # The same questions as a list of dicts (what a datasets.Dataset iterates as).
+    rows = [{"id": i, "question": q} for i, q in odqa.read_questions(QUESTIONS)]
+    again, _ = pipeline.predict(rows)
+    assert again == predictions
+    scores = odqa.evaluate(QUESTIONS, predictions)
+    assert scores["questions"] == len(predictions) and scores["missing"] == []
+
+
+def test_batches_accept_what_python_users_hold(pipeline):
+    class Dataset:  # iterates dicts, as datasets.Dataset does, without the dependency
+        def __init__(self, rows):
+            self.rows = rows
+
+        def __iter__(self):
+            return iter(self.rows)
+
+    questions = ["임종석은 누구인가?", "대통령비서실장은 누구였나?"]
+    by_text = pipeline.answer(questions, top_k=2)
+    by_dict = pipeline.answer(Dataset([{"question": q, "id": n} for n, q in enumerate(questions)]),
+                              top_k=2)
+    assert [[a.text for a in x] for x in by_text] == [[a.text for a in x] for x in by_dict]
+    alone = [pipeline.ask(q, top_k=2) for q in questions]
+    assert [[a.text for a in x] for x in alone] == [[a.text for a in x] for x in by_text]
+    seen = []
+    pipeline.answer(questions, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (2, 2)
+
+
+def test_errors_are_typed_with_the_cli_messages(pipeline, tmp_path):
+    with pytest.raises(odqa.QuestionError, match="no searchable words"):
+        pipeline.ask("?!")
+    with pytest.raises(odqa.QuestionError):
+        pipeline.ask("   ")
+    with pytest.raises(odqa.IndexFormatError, match="no such index directory"):
+        odqa.Pipeline(tmp_path / "missing", MODEL)
+    with pytest.raises(odqa.ModelError):
+        odqa.Pipeline(pipeline_index(pipeline), tmp_path)
+    with pytest.raises(odqa.SettingsError, match="strategy"):
+        pipeline.ask(QUESTION, strategy="nope")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"data": [', encoding="utf-8")
+    with pytest.raises(odqa.DataError, match="bad.json"):
+        pipeline.predict(bad)
+    with pytest.raises(TypeError, match="question 1"):
+        pipeline.answer(["ok?", 3])
+    with pytest.raises(ValueError, match="Pipeline.ask"):
+        pipeline.answer("not-a-file")
+    assert issubclass(odqa.QuestionError, odqa.OdqaError)
+
+
+def pipeline_index(pipeline):
+    return repr(pipeline).split('index="')[1].split('"')[0]
+
+
+def test_two_threads_answer_concurrently_and_alike(index):
+    questions = [q for _, q in odqa.read_questions(QUESTIONS)]
+    one = odqa.Pipeline(index, MODEL, threads=1, **WINDOW)
+    expected = [[a.text for a in x] for x in one.answer(questions)]
+    results = [None, None]
+
+    def work(i):
+        results[i] = [[a.text for a in x] for x in one.answer(questions)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert results == [expected, expected]
