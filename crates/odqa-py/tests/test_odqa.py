@@ -141,3 +141,21 @@ def test_two_threads_answer_concurrently_and_alike(index):
     for t in threads:
         t.join(timeout=300)
     assert results == [expected, expected]
+
+
+def test_ctrl_c_stops_a_batch_with_keyboard_interrupt(pipeline):
+    import signal
+
+    questions = [QUESTION] * 256
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        if len(seen) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.answer(questions, progress=progress)
+    assert seen and seen[-1] < len(questions), seen
+    # The pipeline is still usable.
+    assert pipeline.ask(QUESTION, top_k=1)
