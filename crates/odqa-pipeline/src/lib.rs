@@ -85,7 +85,21 @@ pub use submission::Submission;
 pub mod data {
     pub use odqa_core::predictions::{score_predictions, PredictionScores};
     pub use odqa_core::questions::read_questions;
-    pub use odqa_core::squad::{read_examples, QaExample};
+    pub use odqa_core::squad::{read_examples, Answer as GoldAnswer, QaExample};
+}
+
+/// Building an index, for front ends that offer it beside the pipeline.
+pub mod indexing {
+    pub use odqa_retriever::{
+        build_index, BuildOptions, BuildSummary, CancelToken, Language, LanguageChoice,
+    };
+}
+
+/// Reading comprehension without retrieval (a question and its paragraph), for front ends.
+pub mod reading {
+    pub use odqa_reader::decode::{Candidate, DecodeSettings};
+    pub use odqa_reader::read::{ExamplePrediction, Reader};
+    pub use odqa_reader::window::WindowSettings;
 }
 
 /// Progress and cancellation (odqa-core's, shared with the retriever and the trainer).

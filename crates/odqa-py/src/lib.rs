@@ -6,6 +6,7 @@
 
 mod errors;
 mod pipeline;
+mod reader;
 mod run;
 mod types;
 
@@ -16,9 +17,11 @@ use pyo3::prelude::*;
 fn _odqa(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<pipeline::Pipeline>()?;
+    m.add_class::<reader::Reader>()?;
     m.add_class::<types::Answer>()?;
     m.add_class::<types::Passage>()?;
     m.add_function(wrap_pyfunction!(pipeline::read_questions, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(reader::index, m)?)?;
     errors::register(m)
 }

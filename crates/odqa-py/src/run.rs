@@ -41,6 +41,11 @@ impl Watch {
         self.cancel.cancel();
     }
 
+    /// The token Ctrl-C cancels, for work that takes one rather than an observer.
+    pub fn token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
+
     /// The exception that stopped the work, if one did.
     pub fn take_error(&self) -> Option<PyErr> {
         self.error.lock().ok().and_then(|mut slot| slot.take())

@@ -159,3 +159,36 @@ def test_ctrl_c_stops_a_batch_with_keyboard_interrupt(pipeline):
     assert seen and seen[-1] < len(questions), seen
     # The pipeline is still usable.
     assert pipeline.ask(QUESTION, top_k=1)
+
+
+def test_reader_reads_a_paragraph_as_odqa_read_does(tmp_path):
+    reader = odqa.Reader(MODEL, max_seq_len=128, doc_stride=32)
+    rows = json.loads(QUESTIONS.read_text(encoding="utf-8"))["data"]
+    paragraph = rows[0]["paragraphs"][0]
+    qa = paragraph["qas"][0]
+    answers = reader.read(qa["question"], paragraph["context"])
+    assert 0 < len(answers) <= 20
+    assert len(reader.read(qa["question"], paragraph["context"], n_best=5)) <= 5
+    best = answers[0]
+    assert paragraph["context"][best.start:best.end] == best.text
+    single = tmp_path / "one.json"
+    single.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [
+        {"context": paragraph["context"], "qas": [qa]}]}]}, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "read.json"
+    subprocess.run([ODQA, "read", "--model", str(MODEL), "--max-seq-len", "128",
+                    "--doc-stride", "32", "--data", str(single), "--out", str(out)],
+                   check=True, capture_output=True)
+    assert json.loads(out.read_text(encoding="utf-8"))[qa["id"]] == best.text
+    with pytest.raises(odqa.SettingsError):
+        odqa.Reader(MODEL, max_seq_len=128, doc_stride=128)
+
+
+def test_index_builds_what_odqa_index_builds(tmp_path):
+    summary = odqa.index([QUESTIONS], tmp_path / "index")
+    assert summary["passages"] > 0 and summary["language"] == "ko"
+    pipeline = odqa.Pipeline(tmp_path / "index", MODEL, **WINDOW)
+    assert pipeline.retrieve(QUESTION, 1)[0].title == "임종석"
+    with pytest.raises(odqa.OdqaError):
+        odqa.index([tmp_path / "missing.jsonl"], tmp_path / "other")
+    with pytest.raises(ValueError, match="lang"):
+        odqa.index([QUESTIONS], tmp_path / "x", lang="fr")

@@ -9,7 +9,8 @@ reader, in Rust.
 ``Pipeline`` loads the index and the reader once; ``ask`` answers one question, ``answer`` a batch
 (strings, dicts with "question", a ``datasets.Dataset`` or a question file), ``predict`` writes the
 competition's ``predictions.json`` / ``nbest_predictions.json`` exactly as ``odqa predict`` does,
-``retrieve`` gives passages alone. Heavy calls release the GIL; Ctrl-C raises KeyboardInterrupt.
+``retrieve`` gives passages alone. ``Reader(model).read(question, context)`` reads one paragraph
+(no index); ``index(corpus, index_dir)`` builds an index as ``odqa index`` does. Heavy calls release the GIL; Ctrl-C raises KeyboardInterrupt.
 Errors are ``odqa.OdqaError`` subclasses with the CLI's messages.
 """
 
@@ -22,9 +23,11 @@ from ._odqa import (
     Passage,
     Pipeline,
     QuestionError,
+    Reader,
     SettingsError,
     __version__,
     evaluate,
+    index,
     read_questions,
 )
 
@@ -37,8 +40,10 @@ __all__ = [
     "Passage",
     "Pipeline",
     "QuestionError",
+    "Reader",
     "SettingsError",
     "__version__",
     "evaluate",
+    "index",
     "read_questions",
 ]

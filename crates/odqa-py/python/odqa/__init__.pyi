@@ -7,8 +7,10 @@ from ._odqa import (
     Passage as Passage,
     Pipeline as Pipeline,
     QuestionError as QuestionError,
+    Reader as Reader,
     SettingsError as SettingsError,
     __version__ as __version__,
     evaluate as evaluate,
+    index as index,
     read_questions as read_questions,
 )

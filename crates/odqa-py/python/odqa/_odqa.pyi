@@ -86,6 +86,28 @@ class Pipeline:
         self, question: str, top_k: int = 10, *, retriever: str | None = None
     ) -> list[Passage]: ...
 
+class Reader:
+    """A reader alone: reading comprehension without an index."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        *,
+        base: str | os.PathLike[str] | None = None,
+        max_seq_len: int = 384,
+        doc_stride: int = 128,
+    ) -> None: ...
+    def read(
+        self, question: str, context: str, *, n_best: int = 20, max_answer_len: int = 30
+    ) -> list[Answer]: ...
+
+def index(
+    corpus: list[str | os.PathLike[str]],
+    index_dir: str | os.PathLike[str],
+    *,
+    lang: str = "auto",
+    skip_invalid: bool = False,
+) -> dict[str, Any]: ...
 def read_questions(path: str | os.PathLike[str]) -> list[tuple[str, str]]: ...
 def evaluate(
     data: str | os.PathLike[str], predictions: Mapping[str, str]
