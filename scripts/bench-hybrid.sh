@@ -64,15 +64,10 @@ PY
 )
 echo "chosen on the tuning split: hybrid $best" >&2
 
-printf 'set\tretriever\tR@1\tR@5\tR@20\tR@100\tp50 ms\n' > "$out"
-for set in "korquad-dev:$KORQUAD/dev.json" "tydi-ko:$TYDI"; do
-  name=${set%%:*} data=${set#*:}
-  for retriever in bm25 dense "hybrid $best"; do
-    # shellcheck disable=SC2086
-    line=$(recall "$data" --retriever $retriever)
-    python3 -c 'import json,sys; d=json.loads(sys.argv[3]); ks=("recall@1","recall@5","recall@20","recall@100"); print("\t".join([sys.argv[1], sys.argv[2]] + ["%.4f" % d[k] for k in ks] + ["%.1f" % d["latency_ms_p50"]]))' \
-      "$name" "$retriever" "$line" >> "$out"
-  done
-done
-column -t -s $'\t' "$out"
-echo "corpus: $(wc -l < "$corpus") passages ($corpus); CPU: $(sed -n 's/^model name\t: //p' /proc/cpuinfo | head -1), $(nproc) threads"
+source scripts/lib/recall.sh
+# shellcheck disable=SC2034 # read by recall_table
+sets=("korquad-dev:$KORQUAD/dev.json" "tydi-ko:$TYDI")
+# shellcheck disable=SC2034
+retrievers=(bm25 dense "hybrid $best")
+recall_table "$out" "$index" sets retrievers
+print_table "$out" "$corpus"
