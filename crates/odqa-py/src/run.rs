@@ -1,7 +1,7 @@
 //! Heavy calls with the GIL released, stoppable with Ctrl-C, with an optional progress callback.
 //!
 //! The work runs on a scoped thread while the calling thread, detached from the interpreter,
-//! waits for it in steps of [`POLL`]: between steps it briefly attaches and runs the signal
+//! waits for it in steps of [`POLL`] (and once more when it is done): between steps it briefly attaches and runs the signal
 //! handlers (only the main thread can), so Ctrl-C cancels the work's token and the call raises
 //! `KeyboardInterrupt` once the work has stopped at its next check.
 
@@ -13,7 +13,7 @@ use odqa_pipeline::{CancelToken, Observer};
 use pyo3::prelude::*;
 
 /// How often a waiting call looks for Ctrl-C.
-const POLL: Duration = Duration::from_millis(50);
+const POLL: Duration = Duration::from_millis(10);
 
 /// The progress callback `callback(done, total)` (if any) and the cancellation of one call.
 pub struct Watch {
@@ -91,6 +91,9 @@ pub fn detached<T: Send>(
             worker.join()
         })
     });
+    // A Ctrl-C that came in after the last look (or while the work was too short to be looked
+    // at) still interrupts the call, as it would any Python code.
+    py.check_signals()?;
     if let Some(error) = watch.take_error() {
         return Err(error);
     }

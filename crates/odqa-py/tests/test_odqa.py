@@ -146,7 +146,7 @@ def test_two_threads_answer_concurrently_and_alike(index):
 def test_ctrl_c_stops_a_batch_with_keyboard_interrupt(pipeline):
     import signal
 
-    questions = [QUESTION] * 256
+    questions = [QUESTION] * 2048
     seen = []
 
     def progress(done, total):
