@@ -76,6 +76,8 @@ def test_predict_writes_what_the_cli_writes_byte_for_byte(pipeline, index, tmp_p
     rows = [{"id": i, "question": q} for i, q in odqa.read_questions(QUESTIONS)]
     again, _ = pipeline.predict(rows)
     assert again == predictions
+    once, _ = odqa.predict(index, MODEL, QUESTIONS, **WINDOW)
+    assert once == predictions
     scores = odqa.evaluate(QUESTIONS, predictions)
     assert scores["questions"] == len(predictions) and scores["missing"] == []
 

@@ -31,6 +31,18 @@ from ._odqa import (
     read_questions,
 )
 
+
+
+def predict(index, model, questions, *, out=None, nbest_out=None, config=None, base=None,
+            progress=None, **window):
+    """The competition's files for ``questions`` in one call: opens ``Pipeline(index, model,
+    config=config, base=base, **window)`` and returns its ``predict(questions, out=out,
+    nbest_out=nbest_out, progress=progress)`` — ``({id: text}, {id: spans})``, written byte for
+    byte as ``odqa predict`` writes them when ``out`` is given."""
+    pipeline = Pipeline(index, model, config=config, base=base, **window)
+    return pipeline.predict(questions, out=out, nbest_out=nbest_out, progress=progress)
+
+
 __all__ = [
     "Answer",
     "DataError",
@@ -45,5 +57,6 @@ __all__ = [
     "__version__",
     "evaluate",
     "index",
+    "predict",
     "read_questions",
 ]
