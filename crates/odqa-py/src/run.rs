@@ -1,9 +1,9 @@
 //! Heavy calls with the GIL released, stoppable with Ctrl-C, with an optional progress callback.
 //!
 //! The work runs on a scoped thread while the calling thread, detached from the interpreter,
-//! waits for it in steps of [`POLL`] (and once more when it is done): between steps it briefly attaches and runs the signal
-//! handlers (only the main thread can), so Ctrl-C cancels the work's token and the call raises
-//! `KeyboardInterrupt` once the work has stopped at its next check.
+//! waits for it in steps of [`POLL`]: between steps (and once more when it is done) it briefly
+//! attaches and runs the signal handlers (only the main thread can), so Ctrl-C cancels the work's
+//! token and the call raises `KeyboardInterrupt` once the work has stopped at its next check.
 
 use std::sync::mpsc;
 use std::sync::Mutex;
