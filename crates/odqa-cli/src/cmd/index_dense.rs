@@ -11,6 +11,7 @@ use odqa_pipeline::dense::{
 use odqa_pipeline::{Observer, PipelineError};
 use odqa_reader::DefaultBackend;
 use odqa_retriever::dense::build::PARTIAL_DIR;
+use odqa_retriever::dense::shards::{done_dir, partial_dir};
 
 use crate::args::{parse_threads, with_threads, Interrupted, UsageError};
 use crate::progress::CountProgress;
@@ -120,28 +121,20 @@ fn run_shard(args: &IndexDenseArgs, model: &Path, spec: ShardSpec) -> anyhow::Re
     let stop = crate::args::stop_flag(
         "interrupting: finishing the current batches, then saving the progress…",
     );
-    let progress =
-        (!args.json).then(|| CountProgress::new("embedding", "passages").stopping_on(stop.clone()));
-    let observer: &dyn Observer = match &progress {
-        Some(p) => p,
-        None => &stop,
-    };
     let result = with_threads(args.threads, || {
-        build_dense_shard::<DefaultBackend>(
-            &args.index,
-            model,
-            parts,
-            shard,
-            &args.options.options(),
-            observer,
-            &Default::default(),
-        )
+        with_progress(args.json, stop, |observer| {
+            build_dense_shard::<DefaultBackend>(
+                &args.index,
+                model,
+                parts,
+                shard,
+                &args.options.options(),
+                observer,
+                &Default::default(),
+            )
+        })
     })?;
-    if let Some(p) = &progress {
-        p.finish();
-    }
-    let partial = parts.join(format!("{}.partial", shard.name()));
-    let summary = interrupted_or(result, &args.index, model, &partial)?;
+    let summary = interrupted_or(result, &args.index, model, &partial_dir(parts, shard))?;
     if args.json {
         let mut value = serde_json::to_value(&summary)?;
         value["shard"] = serde_json::json!(shard.to_string());
@@ -151,12 +144,8 @@ fn run_shard(args: &IndexDenseArgs, model: &Path, spec: ShardSpec) -> anyhow::Re
         println!(
             "shard {shard}: embedded {} passages{} into {} in {:.1} s",
             summary.passages - summary.resumed,
-            if summary.resumed > 0 {
-                format!(" (resumed after {})", summary.resumed)
-            } else {
-                String::new()
-            },
-            parts.join(shard.name()).display(),
+            resumed_note(summary.resumed),
+            done_dir(parts, shard).display(),
             summary.seconds
         );
     }
@@ -193,23 +182,36 @@ pub fn embed_index(
     json: bool,
     stop: odqa_pipeline::CancelToken,
 ) -> anyhow::Result<DenseBuildSummary> {
+    let result = with_progress(json, stop, |observer| {
+        build_dense::<DefaultBackend>(
+            index,
+            model,
+            &options.options(),
+            observer,
+            &Default::default(),
+        )
+    });
+    interrupted_or(result, index, model, &index.join(PARTIAL_DIR))
+}
+
+/// Runs `work` with a progress bar over the passages embedded (none with `json`, where `stop`
+/// alone watches it); `stop` (Ctrl-C) interrupts it.
+fn with_progress<T>(
+    json: bool,
+    stop: odqa_pipeline::CancelToken,
+    work: impl FnOnce(&dyn Observer) -> odqa_pipeline::Result<T>,
+) -> odqa_pipeline::Result<T> {
     let progress =
         (!json).then(|| CountProgress::new("embedding", "passages").stopping_on(stop.clone()));
     let observer: &dyn Observer = match &progress {
         Some(p) => p,
         None => &stop,
     };
-    let result = build_dense::<DefaultBackend>(
-        index,
-        model,
-        &options.options(),
-        observer,
-        &Default::default(),
-    );
+    let result = work(observer);
     if let Some(p) = &progress {
         p.finish();
     }
-    interrupted_or(result, index, model, &index.join(PARTIAL_DIR))
+    result
 }
 
 /// `result`, an interruption said as how to resume (the progress is kept in `partial`).
@@ -247,15 +249,20 @@ pub fn print_summary(index: &Path, s: &DenseBuildSummary) {
     let computed = s.passages - s.resumed;
     println!(
         "embedded {computed} passages{} into {} ({} values each, {:.1} MiB) in {:.1} s ({:.1} passages/s)",
-        if s.resumed > 0 {
-            format!(" (resumed after {})", s.resumed)
-        } else {
-            String::new()
-        },
+        resumed_note(s.resumed),
         index.join(odqa_retriever::dense::DENSE_DIR).display(),
         s.dim,
         s.bytes as f64 / (1 << 20) as f64,
         s.seconds,
         computed as f64 / s.seconds.max(1e-9)
     );
+}
+
+/// " (resumed after N)" when an earlier run had computed N vectors.
+fn resumed_note(resumed: u64) -> String {
+    if resumed > 0 {
+        format!(" (resumed after {resumed})")
+    } else {
+        String::new()
+    }
 }

@@ -34,8 +34,13 @@ pub fn shard_rows(total: u64, shard: Shard) -> std::ops::Range<u64> {
 }
 
 /// The finished directory of `shard` in `parts`.
-fn done_dir(parts: &Path, shard: Shard) -> PathBuf {
+pub fn done_dir(parts: &Path, shard: Shard) -> PathBuf {
     parts.join(shard.name())
+}
+
+/// The resumable partial state of `shard` in `parts`.
+pub fn partial_dir(parts: &Path, shard: Shard) -> PathBuf {
+    parts.join(format!("{}.partial", shard.name()))
 }
 
 impl DenseBuild {
@@ -67,9 +72,8 @@ impl DenseBuild {
                 total,
             }),
         };
-        let name = shard.name();
-        let lock = lock(&parts.join(format!(".{name}.lock")), dir)?;
-        DenseBuild::open_partial(dir, &parts.join(format!("{name}.partial")), fresh, lock)
+        let lock = lock(&parts.join(format!(".{}.lock", shard.name())), dir)?;
+        DenseBuild::open_partial(dir, &partial_dir(parts, shard), fresh, lock)
     }
 
     /// The index row of this build's first row (0 unless a shard).
