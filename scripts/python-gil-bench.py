@@ -38,7 +38,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
         subprocess.run([binary, "index", "--corpus", str(questions_file), "--index", str(index)],
-                       check=True, capture_output=True)
+                       check=True, capture_output=True, timeout=300)
         questions = [q for _, q in odqa.read_questions(questions_file)] * 4
         pipelines = [odqa.Pipeline(index, model, threads=1, max_seq_len=128, doc_stride=32)
                      for _ in range(2)]

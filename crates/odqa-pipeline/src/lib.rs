@@ -81,8 +81,10 @@ pub use pipeline::{Pipeline, QuestionAnswers, QuestionReads, Timings};
 pub use settings::{FusionKind, PipelineSettings, SettingError};
 pub use submission::Submission;
 
-/// Question sets and their scoring, for the front ends (CLI, server, Python) that read them.
+/// Question sets, their scoring and the check of output paths, for the front ends (CLI, server,
+/// Python) that read and write them.
 pub mod data {
+    pub use odqa_core::fsio::check_outputs;
     pub use odqa_core::predictions::{score_predictions, PredictionScores};
     pub use odqa_core::questions::read_questions;
     pub use odqa_core::squad::{read_examples, Answer as GoldAnswer, QaExample};

@@ -1,9 +1,9 @@
 //! `odqa.Pipeline`: an index and a reader loaded once, asked questions one at a time or in
 //! batches; and the module's functions over question files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use odqa_pipeline::data::{read_examples, score_predictions};
+use odqa_pipeline::data::{check_outputs, read_examples, score_predictions};
 use odqa_pipeline::{
     AskOptions, DefaultBackend, ModelSource, PipelineSettings, QuestionAnswers, RetrieverMode,
     Strategy, Submission,
@@ -20,36 +20,33 @@ use crate::types::{Answer, Passage};
 #[pyclass(frozen, module = "odqa")]
 pub struct Pipeline {
     inner: odqa_pipeline::Pipeline<DefaultBackend>,
+    /// The index, model (and base) and settings file it was opened from: never written over.
+    inputs: Vec<PathBuf>,
     /// The threads this pipeline's calls run on (`threads=`), or the shared pool.
     pool: Option<rayon::ThreadPool>,
 }
 
-/// Per-call options, as Python passes them.
-#[derive(Default)]
-struct Options {
+/// The per-call options as Python passes them; `None` keeps the pipeline's setting.
+fn ask_options(
     top_k: Option<usize>,
     n_best: Option<usize>,
     strategy: Option<String>,
     mu: Option<f32>,
     retriever: Option<String>,
-}
-
-impl Options {
-    fn ask_options(&self) -> PyResult<AskOptions> {
-        let mut options = AskOptions::new();
-        options.top_k = self.top_k;
-        options.n_best = self.n_best;
-        options.mu = self.mu;
-        options.strategy = (self.strategy.as_deref())
-            .map(str::parse::<Strategy>)
-            .transpose()
-            .map_err(SettingsError::new_err)?;
-        options.retriever = (self.retriever.as_deref())
-            .map(str::parse::<RetrieverMode>)
-            .transpose()
-            .map_err(SettingsError::new_err)?;
-        Ok(options)
-    }
+) -> PyResult<AskOptions> {
+    let mut options = AskOptions::new();
+    options.top_k = top_k;
+    options.n_best = n_best;
+    options.mu = mu;
+    options.strategy = (strategy.as_deref())
+        .map(str::parse::<Strategy>)
+        .transpose()
+        .map_err(SettingsError::new_err)?;
+    options.retriever = (retriever.as_deref())
+        .map(str::parse::<RetrieverMode>)
+        .transpose()
+        .map_err(SettingsError::new_err)?;
+    Ok(options)
 }
 
 impl Pipeline {
@@ -115,6 +112,8 @@ impl Pipeline {
                     .map_err(|e| PyValueError::new_err(e.to_string()))?,
             ),
         };
+        let mut inputs = vec![index.clone(), model.clone()];
+        inputs.extend(base.iter().chain(&config).cloned());
         let source = ModelSource {
             base,
             ..ModelSource::new(model)
@@ -122,7 +121,11 @@ impl Pipeline {
         let inner = py
             .detach(|| odqa_pipeline::Pipeline::open(&index, source, settings, &Default::default()))
             .map_err(to_py)?;
-        Ok(Pipeline { inner, pool })
+        Ok(Pipeline {
+            inner,
+            inputs,
+            pool,
+        })
     }
 
     /// The answers to `question`, best first (empty when nothing was found). Options override
@@ -140,14 +143,7 @@ impl Pipeline {
         mu: Option<f32>,
         retriever: Option<String>,
     ) -> PyResult<Vec<Answer>> {
-        let options = Options {
-            top_k,
-            n_best,
-            strategy,
-            mu,
-            retriever,
-        }
-        .ask_options()?;
+        let options = ask_options(top_k, n_best, strategy, mu, retriever)?;
         let mut all = self.answer_all(py, &[question], &options, None)?;
         let result = all
             .pop()
@@ -177,14 +173,7 @@ impl Pipeline {
         mu: Option<f32>,
         retriever: Option<String>,
     ) -> PyResult<Vec<Vec<Answer>>> {
-        let options = Options {
-            top_k,
-            n_best,
-            strategy,
-            mu,
-            retriever,
-        }
-        .ask_options()?;
+        let options = ask_options(top_k, n_best, strategy, mu, retriever)?;
         let (_, questions) = questions_of(questions)?;
         let all = self.answer_all(py, &questions, &options, progress)?;
         Ok(all
@@ -206,8 +195,21 @@ impl Pipeline {
         nbest_out: Option<PathBuf>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let (ids, questions) = questions_of(questions)?;
-        let all = self.answer_all(py, &questions, &AskOptions::new(), progress)?;
+        let (ids, texts) = questions_of(questions)?;
+        // Before any work: no output may be an input (the question file, the index, the model,
+        // the settings) or the other output, and both folders must take a new file.
+        if let Some(out) = &out {
+            let file: Option<PathBuf> = is_path(questions)
+                .then(|| questions.extract())
+                .transpose()?;
+            let mut inputs: Vec<&Path> = self.inputs.iter().map(PathBuf::as_path).collect();
+            inputs.extend(file.as_deref());
+            let mut outputs = vec![out.as_path()];
+            outputs.extend(nbest_out.as_deref());
+            check_outputs(&inputs, &outputs)
+                .map_err(|e| to_py(odqa_pipeline::PipelineError::Core(e)))?;
+        }
+        let all = self.answer_all(py, &texts, &AskOptions::new(), progress)?;
         let submission = Submission::of(&ids, &all).map_err(to_py)?;
         if let Some(out) = &out {
             submission.write(out, nbest_out.as_deref()).map_err(to_py)?;
@@ -251,11 +253,16 @@ impl Pipeline {
     }
 }
 
+/// Whether `questions` names a question file (a str or an `os.PathLike`) rather than holding
+/// the questions.
+fn is_path(questions: &Bound<'_, PyAny>) -> bool {
+    questions.is_instance_of::<PyString>() || questions.hasattr("__fspath__").unwrap_or(false)
+}
+
 /// The ids and questions `questions` holds: a path (str or `os.PathLike`) of a question file,
 /// or an iterable of strings or of mappings with "question" (and "id").
 fn questions_of(questions: &Bound<'_, PyAny>) -> PyResult<(Vec<String>, Vec<String>)> {
-    let is_path = questions.is_instance_of::<PyString>() || questions.hasattr("__fspath__")?;
-    if is_path {
+    if is_path(questions) {
         let path: PathBuf = questions.extract()?;
         if !path.exists() {
             return Err(PyValueError::new_err(format!(

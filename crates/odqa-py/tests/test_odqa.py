@@ -24,7 +24,7 @@ QUESTION = "임종석이 여의도 농민 폭력 시위를 주도한 혐의로 �
 def index(tmp_path_factory):
     path = tmp_path_factory.mktemp("odqa") / "index"
     subprocess.run([ODQA, "index", "--corpus", str(QUESTIONS), "--index", str(path)],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, timeout=300)
     return path
 
 
@@ -63,7 +63,7 @@ def test_predict_writes_what_the_cli_writes_byte_for_byte(pipeline, index, tmp_p
     subprocess.run([ODQA, "predict", "--index", str(index), "--model", str(MODEL),
                     "--max-seq-len", "128", "--doc-stride", "32", "--questions", str(QUESTIONS),
                     "--out", str(cli), "--nbest-out", str(cli_nbest)],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, timeout=300)
     out, nbest_out = tmp_path / "py.json", tmp_path / "py.nbest.json"
     predictions, nbest = pipeline.predict(QUESTIONS, out=out, nbest_out=nbest_out)
     assert out.read_bytes() == cli.read_bytes()
@@ -78,6 +78,14 @@ def test_predict_writes_what_the_cli_writes_byte_for_byte(pipeline, index, tmp_p
     assert again == predictions
     once, _ = odqa.predict(index, MODEL, QUESTIONS, **WINDOW)
     assert once == predictions
+    # An output is never an input: refused before any work, the file as it was.
+    copy = tmp_path / "questions.json"
+    copy.write_bytes(QUESTIONS.read_bytes())
+    with pytest.raises(odqa.DataError, match="same file as the input"):
+        pipeline.predict(copy, out=copy)
+    assert copy.read_bytes() == QUESTIONS.read_bytes()
+    with pytest.raises(odqa.DataError, match="same file as the output"):
+        pipeline.predict(QUESTIONS, out=out, nbest_out=out)
     scores = odqa.evaluate(QUESTIONS, predictions)
     assert scores["questions"] == len(predictions) and scores["missing"] == []
 
@@ -179,7 +187,7 @@ def test_reader_reads_a_paragraph_as_odqa_read_does(tmp_path):
     out = tmp_path / "read.json"
     subprocess.run([ODQA, "read", "--model", str(MODEL), "--max-seq-len", "128",
                     "--doc-stride", "32", "--data", str(single), "--out", str(out)],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, timeout=300)
     assert json.loads(out.read_text(encoding="utf-8"))[qa["id"]] == best.text
     with pytest.raises(odqa.SettingsError):
         odqa.Reader(MODEL, max_seq_len=128, doc_stride=128)
