@@ -149,7 +149,7 @@ impl<B: ReaderBackend> Pipeline<B> {
             max_seq_len: settings.max_seq_len,
             doc_stride: settings.doc_stride,
         };
-        let reader = Reader::open(&source, windows, device)?;
+        let reader = Reader::open(&source, windows, device)?.with_precision(settings.precision);
         if reader.fresh_head {
             return Err(PipelineError::BadInput(format!(
                 "{} has no question-answering head (an encoder-only checkpoint): its answers would be \

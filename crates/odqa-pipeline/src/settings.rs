@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use odqa_reader::precision::Precision;
 use odqa_reader::window::WindowSettings;
 use odqa_retriever::{DenseSettings, Fusion, RetrieverMode};
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,9 @@ pub struct PipelineSettings {
     /// index's passage vectors (default: the directory the index records).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dense_model: Option<std::path::PathBuf>,
+    /// Precision of the reader's matrix products: fp32, bf16 (AMX tiles where the CPU has them)
+    /// or auto (bf16 on a CPU with AMX-BF16, fp32 elsewhere).
+    pub precision: Precision,
 }
 
 /// The fusion of hybrid retrieval, as settings name it.
@@ -88,6 +92,7 @@ impl Default for PipelineSettings {
             dense_weight: 0.5,
             dense_depth: 100,
             dense_model: None,
+            precision: Precision::Auto,
         }
     }
 }

@@ -19,6 +19,7 @@ use burn::tensor::Distribution;
 
 use crate::fused::{self, mix64, DropoutDraw, ReaderBackend};
 use crate::lora::Projection;
+use crate::precision::Precision;
 
 mod lora;
 mod params;
@@ -81,6 +82,9 @@ pub struct Layer<B: Backend> {
     heads: usize,
     #[module(skip)]
     activation: Activation,
+    /// Attention in the reduced precision of a bf16 reader ([`Encoder::with_precision`]).
+    #[module(skip)]
+    bf16_attention: bool,
     /// The LayerNorms' epsilon.
     #[module(skip)]
     norm_eps: f64,
@@ -135,6 +139,38 @@ impl<B: Backend> Encoder<B> {
             .map(|(i, layer)| if i < n { layer.no_grad() } else { layer })
             .collect();
         self
+    }
+}
+
+impl<B: Backend> Encoder<B> {
+    /// The encoder with every linear layer prepared for `precision` ([`Projection::with_precision`]).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.embeddings.projection = self
+            .embeddings
+            .projection
+            .map(|p| p.with_precision(precision));
+        self.layers = self
+            .layers
+            .into_iter()
+            .map(|layer| layer.with_precision(precision))
+            .collect();
+        self
+    }
+}
+
+impl<B: Backend> Layer<B> {
+    fn with_precision(self, precision: Precision) -> Self {
+        let p = |projection: Projection<B>| projection.with_precision(precision);
+        Layer {
+            query: p(self.query),
+            key: p(self.key),
+            value: p(self.value),
+            attention_output: p(self.attention_output),
+            intermediate: p(self.intermediate),
+            output: p(self.output),
+            bf16_attention: precision.resolve() == Precision::Bf16,
+            ..self
+        }
     }
 }
 
@@ -257,6 +293,7 @@ impl<B: ReaderBackend> Layer<B> {
                 let draw = draws.next(self.attention_dropout.prob);
                 fused::attention_train(q, k, v, key_mask, self.heads, draw)
             }
+            None if self.bf16_attention => fused::attention_bf16(q, k, v, key_mask, self.heads),
             None => fused::attention(q, k, v, key_mask, self.heads),
         };
         let context = context.reshape([b * l, hidden]);

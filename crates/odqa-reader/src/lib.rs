@@ -32,6 +32,7 @@ pub mod lora;
 pub mod model;
 pub mod model_files;
 pub mod params;
+pub mod precision;
 pub mod read;
 pub mod vocab;
 pub mod weights;

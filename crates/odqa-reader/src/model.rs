@@ -14,6 +14,7 @@ use crate::fused::ReaderBackend;
 use crate::head::QaHead;
 use crate::lora::{apply_adapter, open_model_dir, AdapterDir, LoraSpec, ModelSource};
 use crate::model_files::{weights_file, TokenizerFiles};
+use crate::precision::Precision;
 use crate::weights::{Checkpoint, CheckpointWriter, StoredType};
 
 /// Encoder and span head.
@@ -99,6 +100,15 @@ impl<B: Backend> QaModel<B> {
             encoder: self.encoder.with_lora(config, spec, prefix, seed, device)?,
             head: self.head,
         })
+    }
+
+    /// The model for inference in `precision` (`auto` resolved per CPU): the encoder's linear
+    /// layers packed once ([`Encoder::with_precision`]); the head stays f32. Not for training.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        QaModel {
+            encoder: self.encoder.with_precision(precision),
+            head: self.head,
+        }
     }
 
     /// The model with every LoRA update folded into its weights.

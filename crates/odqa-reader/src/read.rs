@@ -18,6 +18,7 @@ use crate::features::{Feature, FeatureTokenizer, WindowInput, WindowSettings};
 use crate::fused::ReaderBackend;
 use crate::lora::ModelSource;
 use crate::model::{QaModel, FRESH_HEAD_SEED};
+use crate::precision::Precision;
 
 pub use batched::{BatchHook, Observed, Progress, WindowLogits};
 
@@ -106,6 +107,15 @@ impl<B: ReaderBackend> Reader<B> {
             device: device.clone(),
             fresh_head: false,
             warnings: Vec::new(),
+        }
+    }
+
+    /// The reader computing in `precision` ([`QaModel::with_precision`]; `auto` resolved per
+    /// CPU).
+    pub fn with_precision(self, precision: Precision) -> Reader<B> {
+        Reader {
+            model: self.model.with_precision(precision),
+            ..self
         }
     }
 

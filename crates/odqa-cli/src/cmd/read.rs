@@ -9,6 +9,7 @@ use odqa_core::fsio::check_outputs;
 use odqa_core::squad::QaExample;
 use odqa_reader::decode::DecodeSettings;
 use odqa_reader::features::WindowSettings;
+use odqa_reader::precision::Precision;
 use odqa_reader::read::{ExamplePrediction, Reader};
 use odqa_reader::DefaultBackend;
 use serde_json::{Map, Value};
@@ -56,6 +57,10 @@ pub struct ReadArgs {
     /// Worker threads for the CPU backend and tokenization (0 = one per core)
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Precision of the encoder's matrix products: fp32, bf16 (AMX tiles where the CPU has
+    /// them, else the same rounded values in f32), auto (bf16 on a CPU with AMX-BF16, else fp32)
+    #[arg(long, default_value_t = Precision::Auto, value_name = "PRECISION")]
+    precision: Precision,
 }
 
 pub fn run(args: ReadArgs) -> anyhow::Result<()> {
@@ -93,7 +98,7 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
     let empty = predictions.iter().filter(|p| p.answer.is_empty()).count();
     let windows: usize = predictions.iter().map(|p| p.windows).sum();
     eprintln!(
-        "read {} questions ({} windows of {} tokens) in {:.1} s: {:.2} windows/s, batch {} (model loaded in {:.1} s); \
+        "read {} questions ({} windows of {} tokens) in {:.1} s: {:.2} windows/s, batch {}, {} (model loaded in {:.1} s); \
          {} empty answers, {} unreadable; wrote {}",
         predictions.len(),
         windows,
@@ -101,6 +106,7 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
         seconds,
         windows as f64 / seconds.max(1e-9),
         args.batch_size,
+        args.precision.describe(),
         read_started.duration_since(started).as_secs_f64(),
         empty,
         failed,
@@ -113,7 +119,8 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
 fn load(args: &ReadArgs, windows: WindowSettings) -> anyhow::Result<Reader<DefaultBackend>> {
     let source = args.base.source(&args.model);
     let reader = Reader::<DefaultBackend>::open(&source, windows, &Default::default())
-        .with_context(|| format!("cannot load the model {}", args.model.display()))?;
+        .with_context(|| format!("cannot load the model {}", args.model.display()))?
+        .with_precision(args.precision);
     for warning in &reader.warnings {
         eprintln!("warning: {warning}");
     }

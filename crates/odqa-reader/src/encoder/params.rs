@@ -108,6 +108,7 @@ impl<B: Backend> Layer<B> {
                 "relu" => Activation::Relu,
                 _ => Activation::Gelu,
             },
+            bf16_attention: false,
             norm_eps: eps,
         }
     }

@@ -10,6 +10,7 @@ use burn_flex::FlexTensor;
 
 use super::kernels::{self, AttentionShape};
 use super::{composite, norm_kernels, train_kernels, AttentionSaved, DropoutDraw, ReaderBackend};
+use crate::precision::PackedLinear;
 
 /// The tensor with its elements contiguous and covering its whole buffer (copied only when it
 /// is a strided or partial view; not copied when it is already so).
@@ -55,6 +56,19 @@ impl ReaderBackend for Flex {
         true
     }
 
+    fn packed_linear(x: FloatTensor<Self>, packed: &PackedLinear) -> Option<FloatTensor<Self>> {
+        let &[rows, _] = x.layout().shape().to_vec().as_slice() else {
+            return None;
+        };
+        if !all_f32(&[&x]) {
+            return None;
+        }
+        let x = into_contiguous(x);
+        let out = packed.product(x.storage::<f32>(), rows);
+        let cols = packed.out_features();
+        Some(FlexTensor::from_data(TensorData::new(out, [rows, cols])))
+    }
+
     fn fused_attention(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,
@@ -70,6 +84,30 @@ impl ReaderBackend for Flex {
         } = shape;
         let [q, k, v, key_mask] = [q, k, v, key_mask].map(into_contiguous);
         let out = kernels::attention(
+            q.storage::<f32>(),
+            k.storage::<f32>(),
+            v.storage::<f32>(),
+            key_mask.storage::<f32>(),
+            shape,
+        );
+        FlexTensor::from_data(TensorData::new(out, [batch, seq, hidden]))
+    }
+
+    fn fused_attention_bf16(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        key_mask: FloatTensor<Self>,
+        heads: usize,
+    ) -> FloatTensor<Self> {
+        let Some(shape) = attention_shape(&q, &[&k, &v, &key_mask], heads) else {
+            return Self::fused_attention(q, k, v, key_mask, heads);
+        };
+        let AttentionShape {
+            batch, seq, hidden, ..
+        } = shape;
+        let [q, k, v, key_mask] = [q, k, v, key_mask].map(into_contiguous);
+        let out = kernels::attention_bf16(
             q.storage::<f32>(),
             k.storage::<f32>(),
             v.storage::<f32>(),

@@ -7,6 +7,7 @@ use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
 use super::products::{head_offset, heads_to_rows, product};
+use crate::precision::attention::HeadProducts;
 
 /// Elements per parallel task of the elementwise kernels.
 const ELEMENT_CHUNK: usize = 16 * 1024;
@@ -55,12 +56,25 @@ pub fn attention(
     key_mask: &[f32],
     shape: AttentionShape,
 ) -> Vec<f32> {
-    attention_on(Arch::new(), q, k, v, key_mask, shape)
+    attention_on((Arch::new(), false), q, k, v, key_mask, shape)
 }
 
-/// [`attention`] with its softmax compiled for `arch` (tests run the narrower paths too).
+/// [`attention`] with its two products per head in bf16 on AMX tiles (f32 sums and softmax)
+/// where the CPU has AMX-BF16; the f32 [`attention`] elsewhere.
+pub fn attention_bf16(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    key_mask: &[f32],
+    shape: AttentionShape,
+) -> Vec<f32> {
+    attention_on((Arch::new(), true), q, k, v, key_mask, shape)
+}
+
+/// [`attention`] with its softmax compiled for `arch` (tests run the narrower paths too), its
+/// products on AMX tiles when `bf16` and the CPU has them.
 fn attention_on(
-    arch: Arch,
+    (arch, bf16): (Arch, bool),
     q: &[f32],
     k: &[f32],
     v: &[f32],
@@ -92,9 +106,13 @@ fn attention_on(
             let keys = &keys[b];
             let n = keys.n;
             let (k_head, v_head) = (keys.head(&keys.k, h, d), keys.head(&keys.v, h, d));
+            let tiles = bf16.then(HeadProducts::new).flatten();
             // Scores of the attended keys (all 0 when every key is masked: uniform attention).
             let mut scores = vec![0f32; seq * n];
-            if !keys.uniform {
+            if let (Some(tiles), false) = (&tiles, keys.uniform) {
+                let q_rows = (&q[head_offset(shape, b, h)..], hidden, seq);
+                tiles.scores(q_rows, (k_head, d), scale, &mut scores);
+            } else if !keys.uniform {
                 product(
                     [seq, n, d],
                     (&mut scores, n, 1),
@@ -107,6 +125,10 @@ fn attention_on(
                 rows: &mut scores,
                 n,
             });
+            if let Some(tiles) = &tiles {
+                tiles.context((&scores, n), (v_head, d), &norms, out);
+                return;
+            }
             product(
                 [seq, d, n],
                 (out, d, 1),

@@ -22,12 +22,14 @@ pub mod composite;
 mod flex;
 pub mod kernels;
 pub mod norm_kernels;
-mod products;
+pub(crate) mod products;
 pub mod train_kernels;
 
 use burn::prelude::*;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::TensorPrimitive;
+
+use crate::precision::PackedLinear;
 
 /// One dropout: the probability of dropping an element and the seed of the mask. The CPU kernels
 /// derive the mask from the seed (element `i` is kept when a hash of (seed, `i`) says so), so a
@@ -142,6 +144,18 @@ pub trait ReaderBackend: Backend {
         composite::attention::<Self>(q, k, v, key_mask, heads)
     }
 
+    /// [`Self::fused_attention`] for a reader in bf16: its products may round their inputs to
+    /// bf16 (f32 sums and softmax). The default is the f32 [`Self::fused_attention`].
+    fn fused_attention_bf16(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        key_mask: FloatTensor<Self>,
+        heads: usize,
+    ) -> FloatTensor<Self> {
+        Self::fused_attention(q, k, v, key_mask, heads)
+    }
+
     /// [`Self::fused_attention`] with `dropout` on the probabilities, as in training. Returns the
     /// output and what [`Self::fused_attention_train_backward`] needs.
     fn fused_attention_train(
@@ -212,6 +226,13 @@ pub trait ReaderBackend: Backend {
         composite::layer_norm_backward::<Self>(x, gamma, grad, eps)
     }
 
+    /// `x · W + b` (`x` `[rows, in]`) through weights packed for a reduced precision; `None`
+    /// when this backend has no kernel for them (the caller then uses the f32 `linear`).
+    fn packed_linear(x: FloatTensor<Self>, packed: &PackedLinear) -> Option<FloatTensor<Self>> {
+        let _ = (x, packed);
+        None
+    }
+
     /// Exact (erf) GELU.
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::gelu(x)
@@ -239,6 +260,23 @@ pub fn attention<B: ReaderBackend>(
     heads: usize,
 ) -> Tensor<B, 3> {
     Tensor::from_primitive(TensorPrimitive::Float(B::fused_attention(
+        q.into_primitive().tensor(),
+        k.into_primitive().tensor(),
+        v.into_primitive().tensor(),
+        key_mask.into_primitive().tensor(),
+        heads,
+    )))
+}
+
+/// [`attention`] through the backend's bf16 attention ([`ReaderBackend::fused_attention_bf16`]).
+pub fn attention_bf16<B: ReaderBackend>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 3>,
+    key_mask: Tensor<B, 2>,
+    heads: usize,
+) -> Tensor<B, 3> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::fused_attention_bf16(
         q.into_primitive().tensor(),
         k.into_primitive().tensor(),
         v.into_primitive().tensor(),
@@ -292,6 +330,20 @@ pub fn layer_norm<B: ReaderBackend, const D: usize>(
         beta.val().into_primitive().tensor(),
         eps,
     )))
+}
+
+/// `linear` applied to `x` `[rows, in]` through its `packed` weights when the backend has a
+/// kernel for them, through burn's f32 product otherwise.
+pub fn packed_linear<B: ReaderBackend>(
+    x: Tensor<B, 2>,
+    packed: &PackedLinear,
+    linear: &burn::nn::Linear<B>,
+) -> Tensor<B, 2> {
+    let primitive = x.clone().into_primitive().tensor();
+    match B::packed_linear(primitive, packed) {
+        Some(out) => Tensor::from_primitive(TensorPrimitive::Float(out)),
+        None => linear.forward(x),
+    }
 }
 
 /// GELU through the backend's fused operation, on a tensor of any rank.

@@ -26,11 +26,36 @@ fn fits(len: usize, [rows, cols]: [usize; 2], rs: usize, cs: usize) -> bool {
 /// # Panics
 /// When a matrix does not fit in its slice.
 pub(super) fn product(
+    shape: [usize; 3],
+    dst: (&mut [f32], usize, usize),
+    lhs: Operand<'_>,
+    rhs: Operand<'_>,
+    alpha: f32,
+) {
+    gemm_call(shape, dst, lhs, rhs, alpha, false);
+}
+
+/// `dst += lhs · rhs`, otherwise as [`product`].
+///
+/// # Panics
+/// When a matrix does not fit in its slice.
+pub(crate) fn accumulate(
+    shape: [usize; 3],
+    dst: (&mut [f32], usize, usize),
+    lhs: Operand<'_>,
+    rhs: Operand<'_>,
+) {
+    gemm_call(shape, dst, lhs, rhs, 1.0, true);
+}
+
+/// `dst = alpha · lhs · rhs`, plus `dst` when `read_dst`.
+fn gemm_call(
     [m, n, k]: [usize; 3],
     (dst, dst_rs, dst_cs): (&mut [f32], usize, usize),
     (lhs, lhs_rs, lhs_cs): Operand<'_>,
     (rhs, rhs_rs, rhs_cs): Operand<'_>,
     alpha: f32,
+    read_dst: bool,
 ) {
     assert!(
         fits(dst.len(), [m, n], dst_rs, dst_cs),
@@ -58,14 +83,14 @@ pub(super) fn product(
             dst.as_mut_ptr(),
             i(dst_cs),
             i(dst_rs),
-            false,
+            read_dst,
             lhs.as_ptr(),
             i(lhs_cs),
             i(lhs_rs),
             rhs.as_ptr(),
             i(rhs_cs),
             i(rhs_rs),
-            0.0,
+            1.0,
             alpha,
             false,
             false,

@@ -18,7 +18,11 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
+use std::sync::Arc;
+
 use crate::error::{ReaderError, Result};
+use crate::fused::ReaderBackend;
+use crate::precision::{Bf16Weights, PackedLinear, Precision};
 
 pub(crate) use files::apply_adapter;
 pub use files::{
@@ -188,6 +192,10 @@ pub struct Projection<B: Backend> {
     pub(crate) linear: Linear<B>,
     /// The update, until it is merged.
     pub(crate) lora: Option<LoraPair<B>>,
+    /// The weights prepared for a reduced-precision product ([`Projection::with_precision`]),
+    /// used by inference instead of `linear` when present.
+    #[module(skip)]
+    pub(crate) packed: Option<PackedLinear>,
 }
 
 /// The two factors of one update: `ΔW = scale · B·A` (PyTorch layout `[out, in]`).
@@ -267,11 +275,18 @@ impl<B: Backend> Projection<B> {
         Projection {
             linear: LinearConfig::new(d_in, d_out).init(device),
             lora: None,
+            packed: None,
         }
     }
 
     /// `x · W + b`, plus `scale · x·A·B` when an update is attached.
-    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2>
+    where
+        B: ReaderBackend,
+    {
+        if let Some(packed) = &self.packed {
+            return crate::fused::packed_linear(x, packed, &self.linear);
+        }
         match &self.lora {
             None => self.linear.forward(x),
             Some(pair) => {
@@ -297,6 +312,35 @@ impl<B: Backend> Projection<B> {
         let trainable = weight.is_require_grad();
         let merged = (weight.val() + pair.delta()).detach();
         *weight = Param::from_tensor(merged).set_require_grad(trainable);
+        self.packed = None;
+    }
+
+    /// The projection prepared for `precision` (resolved: `auto` per CPU): its weights packed
+    /// once for the reduced-precision product, or left to burn's f32 product. An attached update
+    /// is merged first; the packed copy is dropped by anything that changes the weights.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.merge();
+        self.packed = match precision.resolve() {
+            Precision::Bf16 => Some(PackedLinear::Bf16(Arc::new(self.bf16_weights()))),
+            _ => None,
+        };
+        self
+    }
+
+    /// The weight and bias as bf16 weights.
+    fn bf16_weights(&self) -> Bf16Weights {
+        let [k, n] = self.linear.weight.dims();
+        let values = |data: TensorData| {
+            data.convert::<f32>()
+                .to_vec::<f32>()
+                .expect("f32 values of an f32 tensor")
+        };
+        let weight = values(self.linear.weight.val().into_data());
+        let bias = match &self.linear.bias {
+            Some(b) => values(b.val().into_data()),
+            None => vec![0.0; n],
+        };
+        Bf16Weights::new(&weight, bias, k, n)
     }
 
     /// Whether an update is attached.

@@ -1,0 +1,109 @@
+//! The precision of the reader's matrix products at inference, chosen from the CPU's features.
+//!
+//! - [`Precision::Fp32`]: burn's f32 products (the reference, and what training uses).
+//! - [`Precision::Bf16`]: the encoder's linear layers with bf16 weights (rounded once, at load)
+//!   and bf16-rounded activations, f32 sums: on AMX tiles ([`amx`]) where the CPU has them.
+//! - [`Precision::Auto`]: bf16 where the CPU has AMX-BF16, f32 elsewhere.
+//!
+//! LayerNorm, softmax, GELU, attention and the head stay f32. A model is prepared for a
+//! precision once ([`crate::QaModel::with_precision`]); its packed weights live beside burn's.
+
+pub mod amx;
+pub mod attention;
+pub mod bf16;
+mod simd;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use bf16::Bf16Weights;
+
+/// The precision asked for (`auto` resolves per CPU, see [`Precision::resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 everywhere.
+    Fp32,
+    /// bf16 linear layers (AMX where available, else the same rounded values in f32).
+    Bf16,
+    /// The fastest precision this CPU runs within the quality guard: bf16 with AMX, else f32.
+    #[default]
+    Auto,
+}
+
+impl Precision {
+    /// Every value, in the order `--help` lists them.
+    pub const ALL: [Precision; 3] = [Precision::Fp32, Precision::Bf16, Precision::Auto];
+
+    /// The precision that runs: `auto` becomes [`Precision::Bf16`] on a CPU with AMX-BF16 (and
+    /// the kernel's permission to use it), [`Precision::Fp32`] elsewhere; the others stay.
+    pub fn resolve(self) -> Precision {
+        match self {
+            Precision::Auto if amx::available() => Precision::Bf16,
+            Precision::Auto => Precision::Fp32,
+            other => other,
+        }
+    }
+
+    /// The name used in settings and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::Auto => "auto",
+        }
+    }
+
+    /// How a resolved precision runs on this CPU, for reports (`bf16 (AMX)`, `bf16 (emulated
+    /// in f32: no AMX)`, `fp32`).
+    pub fn describe(self) -> String {
+        match self.resolve() {
+            Precision::Bf16 if amx::available() => "bf16 (AMX tiles)".into(),
+            Precision::Bf16 => "bf16 (rounded values in f32: this CPU has no AMX-BF16)".into(),
+            other => other.name().into(),
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Precision::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown precision {s:?} (expected fp32, bf16 or auto)"))
+    }
+}
+
+/// A linear layer's weights prepared for a reduced-precision product.
+#[derive(Debug, Clone)]
+pub enum PackedLinear {
+    /// bf16 weights.
+    Bf16(Arc<Bf16Weights>),
+}
+
+impl PackedLinear {
+    /// `x · W + b` for `m` rows of `x`.
+    pub fn product(&self, x: &[f32], m: usize) -> Vec<f32> {
+        match self {
+            PackedLinear::Bf16(w) => w.product(x, m),
+        }
+    }
+
+    /// Output size `n`.
+    pub fn out_features(&self) -> usize {
+        match self {
+            PackedLinear::Bf16(w) => w.dims()[1],
+        }
+    }
+}
