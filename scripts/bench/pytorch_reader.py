@@ -6,7 +6,10 @@ run_qa windows as `odqa read` / `odqa train`, timed on the CPU with a fixed thre
 Modes: infer-b8 (batches of 8 windows padded to max_seq_len, as run_qa pads by default),
 infer-b1 (one window at a time at its real length), train (CNN head, batch 4 windows of
 max_seq_len, AdamW, dropout on; --steps steps). Prints one JSON line: windows, seconds,
-windows_per_s. Inference and training use fp32 and sdpa attention.
+windows_per_s. sdpa attention. --precision (inference only): fp32; bf16 = the forward pass under
+`torch.autocast("cpu", dtype=torch.bfloat16)` (oneDNN, AMX where the CPU has it); int8 =
+`torch.ao.quantization.quantize_dynamic` of the encoder's Linear layers (qint8 weights, activations
+quantized per batch).
 """
 
 import argparse
@@ -39,6 +42,7 @@ def main():
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--max-seq-len", type=int, default=384)
     p.add_argument("--doc-stride", type=int, default=128)
+    p.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -51,9 +55,13 @@ def main():
     spec = tokenize(a.model, a.data, a.limit, a.max_seq_len, a.doc_stride)
     ws, pad_id = spec["windows"], spec["pad_id"]
 
+    if a.precision == "int8":
+        encoder = torch.ao.quantization.quantize_dynamic(encoder, {nn.Linear}, dtype=torch.qint8)
+
     def forward(ids, types, mask):
-        hidden = encoder(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state
-        return head(hidden)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            hidden = encoder(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state
+            return head(hidden)
 
     if a.mode.startswith("infer"):
         encoder.eval()
@@ -61,7 +69,7 @@ def main():
         size = 8 if a.mode == "infer-b8" else 1
         pad_to = a.max_seq_len if size == 8 else None
         with torch.inference_mode():
-            forward(*batch(ws[:1], pad_id, pad_to))  # warm-up, not timed
+            forward(*batch(ws[:size], pad_id, pad_to))  # warm-up (one full batch), not timed
             started = time.perf_counter()
             for i in range(0, len(ws), size):
                 forward(*batch(ws[i : i + size], pad_id, pad_to))
@@ -86,7 +94,7 @@ def main():
             optimizer.zero_grad(set_to_none=True)
             n += 4
         seconds = time.perf_counter() - started
-    print(json.dumps({"mode": a.mode, "windows": n, "seconds": seconds, "windows_per_s": n / seconds}))
+    print(json.dumps({"mode": a.mode, "precision": a.precision, "windows": n, "seconds": seconds, "windows_per_s": n / seconds}))
 
 
 if __name__ == "__main__":

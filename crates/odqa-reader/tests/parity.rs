@@ -11,6 +11,7 @@ use burn::prelude::*;
 use odqa_reader::decode::{decode_example, DecodeSettings};
 use odqa_reader::features::{Feature, FeatureTokenizer, WindowSettings};
 use odqa_reader::model::qa_loss;
+use odqa_reader::precision::Precision;
 use odqa_reader::read::{batch_input, Progress, Reader};
 use odqa_reader::{QaModel, ReaderConfig, TokenizerFiles};
 use serde_json::Value;
@@ -187,15 +188,33 @@ fn check_logits(name: &str) {
     }
     eprintln!("{name}: max |Δlogit| = {worst:e}");
     assert!(worst < 1e-4, "{name}: max |Δlogit| = {worst}");
-    check_batched_logits(name, &r, &refs);
+    check_batched_logits(name, &r, &refs, Precision::Fp32, 1e-4);
+}
+
+/// The reader in bf16 ([`Precision::Bf16`]: AMX tiles where the CPU has them, the same rounded
+/// values in f32 elsewhere) against the f32 reference: logits within `tolerance`, and the same
+/// bits whatever the batch size and thread count.
+fn check_bf16_logits(name: &str, tolerance: f32) {
+    let (r, features) = check_features(name);
+    let refs: Vec<&Feature> = features.iter().collect();
+    let worst = check_batched_logits(name, &r, &refs, Precision::Bf16, tolerance);
+    eprintln!("{name} in {}: max |Δlogit| = {worst:e}", Precision::Bf16.describe());
 }
 
 /// Through [`Reader::logits`], the path of `odqa read` and the open-domain pipeline (windows
 /// sorted by length, padding cut per batch, batches side by side): every window alone, in batches
 /// of 3 and all together, on 1 and 3 threads. The real tokens' logits stay the reference's, and
 /// are the same bits whatever the batch size and thread count.
-fn check_batched_logits(name: &str, r: &Value, windows: &[&Feature]) {
-    let reader = Reader::<B>::load(&fixture(name), settings(r), &Default::default()).unwrap();
+fn check_batched_logits(
+    name: &str,
+    r: &Value,
+    windows: &[&Feature],
+    precision: Precision,
+    tolerance: f32,
+) -> f32 {
+    let reader = Reader::<B>::load(&fixture(name), settings(r), &Default::default())
+        .unwrap()
+        .with_precision(precision);
     let logits = |batch: usize, threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -205,6 +224,7 @@ fn check_batched_logits(name: &str, r: &Value, windows: &[&Feature]) {
         logits
     };
     let alone = logits(1, 1);
+    let mut worst = 0f32;
     for (k, (f, (start, end))) in windows.iter().zip(&alone).enumerate() {
         let t = &r["features"][k];
         let real = f.attention_mask.iter().filter(|&&m| m == 1).count();
@@ -219,7 +239,11 @@ fn check_batched_logits(name: &str, r: &Value, windows: &[&Feature]) {
             );
             for (i, (o, want)) in ours.iter().zip(&theirs).enumerate() {
                 let d = (o - want).abs();
-                assert!(d < 1e-4, "{name} #{k} alone: token {i} differs by {d}");
+                worst = worst.max(d);
+                assert!(
+                    d < tolerance,
+                    "{name} #{k} alone ({precision}): token {i} differs by {d}"
+                );
             }
         }
     }
@@ -232,8 +256,16 @@ fn check_batched_logits(name: &str, r: &Value, windows: &[&Feature]) {
     ] {
         assert!(
             logits(batch, threads) == alone,
-            "{name}: logits differ at batch {batch}, {threads} threads"
+            "{name} ({precision}): logits differ at batch {batch}, {threads} threads"
         );
+    }
+    worst
+}
+
+#[test]
+fn bf16_logits_stay_near_the_reference_and_do_not_depend_on_batching() {
+    for name in ["tiny-bert-qa", "tiny-roberta-qa", "tiny-bert-cnn", "tiny-electra-qa"] {
+        check_bf16_logits(name, 0.05);
     }
 }
 

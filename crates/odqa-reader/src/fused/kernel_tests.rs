@@ -1,6 +1,7 @@
 //! Tests of the fused kernels against plain f64 formulas.
 
 use super::*;
+use crate::precision::amx;
 
 #[test]
 fn exp_is_within_two_ulp() {
@@ -99,8 +100,18 @@ fn attention_matches_the_plain_formula_with_masks() {
         let want = reference(&q, &k, &v, &mask, shape);
         // The CPU's best instruction set (wide blocks with AVX-512) and the scalar path.
         for arch in [Arch::new(), Arch::Scalar] {
-            let worst = max_abs_diff(&attention_on(arch, &q, &k, &v, &mask, shape), &want);
+            let got = attention_on((arch, false), &q, &k, &v, &mask, shape);
+            let worst = max_abs_diff(&got, &want);
             assert!(worst < 1e-5, "{shape:?} {arch:?}: max |Δ| {worst}");
+        }
+        // bf16 products on AMX tiles (the f32 kernel on a CPU without them): inputs of the two
+        // products rounded to 8 significant bits, so within a few hundredths here.
+        let got = attention_on((Arch::new(), true), &q, &k, &v, &mask, shape);
+        let worst = max_abs_diff(&got, &want);
+        eprintln!("{shape:?} bf16 (amx {}): max |Δ| {worst:e}", amx::available());
+        assert!(worst < 5e-2, "{shape:?} bf16: max |Δ| {worst}");
+        if amx::available() {
+            assert!(worst > 1e-5, "{shape:?}: the bf16 path did not round");
         }
     }
 }

@@ -98,6 +98,12 @@ impl Bf16Weights {
         }
     }
 
+    /// True when the product runs on AMX tiles, false when it multiplies the rounded values in
+    /// f32 (a CPU without AMX-BF16).
+    pub fn on_tiles(&self) -> bool {
+        !self.tiles.is_empty()
+    }
+
     /// Input and output sizes `[k, n]`.
     pub fn dims(&self) -> [usize; 2] {
         [self.k, self.n]

@@ -107,3 +107,39 @@ impl PackedLinear {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forced_precisions_stay_and_auto_follows_the_cpu() {
+        assert_eq!(Precision::Fp32.resolve(), Precision::Fp32);
+        assert_eq!(Precision::Bf16.resolve(), Precision::Bf16);
+        let auto = if amx::available() {
+            Precision::Bf16
+        } else {
+            Precision::Fp32
+        };
+        assert_eq!(Precision::Auto.resolve(), auto);
+        assert_eq!(Precision::default(), Precision::Auto);
+    }
+
+    #[test]
+    fn names_parse_back_and_unknown_ones_are_refused() {
+        for p in Precision::ALL {
+            assert_eq!(p.name().parse::<Precision>(), Ok(p));
+        }
+        let err = "int4".parse::<Precision>().unwrap_err();
+        assert!(err.contains("fp32, bf16 or auto"), "{err}");
+    }
+
+    #[test]
+    fn packed_bf16_weights_take_the_kernel_of_this_cpu() {
+        // Forced bf16 on a CPU without AMX keeps the rounded values in f32 (and vice versa).
+        let weights = Bf16Weights::new(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![0.0; 3], 2, 3);
+        assert_eq!(weights.on_tiles(), amx::available());
+        let product = PackedLinear::Bf16(Arc::new(weights)).product(&[1.0, 1.0], 1);
+        assert_eq!(product, vec![5.0, 7.0, 9.0]);
+    }
+}
