@@ -74,6 +74,7 @@ pub use ask::{Answers, AskOptions, QuestionError};
 pub use error::{PipelineError, Result};
 pub use evidence::{evidence, Evidence};
 /// The reader's backends, for naming a [`Pipeline`]'s type.
+pub use odqa_reader::precision::Precision;
 pub use odqa_reader::{DefaultBackend, ModelSource, ReaderBackend};
 /// A retrieved passage (the retriever's type, so callers need not depend on it).
 pub use odqa_retriever::{Hit, RetrieverMode};

@@ -84,9 +84,11 @@ impl Pipeline {
     /// Opens the index `index` and loads the reader `model` (a model directory, or a LoRA adapter
     /// directory read on its base: `base` overrides the one it names). `config` is a settings
     /// file (TOML, as `odqa tune` writes); `max_seq_len` and `doc_stride` override its reading
-    /// window; `threads` bounds the threads of this pipeline's calls (default: one per core).
+    /// window; `threads` bounds the threads of this pipeline's calls (default: one per core);
+    /// `precision` is that of the reader's products: "fp32", "bf16" or "auto" (bf16 on a CPU
+    /// with AMX-BF16, else fp32; the settings' value, auto by default).
     #[new]
-    #[pyo3(signature = (index, model, *, config=None, base=None, threads=None, max_seq_len=None, doc_stride=None))]
+    #[pyo3(signature = (index, model, *, config=None, base=None, threads=None, max_seq_len=None, doc_stride=None, precision=None))]
     fn new(
         py: Python<'_>,
         index: PathBuf,
@@ -96,6 +98,7 @@ impl Pipeline {
         threads: Option<usize>,
         max_seq_len: Option<usize>,
         doc_stride: Option<usize>,
+        precision: Option<String>,
     ) -> PyResult<Pipeline> {
         let mut settings = match &config {
             Some(path) => PipelineSettings::load(path).map_err(to_py)?,
@@ -103,6 +106,9 @@ impl Pipeline {
         };
         settings.max_seq_len = max_seq_len.unwrap_or(settings.max_seq_len);
         settings.doc_stride = doc_stride.unwrap_or(settings.doc_stride);
+        if let Some(name) = precision {
+            settings.precision = name.parse().map_err(SettingsError::new_err)?;
+        }
         let pool = match threads {
             Some(0) | None => None,
             Some(n) => Some(

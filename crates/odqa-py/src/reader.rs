@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use odqa_pipeline::data::QaExample;
 use odqa_pipeline::indexing::{build_index, BuildOptions, Language, LanguageChoice};
 use odqa_pipeline::reading::{DecodeSettings, Reader as QaReader, WindowSettings};
-use odqa_pipeline::{evidence, DefaultBackend, ModelSource, PipelineError};
+use odqa_pipeline::{evidence, DefaultBackend, ModelSource, PipelineError, Precision};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -27,16 +27,19 @@ pub struct Reader {
 impl Reader {
     /// Loads the reader `model` (a model directory, or a LoRA adapter directory read on its base;
     /// `base` overrides the one it names) with a window of `max_seq_len` tokens overlapping by
-    /// `doc_stride`.
+    /// `doc_stride`, computing in `precision` ("fp32", "bf16" or "auto": bf16 on a CPU with
+    /// AMX-BF16, else fp32).
     #[new]
-    #[pyo3(signature = (model, *, base=None, max_seq_len=384, doc_stride=128))]
+    #[pyo3(signature = (model, *, base=None, max_seq_len=384, doc_stride=128, precision="auto"))]
     fn new(
         py: Python<'_>,
         model: PathBuf,
         base: Option<PathBuf>,
         max_seq_len: usize,
         doc_stride: usize,
+        precision: &str,
     ) -> PyResult<Reader> {
+        let precision: Precision = precision.parse().map_err(SettingsError::new_err)?;
         let windows = WindowSettings {
             max_seq_len,
             doc_stride,
@@ -49,7 +52,10 @@ impl Reader {
             ..ModelSource::new(model)
         };
         let inner = py
-            .detach(|| QaReader::<DefaultBackend>::open(&source, windows, &Default::default()))
+            .detach(|| {
+                QaReader::<DefaultBackend>::open(&source, windows, &Default::default())
+                    .map(|reader| reader.with_precision(precision))
+            })
             .map_err(|e| to_py(PipelineError::Reader(e)))?;
         Ok(Reader { inner })
     }

@@ -202,3 +202,14 @@ def test_index_builds_what_odqa_index_builds(tmp_path):
         odqa.index([tmp_path / "missing.jsonl"], tmp_path / "other")
     with pytest.raises(ValueError, match="lang"):
         odqa.index([QUESTIONS], tmp_path / "x", lang="fr")
+
+
+def test_precision_is_chosen_and_checked(index):
+    fp32 = odqa.Pipeline(index, MODEL, precision="fp32", **WINDOW).ask(QUESTION, top_k=3)
+    bf16 = odqa.Pipeline(index, MODEL, precision="bf16", **WINDOW).ask(QUESTION, top_k=3)
+    # bf16 rounds the products' inputs: the probabilities move a little, not wildly.
+    assert abs(fp32[0].probability - bf16[0].probability) < 0.05
+    with pytest.raises(odqa.SettingsError, match="fp32, bf16 or auto"):
+        odqa.Pipeline(index, MODEL, precision="int4")
+    with pytest.raises(odqa.SettingsError, match="fp32, bf16 or auto"):
+        odqa.Reader(MODEL, precision="fp16")

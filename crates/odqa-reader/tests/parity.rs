@@ -198,7 +198,10 @@ fn check_bf16_logits(name: &str, tolerance: f32) {
     let (r, features) = check_features(name);
     let refs: Vec<&Feature> = features.iter().collect();
     let worst = check_batched_logits(name, &r, &refs, Precision::Bf16, tolerance);
-    eprintln!("{name} in {}: max |Δlogit| = {worst:e}", Precision::Bf16.describe());
+    eprintln!(
+        "{name} in {}: max |Δlogit| = {worst:e}",
+        Precision::Bf16.describe()
+    );
 }
 
 /// Through [`Reader::logits`], the path of `odqa read` and the open-domain pipeline (windows
@@ -264,7 +267,12 @@ fn check_batched_logits(
 
 #[test]
 fn bf16_logits_stay_near_the_reference_and_do_not_depend_on_batching() {
-    for name in ["tiny-bert-qa", "tiny-roberta-qa", "tiny-bert-cnn", "tiny-electra-qa"] {
+    for name in [
+        "tiny-bert-qa",
+        "tiny-roberta-qa",
+        "tiny-bert-cnn",
+        "tiny-electra-qa",
+    ] {
         check_bf16_logits(name, 0.05);
     }
 }

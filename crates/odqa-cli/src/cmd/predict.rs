@@ -139,8 +139,8 @@ pub fn run(mut args: PredictArgs) -> anyhow::Result<()> {
     }
     print_timings(&timings, examples.len());
     eprintln!(
-        "answered {} of {} questions ({} empty), top-{} passages, strategy {}{}; model and index \
-         loaded in {loaded:.1} s; wrote {}{}",
+        "answered {} of {} questions ({} empty), top-{} passages, strategy {}{}, precision {}; \
+         model and index loaded in {loaded:.1} s; wrote {}{}",
         examples.len() - empty.len(),
         examples.len(),
         empty.len(),
@@ -151,6 +151,7 @@ pub fn run(mut args: PredictArgs) -> anyhow::Result<()> {
         } else {
             String::new()
         },
+        settings.precision.describe(),
         args.out.display(),
         args.nbest_out
             .as_ref()

@@ -1,7 +1,7 @@
 """Type stubs of odqa's native module (see odqa/__init__.py)."""
 
 import os
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Literal, Mapping
 
 __version__: str
 
@@ -52,6 +52,7 @@ class Pipeline:
         threads: int | None = None,
         max_seq_len: int | None = None,
         doc_stride: int | None = None,
+        precision: Literal["fp32", "bf16", "auto"] | None = None,
     ) -> None: ...
     def ask(
         self,
@@ -96,6 +97,7 @@ class Reader:
         base: str | os.PathLike[str] | None = None,
         max_seq_len: int = 384,
         doc_stride: int = 128,
+        precision: Literal["fp32", "bf16", "auto"] = "auto",
     ) -> None: ...
     def read(
         self, question: str, context: str, *, n_best: int = 20, max_answer_len: int = 30

@@ -108,7 +108,10 @@ fn attention_matches_the_plain_formula_with_masks() {
         // products rounded to 8 significant bits, so within a few hundredths here.
         let got = attention_on((Arch::new(), true), &q, &k, &v, &mask, shape);
         let worst = max_abs_diff(&got, &want);
-        eprintln!("{shape:?} bf16 (amx {}): max |Δ| {worst:e}", amx::available());
+        eprintln!(
+            "{shape:?} bf16 (amx {}): max |Δ| {worst:e}",
+            amx::available()
+        );
         assert!(worst < 5e-2, "{shape:?} bf16: max |Δ| {worst}");
         if amx::available() {
             assert!(worst > 1e-5, "{shape:?}: the bf16 path did not round");
