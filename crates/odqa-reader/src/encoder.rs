@@ -142,9 +142,13 @@ impl<B: Backend> Encoder<B> {
     }
 }
 
-impl<B: Backend> Encoder<B> {
-    /// The encoder with every linear layer prepared for `precision` ([`Projection::with_precision`]).
+impl<B: ReaderBackend> Encoder<B> {
+    /// The encoder with every linear layer prepared for `precision` ([`Projection::with_precision`]);
+    /// unchanged (f32) on a backend without reduced-precision kernels (CUDA).
     pub fn with_precision(mut self, precision: Precision) -> Self {
+        if !B::reduced_precision() {
+            return self;
+        }
         self.embeddings.projection = self
             .embeddings
             .projection

@@ -104,7 +104,10 @@ impl<B: Backend> QaModel<B> {
 
     /// The model for inference in `precision` (`auto` resolved per CPU): the encoder's linear
     /// layers packed once ([`Encoder::with_precision`]); the head stays f32. Not for training.
-    pub fn with_precision(self, precision: Precision) -> Self {
+    pub fn with_precision(self, precision: Precision) -> Self
+    where
+        B: ReaderBackend,
+    {
         QaModel {
             encoder: self.encoder.with_precision(precision),
             head: self.head,

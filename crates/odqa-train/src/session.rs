@@ -2,6 +2,7 @@
 //! that keep the best model in the output directory and may stop the run early, the resumable
 //! checkpoints, and what is saved when the loop ends.
 
+use odqa_reader::precision::Precision;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -201,12 +202,15 @@ where
             questions: dev.len(),
         });
         let t = Instant::now();
+        // In `odqa read`'s default precision, so that the scores are what `odqa read` of the
+        // saved model and the official script give.
         let reader = Reader::from_parts(
             model.valid(),
             self.config.clone(),
             self.base.tokenizer.clone(),
             self.device,
-        );
+        )
+        .with_precision(Precision::default());
         let (scores, _) = evaluate(&reader, dev, self.settings.eval_batch_size)?;
         let state = &mut self.state;
         let evaluation = Evaluation {

@@ -56,6 +56,10 @@ impl ReaderBackend for Flex {
         true
     }
 
+    fn reduced_precision() -> bool {
+        true
+    }
+
     fn packed_linear(x: FloatTensor<Self>, packed: &PackedLinear) -> Option<FloatTensor<Self>> {
         let &[rows, _] = x.layout().shape().to_vec().as_slice() else {
             return None;

@@ -226,6 +226,12 @@ pub trait ReaderBackend: Backend {
         composite::layer_norm_backward::<Self>(x, gamma, grad, eps)
     }
 
+    /// True when this backend has reduced-precision kernels ([`Self::packed_linear`],
+    /// [`Self::fused_attention_bf16`]); a model is packed for them only then (the CPU backend).
+    fn reduced_precision() -> bool {
+        false
+    }
+
     /// `x · W + b` (`x` `[rows, in]`) through weights packed for a reduced precision; `None`
     /// when this backend has no kernel for them (the caller then uses the f32 `linear`).
     fn packed_linear(x: FloatTensor<Self>, packed: &PackedLinear) -> Option<FloatTensor<Self>> {
