@@ -51,6 +51,31 @@ fn attention_shape(q: &FlexTensor, others: &[&FlexTensor], heads: usize) -> Opti
     })
 }
 
+/// Attention on f32 `[batch, seq, hidden]` tensors through the kernel (its bf16 products when
+/// `bf16`); the composite operations for anything else.
+fn cpu_attention([q, k, v, key_mask]: [FlexTensor; 4], heads: usize, bf16: bool) -> FlexTensor {
+    let Some(shape) = attention_shape(&q, &[&k, &v, &key_mask], heads) else {
+        return composite::attention::<Flex>(q, k, v, key_mask, heads);
+    };
+    let [q, k, v, key_mask] = [q, k, v, key_mask].map(into_contiguous);
+    let kernel = if bf16 {
+        kernels::attention_bf16
+    } else {
+        kernels::attention
+    };
+    let out = kernel(
+        q.storage::<f32>(),
+        k.storage::<f32>(),
+        v.storage::<f32>(),
+        key_mask.storage::<f32>(),
+        shape,
+    );
+    let AttentionShape {
+        batch, seq, hidden, ..
+    } = shape;
+    FlexTensor::from_data(TensorData::new(out, [batch, seq, hidden]))
+}
+
 impl ReaderBackend for Flex {
     fn dropout_uses_seeds() -> bool {
         true
@@ -80,21 +105,7 @@ impl ReaderBackend for Flex {
         key_mask: FloatTensor<Self>,
         heads: usize,
     ) -> FloatTensor<Self> {
-        let Some(shape) = attention_shape(&q, &[&k, &v, &key_mask], heads) else {
-            return composite::attention::<Self>(q, k, v, key_mask, heads);
-        };
-        let AttentionShape {
-            batch, seq, hidden, ..
-        } = shape;
-        let [q, k, v, key_mask] = [q, k, v, key_mask].map(into_contiguous);
-        let out = kernels::attention(
-            q.storage::<f32>(),
-            k.storage::<f32>(),
-            v.storage::<f32>(),
-            key_mask.storage::<f32>(),
-            shape,
-        );
-        FlexTensor::from_data(TensorData::new(out, [batch, seq, hidden]))
+        cpu_attention([q, k, v, key_mask], heads, false)
     }
 
     fn fused_attention_bf16(
@@ -104,21 +115,7 @@ impl ReaderBackend for Flex {
         key_mask: FloatTensor<Self>,
         heads: usize,
     ) -> FloatTensor<Self> {
-        let Some(shape) = attention_shape(&q, &[&k, &v, &key_mask], heads) else {
-            return Self::fused_attention(q, k, v, key_mask, heads);
-        };
-        let AttentionShape {
-            batch, seq, hidden, ..
-        } = shape;
-        let [q, k, v, key_mask] = [q, k, v, key_mask].map(into_contiguous);
-        let out = kernels::attention_bf16(
-            q.storage::<f32>(),
-            k.storage::<f32>(),
-            v.storage::<f32>(),
-            key_mask.storage::<f32>(),
-            shape,
-        );
-        FlexTensor::from_data(TensorData::new(out, [batch, seq, hidden]))
+        cpu_attention([q, k, v, key_mask], heads, true)
     }
 
     fn fused_attention_train(
