@@ -168,7 +168,8 @@ pub struct PipelineArgs {
     #[arg(long, default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
     /// Precision of the reader's matrix products: fp32, bf16 (AMX tiles where the CPU has them,
-    /// else the same rounded values in f32), auto (bf16 on a CPU with AMX-BF16, else fp32)
+    /// else the same rounded values in f32), int8 (AVX-512 VNNI or AVX2; KorQuAD dev EM ≈ 1
+    /// lower), auto (bf16 on a CPU with AMX-BF16, else fp32)
     /// [default: auto]
     #[arg(long, value_name = "PRECISION")]
     pub precision: Option<Precision>,

@@ -55,8 +55,9 @@ pub struct PipelineSettings {
     /// index's passage vectors (default: the directory the index records).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dense_model: Option<std::path::PathBuf>,
-    /// Precision of the reader's matrix products: fp32, bf16 (AMX tiles where the CPU has them)
-    /// or auto (bf16 on a CPU with AMX-BF16, fp32 elsewhere).
+    /// Precision of the reader's matrix products: fp32, bf16 (AMX tiles where the CPU has them),
+    /// int8 (VNNI or AVX2; answers a little off fp32's) or auto (bf16 on a CPU with AMX-BF16,
+    /// fp32 elsewhere).
     pub precision: Precision,
 }
 

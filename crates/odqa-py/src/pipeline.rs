@@ -85,8 +85,8 @@ impl Pipeline {
     /// directory read on its base: `base` overrides the one it names). `config` is a settings
     /// file (TOML, as `odqa tune` writes); `max_seq_len` and `doc_stride` override its reading
     /// window; `threads` bounds the threads of this pipeline's calls (default: one per core);
-    /// `precision` is that of the reader's products: "fp32", "bf16" or "auto" (bf16 on a CPU
-    /// with AMX-BF16, else fp32; the settings' value, auto by default).
+    /// `precision` is that of the reader's products: "fp32", "bf16", "int8" or "auto" (bf16 on
+    /// a CPU with AMX-BF16, else fp32; the settings' value, auto by default).
     #[new]
     #[pyo3(signature = (index, model, *, config=None, base=None, threads=None, max_seq_len=None, doc_stride=None, precision=None))]
     fn new(

@@ -27,8 +27,8 @@ pub struct Reader {
 impl Reader {
     /// Loads the reader `model` (a model directory, or a LoRA adapter directory read on its base;
     /// `base` overrides the one it names) with a window of `max_seq_len` tokens overlapping by
-    /// `doc_stride`, computing in `precision` ("fp32", "bf16" or "auto": bf16 on a CPU with
-    /// AMX-BF16, else fp32).
+    /// `doc_stride`, computing in `precision` ("fp32", "bf16", "int8" or "auto": bf16 on a CPU
+    /// with AMX-BF16, else fp32).
     #[new]
     #[pyo3(signature = (model, *, base=None, max_seq_len=384, doc_stride=128, precision="auto"))]
     fn new(

@@ -209,7 +209,7 @@ def test_precision_is_chosen_and_checked(index):
     bf16 = odqa.Pipeline(index, MODEL, precision="bf16", **WINDOW).ask(QUESTION, top_k=3)
     # bf16 rounds the products' inputs: the probabilities move a little, not wildly.
     assert abs(fp32[0].probability - bf16[0].probability) < 0.05
-    with pytest.raises(odqa.SettingsError, match="fp32, bf16 or auto"):
+    with pytest.raises(odqa.SettingsError, match="fp32, bf16, int8 or auto"):
         odqa.Pipeline(index, MODEL, precision="int4")
-    with pytest.raises(odqa.SettingsError, match="fp32, bf16 or auto"):
+    with pytest.raises(odqa.SettingsError, match="fp32, bf16, int8 or auto"):
         odqa.Reader(MODEL, precision="fp16")

@@ -191,16 +191,16 @@ fn check_logits(name: &str) {
     check_batched_logits(name, &r, &refs, Precision::Fp32, 1e-4);
 }
 
-/// The reader in bf16 ([`Precision::Bf16`]: AMX tiles where the CPU has them, the same rounded
-/// values in f32 elsewhere) against the f32 reference: logits within `tolerance`, and the same
-/// bits whatever the batch size and thread count.
-fn check_bf16_logits(name: &str, tolerance: f32) {
+/// The reader in a reduced `precision` (bf16: AMX tiles where the CPU has them, the same rounded
+/// values in f32 elsewhere; int8: the CPU's int8 kernel) against the f32 reference: logits
+/// within `tolerance`, and the same bits whatever the batch size and thread count.
+fn check_reduced_logits(name: &str, precision: Precision, tolerance: f32) {
     let (r, features) = check_features(name);
     let refs: Vec<&Feature> = features.iter().collect();
-    let worst = check_batched_logits(name, &r, &refs, Precision::Bf16, tolerance);
+    let worst = check_batched_logits(name, &r, &refs, precision, tolerance);
     eprintln!(
         "{name} in {}: max |Δlogit| = {worst:e}",
-        Precision::Bf16.describe()
+        precision.describe()
     );
 }
 
@@ -273,7 +273,19 @@ fn bf16_logits_stay_near_the_reference_and_do_not_depend_on_batching() {
         "tiny-bert-cnn",
         "tiny-electra-qa",
     ] {
-        check_bf16_logits(name, 0.05);
+        check_reduced_logits(name, Precision::Bf16, 0.05);
+    }
+}
+
+#[test]
+fn int8_logits_stay_near_the_reference_and_do_not_depend_on_batching() {
+    for name in [
+        "tiny-bert-qa",
+        "tiny-roberta-qa",
+        "tiny-bert-cnn",
+        "tiny-electra-qa",
+    ] {
+        check_reduced_logits(name, Precision::Int8, 0.05);
     }
 }
 

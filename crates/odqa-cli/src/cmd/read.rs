@@ -58,7 +58,8 @@ pub struct ReadArgs {
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Precision of the encoder's matrix products: fp32, bf16 (AMX tiles where the CPU has
-    /// them, else the same rounded values in f32), auto (bf16 on a CPU with AMX-BF16, else fp32)
+    /// them, else the same rounded values in f32), int8 (AVX-512 VNNI or AVX2; KorQuAD dev EM ≈
+    /// 1 lower), auto (bf16 on a CPU with AMX-BF16, else fp32)
     #[arg(long, default_value_t = Precision::Auto, value_name = "PRECISION")]
     precision: Precision,
 }

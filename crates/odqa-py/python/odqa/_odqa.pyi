@@ -52,7 +52,7 @@ class Pipeline:
         threads: int | None = None,
         max_seq_len: int | None = None,
         doc_stride: int | None = None,
-        precision: Literal["fp32", "bf16", "auto"] | None = None,
+        precision: Literal["fp32", "bf16", "int8", "auto"] | None = None,
     ) -> None: ...
     def ask(
         self,
@@ -97,7 +97,7 @@ class Reader:
         base: str | os.PathLike[str] | None = None,
         max_seq_len: int = 384,
         doc_stride: int = 128,
-        precision: Literal["fp32", "bf16", "auto"] = "auto",
+        precision: Literal["fp32", "bf16", "int8", "auto"] = "auto",
     ) -> None: ...
     def read(
         self, question: str, context: str, *, n_best: int = 20, max_answer_len: int = 30

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::error::{ReaderError, Result};
 use crate::fused::ReaderBackend;
-use crate::precision::{Bf16Weights, PackedLinear, Precision};
+use crate::precision::{Bf16Weights, Int8Weights, PackedLinear, Precision};
 
 pub(crate) use files::apply_adapter;
 pub use files::{
@@ -321,14 +321,25 @@ impl<B: Backend> Projection<B> {
     pub fn with_precision(mut self, precision: Precision) -> Self {
         self.merge();
         self.packed = match precision.resolve() {
-            Precision::Bf16 => Some(PackedLinear::Bf16(Arc::new(self.bf16_weights()))),
+            Precision::Bf16 => {
+                let (weight, bias, [k, n]) = self.values();
+                Some(PackedLinear::Bf16(Arc::new(Bf16Weights::new(
+                    &weight, bias, k, n,
+                ))))
+            }
+            Precision::Int8 => {
+                let (weight, bias, [k, n]) = self.values();
+                Some(PackedLinear::Int8(Arc::new(Int8Weights::new(
+                    &weight, bias, k, n,
+                ))))
+            }
             _ => None,
         };
         self
     }
 
-    /// The weight and bias as bf16 weights.
-    fn bf16_weights(&self) -> Bf16Weights {
+    /// The weight (`[k, n]` row-major) and bias values, and `[k, n]`.
+    fn values(&self) -> (Vec<f32>, Vec<f32>, [usize; 2]) {
         let [k, n] = self.linear.weight.dims();
         let values = |data: TensorData| {
             data.convert::<f32>()
@@ -340,7 +351,7 @@ impl<B: Backend> Projection<B> {
             Some(b) => values(b.val().into_data()),
             None => vec![0.0; n],
         };
-        Bf16Weights::new(&weight, bias, k, n)
+        (weight, bias, [k, n])
     }
 
     /// Whether an update is attached.

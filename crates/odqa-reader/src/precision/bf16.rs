@@ -118,22 +118,14 @@ impl Bf16Weights {
         if self.tiles.is_empty() {
             return self.product_f32(x, m);
         }
-        let n = self.n;
-        if n == 0 || m == 0 {
-            return vec![0f32; m * n];
-        }
-        let mut out = Vec::with_capacity(m * n);
-        out.spare_capacity_mut()[..m * n]
-            .par_chunks_mut(BLOCK_ROWS * n)
-            .zip(x.par_chunks(BLOCK_ROWS * self.k))
-            .for_each(|(out, x)| self.amx_rows(x, out));
-        // SAFETY: the `m · n` values were all written: the chunks cover them, and `amx_rows`
-        // writes every column (all slices of 32 up to `n`) of every row of its chunk.
+        // SAFETY: `amx_rows` writes every column (all slices of 32 up to `n`) of every row of
+        // its block.
         #[allow(unsafe_code)]
         unsafe {
-            out.set_len(m * n);
+            super::rows_in_parallel(x, [m, self.k, self.n], BLOCK_ROWS, |x, out| {
+                self.amx_rows(x, out)
+            })
         }
-        out
     }
 
     /// One task of the AMX product: up to 32 rows, every value of `out` written.
