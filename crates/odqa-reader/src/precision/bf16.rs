@@ -76,8 +76,7 @@ impl Bf16Weights {
         n: usize,
         amx: bool,
     ) -> Bf16Weights {
-        assert_eq!(weight.len(), k * n, "bf16 weights: not [k, n]");
-        assert_eq!(bias.len(), n, "bf16 weights: bias not of n values");
+        super::check_layer("bf16", weight, &bias, [k, n]);
         let k_blocks = k.div_ceil(32);
         let (tiles, rounded) = if amx {
             (

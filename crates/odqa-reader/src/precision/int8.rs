@@ -95,8 +95,7 @@ impl Int8Weights {
         n: usize,
         kernel: Int8Kernel,
     ) -> Int8Weights {
-        assert_eq!(weight.len(), k * n, "int8 weights: not [k, n]");
-        assert_eq!(bias.len(), n, "int8 weights: bias not of n values");
+        super::check_layer("int8", weight, &bias, [k, n]);
         let (groups, n_padded) = (k.div_ceil(4), n.div_ceil(COLS) * COLS);
         let mut scales = vec![0f32; n];
         for row in weight.chunks_exact(n.max(1)) {

@@ -105,6 +105,12 @@ impl FromStr for Precision {
     }
 }
 
+/// Panics unless `weight` is `[k, n]` and `bias` has `n` values (`what`: the packing's name).
+fn check_layer(what: &str, weight: &[f32], bias: &[f32], [k, n]: [usize; 2]) {
+    assert_eq!(weight.len(), k * n, "{what} weights: not [k, n]");
+    assert_eq!(bias.len(), n, "{what} weights: bias not of n values");
+}
+
 /// `m` rows of `n` outputs, computed in parallel blocks of `block` rows of `x` (`k` values per
 /// row): `fill(rows, out)` gets a block's rows of `x` and its rows of the output.
 ///
