@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use odqa_pipeline::{CancelToken, ModelSource, Pipeline, PipelineSettings, Strategy, Timings};
-use odqa_reader::precision::Precision;
 use odqa_reader::DefaultBackend;
 use odqa_retriever::{Bm25Overrides, Idf};
 
@@ -167,12 +166,6 @@ pub struct PipelineArgs {
     /// 1024)
     #[arg(long, default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
-    /// Precision of the reader's matrix products: fp32, bf16 (AMX tiles where the CPU has them,
-    /// else the same rounded values in f32), int8 (AVX-512 VNNI or AVX2; KorQuAD dev EM ≈ 1
-    /// lower), auto (bf16 on a CPU with AMX-BF16, else fp32)
-    /// [default: auto]
-    #[arg(long, value_name = "PRECISION")]
-    pub precision: Option<Precision>,
     #[command(flatten)]
     pub retrieval: RetrieverArgs,
 }
@@ -254,7 +247,6 @@ impl PipelineArgs {
         s.max_answer_len = self.max_answer_len.unwrap_or(s.max_answer_len);
         s.max_seq_len = self.max_seq_len.unwrap_or(s.max_seq_len);
         s.doc_stride = self.doc_stride.unwrap_or(s.doc_stride);
-        s.precision = self.precision.unwrap_or(s.precision);
         self.retrieval.apply(&mut s);
         if let Some(a) = answer {
             s.top_k = a.top_k.unwrap_or(s.top_k);

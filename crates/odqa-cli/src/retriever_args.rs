@@ -1,6 +1,7 @@
 //! The retriever flags shared by `retrieve`, `eval retrieval`, `ask`, `predict`, `tune` and
 //! `serve`: which retriever, how hybrid fuses, the question encoder.
 
+use odqa_reader::precision::Precision;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -35,6 +36,12 @@ pub struct RetrieverArgs {
     /// directory the index records]
     #[arg(long, value_name = "DIR")]
     pub dense_model: Option<PathBuf>,
+    /// Precision of the reader's and the question encoder's matrix products: fp32, bf16 (AMX
+    /// tiles where the CPU has them, else the same rounded values in f32), int8 (AVX-512 VNNI or
+    /// AVX2; KorQuAD dev EM ≈ 1 lower), auto (bf16 on a CPU with AMX-BF16, else fp32)
+    /// [default: auto]
+    #[arg(long, value_name = "PRECISION")]
+    pub precision: Option<Precision>,
 }
 
 impl RetrieverArgs {
@@ -55,6 +62,7 @@ impl RetrieverArgs {
         if let Some(m) = &self.dense_model {
             s.dense_model = Some(odqa_core::fsio::resolve(m));
         }
+        s.precision = self.precision.unwrap_or(s.precision);
     }
 
     /// The settings of these flags alone (for commands without a --config) for retrieving `k`

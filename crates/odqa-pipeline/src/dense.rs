@@ -1,6 +1,7 @@
 //! Dense retrieval with the reader's encoder code: computing an index's passage vectors
 //! ([`build_dense`], resumable) and giving a [`Retriever`] its question encoder ([`attach_dense`]).
 
+use odqa_reader::precision::Precision;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,6 +33,8 @@ pub struct DenseBuildOptions {
     pub passage_prefix: String,
     /// Prefix of questions (`"query: "`, e5's), recorded for search.
     pub query_prefix: String,
+    /// Precision of the encoder's products (see [`Precision`]).
+    pub precision: Precision,
 }
 
 impl Default for DenseBuildOptions {
@@ -42,6 +45,7 @@ impl Default for DenseBuildOptions {
             chunk: 4096,
             passage_prefix: "passage: ".into(),
             query_prefix: "query: ".into(),
+            precision: Precision::Auto,
         }
     }
 }
@@ -174,7 +178,8 @@ fn build_with<B: ReaderBackend>(
     // Taken before the index is opened: the build refuses to install rows of another build.
     let index_meta = index_checksum(index)?;
     let retriever = Retriever::open(index)?;
-    let embedder = Embedder::<B>::load(model, options.max_len, device)?;
+    let embedder =
+        Embedder::<B>::load(model, options.max_len, device)?.with_precision(options.precision);
     let encoder = DenseEncoder {
         model: odqa_core::fsio::resolve(model),
         sha256: encoder_sha256(model)?,
@@ -303,7 +308,8 @@ pub fn attach_dense<B: ReaderBackend>(
             meta.sha256
         )));
     }
-    let embedder = Embedder::<B>::load(&dir, meta.max_len, device)?;
+    let embedder =
+        Embedder::<B>::load(&dir, meta.max_len, device)?.with_precision(settings.precision);
     let encoder = Arc::new(EmbedderEncoder { embedder });
     Ok(retriever.set_dense(vectors, encoder, settings.dense())?)
 }

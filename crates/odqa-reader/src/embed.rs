@@ -22,6 +22,7 @@ use crate::features::Feature;
 use crate::fused::ReaderBackend;
 use crate::lora::ModelSource;
 use crate::model::{QaModel, FRESH_HEAD_SEED};
+use crate::precision::Precision;
 use crate::read::batch_input_len;
 
 /// The most tokens an e5 text is read with (the model's own limit).
@@ -74,6 +75,15 @@ impl<B: ReaderBackend> Embedder<B> {
             device: device.clone(),
             warnings: loaded.warnings,
         })
+    }
+
+    /// The embedder computing in `precision` ([`Encoder::with_precision`]; `auto` resolved per
+    /// CPU).
+    pub fn with_precision(self, precision: Precision) -> Embedder<B> {
+        Embedder {
+            encoder: self.encoder.with_precision(precision),
+            ..self
+        }
     }
 
     /// The length of the vectors (the encoder's hidden size).

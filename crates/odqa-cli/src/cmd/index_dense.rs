@@ -1,5 +1,6 @@
 //! `odqa index-dense`: compute the passage vectors of an index for dense and hybrid retrieval.
 
+use odqa_reader::precision::Precision;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -75,6 +76,10 @@ pub struct DenseOptionArgs {
     /// Prefix of questions, recorded for search (e5's)
     #[arg(long, value_name = "TEXT", default_value = "query: ")]
     query_prefix: String,
+    /// Precision of the encoder's matrix products: fp32, bf16 (AMX tiles where the CPU has
+    /// them), int8, auto (bf16 on a CPU with AMX-BF16, else fp32)
+    #[arg(long, value_name = "PRECISION", default_value_t = Precision::Auto)]
+    precision: Precision,
 }
 
 impl DenseOptionArgs {
@@ -85,6 +90,7 @@ impl DenseOptionArgs {
             chunk: self.chunk.max(1),
             passage_prefix: self.passage_prefix.clone(),
             query_prefix: self.query_prefix.clone(),
+            precision: self.precision,
         }
     }
 }
