@@ -23,7 +23,8 @@ pub const LINE: usize = 32;
 #[repr(C, align(64))]
 pub struct Line(pub [u16; LINE]);
 
-const ZERO_LINE: Line = Line([0; LINE]);
+/// A line of zeros.
+pub(super) const ZERO_LINE: Line = Line([0; LINE]);
 
 /// `x` rounded to bf16 (round to nearest, ties to even; NaN stays NaN), as its 16 bits.
 #[inline(always)]
@@ -252,10 +253,7 @@ pub(super) fn round_rows<'a>(
     let padded = rows.len().div_ceil(BLOCK_ROWS).max(1) * BLOCK_ROWS;
     let mut a = vec![ZERO_LINE; padded * k_blocks];
     for (r, src) in rows.enumerate() {
-        let dst = &mut a[r * k_blocks..(r + 1) * k_blocks];
-        for (line, src) in dst.iter_mut().zip(src.chunks(LINE)) {
-            simd::round_into(src, &mut line.0);
-        }
+        simd::round_row(src, &mut a[r * k_blocks..(r + 1) * k_blocks]);
     }
     a
 }

@@ -7,7 +7,7 @@ use std::arch::x86_64::{
 };
 use std::sync::OnceLock;
 
-use super::bf16::{to_bf16, LINE};
+use super::bf16::{to_bf16, Line, LINE};
 
 /// Whether this CPU has AVX512-BF16 (and AVX-512 F), detected once.
 fn has_avx512_bf16() -> bool {
@@ -18,21 +18,20 @@ fn has_avx512_bf16() -> bool {
     })
 }
 
-/// `dst[i] = bf16(src[i])` for `min(src.len(), dst.len())` values.
-pub(super) fn round_into(src: &[f32], dst: &mut [u16]) {
-    let n = src.len().min(dst.len());
-    let (src, dst) = (&src[..n], &mut dst[..n]);
-    let whole = n - n % LINE;
+/// `src` rounded to bf16 into consecutive lines of `dst` (32 values per line; a last partial
+/// line keeps its other values), as far as `dst` reaches.
+pub(super) fn round_row(src: &[f32], dst: &mut [Line]) {
     if has_avx512_bf16() {
         // SAFETY: the CPU has AVX-512 F and AVX512-BF16 (checked just above).
         #[allow(unsafe_code)]
         unsafe {
-            round_lines(&src[..whole], &mut dst[..whole]);
+            round_row_avx512(src, dst)
         }
     } else {
-        scalar(&src[..whole], &mut dst[..whole]);
+        for (line, src) in dst.iter_mut().zip(src.chunks(LINE)) {
+            scalar(src, &mut line.0);
+        }
     }
-    scalar(&src[whole..], &mut dst[whole..]);
 }
 
 fn scalar(src: &[f32], dst: &mut [u16]) {
@@ -41,19 +40,23 @@ fn scalar(src: &[f32], dst: &mut [u16]) {
     }
 }
 
-/// Rounds whole lines of 32 values (`src.len()` and `dst.len()` equal multiples of 32).
+/// [`round_row`] with whole lines converted 32 values per instruction.
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn round_lines(src: &[f32], dst: &mut [u16]) {
-    for (s, d) in src.chunks_exact(LINE).zip(dst.chunks_exact_mut(LINE)) {
-        // SAFETY: `s` holds 32 f32 (two unaligned 64-byte loads) and `d` 32 u16 (one unaligned
-        // 64-byte store); `__m512bh` and `__m512i` are both 64 bytes of plain bits.
+unsafe fn round_row_avx512(src: &[f32], dst: &mut [Line]) {
+    for (line, s) in dst.iter_mut().zip(src.chunks(LINE)) {
+        if s.len() < LINE {
+            scalar(s, &mut line.0);
+            continue;
+        }
+        // SAFETY: `s` holds 32 f32 (two unaligned 64-byte loads) and `line` 32 u16 (one 64-byte
+        // store); `__m512bh` and `__m512i` are both 64 bytes of plain bits.
         unsafe {
             let lo = _mm512_loadu_ps(s.as_ptr());
             let hi = _mm512_loadu_ps(s.as_ptr().add(16));
             let packed = _mm512_cvtne2ps_pbh(hi, lo);
             let bits = std::mem::transmute::<__m512bh, __m512i>(packed);
-            _mm512_storeu_si512(d.as_mut_ptr().cast(), bits);
+            _mm512_storeu_si512(line.0.as_mut_ptr().cast(), bits);
         }
     }
 }
@@ -75,8 +78,9 @@ mod tests {
                 }
             })
             .collect();
-        let mut fast = vec![0u16; src.len()];
-        round_into(&src, &mut fast);
+        let mut fast = vec![Line([0; LINE]); src.len().div_ceil(LINE)];
+        round_row(&src, &mut fast);
+        let fast: Vec<u16> = fast.iter().flat_map(|l| l.0).take(src.len()).collect();
         let mut slow = vec![0u16; src.len()];
         scalar(&src, &mut slow);
         assert_eq!(fast, slow, "avx512-bf16 {}", has_avx512_bf16());
