@@ -8,8 +8,9 @@
 //! - [`Precision::Auto`]: bf16 where the CPU has AMX-BF16, f32 elsewhere (int8 misses the
 //!   quality guard: see [`Precision::resolve`]).
 //!
-//! LayerNorm, softmax, GELU and the head stay f32; attention too, except in bf16 on AMX. A model is prepared for a
-//! precision once ([`crate::QaModel::with_precision`]); its packed weights live beside burn's.
+//! LayerNorm, softmax, GELU and the head stay f32; attention too, except in bf16 on AMX. A model
+//! is prepared for a precision once ([`crate::QaModel::with_precision`]); its packed weights live
+//! beside burn's.
 
 pub mod amx;
 pub mod attention;
