@@ -303,8 +303,7 @@ impl<B: ReaderBackend> Layer<B> {
                 let draw = draws.next(self.attention_dropout.prob);
                 fused::attention_train(q, k, v, key_mask, self.heads, draw)
             }
-            None if self.bf16_attention => fused::attention_bf16(q, k, v, key_mask, self.heads),
-            None => fused::attention(q, k, v, key_mask, self.heads),
+            None => fused::attention(q, k, v, key_mask, self.heads, self.bf16_attention),
         };
         let context = context.reshape([b * l, hidden]);
         let attended = dropout(self.attention_output.forward(context), &self.dropout, draws);

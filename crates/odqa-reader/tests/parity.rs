@@ -265,26 +265,24 @@ fn check_batched_logits(
     worst
 }
 
+/// The fixtures the reduced precisions are checked on: each encoder family and the CNN head.
+const REDUCED_FIXTURES: [&str; 4] = [
+    "tiny-bert-qa",
+    "tiny-roberta-qa",
+    "tiny-bert-cnn",
+    "tiny-electra-qa",
+];
+
 #[test]
 fn bf16_logits_stay_near_the_reference_and_do_not_depend_on_batching() {
-    for name in [
-        "tiny-bert-qa",
-        "tiny-roberta-qa",
-        "tiny-bert-cnn",
-        "tiny-electra-qa",
-    ] {
+    for name in REDUCED_FIXTURES {
         check_reduced_logits(name, Precision::Bf16, 0.05);
     }
 }
 
 #[test]
 fn int8_logits_stay_near_the_reference_and_do_not_depend_on_batching() {
-    for name in [
-        "tiny-bert-qa",
-        "tiny-roberta-qa",
-        "tiny-bert-cnn",
-        "tiny-electra-qa",
-    ] {
+    for name in REDUCED_FIXTURES {
         check_reduced_logits(name, Precision::Int8, 0.05);
     }
 }

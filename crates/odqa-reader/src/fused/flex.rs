@@ -58,17 +58,13 @@ fn cpu_attention([q, k, v, key_mask]: [FlexTensor; 4], heads: usize, bf16: bool)
         return composite::attention::<Flex>(q, k, v, key_mask, heads);
     };
     let [q, k, v, key_mask] = [q, k, v, key_mask].map(into_contiguous);
-    let kernel = if bf16 {
-        kernels::attention_bf16
-    } else {
-        kernels::attention
-    };
-    let out = kernel(
+    let out = kernels::attention(
         q.storage::<f32>(),
         k.storage::<f32>(),
         v.storage::<f32>(),
         key_mask.storage::<f32>(),
         shape,
+        bf16,
     );
     let AttentionShape {
         batch, seq, hidden, ..

@@ -49,26 +49,18 @@ impl AttentionShape {
 /// keys that are attended to; masked keys get probability 0 (as with transformers' additive
 /// `f32::MIN` mask). A row whose keys are all masked attends uniformly to every key (what the
 /// additive mask gives when every score is `f32::MIN`).
+///
+/// With `bf16`, the two products per head run in bf16 on AMX tiles (f32 sums and softmax) where
+/// the CPU has AMX-BF16, in f32 elsewhere.
 pub fn attention(
     q: &[f32],
     k: &[f32],
     v: &[f32],
     key_mask: &[f32],
     shape: AttentionShape,
+    bf16: bool,
 ) -> Vec<f32> {
-    attention_on((Arch::new(), false), q, k, v, key_mask, shape)
-}
-
-/// [`attention`] with its two products per head in bf16 on AMX tiles (f32 sums and softmax)
-/// where the CPU has AMX-BF16; the f32 [`attention`] elsewhere.
-pub fn attention_bf16(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    key_mask: &[f32],
-    shape: AttentionShape,
-) -> Vec<f32> {
-    attention_on((Arch::new(), true), q, k, v, key_mask, shape)
+    attention_on((Arch::new(), bf16), q, k, v, key_mask, shape)
 }
 
 /// [`attention`] with its softmax compiled for `arch` (tests run the narrower paths too), its

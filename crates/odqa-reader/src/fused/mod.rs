@@ -257,32 +257,22 @@ impl ReaderBackend for burn::backend::Cuda {
     }
 }
 
-/// Attention through the backend's fused operation, on tensors.
+/// Attention through the backend's fused operation, on tensors: its bf16 one
+/// ([`ReaderBackend::fused_attention_bf16`]) for a reader in bf16 (`bf16`).
 pub fn attention<B: ReaderBackend>(
     q: Tensor<B, 3>,
     k: Tensor<B, 3>,
     v: Tensor<B, 3>,
     key_mask: Tensor<B, 2>,
     heads: usize,
+    bf16: bool,
 ) -> Tensor<B, 3> {
-    Tensor::from_primitive(TensorPrimitive::Float(B::fused_attention(
-        q.into_primitive().tensor(),
-        k.into_primitive().tensor(),
-        v.into_primitive().tensor(),
-        key_mask.into_primitive().tensor(),
-        heads,
-    )))
-}
-
-/// [`attention`] through the backend's bf16 attention ([`ReaderBackend::fused_attention_bf16`]).
-pub fn attention_bf16<B: ReaderBackend>(
-    q: Tensor<B, 3>,
-    k: Tensor<B, 3>,
-    v: Tensor<B, 3>,
-    key_mask: Tensor<B, 2>,
-    heads: usize,
-) -> Tensor<B, 3> {
-    Tensor::from_primitive(TensorPrimitive::Float(B::fused_attention_bf16(
+    let op = if bf16 {
+        B::fused_attention_bf16
+    } else {
+        B::fused_attention
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(op(
         q.into_primitive().tensor(),
         k.into_primitive().tensor(),
         v.into_primitive().tensor(),
@@ -384,7 +374,7 @@ mod tests {
         mask[l..2 * l].fill(0.0);
         mask[2 * l + 3] = 0.0;
         let mask = Tensor::<Flex, 2>::from_data(TensorData::new(mask, [b, l]), &device);
-        let fused = attention(q.clone(), k.clone(), v.clone(), mask.clone(), heads);
+        let fused = attention(q.clone(), k.clone(), v.clone(), mask.clone(), heads, false);
         let composite = Tensor::<Flex, 3>::from_primitive(TensorPrimitive::Float(
             composite::attention::<Flex>(
                 q.into_primitive().tensor(),

@@ -1,14 +1,5 @@
 use super::*;
-
-/// Deterministic values in about [-2, 2].
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    (0..n as u64)
-        .map(|i| {
-            let h = crate::fused::mix64(seed.wrapping_mul(0x9E37) ^ i);
-            (h >> 40) as f32 / (1u64 << 22) as f32 - 2.0
-        })
-        .collect()
-}
+use crate::precision::test_support::{on_threads, time_product, values, ENCODER_SHAPES};
 
 /// The f64 product of the unrounded values, and per element Σ|x||w| (the scale of the error).
 fn reference(x: &[f32], w: &[f32], bias: &[f32], [m, k, n]: [usize; 3]) -> (Vec<f64>, Vec<f64>) {
@@ -105,13 +96,7 @@ fn products_do_not_depend_on_the_thread_count() {
     let w = values(k * n, 8);
     for amx in [false, amx::available()] {
         let weights = Bf16Weights::with_kernel(&w, vec![0.5; n], k, n, amx);
-        let run = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| weights.product(&x, m))
-        };
+        let run = |threads: usize| on_threads(threads, || weights.product(&x, m));
         assert_eq!(run(1), run(3), "amx {amx}");
     }
 }
@@ -132,17 +117,9 @@ fn rounding_is_to_nearest_even() {
 #[test]
 #[ignore]
 fn bf16_throughput() {
-    for [m, k, n] in [[3072, 384, 384], [3072, 384, 1536], [3072, 1536, 384]] {
+    for [m, k, n] in ENCODER_SHAPES {
         let x = values(m * k, 1);
-        let w = values(k * n, 2);
-        let weights = Bf16Weights::new(&w, vec![0.0; n], k, n);
-        let start = std::time::Instant::now();
-        let reps = 10;
-        for _ in 0..reps {
-            std::hint::black_box(weights.product(&x, m));
-        }
-        let secs = start.elapsed().as_secs_f64() / reps as f64;
-        let gflops = 2.0 * (m * k * n) as f64 / secs / 1e9;
-        eprintln!("{m}x{k}x{n}: {:.2} ms, {gflops:.0} GFLOP/s", secs * 1e3);
+        let weights = Bf16Weights::new(&values(k * n, 2), vec![0.0; n], k, n);
+        time_product("bf16", [m, k, n], 10, || weights.product(&x, m));
     }
 }

@@ -1,13 +1,5 @@
 use super::*;
-
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    (0..n as u64)
-        .map(|i| {
-            let h = crate::fused::mix64(seed.wrapping_mul(0x9E37) ^ i);
-            (h >> 40) as f32 / (1u64 << 22) as f32 - 2.0
-        })
-        .collect()
-}
+use crate::precision::test_support::{on_threads, time_product, values, ENCODER_SHAPES};
 
 /// Shapes with tails of 1–31 (and 1–3 along k's groups of 4) around the blocks.
 const SHAPES: [[usize; 3]; 9] = [
@@ -88,13 +80,7 @@ fn products_do_not_depend_on_the_thread_count_or_the_rows_around() {
     let [m, k, n] = [97, 130, 75];
     let x = values(m * k, 7);
     let weights = Int8Weights::new(&values(k * n, 8), vec![0.5; n], k, n);
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| weights.product(&x, m))
-    };
+    let run = |threads: usize| on_threads(threads, || weights.product(&x, m));
     let all = run(1);
     assert_eq!(all, run(3));
     // A row alone gives what it gives among others (activations are quantized per row).
@@ -107,20 +93,12 @@ fn products_do_not_depend_on_the_thread_count_or_the_rows_around() {
 #[ignore]
 fn int8_throughput() {
     for kernel in kernels() {
-        for [m, k, n] in [[3072, 384, 384], [3072, 384, 1536], [3072, 1536, 384]] {
+        for [m, k, n] in ENCODER_SHAPES {
             let x = values(m * k, 1);
             let weights = Int8Weights::with_kernel(&values(k * n, 2), vec![0.0; n], k, n, kernel);
-            let start = std::time::Instant::now();
-            let reps = 5;
-            for _ in 0..reps {
-                std::hint::black_box(weights.product(&x, m));
-            }
-            let secs = start.elapsed().as_secs_f64() / reps as f64;
-            let gops = 2.0 * (m * k * n) as f64 / secs / 1e9;
-            eprintln!(
-                "{kernel:?} {m}x{k}x{n}: {:.2} ms, {gops:.0} GOP/s",
-                secs * 1e3
-            );
+            time_product(&format!("int8 {kernel:?}"), [m, k, n], 5, || {
+                weights.product(&x, m)
+            });
         }
     }
 }

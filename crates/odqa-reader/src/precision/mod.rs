@@ -17,6 +17,8 @@ pub mod attention;
 pub mod bf16;
 pub mod int8;
 mod simd;
+#[cfg(test)]
+mod test_support;
 
 use std::fmt;
 use std::str::FromStr;
