@@ -482,6 +482,30 @@ fn read_rejects_bad_models_with_status_2() {
     assert!(!out.exists());
 }
 
+#[test]
+fn read_refuses_a_negative_or_endless_length_penalty() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = repo().join("tests/fixtures/reader-parity/tiny-bert-qa");
+    let data = repo().join("tests/fixtures/read-cases.json");
+    let out = dir.path().join("p.json");
+    for penalty in [
+        "--length-penalty=-0.5",
+        "--length-penalty=inf",
+        "--length-penalty=NaN",
+    ] {
+        #[rustfmt::skip]
+        let run = odqa(&["read", "--model", path_str(&model), "--data", path_str(&data),
+            "--out", path_str(&out), penalty]);
+        assert_eq!(run.status.code(), Some(2), "{penalty}: {}", stderr(&run));
+        assert!(
+            stderr(&run).contains("--length-penalty"),
+            "{}",
+            stderr(&run)
+        );
+        assert!(!out.exists());
+    }
+}
+
 /// `odqa eval answers`: gold answers for 38 of 40 questions, one wrong, one missing, one extra id;
 /// a malformed predictions file and a question set without answers exit 2.
 #[test]

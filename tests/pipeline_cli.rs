@@ -122,13 +122,44 @@ fn ask_answers_only_above_min_probability_and_temperature_keeps_the_order() {
 }
 
 /// With one passage and the `logit` strategy, `ask` answers what `odqa read` answers on that
-/// passage as the context: the pipeline reads passages exactly as reading comprehension does.
+/// passage as the context: the pipeline reads passages exactly as reading comprehension does —
+/// with the length penalty too, which all three apply to the spans' scores alike.
 #[test]
 fn ask_and_predict_with_one_passage_match_odqa_read_on_that_passage() {
-    let out = run(
-        "ask",
-        &["--top-k", "1", "--strategy", "logit", "--json", QUESTION],
+    let plain = one_passage_answers("0");
+    // A penalty far above the tiny model's logits leaves only one-token spans on top.
+    let penalised = one_passage_answers("50");
+    let taken_off = |c: &serde_json::Value| {
+        c["start_logit"].as_f64().unwrap() + c["end_logit"].as_f64().unwrap()
+            - c["score"].as_f64().unwrap()
+    };
+    let list = |o: &OnePassage| o.nbest["q"].as_array().unwrap().clone();
+    assert!(list(&plain).iter().all(|c| taken_off(c).abs() < 1e-4));
+    assert!(
+        taken_off(&list(&penalised)[0]).abs() < 1e-4,
+        "{}",
+        penalised.nbest
     );
+    assert!(
+        list(&penalised).iter().any(|c| taken_off(c) > 49.9),
+        "longer spans pay 50 per token: {}",
+        penalised.nbest
+    );
+    assert!(penalised.answer.chars().count() <= plain.answer.chars().count());
+}
+
+/// What `ask --json`, `read` (its answer and n-best) and `predict` answer for the question
+/// [`QUESTION`] on the one passage retrieved for it, with `--length-penalty penalty`.
+struct OnePassage {
+    answer: String,
+    nbest: serde_json::Value,
+}
+
+fn one_passage_answers(penalty: &str) -> OnePassage {
+    let penalty_args = ["--length-penalty", penalty];
+    let mut ask_args = vec!["--top-k", "1", "--strategy", "logit", "--json", QUESTION];
+    ask_args.extend(penalty_args);
+    let out = run("ask", &ask_args);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let passage_id = v["answers"][0]["passage_id"].as_str().unwrap().to_string();
@@ -149,40 +180,26 @@ fn ask_and_predict_with_one_passage_match_odqa_read_on_that_passage() {
         "context": hit["text"], "qas": [{"id": "q", "question": QUESTION, "answers": []}]}]}]});
     let data = write(dir.path(), "one.json", squad.to_string().as_bytes());
     let preds = dir.path().join("preds.json");
+    let nbest = dir.path().join("nbest.json");
     let model = model();
-    let read = odqa(&[
-        "read",
-        "--model",
-        &model,
-        "--data",
-        path_str(&data),
-        "--out",
-        path_str(&preds),
-        "--max-seq-len",
-        "128",
-        "--doc-stride",
-        "32",
-    ]);
+    #[rustfmt::skip]
+    let read = odqa(&["read", "--model", &model, "--data", path_str(&data), "--out", path_str(&preds),
+        "--nbest-out", path_str(&nbest), "--max-seq-len", "128", "--doc-stride", "32",
+        "--length-penalty", penalty]);
     assert!(read.status.success(), "{}", stderr(&read));
     let read_answer = read_json(&preds)["q"].as_str().unwrap().to_string();
     assert_eq!(read_answer, v["answers"][0]["text"].as_str().unwrap());
     // `predict` over the index, reading the same one passage, writes the same text.
     let open = dir.path().join("open.json");
-    let out = run(
-        "predict",
-        &[
-            "--questions",
-            path_str(&data),
-            "--out",
-            path_str(&open),
-            "--top-k",
-            "1",
-            "--strategy",
-            "logit",
-        ],
-    );
+    #[rustfmt::skip]
+    let out = run("predict", &["--questions", path_str(&data), "--out", path_str(&open),
+        "--top-k", "1", "--strategy", "logit", "--length-penalty", penalty]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(read_json(&open)["q"].as_str().unwrap(), read_answer);
+    OnePassage {
+        answer: read_answer,
+        nbest: read_json(&nbest),
+    }
 }
 
 #[test]

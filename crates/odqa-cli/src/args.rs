@@ -156,6 +156,10 @@ pub struct PipelineArgs {
     /// Longest answer, in tokens [default: 30]
     #[arg(long, value_name = "N")]
     pub max_answer_len: Option<usize>,
+    /// Taken off a span's reader score per token after its first, ≥ 0: a prior towards shorter
+    /// answers (`2008년` rather than `2008년 9월`) [default: 0]
+    #[arg(long, value_name = "L")]
+    pub length_penalty: Option<f32>,
     /// Window length in tokens (question + passage + specials) [default: 384]
     #[arg(long, value_name = "N")]
     pub max_seq_len: Option<usize>,
@@ -245,6 +249,7 @@ impl PipelineArgs {
         };
         s.batch_size = self.batch_size.unwrap_or(s.batch_size);
         s.max_answer_len = self.max_answer_len.unwrap_or(s.max_answer_len);
+        s.length_penalty = self.length_penalty.unwrap_or(s.length_penalty);
         s.max_seq_len = self.max_seq_len.unwrap_or(s.max_seq_len);
         s.doc_stride = self.doc_stride.unwrap_or(s.doc_stride);
         self.retrieval.apply(&mut s);

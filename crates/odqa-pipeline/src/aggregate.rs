@@ -90,6 +90,22 @@ pub struct SpanCandidate {
     pub start_logit: f32,
     /// End logit.
     pub end_logit: f32,
+    /// What the reader's length penalty took off the span's score (0 without one, and in
+    /// caches written before there was one).
+    #[serde(default, skip_serializing_if = "no_penalty")]
+    pub length_penalty: f32,
+}
+
+fn no_penalty(value: &f32) -> bool {
+    *value == 0.0
+}
+
+impl SpanCandidate {
+    /// The reader's score of the span, as `odqa read` ranks it
+    /// ([`odqa_reader::decode::ranking_score`]).
+    pub fn score(&self) -> f32 {
+        odqa_reader::decode::ranking_score(self.start_logit, self.end_logit, self.length_penalty)
+    }
 }
 
 /// A passage's decoded candidates (best first) as spans, by the reader's one trimming rule
@@ -105,6 +121,7 @@ pub fn spans(candidates: Vec<odqa_reader::decode::Candidate>) -> Vec<SpanCandida
                 text: c.text,
                 start_logit: c.start_logit,
                 end_logit: c.end_logit,
+                length_penalty: c.length_penalty,
             })
         })
         .collect()
@@ -250,16 +267,11 @@ fn scored(reads: &[PassageRead], settings: &AggregateSettings) -> Vec<Answer> {
         .collect();
     let mu = settings.mu.clamp(0.0, 1.0);
     let probabilities = match settings.strategy {
-        Strategy::Logit => softmax(
-            &pooled
-                .iter()
-                .map(|(_, c)| c.start_logit + c.end_logit)
-                .collect::<Vec<_>>(),
-        ),
+        Strategy::Logit => softmax(&pooled.iter().map(|(_, c)| c.score()).collect::<Vec<_>>()),
         Strategy::Fusion | Strategy::Merge => softmax(
             &pooled
                 .iter()
-                .map(|(r, c)| mu * (c.start_logit + c.end_logit) + (1.0 - mu) * r.retriever_score)
+                .map(|(r, c)| mu * c.score() + (1.0 - mu) * r.retriever_score)
                 .collect::<Vec<_>>(),
         ),
         Strategy::Softmax => {
@@ -270,7 +282,7 @@ fn scored(reads: &[PassageRead], settings: &AggregateSettings) -> Vec<Answer> {
                     softmax(
                         &r.candidates
                             .iter()
-                            .map(|c| c.start_logit + c.end_logit)
+                            .map(SpanCandidate::score)
                             .collect::<Vec<_>>(),
                     )
                 })
@@ -354,6 +366,7 @@ mod tests {
             end: start + text.chars().count(),
             start_logit: s,
             end_logit: e,
+            length_penalty: 0.0,
         }
     }
 
@@ -519,6 +532,7 @@ mod tests {
             start_logit: score,
             end_logit: 0.0,
             score,
+            length_penalty: 0.0,
             probability: 0.0,
             start: Some(start),
             end: Some(start + text.chars().count()),

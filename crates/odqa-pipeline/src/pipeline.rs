@@ -392,6 +392,7 @@ impl<B: ReaderBackend> Pipeline<B> {
         let decode = DecodeSettings {
             n_best: self.settings.passage_n_best,
             max_answer_len: self.settings.max_answer_len,
+            length_penalty: self.settings.length_penalty,
         };
         let mut first_window = Vec::with_capacity(features.len());
         let mut next = 0;

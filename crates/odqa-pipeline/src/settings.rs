@@ -31,6 +31,9 @@ pub struct PipelineSettings {
     pub passage_n_best: usize,
     /// Longest answer, in tokens.
     pub max_answer_len: usize,
+    /// Taken off a span's reader score per token after its first (0 = none): a prior towards
+    /// shorter answers ([`odqa_reader::decode::DecodeSettings::length_penalty`]).
+    pub length_penalty: f32,
     /// Windows per forward pass.
     pub batch_size: usize,
     /// Window length in tokens.
@@ -82,6 +85,7 @@ impl Default for PipelineSettings {
             n_best: 20,
             passage_n_best: 20,
             max_answer_len: 30,
+            length_penalty: 0.0,
             batch_size: 16,
             max_seq_len: 384,
             doc_stride: 128,
@@ -140,6 +144,13 @@ impl PipelineSettings {
             // on it).
             let rule = format!("at least top_k {} for hybrid retrieval", self.top_k);
             return Err(SettingError::new("dense_depth", self.dense_depth, rule));
+        }
+        if !(self.length_penalty >= 0.0 && self.length_penalty.is_finite()) {
+            return Err(SettingError::new(
+                "length_penalty",
+                self.length_penalty,
+                "at least 0",
+            ));
         }
         if !(self.rrf_c >= 0.0 && self.rrf_c.is_finite()) {
             return Err(SettingError::new("rrf_c", self.rrf_c, "at least 0"));

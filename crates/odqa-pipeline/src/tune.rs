@@ -172,6 +172,9 @@ pub struct CacheKey {
     pub top_k: usize,
     /// Window length, stride, spans per passage, longest answer.
     pub reading: [usize; 4],
+    /// The length penalty of the spans' scores (0 in caches made before there was one).
+    #[serde(default)]
+    pub length_penalty: f32,
     /// The question ids, in order.
     pub question_ids: Vec<String>,
     /// The retriever and its fusion ([`PipelineSettings::retrieval_key`]); `bm25` in caches
@@ -245,7 +248,7 @@ impl ReadsCache {
             if have.top_k < want.top_k {
                 differs.push("top-k (smaller)");
             }
-            if have.reading != want.reading {
+            if have.reading != want.reading || have.length_penalty != want.length_penalty {
                 differs.push("reading settings");
             }
             if have.question_ids != want.question_ids {
@@ -296,6 +299,7 @@ mod tests {
                     end: text.chars().count(),
                     start_logit: *logit,
                     end_logit: 0.0,
+                    length_penalty: 0.0,
                 }],
                 text: String::new(),
             })
@@ -350,6 +354,7 @@ mod tests {
             passages: 3,
             top_k: 40,
             reading: [384, 128, 20, 30],
+            length_penalty: 0.0,
             question_ids: vec!["a".into()],
             retrieval: "bm25".into(),
         };
@@ -374,6 +379,12 @@ mod tests {
         };
         let err = ReadsCache::load(&path, &other).unwrap_err().to_string();
         assert!(err.contains("model, top-k (smaller) differ"), "{err}");
+        let penalised = CacheKey {
+            length_penalty: 0.1,
+            ..key.clone()
+        };
+        let err = ReadsCache::load(&path, &penalised).unwrap_err().to_string();
+        assert!(err.contains("(reading settings differ"), "{err}");
         let hybrid = CacheKey {
             retrieval: "hybrid rrf (c 60) depth 100".into(),
             ..key

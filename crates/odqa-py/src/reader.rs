@@ -61,9 +61,10 @@ impl Reader {
     }
 
     /// The answers to `question` in `context`, best first (at most `n_best`; answers of at most
-    /// `max_answer_len` tokens), as `odqa read` finds them. `passage_id` and `title` are empty;
-    /// `start`/`end` are character offsets into `context`.
-    #[pyo3(signature = (question, context, *, n_best=20, max_answer_len=30))]
+    /// `max_answer_len` tokens; `length_penalty` taken off a span's score per token after its
+    /// first, as `odqa read --length-penalty`), as `odqa read` finds them. `passage_id` and
+    /// `title` are empty; `start`/`end` are character offsets into `context`.
+    #[pyo3(signature = (question, context, *, n_best=20, max_answer_len=30, length_penalty=0.0))]
     fn read(
         &self,
         py: Python<'_>,
@@ -71,6 +72,7 @@ impl Reader {
         context: String,
         n_best: usize,
         max_answer_len: usize,
+        length_penalty: f32,
     ) -> PyResult<Vec<Answer>> {
         let example = QaExample {
             id: "0".into(),
@@ -82,7 +84,11 @@ impl Reader {
         let decode = DecodeSettings {
             n_best,
             max_answer_len,
+            length_penalty,
         };
+        if let Some(problem) = decode.problem() {
+            return Err(SettingsError::new_err(problem));
+        }
         let watch = Watch::new(None);
         let read = detached(py, &watch, || {
             self.inner

@@ -189,6 +189,16 @@ def test_reader_reads_a_paragraph_as_odqa_read_does(tmp_path):
                     "--doc-stride", "32", "--data", str(single), "--out", str(out)],
                    check=True, capture_output=True, timeout=300)
     assert json.loads(out.read_text(encoding="utf-8"))[qa["id"]] == best.text
+    # The length penalty as `odqa read --length-penalty` applies it.
+    short = reader.read(qa["question"], paragraph["context"], length_penalty=50.0)[0]
+    penalised = tmp_path / "penalised.json"
+    subprocess.run([ODQA, "read", "--model", str(MODEL), "--max-seq-len", "128",
+                    "--doc-stride", "32", "--data", str(single), "--out", str(penalised),
+                    "--length-penalty", "50"], check=True, capture_output=True, timeout=300)
+    assert json.loads(penalised.read_text(encoding="utf-8"))[qa["id"]] == short.text
+    assert len(short.text) <= len(best.text)
+    with pytest.raises(odqa.SettingsError):
+        reader.read(qa["question"], paragraph["context"], length_penalty=-1.0)
     with pytest.raises(odqa.SettingsError):
         odqa.Reader(MODEL, max_seq_len=128, doc_stride=128)
 

@@ -4,18 +4,24 @@
 //! candidates of all windows sorted by start + end logit (float32, stable) and the first `n_best`
 //! kept; text cut from the context by character offsets; probability = softmax over the kept
 //! scores. With no candidate the single entry `empty` (no offsets) is returned, as transformers does.
+//! One addition, off by default: a length penalty taken off each span's score per token after its
+//! first ([`DecodeSettings::length_penalty`]).
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::features::Feature;
 
 /// Decoding settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DecodeSettings {
     /// Candidates per example (and start/end indices per window).
     pub n_best: usize,
     /// Longest answer in tokens.
     pub max_answer_len: usize,
+    /// Taken off a span's score for each token after its first (0 = transformers' ranking): a
+    /// reader that tends to answer `2008년 9월` or `박정희 대통령` where the gold answer is
+    /// `2008년` or `박정희` gets a prior towards the shorter span. Finite, at least 0.
+    pub length_penalty: f32,
 }
 
 impl Default for DecodeSettings {
@@ -23,6 +29,28 @@ impl Default for DecodeSettings {
         DecodeSettings {
             n_best: 20,
             max_answer_len: 30,
+            length_penalty: 0.0,
+        }
+    }
+}
+
+impl DecodeSettings {
+    /// What the length penalty takes off the span from token `s` to token `e` (inclusive).
+    fn penalty(&self, s: usize, e: usize) -> f32 {
+        self.length_penalty * (e - s) as f32
+    }
+
+    /// What is wrong with the settings, if anything: `n_best` and `max_answer_len` are at least 1,
+    /// `length_penalty` finite and at least 0.
+    pub fn problem(&self) -> Option<&'static str> {
+        if self.n_best == 0 {
+            Some("n_best must be at least 1")
+        } else if self.max_answer_len == 0 {
+            Some("max_answer_len must be at least 1")
+        } else if !(self.length_penalty.is_finite() && self.length_penalty >= 0.0) {
+            Some("length_penalty must be a finite number of at least 0")
+        } else {
+            None
         }
     }
 }
@@ -37,8 +65,10 @@ pub struct Candidate {
     pub start_logit: f32,
     /// End logit.
     pub end_logit: f32,
-    /// start_logit + end_logit.
+    /// start_logit + end_logit − length_penalty ([`ranking_score`]).
     pub score: f32,
+    /// What the length penalty took off the score (0 without one).
+    pub length_penalty: f32,
     /// Softmax of the score over the example's kept candidates.
     pub probability: f32,
     /// Character offset of the answer in the context (`None` for the placeholder).
@@ -50,6 +80,17 @@ pub struct Candidate {
     /// Character offset where the span's last token begins: a particle after it lies inside that
     /// token (`▁비블로스는`), where no token boundary lets the model end the span before it.
     pub last_token_start: Option<usize>,
+}
+
+/// A span's score: start + end logit (transformers' float32 sum) less what the length penalty
+/// takes off; the one formula of the reader's and the open-domain pipeline's ranking.
+pub fn ranking_score(start_logit: f32, end_logit: f32, length_penalty: f32) -> f32 {
+    let score = start_logit + end_logit;
+    if length_penalty == 0.0 {
+        score
+    } else {
+        score - length_penalty
+    }
 }
 
 impl Candidate {
@@ -111,7 +152,8 @@ pub fn decode_example(
                     text: String::new(),
                     start_logit: start_logits[s],
                     end_logit: end_logits[e],
-                    score: start_logits[s] + end_logits[e],
+                    score: ranking_score(start_logits[s], end_logits[e], settings.penalty(s, e)),
+                    length_penalty: settings.penalty(s, e),
                     probability: 0.0,
                     start: Some(start_char),
                     end: Some(end_char),
@@ -150,6 +192,7 @@ fn placeholder() -> Candidate {
         start_logit: 0.0,
         end_logit: 0.0,
         score: 0.0,
+        length_penalty: 0.0,
         probability: 0.0,
         start: None,
         end: None,
@@ -252,6 +295,7 @@ mod tests {
             start_logit: score,
             end_logit: 0.0,
             score,
+            length_penalty: 0.0,
             probability: 0.0,
             start: Some(0),
             end: Some(text.chars().count()),
@@ -262,5 +306,41 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].text, "서울");
         assert!((kept[0].probability - 1.0).abs() < 1e-6);
+    }
+
+    /// A window over `2008년 9월`: [CLS] `2008년` `9월` [SEP], the two context tokens at 0–5 and 6–8.
+    fn date_window() -> Feature {
+        Feature {
+            example_index: 0,
+            input_ids: vec![0; 4],
+            token_type_ids: vec![0; 4],
+            attention_mask: vec![1; 4],
+            offsets: vec![(0, 0), (0, 5), (5, 8), (0, 0)],
+            sequence_ids: vec![None, Some(1), Some(1), None],
+            start_position: None,
+            end_position: None,
+        }
+    }
+
+    #[test]
+    fn a_length_penalty_prefers_the_shorter_span_only_when_asked() {
+        let feature = date_window();
+        let starts = [0.0, 5.0, 1.0, 0.0];
+        // Ending at `9월` is a little more likely than ending at `2008년`.
+        let ends = [0.0, 4.0, 4.2, 0.0];
+        let windows = [(&feature, &starts[..], &ends[..])];
+        let best = |length_penalty: f32| {
+            let settings = DecodeSettings {
+                length_penalty,
+                ..DecodeSettings::default()
+            };
+            let candidates = decode_example("2008년 9월", &windows, settings);
+            (candidates[0].text.clone(), candidates[0].score)
+        };
+        assert_eq!(best(0.0), ("2008년 9월".to_string(), 9.2));
+        // One token more costs 0.3: `2008년` (score 9.0) wins over 9.2 − 0.3.
+        assert_eq!(best(0.3), ("2008년".to_string(), 9.0));
+        // 0.1 is not enough to overturn a 0.2 lead.
+        assert_eq!(best(0.1).0, "2008년 9월");
     }
 }

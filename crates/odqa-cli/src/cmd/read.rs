@@ -51,6 +51,10 @@ pub struct ReadArgs {
     /// Longest answer, in tokens
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     max_answer_len: u64,
+    /// Taken off a span's score for each token after its first, ≥ 0 (0 = transformers' ranking):
+    /// a prior towards shorter answers (`2008년` rather than `2008년 9월`)
+    #[arg(long, default_value_t = 0.0, value_name = "L")]
+    length_penalty: f32,
     /// Only the first N questions
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
@@ -76,16 +80,24 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
+    let decode = DecodeSettings {
+        n_best: args.n_best as usize,
+        max_answer_len: args.max_answer_len as usize,
+        length_penalty: args.length_penalty,
+    };
+    if decode.problem().is_some() {
+        return Err(UsageError(format!(
+            "--length-penalty {} must be a finite number of at least 0",
+            args.length_penalty
+        ))
+        .into());
+    }
     let mut outputs = vec![args.out.as_path()];
     outputs.extend(args.nbest_out.as_deref());
     check_outputs(&[&args.model, &args.data], &outputs)?;
     let started = Instant::now();
     let reader = load(&args, windows)?;
     let examples = questions(&args)?;
-    let decode = DecodeSettings {
-        n_best: args.n_best as usize,
-        max_answer_len: args.max_answer_len as usize,
-    };
     let read_started = Instant::now();
     // Ctrl-C → ReaderError::Interrupted after the current batches, exit 130, nothing written.
     let stop = crate::args::stop_flag("stopping after the current batch; nothing will be written");

@@ -347,6 +347,7 @@ fn cache_key(
             settings.passage_n_best,
             settings.max_answer_len,
         ],
+        length_penalty: settings.length_penalty,
         question_ids: examples.iter().map(|e| e.id.clone()).collect(),
         retrieval: retrieval_key(&args.pipeline.index, settings),
     }

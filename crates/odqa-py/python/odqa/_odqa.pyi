@@ -100,7 +100,13 @@ class Reader:
         precision: Literal["fp32", "bf16", "int8", "auto"] = "auto",
     ) -> None: ...
     def read(
-        self, question: str, context: str, *, n_best: int = 20, max_answer_len: int = 30
+        self,
+        question: str,
+        context: str,
+        *,
+        n_best: int = 20,
+        max_answer_len: int = 30,
+        length_penalty: float = 0.0,
     ) -> list[Answer]: ...
 
 def index(
