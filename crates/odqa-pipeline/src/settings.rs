@@ -145,7 +145,7 @@ impl PipelineSettings {
             let rule = format!("at least top_k {} for hybrid retrieval", self.top_k);
             return Err(SettingError::new("dense_depth", self.dense_depth, rule));
         }
-        if !(self.length_penalty >= 0.0 && self.length_penalty.is_finite()) {
+        if !odqa_reader::decode::length_penalty_ok(self.length_penalty) {
             return Err(SettingError::new(
                 "length_penalty",
                 self.length_penalty,
@@ -283,5 +283,8 @@ mod tests {
         std::fs::write(&path, "mu = 1.5\n").unwrap();
         let err = PipelineSettings::load(&path).unwrap_err().to_string();
         assert!(err.contains("mu must be between 0 and 1"), "{err}");
+        std::fs::write(&path, "length_penalty = -0.1\n").unwrap();
+        let err = PipelineSettings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("length_penalty must be at least 0"), "{err}");
     }
 }

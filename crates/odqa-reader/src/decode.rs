@@ -47,7 +47,7 @@ impl DecodeSettings {
             Some("n_best must be at least 1")
         } else if self.max_answer_len == 0 {
             Some("max_answer_len must be at least 1")
-        } else if !(self.length_penalty.is_finite() && self.length_penalty >= 0.0) {
+        } else if !length_penalty_ok(self.length_penalty) {
             Some("length_penalty must be a finite number of at least 0")
         } else {
             None
@@ -84,13 +84,14 @@ pub struct Candidate {
 
 /// A span's score: start + end logit (transformers' float32 sum) less what the length penalty
 /// takes off; the one formula of the reader's and the open-domain pipeline's ranking.
+/// (`x − 0` is `x` bit for bit, so without a penalty this is transformers' score.)
 pub fn ranking_score(start_logit: f32, end_logit: f32, length_penalty: f32) -> f32 {
-    let score = start_logit + end_logit;
-    if length_penalty == 0.0 {
-        score
-    } else {
-        score - length_penalty
-    }
+    start_logit + end_logit - length_penalty
+}
+
+/// Whether `value` can be a length penalty: finite and at least 0.
+pub fn length_penalty_ok(value: f32) -> bool {
+    value.is_finite() && value >= 0.0
 }
 
 impl Candidate {
@@ -308,7 +309,8 @@ mod tests {
         assert!((kept[0].probability - 1.0).abs() < 1e-6);
     }
 
-    /// A window over `2008년 9월`: [CLS] `2008년` `9월` [SEP], the two context tokens at 0–5 and 6–8.
+    /// A window over `2008년 9월`: [CLS] `2008년` `▁9월` [SEP], the context tokens at characters
+    /// 0–5 and 5–8 (a SentencePiece token's offsets include the space before it).
     fn date_window() -> Feature {
         Feature {
             example_index: 0,
