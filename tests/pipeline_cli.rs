@@ -148,13 +148,14 @@ fn ask_and_predict_with_one_passage_match_odqa_read_on_that_passage() {
     assert!(penalised.answer.chars().count() <= plain.answer.chars().count());
 }
 
-/// What `ask --json`, `read` (its answer and n-best) and `predict` answer for the question
-/// [`QUESTION`] on the one passage retrieved for it, with `--length-penalty penalty`.
+/// `odqa read`'s answer to [`QUESTION`] on one passage, and its n-best list.
 struct OnePassage {
     answer: String,
     nbest: serde_json::Value,
 }
 
+/// With `--length-penalty penalty`: `ask --json` over the index with k = 1, then `read` on the
+/// passage it retrieved and `predict` over the index, checked to give the same answer text.
 fn one_passage_answers(penalty: &str) -> OnePassage {
     let penalty_args = ["--length-penalty", penalty];
     let mut ask_args = vec!["--top-k", "1", "--strategy", "logit", "--json", QUESTION];

@@ -149,12 +149,13 @@ pub fn decode_example(
                 if e < s || e - s + 1 > settings.max_answer_len {
                     continue;
                 }
+                let length_penalty = settings.penalty(s, e);
                 prelim.push(Candidate {
                     text: String::new(),
                     start_logit: start_logits[s],
                     end_logit: end_logits[e],
-                    score: ranking_score(start_logits[s], end_logits[e], settings.penalty(s, e)),
-                    length_penalty: settings.penalty(s, e),
+                    score: ranking_score(start_logits[s], end_logits[e], length_penalty),
+                    length_penalty,
                     probability: 0.0,
                     start: Some(start_char),
                     end: Some(end_char),

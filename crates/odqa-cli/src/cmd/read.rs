@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use odqa_core::fsio::check_outputs;
 use odqa_core::squad::QaExample;
-use odqa_reader::decode::DecodeSettings;
+use odqa_reader::decode::{length_penalty_ok, DecodeSettings};
 use odqa_reader::features::WindowSettings;
 use odqa_reader::precision::Precision;
 use odqa_reader::read::{ExamplePrediction, Reader};
@@ -80,18 +80,19 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let decode = DecodeSettings {
-        n_best: args.n_best as usize,
-        max_answer_len: args.max_answer_len as usize,
-        length_penalty: args.length_penalty,
-    };
-    if decode.problem().is_some() {
+    // n_best and max_answer_len are at least 1 by their parsers.
+    if !length_penalty_ok(args.length_penalty) {
         return Err(UsageError(format!(
             "--length-penalty {} must be a finite number of at least 0",
             args.length_penalty
         ))
         .into());
     }
+    let decode = DecodeSettings {
+        n_best: args.n_best as usize,
+        max_answer_len: args.max_answer_len as usize,
+        length_penalty: args.length_penalty,
+    };
     let mut outputs = vec![args.out.as_path()];
     outputs.extend(args.nbest_out.as_deref());
     check_outputs(&[&args.model, &args.data], &outputs)?;
