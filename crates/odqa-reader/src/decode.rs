@@ -208,23 +208,13 @@ fn placeholder() -> Candidate {
 /// span's last token, which starts at `last_token_start`: tokens that join a noun and its particle
 /// (`▁비블로스는`, `▁해양지배력을`) give the model no boundary to end the answer at, so a gold
 /// answer that ends inside one (9.7 % of KorQuAD dev with the e5 tokenizer) could never be
-/// matched. A particle that is a token of its own is the model's choice and stays. The rule sees
-/// the span's last word alone, so that its two-syllable minimum is the word's (`집 근처 도로` keeps
-/// `도로`).
+/// matched. A particle that is a token of its own is the model's choice and stays.
 pub fn inner_particle(text: &str, start: usize, last_token_start: Option<usize>) -> &str {
     let Some(last) = last_token_start else {
         return text;
     };
-    let word_at = text
-        .char_indices()
-        .rev()
-        .find(|(_, c)| c.is_whitespace())
-        .map_or(0, |(i, c)| i + c.len_utf8());
-    let (before, word) = text.split_at(word_at);
-    match odqa_core::josa::strip(word, odqa_core::josa::Strip::Particles) {
-        Some(stem) if start + before.chars().count() + stem.chars().count() > last => {
-            &text[..word_at + stem.len()]
-        }
+    match odqa_core::josa::strip(text, odqa_core::josa::Strip::Particles) {
+        Some(stem) if start + stem.chars().count() > last => stem,
         _ => text,
     }
 }
@@ -286,18 +276,6 @@ mod tests {
         assert_eq!(inner_particle("비블로스는", 10, Some(9)), "비블로스");
         assert_eq!(inner_particle("해양지배력을", 0, Some(0)), "해양지배력");
         assert_eq!(inner_particle("1948년에", 3, Some(3)), "1948년");
-        // The last word of a longer span.
-        assert_eq!(
-            inner_particle("고대 비블로스는", 7, Some(9)),
-            "고대 비블로스"
-        );
-    }
-
-    #[test]
-    fn the_particle_rule_sees_the_last_word_alone() {
-        // `도로` is too short to be a noun + `로`: the space before it is not part of a stem.
-        assert_eq!(inner_particle("집 근처 도로", 0, Some(5)), "집 근처 도로");
-        assert_eq!(inner_particle("도로", 0, Some(0)), "도로");
     }
 
     #[test]
