@@ -276,6 +276,11 @@ mod tests {
         assert_eq!(inner_particle("비블로스는", 10, Some(9)), "비블로스");
         assert_eq!(inner_particle("해양지배력을", 0, Some(0)), "해양지배력");
         assert_eq!(inner_particle("1948년에", 3, Some(3)), "1948년");
+        // A one-syllable counter after a number (`▁100`, `만`, `▁명을`): the stem counts the
+        // whole span, not its last word alone (a rule that saw `명을` alone lost 4 right answers
+        // of the tuning split).
+        assert_eq!(inner_particle("100만 명을", 0, Some(4)), "100만 명");
+        assert_eq!(inner_particle("49억300만 원을", 0, Some(8)), "49억300만 원");
     }
 
     #[test]
