@@ -239,6 +239,40 @@ fn resuming_with_another_model_exits_2() {
 }
 
 #[test]
+fn keep_checkpoints_keeps_the_newest_ones_and_refuses_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = squad(dir.path(), "train.json", &[("good-1", "서울", Some(0))]);
+    let out = dir.path().join("run");
+    let args = [
+        "--max-steps",
+        "4",
+        "--save-steps",
+        "1",
+        "--keep-checkpoints",
+    ];
+    let run = train(TINY_QA, &data, &out, &[&args[..], &["3"]].concat());
+    assert!(run.status.success(), "{}", stderr(&run));
+    let checkpoints: Vec<String> = names(&out)
+        .into_iter()
+        .filter(|n| n.starts_with("checkpoint-"))
+        .collect();
+    assert_eq!(
+        checkpoints,
+        ["checkpoint-2", "checkpoint-3", "checkpoint-4"]
+    );
+
+    let zero = train(
+        TINY_QA,
+        &data,
+        &dir.path().join("zero"),
+        &[&args[..], &["0"]].concat(),
+    );
+    let err = stderr(&zero);
+    assert_eq!(zero.status.code(), Some(2), "{err}");
+    assert!(err.contains("keep_checkpoints"), "{err}");
+}
+
+#[test]
 fn config_file_is_read_flags_override_it_and_unknown_keys_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let data = squad(dir.path(), "train.json", &[("good-1", "서울", Some(0))]);

@@ -186,13 +186,15 @@ pub fn save_model<B: Backend>(
     Ok(())
 }
 
-/// Writes a resumable checkpoint `out/checkpoint-{step}` and removes older ones once it is complete.
+/// Writes a resumable checkpoint `out/checkpoint-{step}` and, once it is complete, keeps only the
+/// newest `keep` checkpoints ([`prune_checkpoints`]).
 pub fn save_checkpoint<B: Backend>(
     out: &Path,
     model: &QaModel<B>,
     config: &ReaderConfig,
     files: &ModelFiles,
     state: &TrainerState,
+    keep: usize,
     save_optimizer: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
     let name = format!("checkpoint-{}", state.step);
@@ -208,12 +210,22 @@ pub fn save_checkpoint<B: Backend>(
         std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
     }
     std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io(&dir, e))?;
-    for (step, old) in checkpoints(out)? {
-        if step != state.step {
-            std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
-        }
-    }
+    prune_checkpoints(out, state.step, keep)?;
     Ok(dir)
+}
+
+/// Removes the complete checkpoints of `out` but the one of step `current` (just written) and the
+/// newest others, `keep` in all (at least the current one).
+pub fn prune_checkpoints(out: &Path, current: usize, keep: usize) -> Result<()> {
+    let older: Vec<(usize, PathBuf)> = checkpoints(out)?
+        .into_iter()
+        .filter(|(step, _)| *step != current)
+        .collect();
+    let removed = older.len().saturating_sub(keep.saturating_sub(1));
+    for (_, old) in &older[..removed] {
+        std::fs::remove_dir_all(old).map_err(|e| TrainError::io(old, e))?;
+    }
+    Ok(())
 }
 
 /// Complete checkpoints (`checkpoint-N` with a state file) in `out`, by step.
@@ -333,4 +345,56 @@ pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     bytes.push(b'\n');
     write_atomic(path, &bytes)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(out: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_checkpoints_and_leaves_incomplete_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        for step in [25, 50, 75, 100] {
+            let checkpoint = out.join(format!("checkpoint-{step}"));
+            std::fs::create_dir(&checkpoint).unwrap();
+            std::fs::write(checkpoint.join(STATE_FILE), "{}").unwrap();
+        }
+        // No state file: not a complete checkpoint (e.g. being written by hand), never removed.
+        std::fs::create_dir(out.join("checkpoint-10")).unwrap();
+
+        prune_checkpoints(out, 100, 3).unwrap();
+        let kept = [
+            "checkpoint-10",
+            "checkpoint-100",
+            "checkpoint-50",
+            "checkpoint-75",
+        ];
+        assert_eq!(steps(out), kept);
+        prune_checkpoints(out, 100, 1).unwrap();
+        assert_eq!(steps(out), ["checkpoint-10", "checkpoint-100"]);
+    }
+
+    #[test]
+    fn the_checkpoint_just_written_stays_whatever_its_step() {
+        // A resumed run may write a step below an existing one; the current one is never removed.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        for step in [40, 80] {
+            let checkpoint = out.join(format!("checkpoint-{step}"));
+            std::fs::create_dir(&checkpoint).unwrap();
+            std::fs::write(checkpoint.join(STATE_FILE), "{}").unwrap();
+        }
+        prune_checkpoints(out, 40, 1).unwrap();
+        assert_eq!(steps(out), ["checkpoint-40"]);
+    }
 }

@@ -263,7 +263,7 @@ where
         )
     }
 
-    /// Writes a resumable checkpoint of `model` (the older ones are removed).
+    /// Writes a resumable checkpoint of `model` (older ones beyond `keep_checkpoints` are removed).
     fn save_checkpoint(&mut self, model: &QaModel<AB>) -> Result<()> {
         let inner = model.valid();
         let optimizer = &self.optimizer;
@@ -273,6 +273,7 @@ where
             &self.config,
             &self.base.files,
             &self.state,
+            self.settings.keep_checkpoints,
             |p| optimizer.save(p),
         )?);
         Ok(())

@@ -118,6 +118,10 @@ pub struct TrainSettings {
     pub early_stopping_patience: Option<usize>,
     /// Write a resumable checkpoint every N optimizer steps (and at every epoch end).
     pub save_steps: usize,
+    /// Resumable checkpoints kept in the output directory: the newest N (an older one is removed
+    /// once a newer one is complete). More than 1 keeps points along the run, e.g. for checkpoint
+    /// averaging.
+    pub keep_checkpoints: usize,
     /// Windows per forward pass during evaluation.
     pub eval_batch_size: usize,
 }
@@ -161,6 +165,7 @@ impl Default for TrainSettings {
             eval_steps: None,
             early_stopping_patience: None,
             save_steps: 100,
+            keep_checkpoints: 1,
             eval_batch_size: 16,
         }
     }
@@ -237,10 +242,13 @@ impl TrainSettings {
             return bad(&e.to_string());
         }
         if self.save_steps == 0
+            || self.keep_checkpoints == 0
             || self.eval_steps == Some(0)
             || self.early_stopping_patience == Some(0)
         {
-            return bad("save_steps, eval_steps and early_stopping_patience must be at least 1");
+            return bad(
+                "save_steps, keep_checkpoints, eval_steps and early_stopping_patience must be at least 1",
+            );
         }
         self.validate_lora()
     }

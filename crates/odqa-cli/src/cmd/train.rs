@@ -135,6 +135,10 @@ pub struct TrainArgs {
     /// Write a resumable checkpoint every N optimizer steps [default: 100]
     #[arg(long, value_name = "N")]
     save_steps: Option<usize>,
+    /// Keep the newest N resumable checkpoints (e.g. to average points along the run with
+    /// scripts/average-checkpoints.py) [default: 1]
+    #[arg(long, value_name = "N")]
+    keep_checkpoints: Option<usize>,
     /// Windows per forward pass when evaluating [default: 16]
     #[arg(long)]
     eval_batch_size: Option<usize>,
@@ -200,6 +204,7 @@ impl TrainArgs {
             lora_layer_norms,
             seed,
             save_steps,
+            keep_checkpoints,
             eval_batch_size
         );
         macro_rules! set_opt {
