@@ -8,6 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{eval_answers, odqa, path_str, read_json, read_short, repo, stderr, write};
+use odqa_testkit::dir_names as names;
 
 const TINY_QA: &str = "tests/fixtures/reader-parity/tiny-bert-qa";
 const TINY_ROBERTA: &str = "tests/fixtures/reader-parity/tiny-roberta-qa";
@@ -470,16 +471,6 @@ fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     files
-}
-
-/// The names in `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// A second `train --out` onto a finished run (no --resume) is refused with exit 2 naming

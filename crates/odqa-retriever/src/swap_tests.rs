@@ -1,6 +1,7 @@
 use super::*;
 use crate::layout::META_FILE;
 use crate::{build_index, BuildOptions, BuildSummary, CancelToken, Retriever};
+use odqa_testkit::dir_names as names;
 
 fn opts() -> BuildOptions {
     BuildOptions {
@@ -24,16 +25,6 @@ fn dead_pid() -> u32 {
     let pid = child.id();
     child.wait().unwrap();
     pid
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// An old index at `idx` and a new one at `.idx.built`, with their `odqa-index.json`.

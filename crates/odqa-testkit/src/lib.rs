@@ -8,7 +8,8 @@
 //!   invalid UTF-8, control characters, cuts), which reach far deeper into a parser than random
 //!   bytes do;
 //! - [`text`]: any Unicode text, with the shapes that break text code most often (Hangul and
-//!   combining marks, controls, no spaces for thousands of characters, empty).
+//!   combining marks, controls, no spaces for thousands of characters, empty);
+//! - [`dir_names`]: what a directory holds, sorted by name (what a run, a swap or a failure left).
 //!
 //! A failing case is printed, minimised, by proptest; it is then kept as a plain `#[test]` of the
 //! crate (no `proptest-regressions` files are written).
@@ -18,6 +19,21 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError};
+
+/// The names of the entries of `dir`, sorted; panics when it cannot be read.
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("the directory can be listed")
+        .map(|e| {
+            e.expect("its entries can be read")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
 
 /// Cases per target when `PROPTEST_CASES` is not set.
 pub const DEFAULT_CASES: u32 = 2_000;

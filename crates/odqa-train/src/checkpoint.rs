@@ -350,15 +350,7 @@ pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn steps(out: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use odqa_testkit::dir_names;
 
     #[test]
     fn pruning_keeps_the_newest_checkpoints_and_leaves_incomplete_ones() {
@@ -379,9 +371,9 @@ mod tests {
             "checkpoint-50",
             "checkpoint-75",
         ];
-        assert_eq!(steps(out), kept);
+        assert_eq!(dir_names(out), kept);
         prune_checkpoints(out, 100, 1).unwrap();
-        assert_eq!(steps(out), ["checkpoint-10", "checkpoint-100"]);
+        assert_eq!(dir_names(out), ["checkpoint-10", "checkpoint-100"]);
     }
 
     #[test]
@@ -395,6 +387,6 @@ mod tests {
             std::fs::write(checkpoint.join(STATE_FILE), "{}").unwrap();
         }
         prune_checkpoints(out, 40, 1).unwrap();
-        assert_eq!(steps(out), ["checkpoint-40"]);
+        assert_eq!(dir_names(out), ["checkpoint-40"]);
     }
 }

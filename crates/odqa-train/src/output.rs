@@ -187,14 +187,7 @@ mod tests {
         let mut failed = Output::check(&s, &overwrite, &model).unwrap();
         std::fs::write(failed.create().unwrap().join("partial"), b"x").unwrap();
         drop(failed);
-        let names = |d: &Path| -> Vec<String> {
-            let mut v: Vec<String> = std::fs::read_dir(d)
-                .unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect();
-            v.sort();
-            v
-        };
+        let names = odqa_testkit::dir_names;
         assert_eq!(names(dir.path()), ["run"]);
         assert_eq!(names(&out), ["checkpoint-9"]);
         // A finished run takes its place; a path inside it is renamed with it.
