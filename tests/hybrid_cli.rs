@@ -185,16 +185,8 @@ fn hybrid_is_the_rank_fusion_of_the_two_lists_the_binary_prints() {
     );
     let model = repo().join(TINY);
     let preds = dir.path().join("p.json");
-    let out = odqa(&[
-        "predict",
-        "--index",
-        path_str(&index),
-        "--model",
-        path_str(&model),
-        "--questions",
-        path_str(&sample()),
-        "--out",
-        path_str(&preds),
+    // Small windows, three passages, dense retrieval: the reading settings of predict and ask below.
+    let reading = [
         "--max-seq-len",
         "128",
         "--doc-stride",
@@ -203,27 +195,29 @@ fn hybrid_is_the_rank_fusion_of_the_two_lists_the_binary_prints() {
         "3",
         "--retriever",
         "dense",
+    ];
+    let (index_arg, model_arg, questions) = (path_str(&index), path_str(&model), sample());
+    let mut args = vec!["predict", "--index", index_arg, "--model", model_arg];
+    args.extend([
+        "--questions",
+        path_str(&questions),
+        "--out",
+        path_str(&preds),
     ]);
+    let out = odqa(&[&args[..], &reading[..]].concat());
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(read_json(&preds).as_object().unwrap().len() > 10);
     // The passages read are the dense ones, with their scores.
-    let out = odqa(&[
-        "ask",
-        "--index",
-        path_str(&index),
-        "--model",
-        path_str(&model),
-        "--max-seq-len",
-        "128",
-        "--doc-stride",
-        "32",
-        "--top-k",
-        "3",
-        "--retriever",
-        "dense",
-        "--json",
-        QUESTION,
-    ]);
+    let ask_dense = |json: bool| {
+        let mut args = vec!["ask", "--index", index_arg, "--model", model_arg];
+        args.extend(reading);
+        args.push(QUESTION);
+        if json {
+            args.push("--json");
+        }
+        odqa(&args)
+    };
+    let out = ask_dense(true);
     assert!(out.status.success(), "{}", stderr(&out));
     let asked: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let read: Vec<String> = asked["passages"]
@@ -240,6 +234,13 @@ fn hybrid_is_the_rank_fusion_of_the_two_lists_the_binary_prints() {
         (first["score"].as_f64().unwrap() - 100.0 * cosine).abs() < 1e-3,
         "{first}"
     );
+    // The text output names the retriever's own score, not that number as a BM25 score.
+    let out = ask_dense(false);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let evidence = text.lines().find(|l| l.contains("passage #")).unwrap();
+    assert!(evidence.contains("(dense "), "{text}");
+    assert!(!text.contains("BM25"), "{text}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use clap::Args;
-use odqa_pipeline::{evidence, Answer, QuestionError};
+use odqa_pipeline::{evidence, Answer, PassageRead, QuestionError};
 use odqa_serve::api::AskResponse;
 
 use crate::args::{with_threads, AnswerArgs, NotFound, PipelineArgs};
@@ -78,11 +78,34 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
         if let Some(p) = passage(a) {
             let e = evidence(&p.text, a.start, a.end);
             println!(
-                "    {} [{}] chars {}–{}, passage #{} (BM25 {:.2})",
-                a.title, a.passage_id, a.start, a.end, a.rank, a.retriever_score
+                "    {} [{}] chars {}–{}, passage #{} ({})",
+                a.title,
+                a.passage_id,
+                a.start,
+                a.end,
+                a.rank,
+                retrieval_scores(p)
             );
             println!("    {}{}{}", e.before, highlight(&e.answer), e.after);
         }
     }
     Ok(())
+}
+
+/// The retrievers' own scores of a passage read, as the page shows them: BM25's, the dense cosine,
+/// or both (hybrid; a passage outside BM25's list has only the cosine). Dense passages'
+/// `retriever_score` is on BM25's scale for the aggregation, not a BM25 score, so it is shown only
+/// when neither is known (BM25 retrieval, where it is BM25's).
+fn retrieval_scores(p: &PassageRead) -> String {
+    let mut parts = Vec::new();
+    if let Some(bm25) = p.bm25_score {
+        parts.push(format!("BM25 {bm25:.2}"));
+    }
+    if let Some(cosine) = p.dense_score {
+        parts.push(format!("dense {cosine:.3}"));
+    }
+    if parts.is_empty() {
+        parts.push(format!("BM25 {:.2}", p.retriever_score));
+    }
+    parts.join(" · ")
 }
