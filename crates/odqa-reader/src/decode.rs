@@ -78,7 +78,9 @@ pub struct Candidate {
     /// Index of the window (among the example's features) and token positions.
     pub window: Option<(usize, usize, usize)>,
     /// Character offset where the span's last token begins: a particle after it lies inside that
-    /// token (`▁비블로스는`), where no token boundary lets the model end the span before it.
+    /// token (`▁비블로스는`), where no token boundary lets the model end the span before it. `None`
+    /// when no particle may be cut: no token information, or a last word that the passage shows
+    /// taking a particle elsewhere (`실용주의'를`), i.e. a noun.
     pub last_token_start: Option<usize>,
 }
 
@@ -178,6 +180,9 @@ pub fn decode_example(
             } else {
                 String::new()
             };
+            if takes_particles_in(context, &candidate.text) {
+                candidate.last_token_start = None;
+            }
         }
     }
     if prelim.is_empty() || (prelim.len() == 1 && prelim[0].text.is_empty()) {
@@ -219,6 +224,28 @@ pub fn inner_particle(text: &str, start: usize, last_token_start: Option<usize>)
     }
 }
 
+/// Whether the last word of `text`, which looks like a stem and a particle (`하노이`, `실용주의`),
+/// is a noun that `context` itself shows taking a particle, possibly after a closing quote
+/// (`하노이에서`, `실용주의'를`): then the particle cut would damage a name, and the span stays whole.
+fn takes_particles_in(context: &str, text: &str) -> bool {
+    use odqa_core::josa::{is_hangul, split, strip, Strip};
+    const CLOSING: &[char] = &['\'', '"', '’', '”', '」', '』', '》', '〉', ')'];
+    let Some(word) = text.split_whitespace().last() else {
+        return false;
+    };
+    if strip(word, Strip::Particles).is_none() {
+        return false;
+    }
+    context.match_indices(word).any(|(at, _)| {
+        let after = context[at + word.len()..].trim_start_matches(CLOSING);
+        let tail = after.find(|c: char| !is_hangul(c)).unwrap_or(after.len());
+        let particle = &after[..tail];
+        !particle.is_empty()
+            && split(&format!("{word}{particle}"), Strip::Particles)
+                .is_some_and(|(stem, _)| stem.starts_with(word))
+    })
+}
+
 /// Probability of each candidate: softmax of the scores over the list.
 fn set_probabilities(candidates: &mut [Candidate]) {
     let max = candidates
@@ -235,7 +262,8 @@ fn set_probabilities(candidates: &mut [Candidate]) {
 /// The spans as odqa reports them (`odqa read`, `ask`, `predict`, `tune`, `serve`, training-time
 /// evaluation): spaces around each text trimmed with its offsets moved accordingly (SentencePiece
 /// offsets include the space before a word), a Korean particle cut off where it lies inside the
-/// span's last token ([`inner_particle`]), blank spans dropped, a span that trimming made equal to
+/// span's last token ([`inner_particle`]; not when [`decode_example`] found the passage showing the
+/// last word taking a particle elsewhere), blank spans dropped, a span that trimming made equal to
 /// a better one dropped, and the probabilities recomputed over what is left. With nothing left,
 /// the `empty` placeholder alone.
 pub fn trimmed(candidates: Vec<Candidate>) -> Vec<Candidate> {
@@ -313,6 +341,44 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].text, "서울");
         assert!((kept[0].probability - 1.0).abs() < 1e-6);
+    }
+
+    /// The best span of one window whose context tokens are `▁실용주의` (characters 0–4) and the
+    /// rest of `context`, the model sure it is that first token.
+    fn best_first_token(context: &str) -> String {
+        let feature = Feature {
+            example_index: 0,
+            input_ids: vec![0; 4],
+            token_type_ids: vec![0; 4],
+            attention_mask: vec![1; 4],
+            offsets: vec![(0, 0), (0, 4), (4, context.chars().count()), (0, 0)],
+            sequence_ids: vec![None, Some(1), Some(1), None],
+            start_position: None,
+            end_position: None,
+        };
+        let (starts, ends) = ([0.0, 5.0, 0.0, 0.0], [0.0, 5.0, 0.0, 0.0]);
+        let windows = [(&feature, &starts[..], &ends[..])];
+        let decoded = decode_example(context, &windows, DecodeSettings::default());
+        trimmed(decoded)[0].text.clone()
+    }
+
+    #[test]
+    fn a_noun_the_passage_shows_taking_a_particle_is_not_cut() {
+        // `실용주의` looks like `실용주` + `의` and is not in the noun list: cut, unless the
+        // passage itself shows it taking a particle (after a closing quote here).
+        assert_eq!(best_first_token("실용주의 정책"), "실용주");
+        assert_eq!(best_first_token("실용주의'를 내세웠다"), "실용주의");
+        assert!(takes_particles_in(
+            "창조적 실용주의'를 반대",
+            "창조적 실용주의"
+        ));
+        // Followed by a space, or not a stem and a particle at all: no evidence.
+        assert!(!takes_particles_in(
+            "비블로스는 페니키아의 도시",
+            "비블로스는"
+        ));
+        assert!(!takes_particles_in("100만 명을 넘었다", "100만 명을"));
+        assert!(!takes_particles_in("서울에서", "Seoul"));
     }
 
     /// A window over `2008년 9월`: [CLS] `2008년` `▁9월` [SEP], the context tokens at characters
