@@ -80,7 +80,7 @@ pub struct Candidate {
     /// Character offset where the span's last token begins: a particle after it lies inside that
     /// token (`▁비블로스는`), where no token boundary lets the model end the span before it. `None`
     /// when no particle may be cut: no token information, or a last word that the passage shows
-    /// taking a particle elsewhere (`실용주의'를`), i.e. a noun.
+    /// taking a particle (`실용주의'를`, the span's own place included), i.e. a noun.
     pub last_token_start: Option<usize>,
 }
 
@@ -263,7 +263,7 @@ fn set_probabilities(candidates: &mut [Candidate]) {
 /// evaluation): spaces around each text trimmed with its offsets moved accordingly (SentencePiece
 /// offsets include the space before a word), a Korean particle cut off where it lies inside the
 /// span's last token ([`inner_particle`]; not when [`decode_example`] found the passage showing the
-/// last word taking a particle elsewhere), blank spans dropped, a span that trimming made equal to
+/// last word taking a particle), blank spans dropped, a span that trimming made equal to
 /// a better one dropped, and the probabilities recomputed over what is left. With nothing left,
 /// the `empty` placeholder alone.
 pub fn trimmed(candidates: Vec<Candidate>) -> Vec<Candidate> {
