@@ -181,6 +181,10 @@ pub struct CacheKey {
     /// made before there were others.
     #[serde(default = "bm25_key")]
     pub retrieval: String,
+    /// The reader's span rules ([`odqa_reader::decode::DECODING_VERSION`]); 0 in caches made
+    /// before it was recorded, whose spans may differ from today's.
+    #[serde(default)]
+    pub decoding: u32,
 }
 
 fn bm25_key() -> String {
@@ -256,6 +260,9 @@ impl ReadsCache {
             }
             if have.retrieval != want.retrieval {
                 differs.push("retriever");
+            }
+            if have.decoding != want.decoding {
+                differs.push("decoding rules");
             }
             return Err(bad(format!(
                 "made for another run ({} differ): delete it or use another cache file",
@@ -357,6 +364,7 @@ mod tests {
             length_penalty: 0.0,
             question_ids: vec!["a".into()],
             retrieval: "bm25".into(),
+            decoding: odqa_reader::decode::DECODING_VERSION,
         };
         assert!(ReadsCache::load(&path, &key).unwrap().is_none());
         let (reads, _) = question("서울", &[("서울", 1.0)]);
@@ -397,5 +405,10 @@ mod tests {
         old["key"].as_object_mut().unwrap().remove("retrieval");
         std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
         assert!(ReadsCache::load(&path, &smaller).unwrap().is_some());
+        // One written before the decoding rules were recorded holds spans of older rules.
+        old["key"].as_object_mut().unwrap().remove("decoding");
+        std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+        let err = ReadsCache::load(&path, &smaller).unwrap_err().to_string();
+        assert!(err.contains("(decoding rules differ"), "{err}");
     }
 }

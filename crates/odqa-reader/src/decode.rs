@@ -246,6 +246,11 @@ fn takes_particles_in(context: &str, text: &str) -> bool {
     })
 }
 
+/// Version of the rules that turn logits into span texts ([`decode_example`], [`trimmed`]): saved
+/// reads (`odqa tune --cache`) record it and are refused when it differs. 1: the particle cut
+/// inside a span's last token; 2: not for a word the passage shows taking a particle.
+pub const DECODING_VERSION: u32 = 2;
+
 /// Probability of each candidate: softmax of the scores over the list.
 fn set_probabilities(candidates: &mut [Candidate]) {
     let max = candidates

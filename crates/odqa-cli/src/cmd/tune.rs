@@ -350,6 +350,7 @@ fn cache_key(
         length_penalty: settings.length_penalty,
         question_ids: examples.iter().map(|e| e.id.clone()).collect(),
         retrieval: retrieval_key(&args.pipeline.index, settings),
+        decoding: odqa_reader::decode::DECODING_VERSION,
     }
 }
 
