@@ -11,7 +11,7 @@
 
 use std::cell::Cell;
 
-use burn::module::Param;
+use burn::module::{ModuleVisitor, Param};
 use burn::nn::{Dropout, Embedding, LayerNorm};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu_approximate, relu};
@@ -140,6 +140,35 @@ impl<B: Backend> Encoder<B> {
             .collect();
         self
     }
+
+    /// The depth of each float parameter in visiting order (the order optimizers see them): 0 for
+    /// the embeddings, `i + 1` for layer `i`; for layer-wise learning rates.
+    pub fn parameter_depths(&self) -> Vec<usize> {
+        let mut depths = vec![0; param_tensor_count(&self.embeddings)];
+        for (i, layer) in self.layers.iter().enumerate() {
+            depths.extend(std::iter::repeat_n(i + 1, param_tensor_count(layer)));
+        }
+        depths
+    }
+
+    /// Number of transformer layers.
+    pub fn layer_count(&self) -> usize {
+        self.layers.len()
+    }
+}
+
+/// Number of float parameter tensors of `module` (the index of the first parameter of whatever is
+/// visited after it).
+pub fn param_tensor_count<B: Backend, M: Module<B>>(module: &M) -> usize {
+    struct Count(usize);
+    impl<B: Backend> ModuleVisitor<B> for Count {
+        fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<B, D>>) {
+            self.0 += 1;
+        }
+    }
+    let mut count = Count(0);
+    module.visit(&mut count);
+    count.0
 }
 
 impl<B: ReaderBackend> Encoder<B> {

@@ -335,3 +335,20 @@ fn a_cut_off_or_empty_checkpoint_file_is_an_error_naming_it() {
         );
     }
 }
+
+/// Every encoder parameter has a depth (embeddings 0, layer i at i + 1), in visiting order.
+#[test]
+fn encoder_parameter_depths_cover_every_parameter_in_order() {
+    let loaded = QaModel::<B>::load_dir(&fixture("tiny-bert-qa"), &Default::default()).unwrap();
+    let encoder = loaded.model.encoder();
+    let depths = encoder.parameter_depths();
+    assert_eq!(
+        depths.len(),
+        odqa_reader::encoder::param_tensor_count(encoder)
+    );
+    assert_eq!(encoder.layer_count(), 2);
+    assert!(depths.windows(2).all(|w| w[0] <= w[1]), "{depths:?}");
+    for depth in 0..=2 {
+        assert!(depths.contains(&depth), "{depths:?}");
+    }
+}

@@ -12,11 +12,13 @@
 //! structure, so they can be saved and restored into a model loaded afresh.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+pub use odqa_reader::encoder::param_tensor_count;
 use odqa_reader::weights::{Checkpoint, CheckpointWriter, StoredType};
 
 use crate::error::{Result, TrainError};
@@ -47,8 +49,8 @@ impl From<&TrainSettings> for AdamWSettings {
 }
 
 /// Learning rates of one update: parameters from index `head_start` on (in visiting order: the
-/// head's, after the encoder's) use `head`, the others `base`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// head's, after the encoder's) use `head`, the others `base` times their entry of `base_scales`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LearningRates {
     /// Rate of the encoder's parameters.
     pub base: f64,
@@ -56,6 +58,9 @@ pub struct LearningRates {
     pub head: f64,
     /// Index of the first head parameter.
     pub head_start: usize,
+    /// Factor of `base` for each encoder parameter by visiting index (layer-wise decay,
+    /// [`layer_scales`]); empty, or shorter than the encoder's parameters, means 1 for the rest.
+    pub base_scales: Arc<[f64]>,
 }
 
 impl LearningRates {
@@ -65,22 +70,32 @@ impl LearningRates {
             base: lr,
             head: lr,
             head_start: usize::MAX,
+            base_scales: Arc::from([]),
         }
+    }
+
+    /// The rate of the parameter at visiting index `index`.
+    fn of(&self, index: usize) -> f64 {
+        if index >= self.head_start {
+            return self.head;
+        }
+        self.base * self.base_scales.get(index).copied().unwrap_or(1.0)
     }
 }
 
-/// Number of float parameter tensors of `module` (the index of the first parameter of whatever is
-/// visited after it).
-pub fn param_tensor_count<B: Backend, M: Module<B>>(module: &M) -> usize {
-    struct Count(usize);
-    impl<B: Backend> ModuleVisitor<B> for Count {
-        fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<B, D>>) {
-            self.0 += 1;
-        }
+/// Layer-wise learning-rate decay (ELECTRA's `layer_lr_decay`): the factor of the encoder's rate
+/// for each parameter of the given depths ([`odqa_reader::encoder::Encoder::parameter_depths`]: 0
+/// the embeddings, `i + 1` layer `i` of `layers`) is `decay^(layers − depth)`: the top layer
+/// trains at the full rate, each layer below at `decay` times the one above, the embeddings at
+/// `decay^layers`. `decay` 1 gives every parameter the full rate (an empty list).
+pub fn layer_scales(depths: &[usize], layers: usize, decay: f64) -> Arc<[f64]> {
+    if decay == 1.0 {
+        return Arc::from([]);
     }
-    let mut count = Count(0);
-    module.visit(&mut count);
-    count.0
+    depths
+        .iter()
+        .map(|&d| decay.powi(layers.saturating_sub(d) as i32))
+        .collect()
 }
 
 /// First and second moments of one parameter, flattened.
@@ -277,11 +292,7 @@ impl<AB: AutodiffBackend> ModuleMapper<AB> for UpdateMapper<'_, AB> {
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let s = self.settings;
-        let lr = if index >= self.rates.head_start {
-            self.rates.head
-        } else {
-            self.rates.base
-        };
+        let lr = self.rates.of(index);
         let require_grad = tensor.is_require_grad();
         let dims = tensor.dims();
         let n: usize = dims.iter().product();

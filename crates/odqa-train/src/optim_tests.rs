@@ -127,6 +127,7 @@ fn head_parameters_get_their_own_rate() {
         base: 0.0,
         head: 0.1,
         head_start,
+        base_scales: Arc::from([]),
     };
     let (two, _) = opt.step::<AB, _>(two, grads, rates, 0.0);
     assert_eq!(two.encoder.weight.val().to_data(), before.0);
@@ -160,4 +161,51 @@ fn state_round_trips_and_rejects_another_model() {
         .load::<AB, _>(&path, &other, 1)
         .unwrap_err();
     assert!(err.to_string().contains("m.0"), "{err}");
+}
+
+/// A parameter's values.
+fn values<const D: usize>(param: &burn::module::Param<Tensor<AB, D>>) -> Vec<f32> {
+    param.val().into_data().to_vec::<f32>().unwrap()
+}
+
+/// Layer-wise decay: each encoder parameter moves by the base rate times its scale (Adam's first
+/// step moves a weight by its rate), the head by its own rate.
+#[test]
+fn layer_scales_set_each_encoder_parameters_rate() {
+    let device = Default::default();
+    let two: Two<AB> = Two {
+        encoder: LinearConfig::new(3, 3).init(&device),
+        head: LinearConfig::new(3, 2).init(&device),
+    };
+    let before_weight = values(&two.encoder.weight);
+    let before_bias = values(two.encoder.bias.as_ref().unwrap());
+    let mut opt = AdamW::<Flex>::new(adamw(0.0));
+    let x = Tensor::<AB, 2>::ones([1, 3], &device);
+    let loss = two.head.forward(two.encoder.forward(x)).sum();
+    let grads = GradientsParams::from_grads(loss.backward(), &two);
+    // Weight at depth 0, bias at depth 1, of one layer: decay^1 and decay^0.
+    let scales = layer_scales(&[0, 1], 1, 0.25);
+    assert_eq!(&*scales, &[0.25, 1.0]);
+    let rates = LearningRates {
+        base: 0.1,
+        head: 0.1,
+        head_start: param_tensor_count(&two.encoder),
+        base_scales: scales,
+    };
+    let (two, _) = opt.step::<AB, _>(two, grads, rates, 0.0);
+    let moves = |after: Vec<f32>, before: &[f32]| -> Vec<f32> {
+        after
+            .iter()
+            .zip(before)
+            .map(|(a, b)| (a - b).abs())
+            .collect()
+    };
+    for m in moves(values(&two.encoder.weight), &before_weight) {
+        assert!((m - 0.025).abs() < 1e-4, "weight moved {m}, not 0.25 × 0.1");
+    }
+    for m in moves(values(two.encoder.bias.as_ref().unwrap()), &before_bias) {
+        assert!((m - 0.1).abs() < 1e-4, "bias moved {m}, not 0.1");
+    }
+    assert!(layer_scales(&[0, 1, 2], 2, 1.0).is_empty());
+    assert_eq!(&*layer_scales(&[0, 1, 2], 2, 0.5), &[0.25, 0.5, 1.0]);
 }

@@ -4,6 +4,7 @@
 
 use odqa_reader::precision::Precision;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
@@ -48,6 +49,8 @@ pub(crate) struct Session<'a, AB: AutodiffBackend> {
     pub(crate) head_start: usize,
     /// The head's learning rate over the encoder's.
     pub(crate) head_factor: f64,
+    /// Factors of the encoder's rate per parameter (layer-wise decay; empty = none).
+    pub(crate) base_scales: Arc<[f64]>,
     /// The optimizer.
     pub(crate) optimizer: AdamW<AB::InnerBackend>,
     /// The run's state.
@@ -146,6 +149,7 @@ where
             base: lr,
             head: lr * self.head_factor,
             head_start: self.head_start,
+            base_scales: self.base_scales.clone(),
         };
         let (model, grad_norm) =
             self.optimizer

@@ -67,6 +67,10 @@ pub struct TrainSettings {
     /// encoder whose last LayerNorm has small gains (multilingual-e5-small: ≈0.23) sees small
     /// inputs and, at the encoder's rate, moves its logits slowly.
     pub head_learning_rate: Option<f64>,
+    /// Layer-wise learning-rate decay in (0, 1]: layer `i` of `L` trains at `learning_rate ·
+    /// decay^(L − 1 − i)`, the embeddings at `decay^L` times it, the head at its own rate; 1 (the
+    /// default) = one rate for the whole encoder.
+    pub layer_lr_decay: f64,
     /// AdamW weight decay (not applied to biases and LayerNorm parameters).
     pub weight_decay: f64,
     /// AdamW β1.
@@ -141,6 +145,7 @@ impl Default for TrainSettings {
             max_dev_examples: None,
             learning_rate: 5e-5,
             head_learning_rate: None,
+            layer_lr_decay: 1.0,
             weight_decay: 0.01,
             adam_beta1: 0.9,
             adam_beta2: 0.999,
@@ -224,6 +229,9 @@ impl TrainSettings {
                 .is_some_and(|lr| !(lr > 0.0 && lr.is_finite()))
         {
             return bad("learning_rate and head_learning_rate must be positive numbers");
+        }
+        if !(self.layer_lr_decay > 0.0 && self.layer_lr_decay <= 1.0) {
+            return bad("layer_lr_decay must be in (0, 1] (1 = no decay)");
         }
         if !(0.0..1.0).contains(&self.warmup_ratio) {
             return bad("warmup_ratio must be in [0, 1)");

@@ -13,7 +13,7 @@ use odqa_reader::{QaModel, ReaderBackend};
 use crate::checkpoint::TrainerState;
 use crate::error::Result;
 use crate::events::{EventSink, TrainEvent};
-use crate::optim::param_tensor_count;
+use crate::optim::{layer_scales, param_tensor_count};
 use crate::output::Output;
 use crate::session::Session;
 use crate::settings::TrainSettings;
@@ -150,6 +150,11 @@ where
         head_factor: settings
             .head_learning_rate
             .map_or(1.0, |h| h / settings.learning_rate),
+        base_scales: layer_scales(
+            &model.encoder().parameter_depths(),
+            model.encoder().layer_count(),
+            settings.layer_lr_decay,
+        ),
         optimizer: start.optimizer,
         state: start.state,
         checkpoint: start.resumed_from,

@@ -37,6 +37,17 @@ fn settings(model: &str, head: HeadKind, out: &Path) -> TrainSettings {
     }
 }
 
+/// The two-layer BERT fixture with a linear head.
+const TINY_BERT: &str = "tests/fixtures/reader-parity/tiny-bert-qa";
+
+/// [`settings`] for `steps` optimizer steps of the linear-head fixture.
+fn tiny_linear(out: &Path, steps: usize) -> TrainSettings {
+    TrainSettings {
+        max_steps: Some(steps),
+        ..settings(TINY_BERT, HeadKind::Linear, out)
+    }
+}
+
 /// Mean loss (dropout off) of `model` over `features`.
 fn mean_loss(model: &QaModel<B>, config: &ReaderConfig, features: &[Feature]) -> f64 {
     let device = Default::default();
@@ -280,15 +291,13 @@ fn frozen_word_embeddings_do_not_change() {
 #[test]
 fn frozen_bottom_layers_do_not_change() {
     let _serial = serial();
-    let model = "tests/fixtures/reader-parity/tiny-bert-qa";
     let device = Default::default();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut s = settings(model, HeadKind::Linear, &out);
-    s.max_steps = Some(2);
+    let mut s = tiny_linear(&out, 2);
     s.freeze_layers = 1;
     train::<B>(&s, &TrainOptions::default(), &device).unwrap();
-    let base = tensors(&repo(model));
+    let base = tensors(&repo(TINY_BERT));
     let trained = tensors(&out);
     let mut moved = Vec::new();
     for (name, (_, _, bytes)) in &trained {
@@ -311,4 +320,54 @@ fn frozen_bottom_layers_do_not_change() {
         err.to_string().contains("more than the model's 2 layers"),
         "{err}"
     );
+}
+
+/// Largest |after − before| over the f32 tensors of `after` whose names contain `part`.
+fn largest_move(before: &Tensors, after: &Tensors, part: &str) -> f32 {
+    let floats = |b: &[u8]| -> Vec<f32> {
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    after
+        .iter()
+        .filter(|(name, _)| name.contains(part))
+        .flat_map(|(name, (_, _, bytes))| {
+            let (a, b) = (floats(bytes), floats(&before[name].2));
+            a.into_iter().zip(b).map(|(a, b)| (a - b).abs())
+        })
+        .fold(0.0, f32::max)
+}
+
+/// `layer_lr_decay = 0.5` on the two-layer fixture: Adam's first update moves a weight by its
+/// rate, so layer 1 moves by the learning rate, layer 0 by half of it, the embeddings by a quarter,
+/// the head by the full rate.
+#[test]
+fn layer_wise_decay_gives_each_layer_its_rate() {
+    let _serial = serial();
+    let device = Default::default();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut s = tiny_linear(&out, 1);
+    s.warmup_ratio = 0.0;
+    s.weight_decay = 0.0;
+    s.layer_lr_decay = 0.5;
+    train::<B>(&s, &TrainOptions::default(), &device).unwrap();
+    let (base, trained) = (tensors(&repo(TINY_BERT)), tensors(&out));
+    let lr = s.learning_rate as f32;
+    for (part, factor) in [
+        ("layer.1.", 1.0),
+        ("layer.0.", 0.5),
+        ("embeddings.", 0.25),
+        ("qa_outputs", 1.0),
+    ] {
+        let moved = largest_move(&base, &trained, part);
+        assert!(
+            (moved - lr * factor).abs() < 0.02 * lr,
+            "{part} moved by {moved}, expected {factor} × {lr}"
+        );
+    }
+    s.layer_lr_decay = 1.5;
+    let err = train::<B>(&s, &TrainOptions::default(), &device).unwrap_err();
+    assert!(err.to_string().contains("layer_lr_decay"), "{err}");
 }

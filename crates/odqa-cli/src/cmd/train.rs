@@ -60,6 +60,11 @@ pub struct TrainArgs {
     /// Peak learning rate of the head's parameters [default: --learning-rate]
     #[arg(long, value_name = "LR")]
     head_learning_rate: Option<f64>,
+    /// Layer-wise learning-rate decay in (0, 1]: the top layer trains at the learning rate, each
+    /// layer below at this factor times the one above, the embeddings below the first layer
+    /// (ELECTRA's layer_lr_decay; 0.8–0.9 is usual) [default: 1 = one rate]
+    #[arg(long, value_name = "FACTOR")]
+    layer_lr_decay: Option<f64>,
     /// AdamW weight decay, not applied to biases and LayerNorm [default: 0.01]
     #[arg(long)]
     weight_decay: Option<f64>,
@@ -188,6 +193,7 @@ impl TrainArgs {
         set!(
             epochs,
             learning_rate,
+            layer_lr_decay,
             weight_decay,
             adam_beta1,
             adam_beta2,
