@@ -159,6 +159,16 @@ pub fn split(word: &str, which: Strip) -> Option<(&str, &str)> {
         })
 }
 
+/// Whether particle `second` (or a word beginning with one) can follow particle `first` in the
+/// same word: `부터` + `는`, `에서` + `도`, `와` + `의`. The particles that close a noun phrase
+/// (`은/는`, `이/가`, `을/를`, `의`) take none, so `실용주의를` shows that `실용주의` is a noun, not
+/// `실용주` + `의`; `2003년부터는` shows nothing about `2003년부터`.
+pub fn stacks(first: &str, second: &str) -> bool {
+    const CLOSING: &[&str] = &["은", "는", "이", "가", "을", "를", "의", "이다"];
+    const FOLLOWERS: &[&str] = &["은", "는", "도", "의", "만", "까지", "부터", "조차", "마저"];
+    !CLOSING.contains(&first) && FOLLOWERS.iter().any(|f| second.starts_with(f))
+}
+
 /// Whether `word` ends in a noun of the list: the word itself, or its last three or more Hangul
 /// syllables (`자유민주주의` ends in `민주주의`).
 fn ends_in_listed_noun(word: &str) -> bool {

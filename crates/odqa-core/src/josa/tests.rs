@@ -120,3 +120,13 @@ fn batchim_of_syllables() {
     assert_eq!(has_batchim('가'), Some(false));
     assert_eq!(has_batchim('a'), None);
 }
+
+#[test]
+fn closing_particles_take_no_other() {
+    assert!(stacks("부터", "는"));
+    assert!(stacks("에서", "도"));
+    assert!(stacks("와", "의"));
+    assert!(!stacks("이", "에서"), "고양이에서: 이 is part of the noun");
+    assert!(!stacks("의", "를"), "실용주의를");
+    assert!(!stacks("로", "에서"), "세종로에서");
+}

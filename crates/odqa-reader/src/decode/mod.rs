@@ -11,6 +11,11 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::features::Feature;
 
+mod korean;
+
+pub use korean::inner_particle;
+use korean::takes_particles_in;
+
 /// Decoding settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DecodeSettings {
@@ -208,44 +213,6 @@ fn placeholder() -> Candidate {
     }
 }
 
-/// `text` (starting at character `start` of the context) without a trailing Korean particle
-/// ([`odqa_core::josa::strip`], case particles and the copula) when the cut falls inside the
-/// span's last token, which starts at `last_token_start`: tokens that join a noun and its particle
-/// (`▁비블로스는`, `▁해양지배력을`) give the model no boundary to end the answer at, so a gold
-/// answer that ends inside one (9.7 % of KorQuAD dev with the e5 tokenizer) could never be
-/// matched. A particle that is a token of its own is the model's choice and stays.
-pub fn inner_particle(text: &str, start: usize, last_token_start: Option<usize>) -> &str {
-    let Some(last) = last_token_start else {
-        return text;
-    };
-    match odqa_core::josa::strip(text, odqa_core::josa::Strip::Particles) {
-        Some(stem) if start + stem.chars().count() > last => stem,
-        _ => text,
-    }
-}
-
-/// Whether the last word of `text`, which looks like a stem and a particle (`하노이`, `실용주의`),
-/// is a noun that `context` itself shows taking a particle, possibly after a closing quote
-/// (`하노이에서`, `실용주의'를`): then the particle cut would damage a name, and the span stays whole.
-fn takes_particles_in(context: &str, text: &str) -> bool {
-    use odqa_core::josa::{is_hangul, split, strip, Strip};
-    const CLOSING: &[char] = &['\'', '"', '’', '”', '」', '』', '》', '〉', ')'];
-    let Some(word) = text.split_whitespace().last() else {
-        return false;
-    };
-    if strip(word, Strip::Particles).is_none() {
-        return false;
-    }
-    context.match_indices(word).any(|(at, _)| {
-        let after = context[at + word.len()..].trim_start_matches(CLOSING);
-        let tail = after.find(|c: char| !is_hangul(c)).unwrap_or(after.len());
-        let particle = &after[..tail];
-        !particle.is_empty()
-            && split(&format!("{word}{particle}"), Strip::Particles)
-                .is_some_and(|(stem, _)| stem.starts_with(word))
-    })
-}
-
 /// Version of the rules that turn logits into span texts ([`decode_example`], [`trimmed`]): saved
 /// reads (`odqa tune --cache`) record it and are refused when it differs. 1: the particle cut
 /// inside a span's last token; 2: not for a word the passage shows taking a particle.
@@ -304,31 +271,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_particle_inside_the_last_token_is_cut() {
-        // `▁비블로스는` starts at the space before the word (character 9); the word at 10.
-        assert_eq!(inner_particle("비블로스는", 10, Some(9)), "비블로스");
-        assert_eq!(inner_particle("해양지배력을", 0, Some(0)), "해양지배력");
-        assert_eq!(inner_particle("1948년에", 3, Some(3)), "1948년");
-        // A one-syllable counter after a number (`▁100`, `만`, `▁명을`): the stem counts the
-        // whole span, not its last word alone (a rule that saw `명을` alone lost 4 right answers
-        // of the tuning split).
-        assert_eq!(inner_particle("100만 명을", 0, Some(4)), "100만 명");
-        assert_eq!(inner_particle("49억300만 원을", 0, Some(8)), "49억300만 원");
-    }
-
-    #[test]
-    fn a_particle_the_model_could_leave_out_stays() {
-        // `는` is a token of its own (it starts where the cut would be): the model chose it.
-        assert_eq!(inner_particle("비블로스는", 10, Some(14)), "비블로스는");
-        // No token information (a span from elsewhere), nouns that end like particles, words
-        // without a particle.
-        assert_eq!(inner_particle("비블로스는", 10, None), "비블로스는");
-        assert_eq!(inner_particle("작곡가", 0, Some(0)), "작곡가");
-        assert_eq!(inner_particle("민주주의", 0, Some(0)), "민주주의");
-        assert_eq!(inner_particle("Paris", 0, Some(0)), "Paris");
-    }
-
-    #[test]
     fn a_cut_span_equal_to_a_better_one_is_dropped() {
         let span = |text: &str, score: f32, last: usize| Candidate {
             text: text.into(),
@@ -346,44 +288,6 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].text, "서울");
         assert!((kept[0].probability - 1.0).abs() < 1e-6);
-    }
-
-    /// The best span of one window whose context tokens are `▁실용주의` (characters 0–4) and the
-    /// rest of `context`, the model sure it is that first token.
-    fn best_first_token(context: &str) -> String {
-        let feature = Feature {
-            example_index: 0,
-            input_ids: vec![0; 4],
-            token_type_ids: vec![0; 4],
-            attention_mask: vec![1; 4],
-            offsets: vec![(0, 0), (0, 4), (4, context.chars().count()), (0, 0)],
-            sequence_ids: vec![None, Some(1), Some(1), None],
-            start_position: None,
-            end_position: None,
-        };
-        let (starts, ends) = ([0.0, 5.0, 0.0, 0.0], [0.0, 5.0, 0.0, 0.0]);
-        let windows = [(&feature, &starts[..], &ends[..])];
-        let decoded = decode_example(context, &windows, DecodeSettings::default());
-        trimmed(decoded)[0].text.clone()
-    }
-
-    #[test]
-    fn a_noun_the_passage_shows_taking_a_particle_is_not_cut() {
-        // `실용주의` looks like `실용주` + `의` and is not in the noun list: cut, unless the
-        // passage itself shows it taking a particle (after a closing quote here).
-        assert_eq!(best_first_token("실용주의 정책"), "실용주");
-        assert_eq!(best_first_token("실용주의'를 내세웠다"), "실용주의");
-        assert!(takes_particles_in(
-            "창조적 실용주의'를 반대",
-            "창조적 실용주의"
-        ));
-        // Followed by a space, or not a stem and a particle at all: no evidence.
-        assert!(!takes_particles_in(
-            "비블로스는 페니키아의 도시",
-            "비블로스는"
-        ));
-        assert!(!takes_particles_in("100만 명을 넘었다", "100만 명을"));
-        assert!(!takes_particles_in("서울에서", "Seoul"));
     }
 
     /// A window over `2008년 9월`: [CLS] `2008년` `▁9월` [SEP], the context tokens at characters
