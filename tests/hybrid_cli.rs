@@ -126,6 +126,23 @@ fn hybrid_is_the_rank_fusion_of_the_two_lists_the_binary_prints() {
         &["--retriever", "hybrid", "--dense-depth", "10"],
     );
     assert_eq!(shallow["hits"].as_array().unwrap().len(), 5);
+    // The text output shows both retrievers' scores in the wording of `ask` and the page.
+    let out = odqa(&[
+        "retrieve",
+        "--index",
+        path_str(&index),
+        "-k",
+        "3",
+        "--retriever",
+        "hybrid",
+        QUESTION,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = stdout(&out).lines().next().unwrap().to_string();
+    assert!(
+        first.contains("(BM25 ") && first.contains(" · dense 0."),
+        "{first}"
+    );
     let out = odqa(&[
         "retrieve",
         "--index",

@@ -39,7 +39,7 @@ pub use integrity::{FileSum, FileSums};
 pub use layout::IndexMeta;
 /// The cancellation flag [`build_index`] polls (re-exported from `odqa_core::control`).
 pub use odqa_core::control::CancelToken;
-pub use search::{DenseSettings, Hit, QueryEncoder, Retriever};
+pub use search::{score_label, DenseSettings, Hit, QueryEncoder, Retriever};
 pub use verify::{verify_index, VerifyReport};
 
 #[cfg(test)]

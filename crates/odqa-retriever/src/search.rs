@@ -57,6 +57,20 @@ pub struct Hit {
     pub duplicates: Vec<Alias>,
 }
 
+/// The retrievers' own scores of a passage as odqa shows them (the CLI; the web page follows the
+/// same wording): `BM25 12.30`, `dense 0.871`, or both joined by ` · ` (hybrid); `None` when
+/// neither is known.
+pub fn score_label(bm25: Option<f32>, dense: Option<f32>) -> Option<String> {
+    let parts: Vec<String> = [
+        bm25.map(|s| format!("BM25 {s:.2}")),
+        dense.map(|s| format!("dense {s:.3}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
 /// An opened odqa index, ready for (parallel) retrieval.
 pub struct Retriever {
     dir: PathBuf,

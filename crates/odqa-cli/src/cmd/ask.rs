@@ -97,15 +97,6 @@ pub fn run(args: AskArgs) -> anyhow::Result<()> {
 /// `retriever_score` is on BM25's scale for the aggregation, not a BM25 score, so it is shown only
 /// when neither is known (BM25 retrieval, where it is BM25's).
 fn retrieval_scores(p: &PassageRead) -> String {
-    let mut parts = Vec::new();
-    if let Some(bm25) = p.bm25_score {
-        parts.push(format!("BM25 {bm25:.2}"));
-    }
-    if let Some(cosine) = p.dense_score {
-        parts.push(format!("dense {cosine:.3}"));
-    }
-    if parts.is_empty() {
-        parts.push(format!("BM25 {:.2}", p.retriever_score));
-    }
-    parts.join(" · ")
+    odqa_retriever::score_label(p.bm25_score, p.dense_score)
+        .unwrap_or_else(|| format!("BM25 {:.2}", p.retriever_score))
 }

@@ -81,15 +81,8 @@ pub fn run(args: RetrieveArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `  (bm25 12.3, dense 0.871)` for a hybrid hit, the known scores only; nothing for BM25 hits.
+/// `  (BM25 12.30 · dense 0.871)` for a hybrid hit, the known scores only; nothing for BM25 hits.
 fn component_scores(hit: &odqa_retriever::Hit) -> String {
-    let parts: Vec<String> = [("bm25", hit.bm25_score), ("dense", hit.dense_score)]
-        .into_iter()
-        .filter_map(|(name, s)| s.map(|s| format!("{name} {s:.3}")))
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("  ({})", parts.join(", "))
-    }
+    odqa_retriever::score_label(hit.bm25_score, hit.dense_score)
+        .map_or_else(String::new, |label| format!("  ({label})"))
 }
