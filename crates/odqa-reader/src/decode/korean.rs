@@ -58,9 +58,10 @@ pub(super) fn takes_particles_in(context: &str, text: &str) -> bool {
     let Some(word) = text.split_whitespace().last() else {
         return false;
     };
-    let Some((_, own)) =
-        split(word, Strip::Particles).filter(|_| strip(word, Strip::Particles).is_some())
-    else {
+    if strip(word, Strip::Particles).is_none() {
+        return false;
+    }
+    let Some((_, own)) = split(word, Strip::Particles) else {
         return false;
     };
     context.match_indices(word).any(|(at, _)| {
