@@ -283,7 +283,8 @@ pub fn read_state(checkpoint: &Path) -> Result<TrainerState> {
     })
 }
 
-/// Refuses a checkpoint from another model, head, or data.
+/// Refuses a checkpoint from another model, head, data, or layer-wise decay (the rates its Adam
+/// moments were made with).
 pub(crate) fn check_resumable(
     checkpoint: &Path,
     state: &TrainerState,
@@ -317,6 +318,12 @@ pub(crate) fn check_resumable(
             ),
             _ => format!("this run trains {}, not {}", describe(&was), describe(&now)),
         });
+    }
+    if state.settings.layer_lr_decay != settings.layer_lr_decay {
+        return bad(format!(
+            "this run trains with layer_lr_decay {}, not {}: resume with the same value",
+            state.settings.layer_lr_decay, settings.layer_lr_decay
+        ));
     }
     if state.head != head {
         return bad(format!(

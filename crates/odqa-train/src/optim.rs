@@ -83,7 +83,8 @@ impl LearningRates {
     }
 }
 
-/// Layer-wise learning-rate decay (ELECTRA's `layer_lr_decay`): the factor of the encoder's rate
+/// Layer-wise learning-rate decay (as ELECTRA's `layer_lr_decay`, except that the top layer trains
+/// at the full rate where ELECTRA gives it `decay²`): the factor of the encoder's rate
 /// for each parameter of the given depths ([`odqa_reader::encoder::Encoder::parameter_depths`]: 0
 /// the embeddings, `i + 1` layer `i` of `layers`) is `decay^(layers − depth)`: the top layer
 /// trains at the full rate, each layer below at `decay` times the one above, the embeddings at

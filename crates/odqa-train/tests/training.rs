@@ -367,6 +367,16 @@ fn layer_wise_decay_gives_each_layer_its_rate() {
             "{part} moved by {moved}, expected {factor} × {lr}"
         );
     }
+    // A run interrupted with the decay is not resumed without it.
+    s.out = Some(dir.path().join("stopped"));
+    s.max_steps = Some(2);
+    train::<B>(&s, &stopped_at_once(), &device).unwrap();
+    s.layer_lr_decay = 1.0;
+    let err = train::<B>(&s, &resuming(&dir.path().join("stopped")), &device).unwrap_err();
+    assert!(
+        err.to_string().contains("layer_lr_decay 0.5, not 1"),
+        "{err}"
+    );
     s.layer_lr_decay = 1.5;
     let err = train::<B>(&s, &TrainOptions::default(), &device).unwrap_err();
     assert!(err.to_string().contains("layer_lr_decay"), "{err}");

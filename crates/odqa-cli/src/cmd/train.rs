@@ -62,7 +62,8 @@ pub struct TrainArgs {
     head_learning_rate: Option<f64>,
     /// Layer-wise learning-rate decay in (0, 1]: the top layer trains at the learning rate, each
     /// layer below at this factor times the one above, the embeddings below the first layer
-    /// (ELECTRA's layer_lr_decay; 0.8–0.9 is usual) [default: 1 = one rate]
+    /// (as ELECTRA's layer_lr_decay, but the top layer at the full rate; 0.8–0.9 is usual)
+    /// [default: 1 = one rate]
     #[arg(long, value_name = "FACTOR")]
     layer_lr_decay: Option<f64>,
     /// AdamW weight decay, not applied to biases and LayerNorm [default: 0.01]

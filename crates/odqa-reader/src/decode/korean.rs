@@ -10,8 +10,9 @@ use odqa_core::josa::{is_hangul, split, stacks, strip, Strip};
 /// (`▁비블로스는`, `▁해양지배력을`) give the model no boundary to end the answer at, so a gold
 /// answer that ends inside one (9.7 % of KorQuAD dev with the e5 tokenizer) could never be
 /// matched. A particle that is a token of its own is the model's choice and stays. Then a
-/// duration's bound noun ([`without_duration_tail`]): `간` on the same condition (`▁30` `일간` →
-/// `30일`), `만` always (`▁40` `분` `만` `에` → `40분`: KorQuAD's answers never keep it).
+/// duration's bound noun after a number and a unit of time: `간` on the same condition (`▁30`
+/// `일간` → `30일`), `만` ending the span always (`▁40` `분` `만` → `40분`: KorQuAD's answers
+/// never keep it).
 pub fn inner_particle(text: &str, start: usize, last_token_start: Option<usize>) -> &str {
     let Some(last) = last_token_start else {
         return text;
@@ -52,7 +53,9 @@ fn without_duration_tail(text: &str) -> Option<&str> {
 /// Whether the last word of `text`, which looks like a stem and a particle (`실용주의`),
 /// is a noun that `context` itself shows taking a particle, possibly after a closing quote
 /// (`실용주의에서`, `실용주의'를`): then the particle cut would damage a name, and the span stays
-/// whole. A particle that can follow the word's own (`2003년부터는`: [`stacks`]) shows nothing.
+/// whole. A particle that can follow the word's own two-syllable one (`2003년부터는`: [`stacks`])
+/// shows nothing; one-syllable endings (`로`, `과`, `에`) are also how nouns end (`충무로의`,
+/// `컴퓨터공학과까지`), so after them any particle still counts.
 pub(super) fn takes_particles_in(context: &str, text: &str) -> bool {
     const CLOSING: &[char] = &['\'', '"', '’', '”', '」', '』', '》', '〉', ')'];
     let Some(word) = text.split_whitespace().last() else {
@@ -69,7 +72,7 @@ pub(super) fn takes_particles_in(context: &str, text: &str) -> bool {
         let tail = after.find(|c: char| !is_hangul(c)).unwrap_or(after.len());
         let particle = &after[..tail];
         !particle.is_empty()
-            && !stacks(own, particle)
+            && !(own.chars().count() > 1 && stacks(own, particle))
             && split(&format!("{word}{particle}"), Strip::Particles)
                 .is_some_and(|(stem, _)| stem.starts_with(word))
     })
@@ -151,6 +154,8 @@ mod tests {
         assert_eq!(inner_particle("2003년부터", 0, Some(4)), "2003년");
         // A particle that closes a phrase takes no other: `실용주의` + `에서` is evidence.
         assert!(takes_particles_in("실용주의에서 벗어나", "실용주의"));
+        // After a one-syllable ending, which nouns share (`충무로`), a particle still counts.
+        assert!(takes_particles_in("충무로의 극장", "충무로"));
     }
 
     #[test]

@@ -84,8 +84,9 @@ pub struct Candidate {
     pub window: Option<(usize, usize, usize)>,
     /// Character offset where the span's last token begins: a particle after it lies inside that
     /// token (`▁비블로스는`), where no token boundary lets the model end the span before it. `None`
-    /// when no particle may be cut: no token information, or a last word that the passage shows
-    /// taking a particle (`실용주의'를`, the span's own place included), i.e. a noun.
+    /// when nothing may be cut (no particle, no `간` after a duration: [`inner_particle`]): no
+    /// token information, or a last word that the passage shows taking a particle (`실용주의'를`,
+    /// the span's own place included), i.e. a noun.
     pub last_token_start: Option<usize>,
 }
 
@@ -235,8 +236,9 @@ fn set_probabilities(candidates: &mut [Candidate]) {
 /// The spans as odqa reports them (`odqa read`, `ask`, `predict`, `tune`, `serve`, training-time
 /// evaluation): spaces around each text trimmed with its offsets moved accordingly (SentencePiece
 /// offsets include the space before a word), a Korean particle cut off where it lies inside the
-/// span's last token ([`inner_particle`]; not when [`decode_example`] found the passage showing the
-/// last word taking a particle), blank spans dropped, a span that trimming made equal to
+/// span's last token and a duration's `간` or `만` after it ([`inner_particle`]; neither when
+/// [`decode_example`] found the passage showing the last word taking a particle), blank spans
+/// dropped, a span that trimming made equal to
 /// a better one dropped, and the probabilities recomputed over what is left. With nothing left,
 /// the `empty` placeholder alone.
 pub fn trimmed(candidates: Vec<Candidate>) -> Vec<Candidate> {
