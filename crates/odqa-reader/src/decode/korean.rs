@@ -71,8 +71,9 @@ pub(super) fn takes_particles_in(context: &str, text: &str) -> bool {
         let after = context[at + word.len()..].trim_start_matches(CLOSING);
         let tail = after.find(|c: char| !is_hangul(c)).unwrap_or(after.len());
         let particle = &after[..tail];
+        let second_particle = own.chars().count() > 1 && stacks(own, particle);
         !particle.is_empty()
-            && !(own.chars().count() > 1 && stacks(own, particle))
+            && !second_particle
             && split(&format!("{word}{particle}"), Strip::Particles)
                 .is_some_and(|(stem, _)| stem.starts_with(word))
     })
