@@ -1,7 +1,7 @@
 """How KorQuAD-style gold answers treat a duration's bound nouns: after a number and a unit of time
 (`30일간`, `40분만에`), does the gold answer stop before `간` / `만에`, or include it? The counts
 behind odqa's decoding rule `decode::korean::without_duration_tail` (README, "Answer ends inside a
-token", rules version 3). Reads only gold answers; choose rules on training and tuning data, not on
+token", rules versions 3 and 4). Reads only gold answers; choose rules on training and tuning data, not on
 the report set.
 
     python3 scripts/gold-duration-tails.py runs/split/train.json runs/split/tune.json \
@@ -16,7 +16,7 @@ import sys
 UNIT = r"(?:년|개월|달|주|주일|일|시간|분|초|세기)"
 RULES = {
     "간": re.compile(r"\d\s?" + UNIT + r"(간)"),
-    "만에": re.compile(r"\d\s?" + UNIT + r"(만(?:에|의|이다))"),
+    "만에": re.compile(r"\d\s?" + UNIT + r"(\s?만(?:에|의|이다))"),
 }
 
 

@@ -34,13 +34,15 @@ const TIME_UNITS: &[&str] = &[
     "년", "개월", "달", "주", "주일", "일", "시간", "분", "초", "세기",
 ];
 
-/// `text` without the bound noun `간` ("for", `30일간`) or `만` ("after", `40분만`, left by the cut
-/// of `40분만에`) after a number and a unit of time, or `None`. KorQuAD's answers leave them out
-/// (the training and tuning splits and TyDi ko: 6 of 6 stop before `만에`, 6 of 8 before `간`).
+/// `text` without the bound noun `간` ("for", `30일간`) or `만` ("after", `40분만`, `1년 만`, left
+/// by the cut of `40분만에`) after a number and a unit of time, or `None`. KorQuAD's answers leave
+/// them out (the training and tuning splits and TyDi ko: 14 of 14 stop before `만에`, spaced or
+/// not; 6 of 8 before `간`).
 fn without_duration_tail(text: &str) -> Option<&str> {
     let rest = text
         .strip_suffix('간')
-        .or_else(|| text.strip_suffix('만'))?;
+        .or_else(|| text.strip_suffix('만'))?
+        .trim_end();
     let number = TIME_UNITS
         .iter()
         .find_map(|unit| rest.strip_suffix(unit))?
@@ -166,6 +168,8 @@ mod tests {
         // `▁40`, `분`, `만`, `에`: the model ended at `만`; it goes whatever the tokens.
         assert_eq!(inner_particle("40분만", 0, Some(3)), "40분");
         assert_eq!(inner_particle("40분만에", 0, Some(3)), "40분");
+        // Spaced as the standard spelling has it (`▁1`, `년`, `▁만`).
+        assert_eq!(inner_particle("1년 만", 0, Some(2)), "1년");
         assert_eq!(inner_particle("1주일간", 0, Some(1)), "1주일");
         // A token of its own (`▁간`) is the model's choice; not after a number and a unit, no cut.
         assert_eq!(inner_particle("30일간", 0, Some(3)), "30일간");

@@ -217,8 +217,9 @@ fn placeholder() -> Candidate {
 /// Version of the rules that turn logits into span texts ([`decode_example`], [`trimmed`]): saved
 /// reads (`odqa tune --cache`) record it and are refused when it differs. 1: the particle cut
 /// inside a span's last token; 2: not for a word the passage shows taking a particle; 3: a
-/// particle that can follow the word's own is no such evidence, and a duration's `간`/`만` goes.
-pub const DECODING_VERSION: u32 = 3;
+/// particle that can follow the word's own is no such evidence, and a duration's `간`/`만` goes;
+/// 4: `만` also when spaced (`1년 만`).
+pub const DECODING_VERSION: u32 = 4;
 
 /// Probability of each candidate: softmax of the scores over the list.
 fn set_probabilities(candidates: &mut [Candidate]) {
