@@ -150,11 +150,6 @@ impl<B: Backend> Encoder<B> {
         }
         depths
     }
-
-    /// Number of transformer layers.
-    pub fn layer_count(&self) -> usize {
-        self.layers.len()
-    }
 }
 
 /// Number of float parameter tensors of `module` (the index of the first parameter of whatever is

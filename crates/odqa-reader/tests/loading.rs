@@ -346,7 +346,7 @@ fn encoder_parameter_depths_cover_every_parameter_in_order() {
         depths.len(),
         odqa_reader::encoder::param_tensor_count(encoder)
     );
-    assert_eq!(encoder.layer_count(), 2);
+    assert_eq!(depths.iter().max(), Some(&2), "two layers");
     assert!(depths.windows(2).all(|w| w[0] <= w[1]), "{depths:?}");
     for depth in 0..=2 {
         assert!(depths.contains(&depth), "{depths:?}");

@@ -86,13 +86,14 @@ impl LearningRates {
 /// Layer-wise learning-rate decay (as ELECTRA's `layer_lr_decay`, except that the top layer trains
 /// at the full rate where ELECTRA gives it `decay²`): the factor of the encoder's rate
 /// for each parameter of the given depths ([`odqa_reader::encoder::Encoder::parameter_depths`]: 0
-/// the embeddings, `i + 1` layer `i` of `layers`) is `decay^(layers − depth)`: the top layer
+/// the embeddings, `i + 1` layer `i`) is `decay^(top − depth)`, `top` the deepest: the top layer
 /// trains at the full rate, each layer below at `decay` times the one above, the embeddings at
-/// `decay^layers`. `decay` 1 gives every parameter the full rate (an empty list).
-pub fn layer_scales(depths: &[usize], layers: usize, decay: f64) -> Arc<[f64]> {
+/// `decay^top`. `decay` 1 gives every parameter the full rate (an empty list).
+pub fn layer_scales(depths: &[usize], decay: f64) -> Arc<[f64]> {
     if decay == 1.0 {
         return Arc::from([]);
     }
+    let layers = depths.iter().copied().max().unwrap_or(0);
     depths
         .iter()
         .map(|&d| decay.powi(layers.saturating_sub(d) as i32))

@@ -184,7 +184,7 @@ fn layer_scales_set_each_encoder_parameters_rate() {
     let loss = two.head.forward(two.encoder.forward(x)).sum();
     let grads = GradientsParams::from_grads(loss.backward(), &two);
     // Weight at depth 0, bias at depth 1, of one layer: decay^1 and decay^0.
-    let scales = layer_scales(&[0, 1], 1, 0.25);
+    let scales = layer_scales(&[0, 1], 0.25);
     assert_eq!(&*scales, &[0.25, 1.0]);
     let rates = LearningRates {
         base: 0.1,
@@ -206,6 +206,6 @@ fn layer_scales_set_each_encoder_parameters_rate() {
     for m in moves(values(two.encoder.bias.as_ref().unwrap()), &before_bias) {
         assert!((m - 0.1).abs() < 1e-4, "bias moved {m}, not 0.1");
     }
-    assert!(layer_scales(&[0, 1, 2], 2, 1.0).is_empty());
-    assert_eq!(&*layer_scales(&[0, 1, 2], 2, 0.5), &[0.25, 0.5, 1.0]);
+    assert!(layer_scales(&[0, 1, 2], 1.0).is_empty());
+    assert_eq!(&*layer_scales(&[0, 1, 2], 0.5), &[0.25, 0.5, 1.0]);
 }

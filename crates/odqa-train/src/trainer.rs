@@ -150,11 +150,7 @@ where
         head_factor: settings
             .head_learning_rate
             .map_or(1.0, |h| h / settings.learning_rate),
-        base_scales: layer_scales(
-            &model.encoder().parameter_depths(),
-            model.encoder().layer_count(),
-            settings.layer_lr_decay,
-        ),
+        base_scales: layer_scales(&model.encoder().parameter_depths(), settings.layer_lr_decay),
         optimizer: start.optimizer,
         state: start.state,
         checkpoint: start.resumed_from,
