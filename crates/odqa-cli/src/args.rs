@@ -160,6 +160,11 @@ pub struct PipelineArgs {
     /// answers (`2008년` rather than `2008년 9월`) [default: 0]
     #[arg(long, value_name = "L")]
     pub length_penalty: Option<f32>,
+    /// Answer a question that asks for a year (연도, 몇 년도, 어느 해, `… 해는?`) with the year
+    /// alone where the span is a full date: 1993년 11월 23일 → 1993년 (KorQuAD's convention)
+    /// [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub year_answers: Option<bool>,
     /// Window length in tokens (question + passage + specials) [default: 384]
     #[arg(long, value_name = "N")]
     pub max_seq_len: Option<usize>,
@@ -250,6 +255,7 @@ impl PipelineArgs {
         s.batch_size = self.batch_size.unwrap_or(s.batch_size);
         s.max_answer_len = self.max_answer_len.unwrap_or(s.max_answer_len);
         s.length_penalty = self.length_penalty.unwrap_or(s.length_penalty);
+        s.year_answers = self.year_answers.unwrap_or(s.year_answers);
         s.max_seq_len = self.max_seq_len.unwrap_or(s.max_seq_len);
         s.doc_stride = self.doc_stride.unwrap_or(s.doc_stride);
         self.retrieval.apply(&mut s);

@@ -110,9 +110,13 @@ impl SpanCandidate {
 
 /// A passage's decoded candidates (best first) as spans, by the reader's one trimming rule
 /// ([`odqa_reader::decode::trimmed`]: spaces trimmed with the offsets moved, blank spans and spans
-/// that trimming made equal to a better one dropped); the `empty` placeholder is dropped.
-pub fn spans(candidates: Vec<odqa_reader::decode::Candidate>) -> Vec<SpanCandidate> {
-    odqa_reader::decode::trimmed(candidates)
+/// that trimming made equal to a better one dropped; a `year_question`'s dates cut to their year);
+/// the `empty` placeholder is dropped.
+pub fn spans(
+    candidates: Vec<odqa_reader::decode::Candidate>,
+    year_question: bool,
+) -> Vec<SpanCandidate> {
+    odqa_reader::decode::trimmed(candidates, year_question)
         .into_iter()
         .filter_map(|c| {
             Some(SpanCandidate {
@@ -540,18 +544,33 @@ mod tests {
         };
         let mut placeholder = candidate("empty", 0, 0.0);
         placeholder.start = None;
-        let got = spans(vec![
-            candidate(" 서울", 3, 5.0),
-            candidate("서울", 4, 4.0),
-            candidate("  ", 0, 3.0),
-            candidate("서울 수도", 4, 2.0),
-            placeholder,
-        ]);
+        let got = spans(
+            vec![
+                candidate(" 서울", 3, 5.0),
+                candidate("서울", 4, 4.0),
+                candidate("  ", 0, 3.0),
+                candidate("서울 수도", 4, 2.0),
+                placeholder,
+            ],
+            false,
+        );
         let got: Vec<(&str, usize, usize, f32)> = got
             .iter()
             .map(|s| (s.text.as_str(), s.start, s.end, s.start_logit))
             .collect();
         assert_eq!(got, [("서울", 4, 6, 5.0), ("서울 수도", 4, 9, 2.0)]);
+        // A year question's date keeps its year, which the shorter span then repeats.
+        let years = |year_question| {
+            let got = spans(
+                vec![candidate("2008년 9월", 0, 5.0), candidate("2008년", 0, 4.0)],
+                year_question,
+            );
+            got.iter()
+                .map(|s| (s.text.clone(), s.end, s.start_logit))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(years(true), [("2008년".to_string(), 5, 5.0)]);
+        assert_eq!(years(false).len(), 2);
     }
 
     #[test]

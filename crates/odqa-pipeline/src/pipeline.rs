@@ -368,7 +368,7 @@ impl<B: ReaderBackend> Pipeline<B> {
         timings.windows += windows.len();
 
         let start = Instant::now();
-        let reads = self.decode_passages(&pairs, &features, &logits);
+        let reads = self.decode_passages(questions, &pairs, &features, &logits);
         for ((q, _), read) in pairs.iter().zip(reads) {
             match read {
                 Ok(read) => results[*q].reads.push(read),
@@ -382,9 +382,11 @@ impl<B: ReaderBackend> Pipeline<B> {
     }
 
     /// The spans of every passage from its windows' logits (`logits` in the order of the
-    /// windows of `features`); a passage that could not be tokenized is its error.
+    /// windows of `features`; `pairs` index `questions`); a passage that could not be tokenized
+    /// is its error.
     fn decode_passages(
         &self,
+        questions: &[&str],
         pairs: &[(usize, Hit)],
         features: &[odqa_reader::Result<Vec<Feature>>],
         logits: &[WindowLogits],
@@ -393,6 +395,7 @@ impl<B: ReaderBackend> Pipeline<B> {
             n_best: self.settings.passage_n_best,
             max_answer_len: self.settings.max_answer_len,
             length_penalty: self.settings.length_penalty,
+            year_answers: self.settings.year_answers,
         };
         let mut first_window = Vec::with_capacity(features.len());
         let mut next = 0;
@@ -404,7 +407,7 @@ impl<B: ReaderBackend> Pipeline<B> {
             .par_iter()
             .zip(features.par_iter())
             .zip(first_window.par_iter())
-            .map(|(((_, hit), windows), &first)| {
+            .map(|(((q, hit), windows), &first)| {
                 let windows = windows
                     .as_ref()
                     .map_err(|e| QuestionError::Unreadable(e.to_string()))?;
@@ -413,7 +416,9 @@ impl<B: ReaderBackend> Pipeline<B> {
                     .zip(&logits[first..first + windows.len()])
                     .map(|(f, (s, e))| (f, s.as_slice(), e.as_slice()))
                     .collect();
-                let candidates = spans(decode_example(&hit.text, &with_logits, decode));
+                let year_question = decode.year_question(questions[*q]);
+                let decoded = decode_example(&hit.text, &with_logits, decode);
+                let candidates = spans(decoded, year_question);
                 Ok(PassageRead {
                     rank: hit.rank,
                     retriever_score: hit.score,

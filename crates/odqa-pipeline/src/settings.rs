@@ -34,6 +34,9 @@ pub struct PipelineSettings {
     /// Taken off a span's reader score per token after its first (0 = none): a prior towards
     /// shorter answers ([`odqa_reader::decode::DecodeSettings::length_penalty`]).
     pub length_penalty: f32,
+    /// A question that asks for a year answered with a full date gets the date's year
+    /// ([`odqa_reader::decode::DecodeSettings::year_answers`]; KorQuAD's convention).
+    pub year_answers: bool,
     /// Windows per forward pass.
     pub batch_size: usize,
     /// Window length in tokens.
@@ -86,6 +89,7 @@ impl Default for PipelineSettings {
             passage_n_best: 20,
             max_answer_len: 30,
             length_penalty: 0.0,
+            year_answers: false,
             batch_size: 16,
             max_seq_len: 384,
             doc_stride: 128,

@@ -175,6 +175,10 @@ pub struct CacheKey {
     /// The length penalty of the spans' scores (0 in caches made before there was one).
     #[serde(default)]
     pub length_penalty: f32,
+    /// Whether year questions' dates were cut to their year (false in caches made before the
+    /// setting existed).
+    #[serde(default)]
+    pub year_answers: bool,
     /// The question ids, in order.
     pub question_ids: Vec<String>,
     /// The retriever and its fusion ([`PipelineSettings::retrieval_key`]); `bm25` in caches
@@ -252,7 +256,10 @@ impl ReadsCache {
             if have.top_k < want.top_k {
                 differs.push("top-k (smaller)");
             }
-            if have.reading != want.reading || have.length_penalty != want.length_penalty {
+            if have.reading != want.reading
+                || have.length_penalty != want.length_penalty
+                || have.year_answers != want.year_answers
+            {
                 differs.push("reading settings");
             }
             if have.question_ids != want.question_ids {
@@ -362,6 +369,7 @@ mod tests {
             top_k: 40,
             reading: [384, 128, 20, 30],
             length_penalty: 0.0,
+            year_answers: false,
             question_ids: vec!["a".into()],
             retrieval: "bm25".into(),
             decoding: odqa_reader::decode::DECODING_VERSION,
@@ -392,6 +400,12 @@ mod tests {
             ..key.clone()
         };
         let err = ReadsCache::load(&path, &penalised).unwrap_err().to_string();
+        assert!(err.contains("(reading settings differ"), "{err}");
+        let years = CacheKey {
+            year_answers: true,
+            ..key.clone()
+        };
+        let err = ReadsCache::load(&path, &years).unwrap_err().to_string();
         assert!(err.contains("(reading settings differ"), "{err}");
         let hybrid = CacheKey {
             retrieval: "hybrid rrf (c 60) depth 100".into(),

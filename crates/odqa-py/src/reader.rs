@@ -62,9 +62,10 @@ impl Reader {
 
     /// The answers to `question` in `context`, best first (at most `n_best`; answers of at most
     /// `max_answer_len` tokens; `length_penalty` taken off a span's score per token after its
-    /// first, as `odqa read --length-penalty`), as `odqa read` finds them. `passage_id` and
+    /// first, as `odqa read --length-penalty`; `year_answers`: a year question's full date cut to
+    /// its year, as `odqa read --year-answers`), as `odqa read` finds them. `passage_id` and
     /// `title` are empty; `start`/`end` are character offsets into `context`.
-    #[pyo3(signature = (question, context, *, n_best=20, max_answer_len=30, length_penalty=0.0))]
+    #[pyo3(signature = (question, context, *, n_best=20, max_answer_len=30, length_penalty=0.0, year_answers=false))]
     fn read(
         &self,
         py: Python<'_>,
@@ -73,6 +74,7 @@ impl Reader {
         n_best: usize,
         max_answer_len: usize,
         length_penalty: f32,
+        year_answers: bool,
     ) -> PyResult<Vec<Answer>> {
         let example = QaExample {
             id: "0".into(),
@@ -85,6 +87,7 @@ impl Reader {
             n_best,
             max_answer_len,
             length_penalty,
+            year_answers,
         };
         if let Some(problem) = decode.problem() {
             return Err(SettingsError::new_err(problem));

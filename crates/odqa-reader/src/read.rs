@@ -174,7 +174,9 @@ impl<B: ReaderBackend> Reader<B> {
                         .map(|(f, (s, e))| (f, s.as_slice(), e.as_slice()))
                         .collect();
                     next += windows.len();
-                    let nbest = trimmed(decode_example(&example.context, &with_logits, decode));
+                    let year_question = decode.year_question(&example.question);
+                    let decoded = decode_example(&example.context, &with_logits, decode);
+                    let nbest = trimmed(decoded, year_question);
                     let answer = nbest
                         .first()
                         .filter(|c| !c.is_placeholder())

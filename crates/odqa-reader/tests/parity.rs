@@ -425,11 +425,12 @@ fn check_nbest(name: &str) {
     let (r, features) = check_features(name);
     let n_best = r["settings"]["n_best_size"].as_u64().unwrap() as usize;
     let max_answer_len = r["settings"]["max_answer_length"].as_u64().unwrap() as usize;
-    // transformers' ranking: no length penalty.
+    // transformers' ranking: no length penalty, no rule of the question.
     let settings = DecodeSettings {
         n_best,
         max_answer_len,
         length_penalty: 0.0,
+        year_answers: false,
     };
     let logits: Vec<(Vec<f32>, Vec<f32>)> = r["features"]
         .as_array()

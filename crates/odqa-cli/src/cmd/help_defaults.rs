@@ -8,10 +8,11 @@ mod tests {
     use odqa_pipeline::PipelineSettings;
 
     /// Flag, settings field.
-    const FLAGS: [(&str, &str); 12] = [
+    const FLAGS: [(&str, &str); 13] = [
         ("batch-size", "batch_size"),
         ("max-answer-len", "max_answer_len"),
         ("length-penalty", "length_penalty"),
+        ("year-answers", "year_answers"),
         ("max-seq-len", "max_seq_len"),
         ("doc-stride", "doc_stride"),
         ("top-k", "top_k"),

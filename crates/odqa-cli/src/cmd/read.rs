@@ -55,6 +55,10 @@ pub struct ReadArgs {
     /// a prior towards shorter answers (`2008년` rather than `2008년 9월`)
     #[arg(long, default_value_t = 0.0, value_name = "L")]
     length_penalty: f32,
+    /// Answer a question that asks for a year (연도, 몇 년도, 어느 해, `… 해는?`) with the year
+    /// alone where the span is a full date: 1993년 11월 23일 → 1993년 (KorQuAD's convention)
+    #[arg(long)]
+    year_answers: bool,
     /// Only the first N questions
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
@@ -92,6 +96,7 @@ pub fn run(args: ReadArgs) -> anyhow::Result<()> {
         n_best: args.n_best as usize,
         max_answer_len: args.max_answer_len as usize,
         length_penalty: args.length_penalty,
+        year_answers: args.year_answers,
     };
     let mut outputs = vec![args.out.as_path()];
     outputs.extend(args.nbest_out.as_deref());

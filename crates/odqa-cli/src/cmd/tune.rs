@@ -348,6 +348,7 @@ fn cache_key(
             settings.max_answer_len,
         ],
         length_penalty: settings.length_penalty,
+        year_answers: settings.year_answers,
         question_ids: examples.iter().map(|e| e.id.clone()).collect(),
         retrieval: retrieval_key(&args.pipeline.index, settings),
         decoding: odqa_reader::decode::DECODING_VERSION,

@@ -107,6 +107,7 @@ class Reader:
         n_best: int = 20,
         max_answer_len: int = 30,
         length_penalty: float = 0.0,
+        year_answers: bool = False,
     ) -> list[Answer]: ...
 
 def index(

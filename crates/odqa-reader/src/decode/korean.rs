@@ -128,7 +128,7 @@ mod tests {
         let (starts, ends) = ([0.0, 5.0, 0.0, 0.0], [0.0, 5.0, 0.0, 0.0]);
         let windows = [(&feature, &starts[..], &ends[..])];
         let decoded = decode_example(context, &windows, DecodeSettings::default());
-        trimmed(decoded)[0].text.clone()
+        trimmed(decoded, false)[0].text.clone()
     }
 
     #[test]

@@ -5,16 +5,19 @@
 //! kept; text cut from the context by character offsets; probability = softmax over the kept
 //! scores. With no candidate the single entry `empty` (no offsets) is returned, as transformers does.
 //! One addition, off by default: a length penalty taken off each span's score per token after its
-//! first ([`DecodeSettings::length_penalty`]).
+//! first ([`DecodeSettings::length_penalty`]); another, also off by default: a year question's
+//! date answered with its year ([`DecodeSettings::year_answers`]).
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::features::Feature;
 
 mod korean;
+mod question;
 
 pub use korean::inner_particle;
 use korean::takes_particles_in;
+pub use question::{asks_for_year, year_of_date};
 
 /// Decoding settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,6 +30,10 @@ pub struct DecodeSettings {
     /// reader that tends to answer `2008년 9월` or `박정희 대통령` where the gold answer is
     /// `2008년` or `박정희` gets a prior towards the shorter span. Finite, at least 0.
     pub length_penalty: f32,
+    /// A question that asks for a year ([`asks_for_year`]: `설립한 연도는?`, `몇 년도에`) answered
+    /// with a full date gets the date's year ([`year_of_date`]: `1993년 11월 23일` → `1993년`):
+    /// KorQuAD's convention, not TyDi QA's.
+    pub year_answers: bool,
 }
 
 impl Default for DecodeSettings {
@@ -35,11 +42,18 @@ impl Default for DecodeSettings {
             n_best: 20,
             max_answer_len: 30,
             length_penalty: 0.0,
+            year_answers: false,
         }
     }
 }
 
 impl DecodeSettings {
+    /// Whether [`trimmed`] cuts `question`'s date answers to their year: the setting is on and
+    /// the question asks for a year.
+    pub fn year_question(&self, question: &str) -> bool {
+        self.year_answers && asks_for_year(question)
+    }
+
     /// What the length penalty takes off the span from token `s` to token `e` (inclusive).
     fn penalty(&self, s: usize, e: usize) -> f32 {
         self.length_penalty * (e - s) as f32
@@ -241,8 +255,9 @@ fn set_probabilities(candidates: &mut [Candidate]) {
 /// [`decode_example`] found the passage showing the last word taking a particle), blank spans
 /// dropped, a span that trimming made equal to
 /// a better one dropped, and the probabilities recomputed over what is left. With nothing left,
-/// the `empty` placeholder alone.
-pub fn trimmed(candidates: Vec<Candidate>) -> Vec<Candidate> {
+/// the `empty` placeholder alone. For a `year_question` ([`DecodeSettings::year_question`]) a
+/// span that is a full date keeps its year alone ([`year_of_date`]).
+pub fn trimmed(candidates: Vec<Candidate>, year_question: bool) -> Vec<Candidate> {
     let mut kept: Vec<Candidate> = Vec::with_capacity(candidates.len());
     for mut c in candidates {
         let Some(start) = c.start else { continue };
@@ -252,6 +267,10 @@ pub fn trimmed(candidates: Vec<Candidate>) -> Vec<Candidate> {
         }
         let start = start + c.text.chars().count() - c.text.trim_start().chars().count();
         let text = inner_particle(text, start, c.last_token_start);
+        let text = match year_of_date(text) {
+            Some(year) if year_question => year,
+            _ => text,
+        };
         let end = start + text.chars().count();
         if kept
             .iter()
@@ -288,7 +307,7 @@ mod tests {
             window: None,
             last_token_start: Some(last),
         };
-        let kept = trimmed(vec![span("서울", 2.0, 0), span("서울에서", 1.0, 0)]);
+        let kept = trimmed(vec![span("서울", 2.0, 0), span("서울에서", 1.0, 0)], false);
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].text, "서울");
         assert!((kept[0].probability - 1.0).abs() < 1e-6);
@@ -329,5 +348,33 @@ mod tests {
         assert_eq!(best(0.3), ("2008년".to_string(), 9.0));
         // 0.1 is not enough to overturn a 0.2 lead.
         assert_eq!(best(0.1).0, "2008년 9월");
+    }
+
+    #[test]
+    fn a_year_question_keeps_the_year_of_a_date_only_when_asked() {
+        let feature = date_window();
+        let starts = [0.0, 5.0, 1.0, 0.0];
+        let ends = [0.0, 4.0, 4.2, 0.0];
+        let windows = [(&feature, &starts[..], &ends[..])];
+        let decoded = decode_example("2008년 9월", &windows, DecodeSettings::default());
+        let texts = |kept: &[Candidate]| -> Vec<(String, Option<usize>, Option<usize>)> {
+            kept.iter()
+                .map(|c| (c.text.clone(), c.start, c.end))
+                .collect()
+        };
+        let whole = trimmed(decoded.clone(), false);
+        assert_eq!(whole[0].text, "2008년 9월");
+        // The date's year takes the date's place; the span `2008년` below it is the same span.
+        let year = trimmed(decoded, true);
+        assert_eq!(texts(&year)[0], ("2008년".to_string(), Some(0), Some(5)));
+        assert_eq!(year.iter().filter(|c| c.text == "2008년").count(), 1);
+        assert_eq!(year.len() + 1, whole.len());
+        let on = DecodeSettings {
+            year_answers: true,
+            ..DecodeSettings::default()
+        };
+        assert!(on.year_question("설립한 연도는?"));
+        assert!(!on.year_question("설립한 날짜는?"));
+        assert!(!DecodeSettings::default().year_question("설립한 연도는?"));
     }
 }
