@@ -506,6 +506,55 @@ fn read_refuses_a_negative_or_endless_length_penalty() {
     }
 }
 
+/// `--year-answers`: a question that asks for a year, over a context that is only a date, keeps
+/// no span that is a full date in its n-best (the tiny model's tokens are characters: 50 of the
+/// spans are candidates) but the date's year once; without the flag the same read keeps the full dates; a question that does not ask for a
+/// year keeps them with the flag too.
+#[test]
+fn read_year_answers_cut_a_year_questions_dates_to_the_year() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = repo().join("tests/fixtures/reader-parity/tiny-bert-qa");
+    let qa = |id: &str, question: &str| serde_json::json!({"id": id, "question": question, "answers": []});
+    let squad = serde_json::json!({"data": [{"title": "t", "paragraphs": [{
+        "context": "1993년 11월 23일",
+        "qas": [qa("year", "원진재단을 설립한 연도는?"), qa("when", "원진재단의 설립 날짜는?")]}]}]});
+    let data = write(dir.path(), "dates.json", squad.to_string().as_bytes());
+    let texts = |flag: Option<&str>| {
+        let nbest = dir.path().join("nbest.json");
+        let out = dir.path().join("p.json");
+        #[rustfmt::skip]
+        let mut args = vec!["read", "--model", path_str(&model), "--data", path_str(&data),
+            "--out", path_str(&out), "--nbest-out", path_str(&nbest), "--n-best", "50",
+            "--max-seq-len", "64", "--doc-stride", "16"];
+        args.extend(flag);
+        let run = odqa(&args);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let nbest = read_json(&nbest);
+        std::fs::remove_file(&out).unwrap();
+        std::fs::remove_file(dir.path().join("nbest.json")).unwrap();
+        let of = |id: &str| -> Vec<String> {
+            let list = nbest[id].as_array().unwrap();
+            list.iter()
+                .map(|c| c["text"].as_str().unwrap().to_string())
+                .collect()
+        };
+        (of("year"), of("when"))
+    };
+    // The spans that are a date and nothing else (`1993년 11월 23` is no date).
+    let full_date = |t: &String| t == "1993년 11월" || t == "1993년 11월 23일";
+    let (year, when) = texts(None);
+    assert!(year.iter().any(full_date), "{year:?}");
+    assert!(when.iter().any(full_date), "{when:?}");
+    let (year, when) = texts(Some("--year-answers"));
+    assert!(!year.iter().any(full_date), "{year:?}");
+    assert_eq!(
+        year.iter().filter(|t| *t == "1993년").count(),
+        1,
+        "{year:?}"
+    );
+    assert!(when.iter().any(full_date), "{when:?}");
+}
+
 /// `odqa eval answers`: gold answers for 38 of 40 questions, one wrong, one missing, one extra id;
 /// a malformed predictions file and a question set without answers exit 2.
 #[test]

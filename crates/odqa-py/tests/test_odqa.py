@@ -199,6 +199,13 @@ def test_reader_reads_a_paragraph_as_odqa_read_does(tmp_path):
     assert len(short.text) <= len(best.text)
     with pytest.raises(odqa.SettingsError):
         reader.read(qa["question"], paragraph["context"], length_penalty=-1.0)
+    # Year answers as `odqa read --year-answers` applies them: a year question's full dates go.
+    dates = [a.text for a in reader.read("설립한 연도는?", "1993년 11월 23일", n_best=50)]
+    years = [a.text for a in reader.read("설립한 연도는?", "1993년 11월 23일", n_best=50,
+                                         year_answers=True)]
+    assert "1993년 11월 23일" in dates or "1993년 11월" in dates
+    assert "1993년 11월 23일" not in years and "1993년 11월" not in years
+    assert years.count("1993년") == 1
     with pytest.raises(odqa.SettingsError):
         odqa.Reader(MODEL, max_seq_len=128, doc_stride=128)
 
