@@ -14,17 +14,23 @@ import re
 import sys
 
 
+MONTH_OR_DAY = ("몇월", "몇일", "며칠", "날짜", "일자", "날은", "날에", "날이")
+NOT_A_YEAR = ("학년도", "회계연도", "사업연도", "연도교")
+
+
 def asks_for_year(question):
     """decode::question::asks_for_year."""
     compact = re.sub(r"\s", "", question)
-    if any(asked in compact for asked in ("몇월", "몇일", "며칠", "날짜")):
+    if any(asked in compact for asked in MONTH_OR_DAY):
         return False
+    for name in NOT_A_YEAR:
+        compact = compact.replace(name, " ")
     words = (w.rstrip("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~") for w in question.split())
     return (
         "연도" in compact
         or re.search(r"(?<![0-9])년도", compact) is not None
         or "어느해" in compact
-        or "몇년에" in compact
+        or re.search(r"몇년에(?![걸한처])", compact) is not None
         or any(w in ("해는", "해에", "해에는") for w in words)
     )
 

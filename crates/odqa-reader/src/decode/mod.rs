@@ -17,7 +17,7 @@ mod question;
 
 pub use korean::inner_particle;
 use korean::takes_particles_in;
-pub use question::{asks_for_year, year_of_date};
+pub use question::{asks_for_year, year_in, year_of_date};
 
 /// Decoding settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -232,8 +232,9 @@ fn placeholder() -> Candidate {
 /// reads (`odqa tune --cache`) record it and are refused when it differs. 1: the particle cut
 /// inside a span's last token; 2: not for a word the passage shows taking a particle; 3: a
 /// particle that can follow the word's own is no such evidence, and a duration's `간`/`만` goes;
-/// 4: `만` also when spaced (`1년 만`).
-pub const DECODING_VERSION: u32 = 4;
+/// 4: `만` also when spaced (`1년 만`); 5: year answers ([`DecodeSettings::year_answers`]) see
+/// through a particle, drop the spans inside a cut date, and know fewer questions and dates.
+pub const DECODING_VERSION: u32 = 5;
 
 /// Probability of each candidate: softmax of the scores over the list.
 fn set_probabilities(candidates: &mut [Candidate]) {
@@ -256,9 +257,12 @@ fn set_probabilities(candidates: &mut [Candidate]) {
 /// dropped, a span that trimming made equal to
 /// a better one dropped, and the probabilities recomputed over what is left. With nothing left,
 /// the `empty` placeholder alone. For a `year_question` ([`DecodeSettings::year_question`]) a
-/// span that is a full date keeps its year alone ([`year_of_date`]).
+/// span that is a full date, with or without a particle, keeps its year alone ([`year_in`]), and
+/// worse spans inside such a date (`11월 23일`) are dropped: they are not alternatives to it.
 pub fn trimmed(candidates: Vec<Candidate>, year_question: bool) -> Vec<Candidate> {
     let mut kept: Vec<Candidate> = Vec::with_capacity(candidates.len());
+    // Character ranges of the dates cut to their year.
+    let mut dates: Vec<(usize, usize)> = Vec::new();
     for mut c in candidates {
         let Some(start) = c.start else { continue };
         let text = c.text.trim();
@@ -267,16 +271,20 @@ pub fn trimmed(candidates: Vec<Candidate>, year_question: bool) -> Vec<Candidate
         }
         let start = start + c.text.chars().count() - c.text.trim_start().chars().count();
         let text = inner_particle(text, start, c.last_token_start);
-        let text = match year_of_date(text) {
-            Some(year) if year_question => year,
-            _ => text,
-        };
+        let date = (start, start + text.chars().count());
+        let year = year_question.then(|| year_in(text)).flatten();
+        let text = year.unwrap_or(text);
         let end = start + text.chars().count();
-        if kept
-            .iter()
-            .any(|k| (k.start, k.end) == (Some(start), Some(end)))
+        let inside_a_date = dates.iter().any(|&(s, e)| s <= start && end <= e);
+        if inside_a_date
+            || kept
+                .iter()
+                .any(|k| (k.start, k.end) == (Some(start), Some(end)))
         {
             continue;
+        }
+        if year.is_some() {
+            dates.push(date);
         }
         c.text = text.to_string();
         (c.start, c.end) = (Some(start), Some(end));
@@ -364,11 +372,11 @@ mod tests {
         };
         let whole = trimmed(decoded.clone(), false);
         assert_eq!(whole[0].text, "2008년 9월");
-        // The date's year takes the date's place; the span `2008년` below it is the same span.
+        assert_eq!(whole.len(), 3, "{:?}", texts(&whole));
+        // The date's year takes the date's place; the span `2008년` below it is the same span,
+        // and `9월`, inside the date, is no alternative to it.
         let year = trimmed(decoded, true);
-        assert_eq!(texts(&year)[0], ("2008년".to_string(), Some(0), Some(5)));
-        assert_eq!(year.iter().filter(|c| c.text == "2008년").count(), 1);
-        assert_eq!(year.len() + 1, whole.len());
+        assert_eq!(texts(&year), [("2008년".to_string(), Some(0), Some(5))]);
         let on = DecodeSettings {
             year_answers: true,
             ..DecodeSettings::default()
