@@ -161,9 +161,9 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "L")]
     pub length_penalty: Option<f32>,
     /// Answer a question that asks for a year (연도, 몇 년도, 어느 해, `… 해는?`) with the year
-    /// alone where the span is a full date: 1993년 11월 23일 → 1993년 (KorQuAD's convention)
-    /// [default: false]
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    /// alone where the span is a full date: 1993년 11월 23일 → 1993년 (KorQuAD's convention;
+    /// --year-answers=false turns off a settings file's) [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub year_answers: Option<bool>,
     /// Window length in tokens (question + passage + specials) [default: 384]
     #[arg(long, value_name = "N")]

@@ -100,3 +100,28 @@ fn retrieval_scores(p: &PassageRead) -> String {
     odqa_retriever::score_label(p.bm25_score, p.dense_score)
         .unwrap_or_else(|| format!("BM25 {:.2}", p.retriever_score))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    /// `ask`'s arguments from a command line.
+    fn parsed(line: &[&str]) -> super::AskArgs {
+        let mut argv = vec!["odqa", "ask", "--index", "i", "--model", "m"];
+        argv.extend(line);
+        match crate::Cli::try_parse_from(argv).unwrap().command {
+            crate::Command::Ask(args) => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn year_answers_before_the_question_leaves_the_question_alone() {
+        let args = parsed(&["--year-answers", "훈민정음이 반포된 연도는?"]);
+        assert_eq!(args.question, "훈민정음이 반포된 연도는?");
+        assert_eq!(args.pipeline.year_answers, Some(true));
+        let args = parsed(&["--year-answers=false", "q"]);
+        assert_eq!(args.pipeline.year_answers, Some(false));
+        assert_eq!(parsed(&["q"]).pipeline.year_answers, None);
+    }
+}
