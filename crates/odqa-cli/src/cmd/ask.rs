@@ -109,7 +109,10 @@ mod tests {
     fn parsed(line: &[&str]) -> super::AskArgs {
         let mut argv = vec!["odqa", "ask", "--index", "i", "--model", "m"];
         argv.extend(line);
-        match crate::Cli::try_parse_from(argv).unwrap().command {
+        match crate::Cli::try_parse_from(argv)
+            .expect("a valid command line")
+            .command
+        {
             crate::Command::Ask(args) => *args,
             other => panic!("{other:?}"),
         }
