@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Open-domain settings chosen on the tuning split only (dev is not read here): one `odqa tune` run
-# per retriever variant (all 611 tuning questions, k 5,10, μ 0.5–0.95, reading flags READ), each
-# writing OUT/od-NAME.toml with the best k, strategy, μ and temperature, and a summary line per
-# variant. Then read dev once with the chosen file: scripts/open-domain.sh MODEL OUT/od-NAME.toml.
+# Open-domain settings chosen on the tuning split only (dev is not read here): for each retriever
+# variant, `TUNE_ONLY=1 scripts/open-domain.sh` (all 611 tuning questions, k 5,10, its μ grid, the
+# reading flags READ added), writing OUT/od-NAME.toml with the best k, strategy, μ and temperature;
+# one summary line per variant. Then read dev once with the chosen file:
+# scripts/open-domain.sh MODEL OUT/od-NAME.toml.
 #
 #   scripts/open-domain-grid.sh MODEL INDEX OUT 'rrf-10:--retriever hybrid --fusion rrf --rrf-c 10' …
 #
@@ -12,19 +13,16 @@
 # (`--fusion linear --dense-weight W`); runs/kowiki-index with 'bm25:'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 4 ] || { sed -n '2,13p' "$0" >&2; exit 2; }
+[ $# -ge 4 ] || { sed -n '2,14p' "$0" >&2; exit 2; }
 MODEL=$1 INDEX=$2 OUT=$3
 shift 3
 READ=${READ:---length-penalty 0.05 --year-answers}
-ODQA=${ODQA:-target/release/odqa}
 mkdir -p "$OUT"
 for variant in "$@"; do
   name=${variant%%:*}
-  read -r -a flags <<< "${variant#*:} $READ"
   toml=$OUT/od-$name.toml
   if [ -e "$toml" ]; then echo "$name: $toml exists (delete it to tune again)"; continue; fi
-  "$ODQA" tune --index "$INDEX" --model "$MODEL" --data runs/split/tune.json --sample 611 \
-    --top-k 5,10 --mu 0.5,0.7,0.8,0.9,0.95 --cache "$OUT/cache-$name.json" --out "$toml" \
-    "${flags[@]}" > "$OUT/od-$name.txt" 2> "$OUT/od-$name.log"
-  echo "$name: $(grep -m1 '^best' "$OUT/od-$name.txt")"
+  TUNE_ONLY=1 INDEX=$INDEX SAMPLE=611 TOP_K=5,10 RETRIEVER="${variant#*:} $READ" \
+    CACHE="$OUT/cache-$name.json" scripts/open-domain.sh "$MODEL" "$toml" > "$OUT/od-$name.txt" 2>&1
+  echo "$name: $(grep -m1 '^# odqa tune' "$toml")"
 done

@@ -10,6 +10,7 @@
 # Needs ../shared, the tuning split (scripts/recipes.sh makes it) and the model's reading of dev
 # (MODEL/predictions.json, also from scripts/recipes.sh). An existing CONFIG is used as it is
 # (delete it to tune again). Writes MODEL/od-dev-{predictions,nbest}.json, MODEL/od-dev-breakdown.jsonl.
+# TUNE_ONLY=1: stop after tuning (dev is not read; MODEL/predictions.json is not needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -eq 2 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
@@ -28,7 +29,8 @@ TOP_K=${TOP_K:-1,5,10}     # values of k to try
 CACHE=${CACHE:-$MODEL/tune-cache-$SAMPLE-k${TOP_K##*,}${RETRIEVER:+-$(echo "$RETRIEVER" | tr -c 'a-z0-9.' '-')}.json}  # the tuning reads, per sample, largest k and retriever
 ODQA=${ODQA:-target/release/odqa}
 [ -x "$ODQA" ] || cargo build --release --bin odqa
-[ -f "$MODEL/predictions.json" ] || { echo "open-domain: $MODEL/predictions.json missing (odqa read on dev; scripts/recipes.sh)" >&2; exit 2; }
+TUNE_ONLY=${TUNE_ONLY:-}
+[ -n "$TUNE_ONLY" ] || [ -f "$MODEL/predictions.json" ] || { echo "open-domain: $MODEL/predictions.json missing (odqa read on dev; scripts/recipes.sh)" >&2; exit 2; }
 
 [ -d "$INDEX" ] || "$ODQA" index --corpus "$PASSAGES" --index "$INDEX" --threads "$THREADS"
 if [ ! -f "$CONFIG" ]; then
@@ -37,6 +39,7 @@ if [ ! -f "$CONFIG" ]; then
     --top-k "$TOP_K" --mu 0.5,0.7,0.8,0.9,0.95 --cache "$CACHE" --out "$CONFIG" "${RETRIEVER_ARGS[@]}" \
     --threads "$THREADS" 2>&1 | tee "$MODEL/tune.txt"
 fi
+[ -z "$TUNE_ONLY" ] || exit 0
 echo "== answering KorQuAD dev over $INDEX with $CONFIG"
 "$ODQA" predict --index "$INDEX" --model "$MODEL" --questions "$KORQUAD/dev.json" --config "$CONFIG" \
   --out "$MODEL/od-dev-predictions.json" --nbest-out "$MODEL/od-dev-nbest.json" --threads "$THREADS"

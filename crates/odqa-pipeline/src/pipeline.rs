@@ -397,6 +397,8 @@ impl<B: ReaderBackend> Pipeline<B> {
             length_penalty: self.settings.length_penalty,
             year_answers: self.settings.year_answers,
         };
+        // Once per question, not once per passage read for it.
+        let year_questions: Vec<bool> = questions.iter().map(|q| decode.year_question(q)).collect();
         let mut first_window = Vec::with_capacity(features.len());
         let mut next = 0;
         for f in features {
@@ -416,9 +418,8 @@ impl<B: ReaderBackend> Pipeline<B> {
                     .zip(&logits[first..first + windows.len()])
                     .map(|(f, (s, e))| (f, s.as_slice(), e.as_slice()))
                     .collect();
-                let year_question = decode.year_question(questions[*q]);
                 let decoded = decode_example(&hit.text, &with_logits, decode);
-                let candidates = spans(decoded, year_question);
+                let candidates = spans(decoded, year_questions[*q]);
                 Ok(PassageRead {
                     rank: hit.rank,
                     retriever_score: hit.score,

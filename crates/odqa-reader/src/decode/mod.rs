@@ -336,19 +336,27 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_length_penalty_prefers_the_shorter_span_only_when_asked() {
+    /// `2008년 9월` decoded from [`date_window`]: starting at `2008년` is likely, and ending at
+    /// `9월` a little more likely than ending at `2008년`.
+    fn decoded_date(settings: DecodeSettings) -> Vec<Candidate> {
         let feature = date_window();
         let starts = [0.0, 5.0, 1.0, 0.0];
-        // Ending at `9월` is a little more likely than ending at `2008년`.
         let ends = [0.0, 4.0, 4.2, 0.0];
-        let windows = [(&feature, &starts[..], &ends[..])];
+        decode_example(
+            "2008년 9월",
+            &[(&feature, &starts[..], &ends[..])],
+            settings,
+        )
+    }
+
+    #[test]
+    fn a_length_penalty_prefers_the_shorter_span_only_when_asked() {
         let best = |length_penalty: f32| {
             let settings = DecodeSettings {
                 length_penalty,
                 ..DecodeSettings::default()
             };
-            let candidates = decode_example("2008년 9월", &windows, settings);
+            let candidates = decoded_date(settings);
             (candidates[0].text.clone(), candidates[0].score)
         };
         assert_eq!(best(0.0), ("2008년 9월".to_string(), 9.2));
@@ -360,11 +368,7 @@ mod tests {
 
     #[test]
     fn a_year_question_keeps_the_year_of_a_date_only_when_asked() {
-        let feature = date_window();
-        let starts = [0.0, 5.0, 1.0, 0.0];
-        let ends = [0.0, 4.0, 4.2, 0.0];
-        let windows = [(&feature, &starts[..], &ends[..])];
-        let decoded = decode_example("2008년 9월", &windows, DecodeSettings::default());
+        let decoded = decoded_date(DecodeSettings::default());
         let texts = |kept: &[Candidate]| -> Vec<(String, Option<usize>, Option<usize>)> {
             kept.iter()
                 .map(|c| (c.text.clone(), c.start, c.end))
