@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Open-domain settings chosen on the tuning split only (dev is not read here): for each retriever
-# variant, `TUNE_ONLY=1 scripts/open-domain.sh` (all 611 tuning questions, k 5,10, its μ grid, the
+# variant, `TUNE_ONLY=1 scripts/open-domain.sh` (all 611 tuning questions, k 5,10, its μ grid and no-answer weights 0,1, the
 # reading flags READ added), writing OUT/od-NAME.toml with the best k, strategy, μ and temperature;
 # one summary line per variant. Then read dev once with the chosen file:
 # scripts/open-domain.sh MODEL OUT/od-NAME.toml.

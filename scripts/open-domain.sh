@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Open-domain QA with one reader, as the README reports it: index the 200k kowiki passages (once),
-# let `odqa tune` choose k, strategy, μ, josa trimming and the temperature on SAMPLE (default 120)
+# let `odqa tune` choose k, strategy, μ, the no-answer weight, josa trimming and the temperature on SAMPLE (default 120)
 # questions of the tuning split (not on dev), then answer all of KorQuAD dev once with those settings, score it with
 # the official script, and break the loss down (retrieval misses, reader errors on the gold
 # paragraph, distractors) against the reader's own reading of the gold paragraphs.

@@ -478,9 +478,10 @@ fn tune_scores_the_grid_writes_a_config_and_reuses_its_cache() {
     let out = run("tune", &args);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // 2 k × 2 trimming × (logit, softmax, fusion 0.5, merge 0.5, merge 1).
+    // 2 k × 2 trimming × (softmax, and logit, fusion 0.5, merge 0.5, merge 1 each with the
+    // no-answer weights 0 and 1).
     let results = v["results"].as_array().unwrap();
-    assert_eq!(results.len(), 20);
+    assert_eq!(results.len(), 36);
     assert_eq!(v["questions"], 40);
     let best_em = v["best"]["scores"]["korquad_em"].as_f64().unwrap();
     assert!(results
@@ -507,6 +508,10 @@ fn tune_scores_the_grid_writes_a_config_and_reuses_its_cache() {
     assert!(settings.contains("temperature = "), "{settings}");
     assert!(
         settings.contains(&format!("top_k = {}", v["best"]["top_k"])),
+        "{settings}"
+    );
+    assert!(
+        settings.contains(&format!("null_weight = {}", v["best"]["null_weight"])),
         "{settings}"
     );
     let preds = dir.path().join("p.json");

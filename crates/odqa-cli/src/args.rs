@@ -217,6 +217,12 @@ pub struct AnswerArgs {
     /// Reader weight μ of fusion/merge, 0..1 (1 = reader only) [default: 0.9]
     #[arg(long, value_name = "MU")]
     pub mu: Option<f32>,
+    /// How much of a passage's no-answer score ([CLS]) is taken off its spans' scores before
+    /// passages are compared, 0..1: 1 ranks a span by how much the reader prefers it to "no
+    /// answer in this passage", which lowers passages the reader finds answerless (`odqa tune`
+    /// chooses it) [default: 0]
+    #[arg(long, value_name = "W")]
+    pub null_weight: Option<f32>,
     /// Trim trailing Korean particles (josa) from answers: 서울에서 → 서울 [default: false]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub trim_josa: Option<bool>,
@@ -263,6 +269,7 @@ impl PipelineArgs {
             s.top_k = a.top_k.unwrap_or(s.top_k);
             s.strategy = a.strategy.unwrap_or(s.strategy);
             s.mu = a.mu.unwrap_or(s.mu);
+            s.null_weight = a.null_weight.unwrap_or(s.null_weight);
             s.trim_josa = a.trim_josa.unwrap_or(s.trim_josa);
             s.n_best = a.n_best.unwrap_or(s.n_best);
             s.temperature = a.temperature.unwrap_or(s.temperature);

@@ -1,7 +1,9 @@
 //! Turning the spans read in a question's passages into ranked answers.
 //!
 //! Every passage is read on its own; its candidates (start/end logits, character span) are pooled
-//! over the question's top-k passages and ranked by one of four [`Strategy`]s. Every answer's
+//! over the question's top-k passages and ranked by one of four [`Strategy`]s. A span's reader
+//! score is [`PassageRead::span_score`]: start + end − length penalty, less the no-answer weight
+//! times its passage's no-answer score (weight 0 by default). Every answer's
 //! `probability` is normalised over all pooled candidates of the question, so it means the same
 //! thing whatever k is.
 
@@ -152,9 +154,28 @@ pub struct PassageRead {
     pub title: String,
     /// The passage's best spans (at most `passage_n_best`), best first.
     pub candidates: Vec<SpanCandidate>,
+    /// The reader's no-answer score of the passage ([`odqa_reader::decode::null_score`]); absent
+    /// in tuning caches written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_score: Option<f32>,
     /// The passage text (not stored in tuning caches).
     #[serde(skip)]
     pub text: String,
+}
+
+impl PassageRead {
+    /// The reader's score of candidate `c` of this passage as passages are compared: its span
+    /// score less `null_weight` × the passage's no-answer score. With weight 1 this is the
+    /// SQuAD 2.0 comparison "span rather than no answer here": a passage the reader would rather
+    /// call answerless (its windows trained towards [CLS] when the answer is elsewhere) has its
+    /// spans lowered. Within one passage the order never changes (the same amount is taken off
+    /// every span), so reading one passage gives `odqa read`'s answer whatever the weight.
+    pub fn span_score(&self, c: &SpanCandidate, null_weight: f32) -> f32 {
+        match self.null_score {
+            Some(null) if null_weight != 0.0 => c.score() - null_weight * null,
+            _ => c.score(),
+        }
+    }
 }
 
 /// How to aggregate.
@@ -164,6 +185,9 @@ pub struct AggregateSettings {
     pub strategy: Strategy,
     /// Reader weight μ of `fusion` and `merge`, 0..=1.
     pub mu: f32,
+    /// How much of its passage's no-answer score is taken off each span's reader score before
+    /// passages are compared ([`PassageRead::span_score`]), 0..=1; 0 = none.
+    pub null_weight: f32,
     /// Use only passages ranked 1..=top_k.
     pub top_k: usize,
     /// Answers to return.
@@ -271,11 +295,18 @@ fn scored(reads: &[PassageRead], settings: &AggregateSettings) -> Vec<Answer> {
         .collect();
     let mu = settings.mu.clamp(0.0, 1.0);
     let probabilities = match settings.strategy {
-        Strategy::Logit => softmax(&pooled.iter().map(|(_, c)| c.score()).collect::<Vec<_>>()),
+        Strategy::Logit => softmax(
+            &pooled
+                .iter()
+                .map(|(r, c)| r.span_score(c, settings.null_weight))
+                .collect::<Vec<_>>(),
+        ),
         Strategy::Fusion | Strategy::Merge => softmax(
             &pooled
                 .iter()
-                .map(|(r, c)| mu * c.score() + (1.0 - mu) * r.retriever_score)
+                .map(|(r, c)| {
+                    mu * r.span_score(c, settings.null_weight) + (1.0 - mu) * r.retriever_score
+                })
                 .collect::<Vec<_>>(),
         ),
         Strategy::Softmax => {
@@ -383,6 +414,7 @@ mod tests {
             passage_id: format!("p{rank}"),
             title: format!("t{rank}"),
             candidates,
+            null_score: None,
             text: String::new(),
         }
     }
@@ -391,6 +423,7 @@ mod tests {
         AggregateSettings {
             strategy,
             mu,
+            null_weight: 0.0,
             top_k,
             n_best: 20,
             trim_josa: false,
@@ -612,5 +645,60 @@ mod tests {
             ..base
         };
         assert_eq!(aggregate(&reads(), &lenient).answers, plain);
+    }
+    /// Passage 1: "부산" 3+3 where the reader would rather say "no answer" ([CLS] 4+4); passage 2:
+    /// "서울" 2.5+2.5, "인천" 1+1, [CLS] −2−2.
+    fn answerless_first() -> Vec<PassageRead> {
+        let mut first = read(1, 10.0, vec![span("부산", 0, 3.0, 3.0)]);
+        first.null_score = Some(8.0);
+        let mut second = read(
+            2,
+            10.0,
+            vec![span("서울", 0, 2.5, 2.5), span("인천", 5, 1.0, 1.0)],
+        );
+        second.null_score = Some(-4.0);
+        vec![first, second]
+    }
+
+    #[test]
+    fn the_null_weight_lowers_spans_of_passages_the_reader_finds_answerless() {
+        let texts = |settings: &AggregateSettings| {
+            aggregate(&answerless_first(), settings)
+                .answers
+                .into_iter()
+                .map(|a| a.text)
+                .collect::<Vec<_>>()
+        };
+        for strategy in [Strategy::Logit, Strategy::Fusion, Strategy::Merge] {
+            let plain = settings(strategy, 0.9, 2);
+            assert_eq!(texts(&plain), ["부산", "서울", "인천"], "{strategy}");
+            // 6 − 8 = −2 against 5 + 4 = 9 and 2 + 4 = 6.
+            let weighed = AggregateSettings {
+                null_weight: 1.0,
+                ..plain
+            };
+            assert_eq!(texts(&weighed), ["서울", "인천", "부산"], "{strategy}");
+        }
+        // Within one passage nothing moves: the same amount comes off every span.
+        let second = &answerless_first()[1..];
+        let one = |w: f32| {
+            let s = AggregateSettings {
+                null_weight: w,
+                ..settings(Strategy::Merge, 0.9, 2)
+            };
+            let ranked = aggregate(second, &s).answers;
+            ranked.into_iter().map(|a| a.text).collect::<Vec<_>>()
+        };
+        assert_eq!(one(0.0), one(1.0));
+        // Reads without no-answer scores (a cache from before them) are compared as they were.
+        let mut unscored = answerless_first();
+        for read in &mut unscored {
+            read.null_score = None;
+        }
+        let weighed = AggregateSettings {
+            null_weight: 1.0,
+            ..settings(Strategy::Logit, 1.0, 2)
+        };
+        assert_eq!(aggregate(&unscored, &weighed).answers[0].text, "부산");
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use odqa_core::control::{Observer, Unobserved};
-use odqa_reader::decode::{decode_example, DecodeSettings};
+use odqa_reader::decode::{decode_example, null_score, DecodeSettings};
 use odqa_reader::features::{Feature, WindowInput, WindowSettings};
 use odqa_reader::read::{BatchHook, Reader, WindowLogits};
 use odqa_reader::{ModelSource, ReaderBackend};
@@ -419,6 +419,7 @@ impl<B: ReaderBackend> Pipeline<B> {
                     .map(|(f, (s, e))| (f, s.as_slice(), e.as_slice()))
                     .collect();
                 let decoded = decode_example(&hit.text, &with_logits, decode);
+                let null_score = null_score(&with_logits);
                 let candidates = spans(decoded, year_questions[*q]);
                 Ok(PassageRead {
                     rank: hit.rank,
@@ -428,6 +429,7 @@ impl<B: ReaderBackend> Pipeline<B> {
                     passage_id: hit.id.clone(),
                     title: hit.title.clone(),
                     candidates,
+                    null_score,
                     text: hit.text.clone(),
                 })
             })

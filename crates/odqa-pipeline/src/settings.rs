@@ -23,6 +23,10 @@ pub struct PipelineSettings {
     pub strategy: Strategy,
     /// Reader weight μ of `fusion`/`merge` (1 = reader only, 0 = retriever only).
     pub mu: f32,
+    /// How much of a passage's no-answer score is taken off its spans' scores before passages
+    /// are compared, 0..1 (0 = none, 1 = span less no-answer score, SQuAD 2.0's comparison;
+    /// [`crate::aggregate::PassageRead::span_score`]).
+    pub null_weight: f32,
     /// Trim trailing Korean particles (josa) from answers.
     pub trim_josa: bool,
     /// Answers kept per question (nbest_predictions.json, `ask --nbest`).
@@ -84,6 +88,7 @@ impl Default for PipelineSettings {
             top_k: 20,
             strategy: Strategy::Fusion,
             mu: 0.9,
+            null_weight: 0.0,
             trim_josa: false,
             n_best: 20,
             passage_n_best: 20,
@@ -161,6 +166,7 @@ impl PipelineSettings {
         }
         for (name, value) in [
             ("mu", self.mu),
+            ("null_weight", self.null_weight),
             ("min_probability", self.min_probability),
             ("dense_weight", self.dense_weight),
         ] {
@@ -216,6 +222,7 @@ impl PipelineSettings {
         AggregateSettings {
             strategy: self.strategy,
             mu: self.mu,
+            null_weight: self.null_weight,
             top_k: self.top_k,
             n_best: self.n_best,
             trim_josa: self.trim_josa,

@@ -1,4 +1,4 @@
-//! Grid search of k, strategy, μ and josa trimming on a dev set, from one reading of the top
+//! Grid search of k, strategy, μ, the no-answer weight and josa trimming on a dev set, from one reading of the top
 //! `max(k)` passages of every question (the smaller k are prefixes of it), and a cache of that
 //! reading so another grid costs no reading at all.
 
@@ -23,6 +23,8 @@ pub struct TunePoint {
     pub strategy: Strategy,
     /// Reader weight (1 for strategies that do not use it).
     pub mu: f32,
+    /// Weight of the passages' no-answer scores ([`AggregateSettings::null_weight`]).
+    pub null_weight: f32,
     /// Josa trimming.
     pub trim_josa: bool,
 }
@@ -34,6 +36,7 @@ impl TunePoint {
         AggregateSettings {
             strategy: self.strategy,
             mu: self.mu,
+            null_weight: self.null_weight,
             top_k: self.top_k,
             n_best,
             trim_josa: self.trim_josa,
@@ -54,12 +57,18 @@ pub struct TuneResult {
 }
 
 /// Every combination of `ks`, the strategies, `mus` (for `fusion`; `merge` also gets μ = 1, the
-/// reader alone) and josa trimming off/on.
-pub fn grid(ks: &[usize], mus: &[f32]) -> Vec<TunePoint> {
+/// reader alone), `null_weights` (not for `softmax`, which compares each passage's spans only
+/// among themselves: it gets 0) and josa trimming off/on.
+pub fn grid(ks: &[usize], mus: &[f32], null_weights: &[f32]) -> Vec<TunePoint> {
     let mut points = Vec::new();
     for &top_k in ks {
         for trim_josa in [false, true] {
             for strategy in Strategy::ALL {
+                let weights: &[f32] = if strategy == Strategy::Softmax {
+                    &[0.0]
+                } else {
+                    null_weights
+                };
                 let mut strategy_mus: Vec<f32> = if strategy.uses_mu() {
                     mus.to_vec()
                 } else {
@@ -68,12 +77,15 @@ pub fn grid(ks: &[usize], mus: &[f32]) -> Vec<TunePoint> {
                 if strategy == Strategy::Merge && !strategy_mus.contains(&1.0) {
                     strategy_mus.push(1.0);
                 }
-                points.extend(strategy_mus.into_iter().map(|mu| TunePoint {
-                    top_k,
-                    strategy,
-                    mu,
-                    trim_josa,
-                }));
+                for &null_weight in weights {
+                    points.extend(strategy_mus.iter().map(|&mu| TunePoint {
+                        top_k,
+                        strategy,
+                        mu,
+                        null_weight,
+                        trim_josa,
+                    }));
+                }
             }
         }
     }
@@ -143,7 +155,8 @@ pub fn outcomes(
         .collect()
 }
 
-/// The best result: highest KorQuAD EM, then F1, then the smallest k (fastest).
+/// The best result: highest KorQuAD EM, then F1, then the smallest k (fastest), then the
+/// smallest no-answer weight (at k 1 every weight ties: it only compares passages).
 pub fn best(results: &[TuneResult]) -> Option<&TuneResult> {
     results.iter().max_by(|a, b| {
         a.scores
@@ -151,6 +164,7 @@ pub fn best(results: &[TuneResult]) -> Option<&TuneResult> {
             .total_cmp(&b.scores.korquad_em)
             .then(a.scores.korquad_f1.total_cmp(&b.scores.korquad_f1))
             .then(b.point.top_k.cmp(&a.point.top_k))
+            .then(b.point.null_weight.total_cmp(&a.point.null_weight))
     })
 }
 
@@ -189,6 +203,11 @@ pub struct CacheKey {
     /// before it was recorded, whose spans may differ from today's.
     #[serde(default)]
     pub decoding: u32,
+    /// Whether the reads hold the passages' no-answer scores: true in every cache written now,
+    /// false in caches made before they were recorded. Asked for (true in the wanted key) only
+    /// when a no-answer weight other than 0 is to be scored; such a cache then cannot answer.
+    #[serde(default)]
+    pub null_scores: bool,
 }
 
 fn bm25_key() -> String {
@@ -199,8 +218,10 @@ impl CacheKey {
     /// True when a cache made with `self` can answer for `wanted`.
     pub fn covers(&self, wanted: &CacheKey) -> bool {
         self.top_k >= wanted.top_k
+            && (self.null_scores || !wanted.null_scores)
             && CacheKey {
                 top_k: wanted.top_k,
+                null_scores: wanted.null_scores,
                 ..self.clone()
             } == *wanted
     }
@@ -271,6 +292,9 @@ impl ReadsCache {
             if have.decoding != want.decoding {
                 differs.push("decoding rules");
             }
+            if want.null_scores && !have.null_scores {
+                differs.push("no-answer scores, which it predates and a no-answer weight needs");
+            }
             return Err(bad(format!(
                 "made for another run ({} differ): delete it or use another cache file",
                 differs.join(", ")
@@ -315,6 +339,7 @@ mod tests {
                     end_logit: 0.0,
                     length_penalty: 0.0,
                 }],
+                null_score: None,
                 text: String::new(),
             })
             .collect();
@@ -336,7 +361,7 @@ mod tests {
         // Q1: the right answer is only in passage 2, with a higher logit; Q2: right with a particle.
         let (r1, e1) = question("서울", &[("부산", 1.0), ("서울", 5.0)]);
         let (r2, e2) = question("인천", &[("인천에서", 3.0)]);
-        let points = grid(&[1, 2], &[0.5]);
+        let points = grid(&[1, 2], &[0.5], &[0.0]);
         // 2 k × 2 trimming × (logit, softmax, fusion 0.5, merge 0.5, merge 1).
         assert_eq!(points.len(), 20);
         let results = evaluate(&[r1, r2], &[e1, e2], &points);
@@ -373,6 +398,7 @@ mod tests {
             question_ids: vec!["a".into()],
             retrieval: "bm25".into(),
             decoding: odqa_reader::decode::DECODING_VERSION,
+            null_scores: true,
         };
         assert!(ReadsCache::load(&path, &key).unwrap().is_none());
         let (reads, _) = question("서울", &[("서울", 1.0)]);
@@ -407,6 +433,28 @@ mod tests {
         };
         let err = ReadsCache::load(&path, &years).unwrap_err().to_string();
         assert!(err.contains("(reading settings differ"), "{err}");
+        // A cache with no-answer scores serves a grid without a no-answer weight; one from
+        // before them serves only such a grid.
+        let unweighted = CacheKey {
+            null_scores: false,
+            ..key.clone()
+        };
+        assert!(ReadsCache::load(&path, &unweighted).unwrap().is_some());
+        let mut before: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        before["key"].as_object_mut().unwrap().remove("null_scores");
+        let before_path = dir.path().join("before.json");
+        std::fs::write(&before_path, serde_json::to_vec(&before).unwrap()).unwrap();
+        assert!(ReadsCache::load(&before_path, &unweighted)
+            .unwrap()
+            .is_some());
+        let err = ReadsCache::load(&before_path, &key)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("(no-answer scores, which it predates"),
+            "{err}"
+        );
         let hybrid = CacheKey {
             retrieval: "hybrid rrf (c 60) depth 100".into(),
             ..key

@@ -8,7 +8,7 @@ mod tests {
     use odqa_pipeline::PipelineSettings;
 
     /// Flag, settings field.
-    const FLAGS: [(&str, &str); 13] = [
+    const FLAGS: [(&str, &str); 14] = [
         ("batch-size", "batch_size"),
         ("max-answer-len", "max_answer_len"),
         ("length-penalty", "length_penalty"),
@@ -18,6 +18,7 @@ mod tests {
         ("top-k", "top_k"),
         ("strategy", "strategy"),
         ("mu", "mu"),
+        ("null-weight", "null_weight"),
         ("trim-josa", "trim_josa"),
         ("nbest", "n_best"),
         ("temperature", "temperature"),

@@ -146,10 +146,14 @@ pub fn run(mut args: PredictArgs) -> anyhow::Result<()> {
         empty.len(),
         settings.top_k,
         settings.strategy,
-        if settings.strategy.uses_mu() {
-            format!(" (μ = {})", settings.mu)
-        } else {
-            String::new()
+        match (settings.strategy.uses_mu(), settings.null_weight != 0.0) {
+            (true, true) => format!(
+                " (μ = {}, no-answer weight {})",
+                settings.mu, settings.null_weight
+            ),
+            (true, false) => format!(" (μ = {})", settings.mu),
+            (false, true) => format!(" (no-answer weight {})", settings.null_weight),
+            (false, false) => String::new(),
         },
         settings.precision.describe(),
         args.out.display(),

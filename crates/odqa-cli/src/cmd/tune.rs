@@ -42,6 +42,15 @@ pub struct TuneArgs {
         default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,0.95"
     )]
     mu: Vec<f32>,
+    /// Weights of the passages' no-answer scores to try (taken off their spans' scores before
+    /// passages are compared; 1 = span less no-answer score), for every strategy but softmax
+    #[arg(
+        long,
+        value_name = "W,W…",
+        value_delimiter = ',',
+        default_value = "0,1"
+    )]
+    null_weight: Vec<f32>,
     /// Where to write the best settings as a TOML file for `--config`
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -69,7 +78,7 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
     let (reads, timings) = reads(&args, &settings, &examples, max_k)?;
 
     let started = Instant::now();
-    let points = grid(&args.top_k, &args.mu);
+    let points = grid(&args.top_k, &args.mu, &args.null_weight);
     let results = with_threads(args.pipeline.threads, || {
         evaluate(&reads, &examples, &points)
     })?;
@@ -120,6 +129,9 @@ fn check_grid(args: &TuneArgs) -> anyhow::Result<()> {
     }
     if args.mu.iter().any(|m| !(0.0..=1.0).contains(m)) {
         return Err(UsageError("--mu values must be between 0 and 1".into()).into());
+    }
+    if args.null_weight.is_empty() || args.null_weight.iter().any(|w| !(0.0..=1.0).contains(w)) {
+        return Err(UsageError("--null-weight values must be between 0 and 1".into()).into());
     }
     Ok(())
 }
@@ -186,7 +198,11 @@ fn reads(
     progress.finish();
     if let Some(path) = &args.cache {
         ReadsCache {
-            key,
+            // Reads made now hold the no-answer scores, whatever this grid weighs.
+            key: CacheKey {
+                null_scores: true,
+                ..key
+            },
             reads: reads.clone(),
         }
         .save(path)?;
@@ -204,6 +220,7 @@ fn best_settings(
     best_settings.top_k = top.point.top_k;
     best_settings.strategy = top.point.strategy;
     best_settings.mu = top.point.mu;
+    best_settings.null_weight = top.point.null_weight;
     best_settings.trim_josa = top.point.trim_josa;
     best_settings.temperature = calibrated.temperature;
     best_settings
@@ -232,10 +249,12 @@ fn write_best(
 fn print_results(ks: &[usize], results: &[TuneResult], top: &TuneResult, calibrated: &Calibration) {
     print_table(ks, results);
     println!(
-        "best: top_k = {}, strategy = {}, mu = {}, trim_josa = {}: EM {:.2} F1 {:.2}",
+        "best: top_k = {}, strategy = {}, mu = {}, null_weight = {}, trim_josa = {}: EM {:.2} F1 \
+         {:.2}",
         top.point.top_k,
         top.point.strategy,
         top.point.mu,
+        top.point.null_weight,
         top.point.trim_josa,
         top.scores.korquad_em,
         top.scores.korquad_f1
@@ -352,14 +371,16 @@ fn cache_key(
         question_ids: examples.iter().map(|e| e.id.clone()).collect(),
         retrieval: retrieval_key(&args.pipeline.index, settings),
         decoding: odqa_reader::decode::DECODING_VERSION,
+        // Wanted only when the grid weighs them (an older cache serves a grid without).
+        null_scores: args.null_weight.iter().any(|&w| w != 0.0),
     }
 }
 
-/// One row per k, strategy and trimming: the best μ where μ is tuned.
+/// One row per k, strategy and trimming: the best μ and no-answer weight where they are tuned.
 fn print_table(ks: &[usize], results: &[TuneResult]) {
     println!(
-        "{:>4}  {:<8} {:>5}  {:<5} {:>7} {:>7}",
-        "k", "strategy", "mu", "josa", "EM", "F1"
+        "{:>4}  {:<8} {:>5} {:>5}  {:<5} {:>7} {:>7}",
+        "k", "strategy", "mu", "null", "josa", "EM", "F1"
     );
     for &k in ks {
         for trim in [false, true] {
@@ -383,8 +404,13 @@ fn print_table(ks: &[usize], results: &[TuneResult]) {
                     } else {
                         "-".into()
                     };
+                    let null = if strategy == Strategy::Softmax {
+                        "-".into()
+                    } else {
+                        format!("{}", r.point.null_weight)
+                    };
                     println!(
-                        "{k:>4}  {:<8} {mu:>5}  {:<5} {:>7.2} {:>7.2}",
+                        "{k:>4}  {:<8} {mu:>5} {null:>5}  {:<5} {:>7.2} {:>7.2}",
                         strategy.name(),
                         if trim { "on" } else { "off" },
                         r.scores.korquad_em,

@@ -212,6 +212,20 @@ pub fn decode_example(
     prelim
 }
 
+/// An example's no-answer score: the smallest start + end logit of the first position ([CLS],
+/// `<s>`) over its windows, as transformers' SQuAD 2.0 post-processing takes it. Windows whose
+/// answer lies elsewhere are trained towards that position, so a passage's best span score less
+/// this says how much the reader prefers a span there to "not in this window". Windows whose
+/// first position is a question or context token (a tokenizer without special tokens) have no
+/// such score; `None` when no window has one.
+pub fn null_score(windows: &[(&Feature, &[f32], &[f32])]) -> Option<f32> {
+    windows
+        .iter()
+        .filter(|(f, _, _)| f.sequence_ids.first() == Some(&None))
+        .filter_map(|(_, s, e)| Some(s.first()? + e.first()?))
+        .reduce(f32::min)
+}
+
 /// transformers' `empty` candidate: no span found.
 fn placeholder() -> Candidate {
     Candidate {
@@ -347,6 +361,23 @@ mod tests {
             &[(&feature, &starts[..], &ends[..])],
             settings,
         )
+    }
+
+    #[test]
+    fn the_null_score_is_the_smallest_first_position_score_over_the_windows() {
+        let feature = date_window();
+        let (s1, e1) = ([1.5, 5.0, 1.0, 0.0], [2.0, 4.0, 4.2, 0.0]);
+        let (s2, e2) = ([-1.0, 5.0, 1.0, 0.0], [0.5, 4.0, 4.2, 0.0]);
+        let one = [(&feature, &s1[..], &e1[..])];
+        assert_eq!(null_score(&one), Some(3.5));
+        let two = [one[0], (&feature, &s2[..], &e2[..])];
+        assert_eq!(null_score(&two), Some(-0.5));
+        assert_eq!(null_score(&[]), None);
+        let no_cls = Feature {
+            sequence_ids: vec![Some(0), Some(1), Some(1), None],
+            ..date_window()
+        };
+        assert_eq!(null_score(&[(&no_cls, &s1[..], &e1[..])]), None);
     }
 
     #[test]
