@@ -1,6 +1,6 @@
-//! Grid search of k, strategy, μ, the no-answer weight and josa trimming on a dev set, from one reading of the top
-//! `max(k)` passages of every question (the smaller k are prefixes of it), and a cache of that
-//! reading so another grid costs no reading at all.
+//! Grid search of k, strategy, μ, the no-answer weight and josa trimming on a dev set, from one
+//! reading of the top `max(k)` passages of every question (the smaller k are prefixes of it), and
+//! a cache of that reading so another grid costs no reading at all.
 
 use std::path::Path;
 
