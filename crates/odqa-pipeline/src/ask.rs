@@ -26,6 +26,9 @@ pub struct AskOptions {
     pub strategy: Option<Strategy>,
     /// Reader weight μ of `fusion`/`merge`, 0..1.
     pub mu: Option<f32>,
+    /// Weight of the passages' no-answer scores, 0..1
+    /// ([`PipelineSettings::null_weight`]).
+    pub null_weight: Option<f32>,
     /// The retriever (dense and hybrid need the index's vectors loaded).
     pub retriever: Option<odqa_retriever::RetrieverMode>,
 }
@@ -60,6 +63,12 @@ impl AskOptions {
         self
     }
 
+    /// Takes `weight` × each passage's no-answer score off its spans' scores.
+    pub fn with_null_weight(mut self, weight: f32) -> AskOptions {
+        self.null_weight = Some(weight);
+        self
+    }
+
     /// Retrieves with `retriever`.
     pub fn with_retriever(mut self, retriever: odqa_retriever::RetrieverMode) -> AskOptions {
         self.retriever = Some(retriever);
@@ -74,6 +83,7 @@ impl AskOptions {
         s.n_best = self.n_best.unwrap_or(s.n_best);
         s.strategy = self.strategy.unwrap_or(s.strategy);
         s.mu = self.mu.unwrap_or(s.mu);
+        s.null_weight = self.null_weight.unwrap_or(s.null_weight);
         s.retriever = self.retriever.unwrap_or(s.retriever);
         s.validate()?;
         Ok(s)
@@ -171,6 +181,16 @@ mod tests {
         assert_eq!(s.strategy, base.strategy);
         let err = AskOptions::new().with_mu(1.5).apply(&base).unwrap_err();
         assert_eq!((err.name, err.value.as_str()), ("mu", "1.5"), "{err}");
+        let s = AskOptions::new()
+            .with_null_weight(1.0)
+            .apply(&base)
+            .unwrap();
+        assert_eq!((s.null_weight, s.mu), (1.0, base.mu));
+        let err = AskOptions::new()
+            .with_null_weight(-1.0)
+            .apply(&base)
+            .unwrap_err();
+        assert_eq!(err.name, "null_weight", "{err}");
         assert!(AskOptions::new().with_top_k(0).apply(&base).is_err());
     }
 

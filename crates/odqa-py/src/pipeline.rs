@@ -32,12 +32,14 @@ fn ask_options(
     n_best: Option<usize>,
     strategy: Option<String>,
     mu: Option<f32>,
+    null_weight: Option<f32>,
     retriever: Option<String>,
 ) -> PyResult<AskOptions> {
     let mut options = AskOptions::new();
     options.top_k = top_k;
     options.n_best = n_best;
     options.mu = mu;
+    options.null_weight = null_weight;
     options.strategy = (strategy.as_deref())
         .map(str::parse::<Strategy>)
         .transpose()
@@ -136,9 +138,10 @@ impl Pipeline {
 
     /// The answers to `question`, best first (empty when nothing was found). Options override
     /// the pipeline's settings for this question: `top_k` passages read, `n_best` answers,
-    /// `strategy` ("fusion", "merge", "logit", "softmax"), `mu`, `retriever` ("bm25", "dense",
+    /// `strategy` ("fusion", "merge", "logit", "softmax"), `mu`, `null_weight` (0..1: each
+    /// passage's no-answer score × this off its spans' scores), `retriever` ("bm25", "dense",
     /// "hybrid"). Raises `QuestionError` for a question that cannot be asked.
-    #[pyo3(signature = (question, *, top_k=None, n_best=None, strategy=None, mu=None, retriever=None))]
+    #[pyo3(signature = (question, *, top_k=None, n_best=None, strategy=None, mu=None, null_weight=None, retriever=None))]
     fn ask(
         &self,
         py: Python<'_>,
@@ -147,9 +150,10 @@ impl Pipeline {
         n_best: Option<usize>,
         strategy: Option<String>,
         mu: Option<f32>,
+        null_weight: Option<f32>,
         retriever: Option<String>,
     ) -> PyResult<Vec<Answer>> {
-        let options = ask_options(top_k, n_best, strategy, mu, retriever)?;
+        let options = ask_options(top_k, n_best, strategy, mu, null_weight, retriever)?;
         let mut all = self.answer_all(py, &[question], &options, None)?;
         let result = all
             .pop()
@@ -167,7 +171,7 @@ impl Pipeline {
     /// a "question" (a `datasets.Dataset` iterates as such), or the path of a question file
     /// (SQuAD JSON, JSONL, a `save_to_disk` folder). `progress(done, total)` is called as
     /// questions finish; Ctrl-C raises `KeyboardInterrupt`. Options as for `ask`.
-    #[pyo3(signature = (questions, *, progress=None, top_k=None, n_best=None, strategy=None, mu=None, retriever=None))]
+    #[pyo3(signature = (questions, *, progress=None, top_k=None, n_best=None, strategy=None, mu=None, null_weight=None, retriever=None))]
     fn answer(
         &self,
         py: Python<'_>,
@@ -177,9 +181,10 @@ impl Pipeline {
         n_best: Option<usize>,
         strategy: Option<String>,
         mu: Option<f32>,
+        null_weight: Option<f32>,
         retriever: Option<String>,
     ) -> PyResult<Vec<Vec<Answer>>> {
-        let options = ask_options(top_k, n_best, strategy, mu, retriever)?;
+        let options = ask_options(top_k, n_best, strategy, mu, null_weight, retriever)?;
         let (_, questions) = questions_of(questions)?;
         let all = self.answer_all(py, &questions, &options, progress)?;
         Ok(all

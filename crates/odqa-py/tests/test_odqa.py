@@ -121,6 +121,11 @@ def test_errors_are_typed_with_the_cli_messages(pipeline, tmp_path):
         odqa.Pipeline(pipeline_index(pipeline), tmp_path)
     with pytest.raises(odqa.SettingsError, match="strategy"):
         pipeline.ask(QUESTION, strategy="nope")
+    with pytest.raises(odqa.SettingsError, match="null_weight"):
+        pipeline.ask(QUESTION, null_weight=1.5)
+    # One passage: the no-answer weight takes the same amount off every span, nothing moves.
+    one = [a.text for a in pipeline.ask(QUESTION, top_k=1)]
+    assert one and one == [a.text for a in pipeline.ask(QUESTION, top_k=1, null_weight=1.0)]
     bad = tmp_path / "bad.json"
     bad.write_text('{"data": [', encoding="utf-8")
     with pytest.raises(odqa.DataError, match="bad.json"):

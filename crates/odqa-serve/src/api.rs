@@ -25,6 +25,8 @@ pub struct AskRequest {
     pub strategy: Option<String>,
     /// Reader weight μ of `fusion`/`merge`, 0..1.
     pub mu: Option<f32>,
+    /// Weight of the passages' no-answer scores taken off their spans' scores, 0..1.
+    pub null_weight: Option<f32>,
     /// Retriever: `bm25`, `dense` or `hybrid` (the last two when the index has passage vectors).
     pub retriever: Option<String>,
 }
@@ -122,6 +124,9 @@ impl AskRequest {
         }
         if let Some(mu) = self.mu {
             options = options.with_mu(mu);
+        }
+        if let Some(weight) = self.null_weight {
+            options = options.with_null_weight(weight);
         }
         if let Some(mode) = parse_retriever(self.retriever.as_deref(), has_vectors)? {
             options = options.with_retriever(mode);
@@ -402,6 +407,7 @@ mod tests {
             serde_json::json!({"question": "q", "top_k": 100_000}),
             serde_json::json!({"question": "q", "nbest": 0}),
             serde_json::json!({"question": "q", "mu": 1.5}),
+            serde_json::json!({"question": "q", "null_weight": 2}),
             serde_json::json!({"question": "q", "strategy": "best"}),
             serde_json::json!({"question": "q", "retriever": "bm-25"}),
             serde_json::json!({"question": "q", "retriever": "dense"}),

@@ -62,6 +62,7 @@ class Pipeline:
         n_best: int | None = None,
         strategy: str | None = None,
         mu: float | None = None,
+        null_weight: float | None = None,
         retriever: str | None = None,
     ) -> list[Answer]: ...
     def answer(
@@ -73,6 +74,7 @@ class Pipeline:
         n_best: int | None = None,
         strategy: str | None = None,
         mu: float | None = None,
+        null_weight: float | None = None,
         retriever: str | None = None,
     ) -> list[list[Answer]]: ...
     def predict(
