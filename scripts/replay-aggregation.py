@@ -15,20 +15,19 @@ so an idea can be tried on the tuning split without a new reading or a build.
   own softmax (tried in session 10; no better than merge with W = 1).
 QUESTIONS: the SQuAD file the cache was read for (runs/split/tune.json; questions without gold
 answers are left out). Floats are Python's doubles where odqa sums f32: a near-tie may fall the
-other way. No josa trimming. KORQUAD
-(../shared/data/korquad) holds evaluate-v1.0.py.
+other way. No josa trimming. Exact match is the official script's (scripts/lib/korquad_eval.py:
+../shared/data/korquad/evaluate-v1.0.py, or $KORQUAD_EVAL).
 """
 import collections
-import importlib.util
 import json
 import math
 import os
 import sys
 
-KORQUAD = os.environ.get("KORQUAD", "../shared/data/korquad")
-spec = importlib.util.spec_from_file_location("ev", os.path.join(KORQUAD, "evaluate-v1.0.py"))
-ev = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ev)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from korquad_eval import official  # noqa: E402
+
+ev = official()
 
 
 def score(c):
@@ -90,7 +89,8 @@ def main():
     has_null = all("null_score" in r for _, reads in questions for r in reads if r["candidates"])
 
     def right(answer_of):
-        return sum(max(ev.exact_match_score(answer_of(reads), g) for g in gold[qid]) for qid, reads in questions)
+        return sum(ev.metric_max_over_ground_truths(ev.exact_match_score, answer_of(reads), gold[qid])
+                   for qid, reads in questions)
 
     weighs_null = sys.argv[3] == "--marginal" or any(float(v.split(":")[-1]) != 0 for v in sys.argv[3:])
     if weighs_null and not has_null:

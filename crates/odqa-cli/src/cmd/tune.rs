@@ -122,16 +122,18 @@ pub fn run(args: TuneArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses a grid with no k, a k of 0, or a μ outside 0..=1.
+/// Refuses a grid with no k, a k of 0, no no-answer weight, or a μ or a weight outside 0..=1.
 fn check_grid(args: &TuneArgs) -> anyhow::Result<()> {
     if args.top_k.is_empty() || args.top_k.contains(&0) {
         return Err(UsageError("--top-k needs values of at least 1".into()).into());
     }
-    if args.mu.iter().any(|m| !(0.0..=1.0).contains(m)) {
-        return Err(UsageError("--mu values must be between 0 and 1".into()).into());
+    if args.null_weight.is_empty() {
+        return Err(UsageError("--null-weight needs at least one value".into()).into());
     }
-    if args.null_weight.is_empty() || args.null_weight.iter().any(|w| !(0.0..=1.0).contains(w)) {
-        return Err(UsageError("--null-weight values must be between 0 and 1".into()).into());
+    for (flag, values) in [("--mu", &args.mu), ("--null-weight", &args.null_weight)] {
+        if values.iter().any(|v| !(0.0..=1.0).contains(v)) {
+            return Err(UsageError(format!("{flag} values must be between 0 and 1")).into());
+        }
     }
     Ok(())
 }
